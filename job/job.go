@@ -1,0 +1,113 @@
+package job
+
+import "time"
+
+// State is where a job is in its life cycle. The strings are what users see.
+type State string
+
+const (
+	Pending     State = "PENDING"
+	Held        State = "HELD"
+	Allocated   State = "ALLOCATED"
+	PoweringOn  State = "POWERING_ON"
+	Booting     State = "BOOTING"
+	Running     State = "RUNNING"
+	PoweringOff State = "POWERING_OFF"
+	Completed   State = "COMPLETED"
+	Failed      State = "FAILED"
+	Cancelled   State = "CANCELLED"
+	Timeout     State = "TIMEOUT"
+	BootFail    State = "BOOT_FAIL"
+	NodeFail    State = "NODE_FAIL"
+)
+
+// AllStates lists every state in life-cycle order.
+var AllStates = []State{Pending, Held, Allocated, PoweringOn, Booting, Running,
+	PoweringOff, Completed, Failed, Cancelled, Timeout, BootFail, NodeFail}
+
+// Final reports whether no further transition can leave s.
+func (s State) Final() bool {
+	switch s {
+	case Completed, Failed, Cancelled, Timeout, BootFail, NodeFail:
+		return true
+	}
+	return false
+}
+
+// Active reports whether a job in state s holds a node.
+func (s State) Active() bool {
+	switch s {
+	case Allocated, PoweringOn, Booting, Running, PoweringOff:
+		return true
+	}
+	return false
+}
+
+// Waiting reports whether a job in state s is queued (pending or held).
+func (s State) Waiting() bool { return s == Pending || s == Held }
+
+// Reason says why a job waits or why it ended the way it did. The names follow
+// Slurm's where Slurm has one, so users read them without a manual.
+type Reason string
+
+const (
+	ReasonNone                     Reason = "None"
+	ReasonPriority                 Reason = "Priority"
+	ReasonResources                Reason = "Resources"
+	ReasonDependency               Reason = "Dependency"
+	ReasonDependencyNeverSatisfied Reason = "DependencyNeverSatisfied"
+	ReasonHeld                     Reason = "JobHeldUser"
+	ReasonHeldAdmin                Reason = "JobHeldAdmin"
+	ReasonBeginTime                Reason = "BeginTime"
+	ReasonNodeDown                 Reason = "NodeDown"
+	ReasonPartition                Reason = "PartitionConfig"
+	ReasonArrayTaskLimit           Reason = "JobArrayTaskLimit"
+	ReasonAccountEnergyLimit       Reason = "AccountEnergyLimit"
+	ReasonImageArch                Reason = "ImageArch"
+	ReasonBootRetry                Reason = "BootRetry"
+	ReasonNodeFailRequeue          Reason = "NodeFailRequeued"
+	ReasonRequeued                 Reason = "Requeued"
+	ReasonRecovered                Reason = "Recovered"
+)
+
+// Job is the controller's record of one submitted job (or one task of an array).
+// It is plain data: the controller changes it only inside a store transaction.
+type Job struct {
+	ID          uint64 `json:"id"`
+	ArrayJobID  uint64 `json:"array_job_id,omitempty"` // id of the array's first task (%A)
+	ArrayTaskID int    `json:"array_task_id"`          // -1 outside an array (%a)
+	User        string `json:"user"`
+	UID         uint32 `json:"uid"`
+	GID         uint32 `json:"gid"`
+	Cwd         string `json:"cwd,omitempty"` // where relative output paths resolve
+	Spec        Spec   `json:"spec"`
+
+	State    State  `json:"state"`
+	Reason   Reason `json:"reason"`
+	Detail   string `json:"detail,omitempty"` // free text beside Reason, e.g. the BMC error
+	Node     string `json:"node,omitempty"`
+	ExitCode int    `json:"exit_code"`
+
+	SubmitTime time.Time `json:"submit_time"`
+	StartTime  time.Time `json:"start_time,omitzero"` // node allocated
+	RunTime    time.Time `json:"run_time,omitzero"`   // command started
+	EndTime    time.Time `json:"end_time,omitzero"`
+
+	BootAttempts int `json:"boot_attempts,omitempty"`
+	Restarts     int `json:"restarts,omitempty"` // requeues, by user, admin or node failure
+	// Boot counts how many times a node was allocated; with the event log it
+	// proves that no job ran twice unless it was requeued.
+	Boot uint64 `json:"boot,omitempty"`
+}
+
+// IsArrayTask reports whether j is one task of an array.
+func (j *Job) IsArrayTask() bool { return j.ArrayTaskID >= 0 }
+
+// Event is one line in a job's history: every state change, with its time and reason.
+type Event struct {
+	Time   time.Time `json:"time"`
+	State  State     `json:"state"`
+	Reason Reason    `json:"reason,omitempty"`
+	Node   string    `json:"node,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}

@@ -1,0 +1,75 @@
+// Package node owns the nodes file (TOML: one [[node]] per machine, with its BMC)
+// and the controller's record of a machine: its state, the reason it is down or
+// drained, and the job it holds.
+package node
+
+import (
+	"time"
+)
+
+// Config is one machine as the admin describes it in the nodes file.
+type Config struct {
+	Name       string   `json:"name"`
+	Arch       string   `json:"arch"` // "x86_64" or "aarch64"
+	Kind       string   `json:"kind"` // machine kind for reports, e.g. "sim-small"; defaults to arch
+	Features   []string `json:"features,omitempty"`
+	Cores      int      `json:"cores"`
+	Memory     int64    `json:"memory"` // bytes
+	MAC        string   `json:"mac,omitempty"`
+	Partitions []string `json:"partitions,omitempty"` // empty = the default partition
+	Boot       string   `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
+	// ExpectedBoot is how long power-on to agent-ready usually takes; backfill uses it.
+	ExpectedBoot time.Duration `json:"expected_boot"`
+	BMC          BMC           `json:"bmc"`
+}
+
+// BMC says how to reach a machine's baseboard management controller.
+// The password is never held here: only the file it is read from.
+type BMC struct {
+	Protocol     string `json:"protocol"` // ipmi, redfish, amt, rpc, wol, sim
+	Address      string `json:"address,omitempty"`
+	Port         int    `json:"port,omitempty"`
+	User         string `json:"user,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
+	CipherSuite  string `json:"cipher_suite,omitempty"` // IPMI lanplus -C
+	PowerSensor  string `json:"power_sensor,omitempty"` // SDR sensor name with watts
+	Insecure     bool   `json:"insecure,omitempty"`     // Redfish: skip TLS verification
+	// Sim machines only: model values, not measurements.
+	SimIdleWatts float64 `json:"sim_idle_watts,omitempty"`
+	SimPeakWatts float64 `json:"sim_peak_watts,omitempty"`
+}
+
+// State is a machine's scheduling state as users see it.
+type State string
+
+const (
+	Idle      State = "IDLE"      // powered off and free
+	Allocated State = "ALLOCATED" // holds a job (powering on, booting, running, powering off)
+	Down      State = "DOWN"      // the controller cannot use it; Reason says why
+)
+
+// Node is the controller's record of one machine.
+type Node struct {
+	Config
+	State  State     `json:"state"`
+	Reason string    `json:"reason,omitempty"` // why DOWN or drained
+	Drain  bool      `json:"drain,omitempty"`  // admin asked: take no new jobs
+	Job    uint64    `json:"job,omitempty"`
+	Since  time.Time `json:"since"` // when State last changed
+}
+
+// Available reports whether the scheduler may give n a new job now.
+func (n *Node) Available() bool { return n.State == Idle && !n.Drain }
+
+// DisplayState is the state bmcq shows: drain folds in like Slurm's DRAINING/DRAINED.
+func (n *Node) DisplayState() string {
+	if n.Drain {
+		if n.State == Allocated {
+			return "DRAINING"
+		}
+		if n.State == Idle {
+			return "DRAINED"
+		}
+	}
+	return string(n.State)
+}

@@ -1,0 +1,78 @@
+// Package scheduler makes the pure scheduling decisions: from a snapshot of
+// jobs, nodes and the time, it computes priorities, checks constraints,
+// applies EASY backfill and returns a plan — which job goes to which machine,
+// and the reason every other pending job waits. It does no I/O and never reads
+// the clock: time comes in the snapshot, so any decision can be replayed.
+package scheduler
+
+import (
+	"time"
+
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+)
+
+// Config holds the priority weights and limits. Priority = age + size + nice:
+//
+//	AgeWeight * min(wait, AgeMax)/AgeMax
+//	+ SizeWeight * (requested cores / largest node's cores)
+//	- NiceWeight * nice/10000   (nice ranges -10000..10000 like Slurm)
+type Config struct {
+	AgeWeight  float64       `json:"age_weight"`
+	AgeMax     time.Duration `json:"age_max"`
+	SizeWeight float64       `json:"size_weight"`
+	NiceWeight float64       `json:"nice_weight"`
+	// DefaultTimeLimit applies to jobs that give none (backfill needs one).
+	DefaultTimeLimit time.Duration `json:"default_time_limit"`
+	// DefaultPartition is the partition of jobs and nodes that name none.
+	DefaultPartition string `json:"default_partition"`
+	// Backfill turns EASY backfill on.
+	Backfill bool `json:"backfill"`
+}
+
+// DefaultConfig is what bmcctld uses when the admin sets nothing.
+func DefaultConfig() Config {
+	return Config{
+		AgeWeight: 1000, AgeMax: 7 * 24 * time.Hour,
+		SizeWeight: 1000, NiceWeight: 1000,
+		DefaultTimeLimit: time.Hour, DefaultPartition: "batch", Backfill: true,
+	}
+}
+
+// Snapshot is everything one scheduling pass may look at. It is read-only:
+// Schedule never changes it.
+type Snapshot struct {
+	Now   time.Time
+	Jobs  []*job.Job   // every non-final job, waiting or active
+	Nodes []*node.Node // every node
+	// Done holds the final state of jobs no longer in Jobs that dependencies
+	// may name. A dependency on an id in neither Jobs nor Done can never be met.
+	Done map[uint64]job.State
+	// ExpectedEnd of active jobs, if the controller knows better than
+	// start + time limit (e.g. from boot progress); optional.
+	ExpectedEnd map[uint64]time.Time
+	// Blocked holds jobs the controller keeps waiting for a reason of its own
+	// (e.g. AccountEnergyLimit); Schedule reports that reason and skips them.
+	Blocked map[uint64]job.Reason
+}
+
+// Assignment gives one job one node.
+type Assignment struct {
+	JobID uint64 `json:"job_id"`
+	Node  string `json:"node"`
+	// Why says in one line why this node was chosen (shown by bmcq show).
+	Why string `json:"why"`
+	// Backfilled is true when the job started ahead of a higher-priority one.
+	Backfilled bool `json:"backfilled,omitempty"`
+}
+
+// Plan is the outcome of one pass.
+type Plan struct {
+	Assignments []Assignment
+	// Reasons says why each waiting job that got no node waits.
+	Reasons map[uint64]job.Reason
+	// Priority of every waiting job, for bmcq.
+	Priority map[uint64]float64
+	// Reservation is the start time EASY backfill promised the top job, if any.
+	Reservation map[uint64]time.Time
+}
