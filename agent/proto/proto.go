@@ -1,0 +1,78 @@
+// Package proto holds the wire types between the node agent (bmcinit) and the
+// controller: the authenticated HTTP callbacks the agent makes during boot and
+// the requests the controller sends over SSH. It is tiny on purpose: bmcinit is
+// a static binary and must not pull the controller's dependencies in.
+package proto
+
+// Kernel command-line parameters the controller puts in every boot script.
+const (
+	ParamURL   = "bmc.url"   // base URL of the controller's node listener
+	ParamToken = "bmc.token" // the boot's agent token (Authorization: Bearer)
+)
+
+// HTTP paths under the node listener, all requiring the agent token.
+const (
+	PathConfig    = "/agent/config"    // GET  → Config
+	PathProgress  = "/agent/progress"  // POST Progress
+	PathReady     = "/agent/ready"     // POST Ready
+	PathHeartbeat = "/agent/heartbeat" // POST Heartbeat
+)
+
+// Config is what the agent learns after it authenticates.
+type Config struct {
+	JobID    uint64 `json:"job_id"`
+	Node     string `json:"node"`
+	Hostname string `json:"hostname"`
+	// AuthorizedKey is the only key (authorized_keys format) the agent's SSH
+	// server accepts: the controller's per-job key.
+	AuthorizedKey string `json:"authorized_key"`
+	// RootfsURL serves the flattened image as an uncompressed tar (token-bound).
+	RootfsURL    string `json:"rootfs_url"`
+	RootfsSize   int64  `json:"rootfs_size"`
+	RootfsDigest string `json:"rootfs_digest"` // sha256:... of the tar stream
+	// HeartbeatSeconds is how often the agent calls PathHeartbeat.
+	HeartbeatSeconds int `json:"heartbeat_seconds"`
+	SSHPort          int `json:"ssh_port"`
+}
+
+// Progress reports a boot phase ("network", "rootfs", "sshd") for bmcq and logs.
+type Progress struct {
+	Phase  string  `json:"phase"`
+	Detail string  `json:"detail,omitempty"`
+	Uptime float64 `json:"uptime"` // seconds since the kernel started
+}
+
+// Ready says the agent's SSH server is up; the controller pins HostKey.
+type Ready struct {
+	HostKey   string   `json:"host_key"` // authorized_keys format
+	Addresses []string `json:"addresses"`
+	SSHPort   int      `json:"ssh_port"`
+	Uptime    float64  `json:"uptime"`
+}
+
+// Heartbeat keeps the node alive in the controller's eyes.
+type Heartbeat struct {
+	Uptime   float64 `json:"uptime"`
+	Running  bool    `json:"running"`
+	ExitCode *int    `json:"exit_code,omitempty"` // set once the command ended
+	// EnergyUJ is the RAPL counter (microjoules) where the machine has one.
+	EnergyUJ *uint64 `json:"energy_uj,omitempty"`
+}
+
+// SSH exec requests the agent understands; anything else is refused.
+const (
+	ExecRun      = "bmc-run"      // stdin: RunRequest JSON; stdout/stderr stream; exit-status
+	ExecAttach   = "bmc-attach"   // "bmc-attach <stdout-offset> <stderr-offset>": replay + follow
+	ExecPowerOff = "bmc-poweroff" // sync and power the machine off
+)
+
+// RunRequest starts the job's command inside the image root. Starting the
+// same job twice attaches to the first run instead of running it again.
+type RunRequest struct {
+	JobID uint64            `json:"job_id"`
+	Argv  []string          `json:"argv"`
+	Shell bool              `json:"shell,omitempty"` // run Argv[0] with /bin/sh -c
+	Env   map[string]string `json:"env,omitempty"`
+	User  string            `json:"user,omitempty"` // name or uid inside the image
+	Dir   string            `json:"dir,omitempty"`
+}
