@@ -1,0 +1,86 @@
+package vlabmeter
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "meter.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(c.Interval) != 100*time.Millisecond || time.Duration(c.CSVInterval) != time.Second {
+		t.Errorf("intervals = %v, %v", time.Duration(c.Interval), time.Duration(c.CSVInterval))
+	}
+	want := []NodeConfig{
+		{Name: "vnode1", Dir: "/lab/node1", Kind: "qemu-x86", CPUs: 1, IdleWatts: 40, DynamicWatts: 60, StepWatts: 4},
+		{Name: "vnode2", Dir: "/lab/node2", Kind: "qemu-x86", CPUs: 1, IdleWatts: 20, DynamicWatts: 100, StepWatts: 4},
+	}
+	if len(c.Nodes) != len(want) {
+		t.Fatalf("nodes = %+v", c.Nodes)
+	}
+	for i := range want {
+		if c.Nodes[i] != want[i] {
+			t.Errorf("node %d = %+v, want %+v", i, c.Nodes[i], want[i])
+		}
+	}
+}
+
+func TestParseConfigRejects(t *testing.T) {
+	const node = "\n[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = 40\ndynamic_watts = 60\n"
+	tests := map[string]string{
+		"not toml":           "interval = ",
+		"unknown key":        "colour = \"red\"" + node,
+		"no nodes":           "interval = \"100ms\"",
+		"bad duration":       "interval = \"fast\"" + node,
+		"interval too short": "interval = \"1ms\"" + node,
+		"csv faster":         "interval = \"1s\"\ncsv_interval = \"100ms\"" + node,
+		"relative dir":       "[[node]]\nname = \"a\"\ndir = \"node1\"\n",
+		"no name":            "[[node]]\ndir = \"/x\"\n",
+		"twice":              node + node,
+		"negative":           "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = -1\n",
+		"nan":                "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = nan\n",
+		"beyond sensor":      "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = 500\ndynamic_watts = 600\n",
+		"cpus":               "[[node]]\nname = \"a\"\ndir = \"/x\"\ncpus = -2\n",
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ParseConfig([]byte(in)); !errors.Is(err, ErrConfig) {
+				t.Errorf("err = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	if data, err := os.ReadFile(filepath.Join("testdata", "meter.toml")); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = inf\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig(data)
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("error %v does not wrap ErrConfig", err)
+			}
+			return
+		}
+		if len(c.Nodes) == 0 || c.Interval <= 0 || c.CSVInterval < c.Interval {
+			t.Fatalf("accepted %+v", c)
+		}
+		for _, n := range c.Nodes {
+			w := n.Model().Watts(true, 1)
+			if !(w >= 0 && w <= maxSensorWatts+n.StepWatts) || n.CPUs < 1 || !filepath.IsAbs(n.Dir) {
+				t.Fatalf("accepted node %+v (peak %v W)", n, w)
+			}
+		}
+	})
+}

@@ -1,0 +1,101 @@
+package vlabmeter
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeProcs plays a script of process states, one per Step.
+type fakeProcs struct {
+	pid int
+	cpu time.Duration
+	on  bool
+}
+
+func (f *fakeProcs) QEMU(string) (int, time.Duration, bool) { return f.pid, f.cpu, f.on }
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestMeterRun(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		Interval:    Duration(100 * time.Millisecond),
+		CSVInterval: Duration(time.Second),
+		Nodes:       []NodeConfig{{Name: "vnode1", Dir: dir, CPUs: 1, IdleWatts: 40, DynamicWatts: 60, StepWatts: 4}},
+	}
+	// A counter left by an earlier meter run is resumed.
+	must(t, os.WriteFile(filepath.Join(dir, JoulesFile), []byte("10.000\n"), 0o644))
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	procs := &fakeProcs{}
+	m, err := New(cfg, procs, clk.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	steps := []struct {
+		at         time.Duration
+		on         bool
+		cpu        time.Duration
+		watts      string
+		joulesWant string
+	}{
+		{0, false, 0, "0\n", "10.000\n"},
+		{100 * time.Millisecond, true, 0, "40\n", "12.000\n"},                       // +(0+40)/2·0.1
+		{200 * time.Millisecond, true, 100 * time.Millisecond, "100\n", "19.000\n"}, // +7
+		{1200 * time.Millisecond, true, 100 * time.Millisecond, "40\n", "89.000\n"}, // +70
+		{1300 * time.Millisecond, false, 0, "0\n", "91.000\n"},                      // +2
+	}
+	for i, st := range steps {
+		clk.t = time.Unix(1_800_000_000, 0).Add(st.at)
+		procs.on, procs.pid, procs.cpu = st.on, 5, st.cpu
+		if err := m.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, filepath.Join(dir, WattsFile)); got != st.watts {
+			t.Errorf("step %d: power_watts = %q, want %q", i, got, st.watts)
+		}
+		if got := readFile(t, filepath.Join(dir, JoulesFile)); got != st.joulesWant {
+			t.Errorf("step %d: energy_joules = %q, want %q", i, got, st.joulesWant)
+		}
+	}
+	// Run steps once at start and on each tick; on cancel it writes the last
+	// row even inside the CSV interval.
+	ticks := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	clk.t = clk.t.Add(100 * time.Millisecond)
+	go func() { done <- m.Run(ctx, ticks) }()
+	ticks <- time.Time{} // received only after the first Step finished
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := "time,watts,joules\n" +
+		"1800000000.000,0,10.000\n" +
+		"1800000001.200,40,89.000\n" +
+		"1800000001.400,0,91.000\n"
+	if got := readFile(t, filepath.Join(dir, TruthFile)); got != want {
+		t.Errorf("truth.csv =\n%s\nwant\n%s", got, want)
+	}
+	if strings.Contains(readFile(t, filepath.Join(dir, WattsFile)), ".") {
+		t.Error("power_watts must be an integer for ipmi_sim")
+	}
+}
