@@ -21,6 +21,9 @@ type Config struct {
 	// ExpectedBoot is how long power-on to agent-ready usually takes; backfill uses it.
 	ExpectedBoot time.Duration `json:"expected_boot"`
 	BMC          BMC           `json:"bmc"`
+	// SSHAddress is where the controller reaches the node's SSH server when
+	// that is not the address the node reports (a lab port-forward), "host:port".
+	SSHAddress string `json:"ssh_address,omitempty"`
 }
 
 // BMC says how to reach a machine's baseboard management controller.

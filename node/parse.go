@@ -1,0 +1,545 @@
+package node
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bmc-sched/bmc/internal/tomlpos"
+	"github.com/bmc-sched/bmc/job"
+)
+
+// Error is one problem in a nodes file, on one line:
+// "nodes.toml:12: mac: "xx" is not a MAC address".
+type Error struct {
+	File  string
+	Line  int
+	Field string // the key inside its [[node]] or [node.bmc] table ("bmc.port")
+	Msg   string
+}
+
+func (e *Error) Error() string { return tomlpos.Format(e.File, e.Line, e.Field, e.Msg) }
+
+// ErrorList is several problems sorted by line, one line of text each;
+// errors.As finds the first.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	lines := make([]string, len(l))
+	for i, e := range l {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap exposes each problem to errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	errs := make([]error, len(l))
+	for i, e := range l {
+		errs[i] = e
+	}
+	return errs
+}
+
+// Protocols a node's BMC may speak.
+const (
+	ProtoIPMI    = "ipmi"
+	ProtoRedfish = "redfish"
+	ProtoAMT     = "amt"
+	ProtoRPC     = "rpc"
+	ProtoWOL     = "wol"
+	ProtoSim     = "sim"
+)
+
+// Boot methods.
+const (
+	BootIPXE     = "ipxe"
+	BootUEFIGrub = "uefi-grub"
+)
+
+// DefaultExpectedBoot is used when a node does not say how long it boots:
+// long enough that backfill does not promise starts it cannot keep (the
+// virtual lab's QEMU machines take about 15 s).
+const DefaultExpectedBoot = 60 * time.Second
+
+// DefaultPort is the port each protocol listens on when the file gives none.
+func DefaultPort(protocol string) int {
+	switch protocol {
+	case ProtoIPMI:
+		return 623
+	case ProtoRedfish:
+		return 443
+	case ProtoAMT:
+		return 16992
+	}
+	return 0
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	cipherRE = regexp.MustCompile(`^[0-9]{1,2}$`)
+)
+
+// Keys of a [[node]] table (and of [defaults]) and of its bmc table.
+var (
+	nodeKeys = []string{"arch", "bmc", "boot", "cores", "expected_boot", "features", "kind",
+		"mac", "memory", "name", "partitions", "ssh_address"}
+	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
+		"power_sensor", "protocol", "sim_idle_watts", "sim_peak_watts", "user"}
+	// perNode keys make no sense as a default: they must differ per machine.
+	perNode = map[string]bool{"name": true, "mac": true}
+)
+
+// ParseFile reads a nodes file: an optional [defaults] table whose keys
+// (including a [defaults.bmc] table) apply to every node, and one [[node]]
+// table per machine. Names and MACs must be unique. Password files are named,
+// never opened here.
+//
+// Every problem is reported, one line each, sorted by line: a *Error for one
+// problem, an ErrorList for several.
+func ParseFile(filename string, data []byte) ([]Config, error) {
+	m, ix, err := tomlpos.Decode(data)
+	if err != nil {
+		var se *tomlpos.SyntaxError
+		line := 0
+		if errors.As(err, &se) {
+			line = se.Line
+		}
+		return nil, &Error{File: filename, Line: line, Msg: err.Error()}
+	}
+	p := &parser{ix: ix}
+	defaults, defaultsHinted := map[string]src{}, map[string]bool{}
+	var nodes []any
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch k {
+		case "defaults":
+			t, ok := m[k].(map[string]any)
+			if !ok {
+				p.fail([]string{k}, k, fmt.Sprintf("must be a table, not %s", tomlpos.TypeName(m[k])))
+				continue
+			}
+			defaults, defaultsHinted = p.sources(t, []string{k}, true)
+		case "node":
+			arr, ok := m[k].([]any)
+			if !ok {
+				p.fail([]string{k}, k, fmt.Sprintf("must be an array of tables ([[node]]), not %s", tomlpos.TypeName(m[k])))
+				continue
+			}
+			nodes = arr
+		default:
+			p.unknown([]string{k}, k, k, []string{"defaults", "node"})
+		}
+	}
+	if m["node"] == nil && len(p.errs) == 0 {
+		p.errs = append(p.errs, &Error{Field: "node", Msg: "the file describes no machine; add a [[node]] table"})
+	}
+
+	var out []Config
+	names := map[string]int{} // name -> line
+	macs := map[string]int{}
+	for i, v := range nodes {
+		path := []string{"node", strconv.Itoa(i)}
+		t, ok := v.(map[string]any)
+		if !ok {
+			p.fail(path, "node", fmt.Sprintf("must be a table, not %s", tomlpos.TypeName(v)))
+			continue
+		}
+		before := len(p.errs)
+		own, hinted := p.sources(t, path, false)
+		maps.Copy(hinted, defaultsHinted)
+		c := p.node(path, merge(defaults, own), hinted, p.line(path))
+		if len(p.errs) > before {
+			continue
+		}
+		if l, dup := names[c.Name]; dup {
+			p.fail(append(path, "name"), "name", fmt.Sprintf("%q is already used on line %d", c.Name, l))
+			continue
+		}
+		names[c.Name] = p.line(append(path, "name"))
+		if c.MAC != "" {
+			if l, dup := macs[c.MAC]; dup {
+				p.fail(append(path, "mac"), "mac", fmt.Sprintf("%s is already used on line %d", c.MAC, l))
+				continue
+			}
+			macs[c.MAC] = p.line(append(path, "mac"))
+		}
+		out = append(out, c)
+	}
+
+	for _, e := range p.errs {
+		e.File = filename
+	}
+	slices.SortStableFunc(p.errs, func(a, b *Error) int {
+		la, lb := a.Line, b.Line
+		if la == 0 {
+			la = math.MaxInt
+		}
+		if lb == 0 {
+			lb = math.MaxInt
+		}
+		return cmp.Compare(la, lb)
+	})
+	switch len(p.errs) {
+	case 0:
+		return out, nil
+	case 1:
+		return nil, p.errs[0]
+	}
+	return nil, ErrorList(p.errs)
+}
+
+// src is one value with the path it was written at, so a value inherited
+// from [defaults] is blamed on the defaults line.
+type src struct {
+	v    any
+	path []string
+}
+
+type parser struct {
+	ix   *tomlpos.Index
+	errs []*Error
+}
+
+func (p *parser) line(path []string) int { return p.ix.Line(path...) }
+
+func (p *parser) fail(path []string, field, msg string) {
+	p.errs = append(p.errs, &Error{Line: p.line(path), Field: field, Msg: msg})
+}
+
+// unknown reports an unknown key and returns the known key it resembles.
+func (p *parser) unknown(path []string, field, key string, known []string) string {
+	msg := "unknown field"
+	sug := tomlpos.Suggest(key, known)
+	if sug != "" {
+		msg += fmt.Sprintf("; did you mean %s?", sug)
+	}
+	p.fail(path, field, msg)
+	return sug
+}
+
+// sources flattens a node (or defaults) table to field -> src, with the bmc
+// table's keys as "bmc.key". Unknown keys are reported here; the fields they
+// resemble come back in hinted, so "core" is not also reported as a missing
+// "cores".
+func (p *parser) sources(t map[string]any, path []string, isDefaults bool) (out map[string]src, hinted map[string]bool) {
+	out, hinted = map[string]src{}, map[string]bool{}
+	for k, v := range t {
+		kp := append(slices.Clone(path), k)
+		switch {
+		case !slices.Contains(nodeKeys, k):
+			hinted[p.unknown(kp, k, k, nodeKeys)] = true
+		case isDefaults && perNode[k]:
+			p.fail(kp, k, "must be set per node, not in [defaults]")
+		case k == "bmc":
+			bt, ok := v.(map[string]any)
+			if !ok {
+				p.fail(kp, k, fmt.Sprintf("must be a table, not %s", tomlpos.TypeName(v)))
+				continue
+			}
+			for bk, bv := range bt {
+				bp := append(slices.Clone(kp), bk)
+				if !slices.Contains(bmcKeys, bk) {
+					hinted["bmc."+p.unknown(bp, "bmc."+bk, bk, bmcKeys)] = true
+					continue
+				}
+				out["bmc."+bk] = src{bv, bp}
+			}
+		default:
+			out[k] = src{v, kp}
+		}
+	}
+	return out, hinted
+}
+
+func merge(defaults, own map[string]src) map[string]src {
+	out := maps.Clone(defaults)
+	maps.Copy(out, own)
+	return out
+}
+
+// node decodes one machine; header is the line of its [[node]] table, where
+// missing fields are reported.
+func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, header int) Config {
+	var c Config
+	missing := func(field string) {
+		if hinted[field] {
+			return
+		}
+		p.errs = append(p.errs, &Error{Line: header, Field: field, Msg: "is required"})
+	}
+	str := func(field string) (string, bool) {
+		s, ok := f[field]
+		if !ok {
+			return "", false
+		}
+		x, ok := s.v.(string)
+		if !ok {
+			p.fail(s.path, field, "must be a string, not "+tomlpos.TypeName(s.v))
+		}
+		return x, ok
+	}
+	integer := func(field string) (int64, bool) {
+		s, ok := f[field]
+		if !ok {
+			return 0, false
+		}
+		x, ok := s.v.(int64)
+		if !ok {
+			p.fail(s.path, field, "must be an integer, not "+tomlpos.TypeName(s.v))
+		}
+		return x, ok
+	}
+	names := func(field string) []string {
+		s, ok := f[field]
+		if !ok {
+			return nil
+		}
+		arr, ok := s.v.([]any)
+		if !ok {
+			p.fail(s.path, field, "must be an array of strings, not "+tomlpos.TypeName(s.v))
+			return nil
+		}
+		out := make([]string, 0, len(arr))
+		for i, e := range arr {
+			x, ok := e.(string)
+			ep := append(slices.Clone(s.path), strconv.Itoa(i))
+			switch {
+			case !ok:
+				p.fail(ep, field, fmt.Sprintf("element %d must be a string, not %s", i+1, tomlpos.TypeName(e)))
+				return nil
+			case !nameRE.MatchString(x):
+				p.fail(ep, field, fmt.Sprintf("%q is not a name (letters, digits, '.', '_', '-')", x))
+				return nil
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+	bad := func(field, msg string) { p.fail(f[field].path, field, msg) }
+
+	if name, ok := str("name"); ok {
+		if nameRE.MatchString(name) {
+			c.Name = name
+		} else {
+			bad("name", fmt.Sprintf("%q is not a node name (letters, digits, '.', '_', '-'; at most 64)", name))
+		}
+	} else if _, set := f["name"]; !set {
+		missing("name")
+	}
+	if a, ok := str("arch"); ok {
+		switch strings.ToLower(a) {
+		case "x86_64", "amd64", "x86-64":
+			c.Arch = "x86_64"
+		case "aarch64", "arm64":
+			c.Arch = "aarch64"
+		default:
+			bad("arch", fmt.Sprintf("%q is not an architecture (x86_64 or aarch64)", a))
+		}
+	} else if _, set := f["arch"]; !set {
+		missing("arch")
+	}
+	if k, ok := str("kind"); ok {
+		if nameRE.MatchString(k) {
+			c.Kind = k
+		} else {
+			bad("kind", fmt.Sprintf("%q is not a kind name (letters, digits, '.', '_', '-')", k))
+		}
+	}
+	if c.Kind == "" {
+		c.Kind = c.Arch
+	}
+	c.Features = names("features")
+	c.Partitions = names("partitions")
+	if n, ok := integer("cores"); ok {
+		if n >= 1 && n <= 1<<20 {
+			c.Cores = int(n)
+		} else {
+			bad("cores", fmt.Sprintf("%d is outside 1..%d", n, 1<<20))
+		}
+	} else if _, set := f["cores"]; !set {
+		missing("cores")
+	}
+	if s, ok := f["memory"]; ok {
+		switch x := s.v.(type) {
+		case int64:
+			if x < 1 || x > math.MaxInt64/int64(job.MiB) {
+				bad("memory", fmt.Sprintf("%d MiB is out of range", x))
+			} else {
+				c.Memory = x * int64(job.MiB)
+			}
+		case string:
+			z, err := job.ParseSize(x)
+			switch {
+			case err != nil:
+				bad("memory", err.Error())
+			case z <= 0:
+				bad("memory", fmt.Sprintf("%q must be positive", x))
+			default:
+				c.Memory = int64(z)
+			}
+		default:
+			bad("memory", `must be an integer (MiB) or a size string like "4G", not `+tomlpos.TypeName(s.v))
+		}
+	} else {
+		missing("memory")
+	}
+	if mac, ok := str("mac"); ok {
+		hw, err := net.ParseMAC(mac)
+		if err != nil || len(hw) != 6 {
+			bad("mac", fmt.Sprintf("%q is not a MAC address", mac))
+		} else {
+			c.MAC = hw.String()
+		}
+	}
+	c.Boot = BootIPXE
+	if b, ok := str("boot"); ok {
+		switch b {
+		case BootIPXE, BootUEFIGrub:
+			c.Boot = b
+		default:
+			bad("boot", fmt.Sprintf("%q is not a boot method (ipxe or uefi-grub)", b))
+		}
+	}
+	c.ExpectedBoot = DefaultExpectedBoot
+	if d, ok := str("expected_boot"); ok {
+		td, err := time.ParseDuration(d)
+		if err != nil || td <= 0 || td > 24*time.Hour {
+			bad("expected_boot", fmt.Sprintf("%q is not a duration between 0 and 24h, like \"90s\"", d))
+		} else {
+			c.ExpectedBoot = td
+		}
+	}
+	if a, ok := str("ssh_address"); ok {
+		if err := checkHostPort(a); err != nil {
+			bad("ssh_address", err.Error())
+		} else {
+			c.SSHAddress = a
+		}
+	}
+
+	// BMC.
+	if proto, ok := str("bmc.protocol"); ok {
+		switch proto {
+		case ProtoIPMI, ProtoRedfish, ProtoAMT, ProtoRPC, ProtoWOL, ProtoSim:
+			c.BMC.Protocol = proto
+		default:
+			bad("bmc.protocol", fmt.Sprintf("%q is not a protocol (ipmi, redfish, amt, rpc, wol or sim)", proto))
+		}
+	} else if _, set := f["bmc.protocol"]; !set {
+		missing("bmc.protocol")
+	}
+	for _, k := range []struct {
+		field string
+		dst   *string
+	}{{"bmc.address", &c.BMC.Address}, {"bmc.user", &c.BMC.User}, {"bmc.password_file", &c.BMC.PasswordFile},
+		{"bmc.cipher_suite", &c.BMC.CipherSuite}, {"bmc.power_sensor", &c.BMC.PowerSensor}} {
+		if x, ok := str(k.field); ok {
+			if strings.ContainsFunc(x, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				bad(k.field, fmt.Sprintf("%q must not contain control characters", x))
+				continue
+			}
+			*k.dst = x
+		}
+	}
+	if cs := c.BMC.CipherSuite; cs != "" {
+		if n, err := strconv.Atoi(cs); !cipherRE.MatchString(cs) || err != nil || n > 17 {
+			bad("bmc.cipher_suite", fmt.Sprintf("%q is not an IPMI cipher suite (0..17)", cs))
+		}
+	}
+	if pf := c.BMC.PasswordFile; pf != "" && !strings.HasPrefix(pf, "/") {
+		bad("bmc.password_file", fmt.Sprintf("%q must be an absolute path", pf))
+	}
+	c.BMC.Port = DefaultPort(c.BMC.Protocol)
+	if n, ok := integer("bmc.port"); ok {
+		if n < 1 || n > 65535 {
+			bad("bmc.port", fmt.Sprintf("%d is outside 1..65535", n))
+		} else {
+			c.BMC.Port = int(n)
+		}
+	}
+	if s, ok := f["bmc.insecure"]; ok {
+		if b, ok := s.v.(bool); ok {
+			c.BMC.Insecure = b
+		} else {
+			bad("bmc.insecure", "must be a boolean, not "+tomlpos.TypeName(s.v))
+		}
+	}
+	for _, k := range []struct {
+		field string
+		dst   *float64
+	}{{"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
+		s, ok := f[k.field]
+		if !ok {
+			continue
+		}
+		var w float64
+		switch x := s.v.(type) {
+		case float64:
+			w = x
+		case int64:
+			w = float64(x)
+		default:
+			bad(k.field, "must be a number of watts, not "+tomlpos.TypeName(s.v))
+			continue
+		}
+		if !(w >= 0 && w <= 1e6) {
+			bad(k.field, fmt.Sprintf("%v is outside 0..1000000", w))
+			continue
+		}
+		*k.dst = w
+	}
+	if c.BMC.SimPeakWatts != 0 && c.BMC.SimPeakWatts < c.BMC.SimIdleWatts {
+		bad("bmc.sim_peak_watts", fmt.Sprintf("%v is below sim_idle_watts %v", c.BMC.SimPeakWatts, c.BMC.SimIdleWatts))
+	}
+
+	switch c.BMC.Protocol {
+	case ProtoIPMI, ProtoRedfish, ProtoAMT:
+		if c.BMC.Address == "" {
+			p.requiredFor(f, header, "bmc.address", c.BMC.Protocol)
+		}
+		if c.BMC.PasswordFile == "" {
+			p.requiredFor(f, header, "bmc.password_file", c.BMC.Protocol)
+		}
+	case ProtoRPC:
+		if c.BMC.Address == "" {
+			p.requiredFor(f, header, "bmc.address", c.BMC.Protocol)
+		}
+	case ProtoWOL:
+		if c.MAC == "" && f["mac"].path == nil {
+			p.errs = append(p.errs, &Error{Line: p.line(f["bmc.protocol"].path), Field: "mac", Msg: "is required for Wake-on-LAN"})
+		}
+	}
+	return c
+}
+
+// requiredFor reports a field the protocol needs, on the protocol's line.
+func (p *parser) requiredFor(f map[string]src, header int, field, proto string) {
+	line := header
+	if s, ok := f["bmc.protocol"]; ok {
+		line = p.line(s.path)
+	}
+	if _, set := f[field]; set {
+		return // present but rejected: already reported
+	}
+	p.errs = append(p.errs, &Error{Line: line, Field: field, Msg: "is required for protocol " + proto})
+}
+
+func checkHostPort(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port must be 1..65535", a)
+	}
+	return nil
+}
