@@ -1,0 +1,404 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bmc-sched/bmc/boot/cache"
+	"github.com/bmc-sched/bmc/internal/clock"
+)
+
+type file struct {
+	name, body string
+}
+
+func layerOf(t *testing.T, files ...file) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		if strings.HasSuffix(f.name, "/") {
+			tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeDir, Mode: 0o755})
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f.body))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(f.body))
+	}
+	tw.Close()
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// testImage has two layers: the second replaces hello.txt and whites out junk.
+func testImage(t *testing.T, arch, release string) v1.Image {
+	t.Helper()
+	base := layerOf(t,
+		file{"etc/", ""},
+		file{"etc/os-release", "ID=" + release + "\n"},
+		file{"hello.txt", "old\n"},
+		file{"junk", "remove me"},
+	)
+	top := layerOf(t, file{"hello.txt", "hello from " + arch + "\n"}, file{".wh.junk", ""})
+	img, err := mutate.AppendLayers(empty.Image, base, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func multiIndex(t *testing.T) v1.ImageIndex {
+	t.Helper()
+	return mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: testImage(t, "amd64", "multi"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: testImage(t, "arm64", "multi"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+}
+
+func tarFiles(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out[strings.TrimPrefix(h.Name, "/")] = string(b)
+	}
+}
+
+type fixture struct {
+	dir      string
+	registry string // host:port
+	cache    *cache.Cache
+	res      *Resolver
+}
+
+func newFixture(t *testing.T, max int64) *fixture {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	fx := &fixture{dir: t.TempDir(), registry: strings.TrimPrefix(srv.URL, "http://")}
+	c, err := cache.Open(filepath.Join(fx.dir, "cache"), max, clock.Real{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.cache = c
+	fx.res = NewResolver(c, nil)
+
+	amd := testImage(t, "amd64", "single")
+	if err := tarball.WriteToFile(filepath.Join(fx.dir, "app.tar"), name.MustParseReference("app:1"), amd); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.Write(filepath.Join(fx.dir, "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(testImage(t, "arm64", "layout"), layout.WithAnnotations(map[string]string{refNameAnnotation: "1"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendIndex(multiIndex(t), layout.WithAnnotations(map[string]string{refNameAnnotation: "example.org/multi:2"})); err != nil {
+		t.Fatal(err)
+	}
+	lone, err := layout.Write(filepath.Join(fx.dir, "lone"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lone.AppendImage(amd); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustRef(t, fx.registry+"/app:1"), amd); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(mustRef(t, fx.registry+"/multi:1"), multiIndex(t)); err != nil {
+		t.Fatal(err)
+	}
+	return fx
+}
+
+func TestRootfsSources(t *testing.T) {
+	fx := newFixture(t, 0)
+	tests := []struct {
+		name, ref, arch string
+		wantOS, wantHi  string
+		wantPlat        string
+	}{
+		{"docker tarball", fx.dir + "/app.tar", "x86_64", "ID=single\n", "hello from amd64\n", "linux/amd64"},
+		{"layout by tag", "oci:" + fx.dir + "/oci:1", "aarch64", "ID=layout\n", "hello from arm64\n", "linux/arm64"},
+		{"layout index by full ref name", "oci:" + fx.dir + "/oci:2", "aarch64", "ID=multi\n", "hello from arm64\n", "linux/arm64"},
+		{"layout only manifest", "oci:" + fx.dir + "/lone", "x86_64", "ID=single\n", "hello from amd64\n", "linux/amd64"},
+		{"registry image", fx.registry + "/app:1", "x86_64", "ID=single\n", "hello from amd64\n", "linux/amd64"},
+		{"registry index amd64", fx.registry + "/multi:1", "x86_64", "ID=multi\n", "hello from amd64\n", "linux/amd64"},
+		{"registry index arm64", fx.registry + "/multi:1", "aarch64", "ID=multi\n", "hello from arm64\n", "linux/arm64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rf, err := fx.res.Rootfs(context.Background(), tt.ref, tt.arch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rf.Release()
+			files := tarFiles(t, rf.Path)
+			if files["etc/os-release"] != tt.wantOS || files["hello.txt"] != tt.wantHi {
+				t.Errorf("files = %q", files)
+			}
+			if _, ok := files["junk"]; ok {
+				t.Errorf("whiteout not applied: %q", files)
+			}
+			if rf.Platform != tt.wantPlat || !strings.HasPrefix(rf.Digest, "sha256:") || rf.Size <= 0 {
+				t.Errorf("rootfs = %+v", rf)
+			}
+		})
+	}
+}
+
+func TestRootfsCachedOncePerImage(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	start := time.Now()
+	first, err := fx.res.Rootfs(ctx, fx.dir+"/app.tar", "x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flatten of a 2-layer image: %v, %d bytes", time.Since(start), first.Size)
+	// Same image from the registry: same config, so the same cache entry.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rf, err := fx.res.Rootfs(ctx, fx.registry+"/app:1", "x86_64")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if rf.Digest != first.Digest {
+				t.Errorf("digest %s != %s", rf.Digest, first.Digest)
+			}
+			rf.Release()
+		}()
+	}
+	wg.Wait()
+	if n := fx.cache.Fills(); n != 1 {
+		t.Fatalf("flattened %d times, want 1", n)
+	}
+	if _, err := fx.res.Rootfs(ctx, fx.registry+"/multi:1", "x86_64"); err != nil {
+		t.Fatal(err)
+	}
+	if n := fx.cache.Fills(); n != 2 {
+		t.Fatalf("flattened %d times, want 2", n)
+	}
+}
+
+func TestRootfsErrors(t *testing.T) {
+	fx := newFixture(t, 0)
+	tests := []struct {
+		name, ref, arch string
+		want            error
+	}{
+		{"index lacks platform", fx.registry + "/multi:1", "riscv", ErrUnknownArch},
+		{"image wrong arch", fx.dir + "/app.tar", "aarch64", ErrNoPlatform},
+		{"layout wrong arch", "oci:" + fx.dir + "/oci:1", "x86_64", ErrNoPlatform},
+		{"missing registry tag", fx.registry + "/app:nope", "x86_64", ErrNotFound},
+		{"missing registry repo", fx.registry + "/nothing:1", "x86_64", ErrNotFound},
+		{"missing tarball", fx.dir + "/none.tar", "x86_64", ErrNotFound},
+		{"missing layout", "oci:" + fx.dir + "/none", "x86_64", ErrNotFound},
+		{"missing layout tag", "oci:" + fx.dir + "/oci:9", "x86_64", ErrNotFound},
+		{"ambiguous layout", "oci:" + fx.dir + "/oci", "x86_64", ErrBadRef},
+		{"relative path", "./app.tar", "x86_64", ErrBadRef},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := fx.res.Rootfs(context.Background(), tt.ref, tt.arch)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// An index without the node's platform.
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: testImage(t, "arm64", "x"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	if err := remote.WriteIndex(mustRef(t, fx.registry+"/armonly:1"), idx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fx.res.Rootfs(context.Background(), fx.registry+"/armonly:1", "x86_64")
+	if !errors.Is(err, ErrNoPlatform) || !strings.Contains(err.Error(), "linux/arm64") {
+		t.Fatalf("err = %v, want ErrNoPlatform naming linux/arm64", err)
+	}
+}
+
+func TestPlatforms(t *testing.T) {
+	fx := newFixture(t, 0)
+	tests := []struct {
+		ref  string
+		want []string
+	}{
+		{fx.registry + "/multi:1", []string{"aarch64", "x86_64"}},
+		{fx.registry + "/app:1", []string{"x86_64"}},
+		{fx.dir + "/app.tar", []string{"x86_64"}},
+		{"oci:" + fx.dir + "/oci:1", []string{"aarch64"}},
+		{"oci:" + fx.dir + "/oci:2", []string{"aarch64", "x86_64"}},
+	}
+	for _, tt := range tests {
+		got, err := ResolvePlatforms(context.Background(), tt.ref)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.ref, err)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: platforms %v, want %v", tt.ref, got, tt.want)
+		}
+	}
+}
+
+func TestRootfsLRUEviction(t *testing.T) {
+	fx := newFixture(t, 1) // every idle entry is over budget
+	ctx := context.Background()
+	a, err := fx.res.Rootfs(ctx, fx.dir+"/app.tar", "x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fx.res.Rootfs(ctx, "oci:"+fx.dir+"/oci:1", "aarch64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.Path); err != nil {
+		t.Fatalf("in-use rootfs evicted: %v", err)
+	}
+	a.Release()
+	if _, err := os.Stat(a.Path); !os.IsNotExist(err) {
+		t.Fatalf("released rootfs kept over budget: %v", err)
+	}
+	if _, err := os.Stat(b.Path); err != nil {
+		t.Fatalf("held rootfs evicted: %v", err)
+	}
+	b.Release()
+	// Asking again flattens again.
+	again, err := fx.res.Rootfs(ctx, fx.dir+"/app.tar", "x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Release()
+	if n := fx.cache.Fills(); n != 3 {
+		t.Fatalf("fills = %d, want 3", n)
+	}
+}
+
+func TestParseRef(t *testing.T) {
+	tests := []struct {
+		in   string
+		kind Kind
+		path string
+		tag  string
+		err  bool
+	}{
+		{in: "alpine:3", kind: Registry},
+		{in: "127.0.0.1:5000/app:1", kind: Registry},
+		{in: "/srv/img/app.tar", kind: Tarball, path: "/srv/img/app.tar"},
+		{in: "/srv/img/../img/app.tar", kind: Tarball, path: "/srv/img/app.tar"},
+		{in: "oci:/srv/lay", kind: Layout, path: "/srv/lay"},
+		{in: "oci:/srv/lay:v2", kind: Layout, path: "/srv/lay", tag: "v2"},
+		{in: "oci:/srv/a:b/lay", kind: Layout, path: "/srv/a:b/lay"},
+		{in: "oci:/srv/lay:", err: true},
+		{in: "oci:rel/lay", err: true},
+		{in: "", err: true},
+		{in: "a b", err: true},
+		{in: "UPPER/x", err: true},
+		{in: "./x.tar", err: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseRef(tt.in)
+		if (err != nil) != tt.err {
+			t.Errorf("ParseRef(%q) err = %v", tt.in, err)
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, ErrBadRef) {
+				t.Errorf("ParseRef(%q) err %v is not ErrBadRef", tt.in, err)
+			}
+			continue
+		}
+		if got.Kind != tt.kind || got.Path != tt.path || got.Tag != tt.tag {
+			t.Errorf("ParseRef(%q) = %+v", tt.in, got)
+		}
+	}
+}
+
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"alpine:3", "oci:/a/b:c", "/x.tar", "oci:/a:b/c", "r.io/a@sha256:" + strings.Repeat("a", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRef(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadRef) {
+				t.Fatalf("error not ErrBadRef: %v", err)
+			}
+			return
+		}
+		switch r.Kind {
+		case Tarball, Layout:
+			if !filepath.IsAbs(r.Path) || filepath.Clean(r.Path) != r.Path {
+				t.Fatalf("path %q not absolute and clean", r.Path)
+			}
+		}
+		// The printed form parses back to the same thing.
+		r2, err := ParseRef(r.String())
+		if err != nil || r2.String() != r.String() {
+			t.Fatalf("round trip %q -> %q -> %v %v", s, r.String(), r2, err)
+		}
+	})
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
