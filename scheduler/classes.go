@@ -1,0 +1,227 @@
+package scheduler
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+)
+
+// A class is a set of nodes no constraint can tell apart: same arch, features,
+// cores, memory, partitions and expected boot. Checking a job against 20
+// classes instead of 10,000 nodes is what keeps a pass fast; within a class
+// nodes differ only by name, so the free list is simply kept in name order.
+type class struct {
+	arch     string
+	features []string // sorted, unique
+	cores    int
+	memory   int64
+	parts    []string // sorted; never empty (the default partition fills in)
+	boot     time.Duration
+
+	nodes []int32 // every node of the class, by name
+	free  []int32 // available at the start of the pass, by name
+	next  int     // free[next:] are still free in this pass
+	up    int     // nodes neither DOWN nor drained: they will take jobs again
+}
+
+func (c *class) freeLeft() int { return len(c.free) - c.next }
+
+// sameFit reports whether best fit cannot choose between a and b.
+func sameFit(a, b *class) bool {
+	return a.cores == b.cores && a.memory == b.memory && a.boot == b.boot
+}
+
+type classKey struct {
+	arch, features, parts string
+	cores                 int
+	memory                int64
+	boot                  time.Duration
+}
+
+// canon returns ss sorted and deduplicated, and its joined form for map keys.
+// It never sorts the caller's slice: the snapshot is read-only.
+func canon(ss []string) ([]string, string) {
+	switch len(ss) {
+	case 0:
+		return nil, ""
+	case 1:
+		return ss, ss[0]
+	}
+	if !slices.IsSorted(ss) || hasDup(ss) {
+		ss = slices.Clone(ss)
+		slices.Sort(ss)
+		ss = slices.Compact(ss)
+	}
+	return ss, strings.Join(ss, "\x00")
+}
+
+func hasDup(sorted []string) bool {
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeUp reports whether a node will take jobs again (now or when its job ends).
+func nodeUp(n *node.Node) bool {
+	return !n.Drain && (n.State == node.Idle || n.State == node.Allocated)
+}
+
+// buildClasses groups nodes into classes sorted in best-fit order (cores,
+// memory, boot, then the first node's name) and returns, per node, its class.
+func buildClasses(nodes []*node.Node, defPart string) ([]class, []int32) {
+	order := make([]int32, len(nodes))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	// Name order first, so every class's lists come out sorted by name.
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(nodes[a].Name, nodes[b].Name) })
+
+	byKey := make(map[classKey]int32, 64)
+	var classes []class
+	of := make([]int32, len(nodes))
+	defParts := []string{defPart}
+	for _, ni := range order {
+		n := nodes[ni]
+		feats, fk := canon(n.Features)
+		parts, pk := canon(n.Partitions)
+		if len(parts) == 0 {
+			parts, pk = defParts, defPart
+		}
+		k := classKey{arch: n.Arch, features: fk, parts: pk, cores: n.Cores, memory: n.Memory, boot: n.ExpectedBoot}
+		ci, ok := byKey[k]
+		if !ok {
+			ci = int32(len(classes))
+			byKey[k] = ci
+			classes = append(classes, class{arch: n.Arch, features: feats, cores: n.Cores,
+				memory: n.Memory, parts: parts, boot: n.ExpectedBoot})
+		}
+		c := &classes[ci]
+		c.nodes = append(c.nodes, ni)
+		if n.Available() {
+			c.free = append(c.free, ni)
+		}
+		if nodeUp(n) {
+			c.up++
+		}
+		of[ni] = ci
+	}
+
+	// Sort classes into best-fit order and renumber.
+	perm := make([]int32, len(classes))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(a, b int32) int {
+		ca, cb := &classes[a], &classes[b]
+		return cmp.Or(cmp.Compare(ca.cores, cb.cores), cmp.Compare(ca.memory, cb.memory),
+			cmp.Compare(ca.boot, cb.boot), cmp.Compare(nodes[ca.nodes[0]].Name, nodes[cb.nodes[0]].Name))
+	})
+	sorted := make([]class, len(classes))
+	newIdx := make([]int32, len(classes))
+	for to, from := range perm {
+		sorted[to] = classes[from]
+		newIdx[from] = int32(to)
+	}
+	for i := range of {
+		of[i] = newIdx[of[i]]
+	}
+	return sorted, of
+}
+
+// sigKey is everything about a job that decides which classes it may use.
+type sigKey struct {
+	arch, features, part string
+	cores                int
+	memory               int64
+	nodes                int
+}
+
+func jobSig(spec *job.Spec, defPart string) (sigKey, []string) {
+	arch := spec.Arch
+	if arch == "any" {
+		arch = ""
+	}
+	part := spec.Partition
+	if part == "" {
+		part = defPart
+	}
+	feats, fk := canon(spec.Features)
+	return sigKey{arch: arch, features: fk, part: part, cores: spec.Cores,
+		memory: int64(spec.Memory), nodes: nodesWanted(spec)}, feats
+}
+
+// sigInfo is what a pass learns once per job signature.
+type sigInfo struct {
+	classes []int32 // feasible classes in best-fit order
+	total   int     // nodes in those classes, whatever their state
+	up      int     // of which neither DOWN nor drained
+	nodes   int     // how many the job needs
+	never   job.Reason
+
+	claimed bool // no-backfill mode: its classes are already held for a higher job
+
+	freeGen int // freeSum is valid while the pass's freeGen equals this
+	freeSum int
+}
+
+// containsAll reports whether sorted set has every element of sorted sub.
+func containsAll(set, sub []string) bool {
+	i := 0
+	for _, s := range sub {
+		for i < len(set) && set[i] < s {
+			i++
+		}
+		if i == len(set) || set[i] != s {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
+// The feasibility chain: each check is cheap and names one constraint.
+func partOK(c *class, k *sigKey) bool { return slices.Contains(c.parts, k.part) }
+func archOK(c *class, k *sigKey) bool { return k.arch == "" || c.arch == k.arch }
+func featOK(c *class, feats []string) bool {
+	return len(feats) == 0 || containsAll(c.features, feats)
+}
+func coresOK(c *class, k *sigKey) bool  { return k.cores <= c.cores }
+func memoryOK(c *class, k *sigKey) bool { return k.memory <= c.memory }
+
+func newSigInfo(classes []class, k *sigKey, feats []string) *sigInfo {
+	si := &sigInfo{freeGen: -1, nodes: k.nodes}
+	inPart, archMatch := false, false
+	for ci := range classes {
+		c := &classes[ci]
+		if !partOK(c, k) {
+			continue
+		}
+		inPart = true
+		if !archOK(c, k) {
+			continue
+		}
+		archMatch = true
+		if !featOK(c, feats) || !coresOK(c, k) || !memoryOK(c, k) {
+			continue
+		}
+		si.classes = append(si.classes, int32(ci))
+		si.total += len(c.nodes)
+		si.up += c.up
+	}
+	if si.total < k.nodes {
+		// Feasible() rejects such jobs at submit; this is for a cluster that
+		// shrank or changed since.
+		si.never = job.ReasonPartition
+		if inPart && !archMatch {
+			si.never = job.ReasonImageArch
+		}
+	}
+	return si
+}

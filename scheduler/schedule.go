@@ -1,0 +1,467 @@
+package scheduler
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+)
+
+// Schedule makes one scheduling pass over s. Waiting jobs are taken in
+// priority order; each either gets its nodes (best fit) or a reason to wait.
+// The first job that waits for resources blocks the ones behind it: without
+// backfill they may only use nodes it could never use; with EASY backfill it
+// gets a reservation and they may start as long as they do not delay it.
+// Schedule reads s and never changes it.
+func Schedule(s *Snapshot, cfg Config) Plan {
+	p := newPass(s, cfg)
+	p.run()
+	return p.plan
+}
+
+type pass struct {
+	s   *Snapshot
+	cfg Config
+	now time.Time
+
+	classes   []class
+	nodeClass []int32
+	largest   int
+	freeTotal int
+	freeGen   int // bumps whenever a node is taken, invalidating sigInfo.freeSum
+
+	sigs    map[sigKey]int32
+	sigList []*sigInfo
+	idx     index
+
+	// The first job that waits for resources, and what it holds back.
+	blocker uint64
+	claimed []bool // no backfill: classes a higher waiting job needs
+	res     *reservation
+
+	placedEnd []time.Time // per node: when the job placed on it this pass ends
+
+	plan Plan
+}
+
+// reservation is EASY backfill's promise to the top waiting job.
+type reservation struct {
+	job   uint64
+	at    time.Time
+	inF   []bool // per class: could the reserved job use it
+	extra int    // nodes of those classes free by `at` beyond what the job needs
+}
+
+// entry is one pending job in the sort. It is small and holds no pointers:
+// the priority-ordered loop then reads these instead of chasing 100,000 job
+// records scattered over the heap, and the GC has nothing to scan.
+type entry struct {
+	prio   float64
+	submit time.Duration // relative to now; Sub saturates, so no overflow
+	id     uint64
+	j      int32 // index into Snapshot.Jobs
+	sig    int32 // index into pass.sigList
+	flags  uint8 // which of the per-job checks apply
+}
+
+const (
+	fBlocked uint8 = 1 << iota
+	fBegin
+	fDeps
+	fArray
+)
+
+func newPass(s *Snapshot, cfg Config) *pass {
+	p := &pass{s: s, cfg: cfg, now: s.Now}
+	p.classes, p.nodeClass = buildClasses(s.Nodes, cfg.DefaultPartition)
+	for _, n := range s.Nodes {
+		p.largest = max(p.largest, n.Cores)
+	}
+	for i := range p.classes {
+		p.freeTotal += len(p.classes[i].free)
+	}
+	p.sigs = make(map[sigKey]int32, 64)
+	p.placedEnd = make([]time.Time, len(s.Nodes))
+	return p
+}
+
+func (p *pass) run() {
+	s := p.s
+	waiting := make([]entry, 0, len(s.Jobs)) // a few unused slots beat a second count
+	var needArrays, needSingles bool
+	var depIDs map[uint64]struct{} // the ids dependencies name
+	nWaiting := 0
+	for _, j := range s.Jobs {
+		if j.State.Waiting() {
+			nWaiting++
+		}
+	}
+	p.plan = Plan{
+		Reasons:     make(map[uint64]job.Reason, nWaiting),
+		Priority:    make(map[uint64]float64, nWaiting),
+		Reservation: make(map[uint64]time.Time, 1),
+	}
+	// One sweep in the snapshot's order, which is memory order: everything
+	// the later loop needs from a job is read here.
+	for i, j := range s.Jobs {
+		switch j.State {
+		case job.Held:
+			p.plan.Priority[j.ID] = Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg)
+			if j.Reason == job.ReasonHeldAdmin {
+				p.plan.Reasons[j.ID] = job.ReasonHeldAdmin
+			} else {
+				p.plan.Reasons[j.ID] = job.ReasonHeld
+			}
+			continue
+		case job.Pending:
+		default:
+			continue
+		}
+		e := entry{prio: Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg),
+			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec)}
+		if len(s.Blocked) > 0 {
+			if _, ok := s.Blocked[j.ID]; ok {
+				e.flags |= fBlocked
+			}
+		}
+		if !j.Spec.Begin.IsZero() && j.Spec.Begin.After(p.now) {
+			e.flags |= fBegin
+		}
+		if len(j.Spec.DependsOn) > 0 {
+			e.flags |= fDeps
+			for _, d := range j.Spec.DependsOn {
+				if d.Type == job.Singleton {
+					needSingles = true
+					continue
+				}
+				if depIDs == nil {
+					depIDs = make(map[uint64]struct{})
+				}
+				depIDs[d.JobID] = struct{}{}
+			}
+		}
+		if j.Spec.Array != nil && j.Spec.Array.MaxParallel > 0 && j.ArrayJobID != 0 {
+			e.flags |= fArray
+			needArrays = true
+		}
+		waiting = append(waiting, e)
+	}
+	p.idx.build(s.Jobs, depIDs, needArrays, needSingles)
+
+	slices.SortFunc(waiting, func(a, b entry) int {
+		if a.prio != b.prio {
+			if a.prio > b.prio {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.submit, b.submit), cmp.Compare(a.id, b.id))
+	})
+	for i := range waiting {
+		e := &waiting[i]
+		p.plan.Priority[e.id] = e.prio
+		if r := p.consider(e); r != "" {
+			p.plan.Reasons[e.id] = r
+		}
+	}
+}
+
+// sigOf returns the index of spec's signature, working out its feasible
+// classes the first time the signature is seen.
+func (p *pass) sigOf(spec *job.Spec) int32 {
+	k, feats := jobSig(spec, p.cfg.DefaultPartition)
+	if i, ok := p.sigs[k]; ok {
+		return i
+	}
+	i := int32(len(p.sigList))
+	p.sigList = append(p.sigList, newSigInfo(p.classes, &k, feats))
+	p.sigs[k] = i
+	return i
+}
+
+// consider places e's job or returns why it waits. The cheap checks come
+// first, the job record is read only when a check or a placement needs it,
+// and once no node is free the placement work is skipped altogether.
+func (p *pass) consider(e *entry) job.Reason {
+	if e.flags != 0 {
+		j := p.s.Jobs[e.j]
+		if e.flags&fBlocked != 0 {
+			return p.s.Blocked[e.id]
+		}
+		if e.flags&fBegin != 0 {
+			return job.ReasonBeginTime
+		}
+		if e.flags&fDeps != 0 {
+			switch p.idx.deps(j, p.s.Done) {
+			case depNever:
+				return job.ReasonDependencyNeverSatisfied
+			case depWait:
+				return job.ReasonDependency
+			}
+		}
+		if e.flags&fArray != 0 && p.idx.arrayRun[j.ArrayJobID] >= j.Spec.Array.MaxParallel {
+			return job.ReasonArrayTaskLimit
+		}
+	}
+	si := p.sigList[e.sig]
+	if si.never != "" {
+		return si.never
+	}
+	if si.up < si.nodes {
+		return job.ReasonNodeDown
+	}
+	if p.freeTotal >= si.nodes && p.freeIn(si) >= si.nodes && p.place(p.s.Jobs[e.j], si, si.nodes) {
+		return ""
+	}
+	return p.block(e.id, si, si.nodes)
+}
+
+// freeIn counts the free nodes j's signature may use, cached until a node is taken.
+func (p *pass) freeIn(si *sigInfo) int {
+	if si.freeGen != p.freeGen {
+		si.freeSum = 0
+		for _, ci := range si.classes {
+			si.freeSum += p.classes[ci].freeLeft()
+		}
+		si.freeGen = p.freeGen
+	}
+	return si.freeSum
+}
+
+// Why a class may be used by a job placed behind the blocker.
+type allowance int
+
+const (
+	notAllowed allowance = iota
+	freely               // no job waits ahead, or the blocker can never use the class
+	endsBefore           // the job ends before the reservation
+	spare                // one of the reservation's extra nodes
+)
+
+func (p *pass) allow(c int32, limit time.Duration, extra int) allowance {
+	switch {
+	case p.blocker == 0:
+		return freely
+	case p.res == nil: // no backfill, or a blocker without a reservation
+		if p.claimed != nil && p.claimed[c] {
+			return notAllowed
+		}
+		return freely
+	case !p.res.inF[c]:
+		return freely
+	case !p.now.Add(p.classes[c].boot + limit).After(p.res.at):
+		return endsBefore
+	case extra > 0:
+		return spare
+	}
+	return notAllowed
+}
+
+// place gives j n nodes by best fit if the current blocking rules allow it.
+func (p *pass) place(j *job.Job, si *sigInfo, n int) bool {
+	limit := timeLimit(&j.Spec, p.cfg)
+	extra := 0
+	if p.res != nil {
+		extra = p.res.extra
+	}
+	if p.blocker != 0 {
+		// Count first so that a job that cannot get all its nodes takes none.
+		plain, spares := 0, 0
+		for _, ci := range si.classes {
+			switch p.allow(ci, limit, 1) {
+			case freely, endsBefore:
+				plain += p.classes[ci].freeLeft()
+			case spare:
+				spares += p.classes[ci].freeLeft()
+			}
+		}
+		if plain+min(spares, extra) < n {
+			return false
+		}
+	}
+	for range n {
+		best := int32(-1)
+		var how allowance
+		for _, ci := range si.classes {
+			c := &p.classes[ci]
+			if c.freeLeft() == 0 {
+				continue
+			}
+			a := p.allow(ci, limit, extra)
+			if a == notAllowed {
+				continue
+			}
+			if best >= 0 {
+				b := &p.classes[best]
+				if !sameFit(b, c) {
+					break // classes are in best-fit order: nothing later fits better
+				}
+				if p.s.Nodes[c.free[c.next]].Name >= p.s.Nodes[b.free[b.next]].Name {
+					continue
+				}
+			}
+			best, how = ci, a
+		}
+		c := &p.classes[best]
+		ni := c.free[c.next]
+		c.next++
+		p.freeTotal--
+		p.freeGen++
+		if how == spare {
+			extra--
+		}
+		nd := p.s.Nodes[ni]
+		p.placedEnd[ni] = p.now.Add(nd.ExpectedBoot + limit)
+		p.plan.Assignments = append(p.plan.Assignments, Assignment{
+			JobID: j.ID, Node: nd.Name, Why: p.why(j, nd, how), Backfilled: p.res != nil,
+		})
+	}
+	if p.res != nil {
+		p.res.extra = extra
+	}
+	p.idx.started(j)
+	return true
+}
+
+func (p *pass) why(j *job.Job, nd *node.Node, how allowance) string {
+	if p.res != nil {
+		at := p.fmtTime(p.res.at)
+		switch how {
+		case endsBefore:
+			return fmt.Sprintf("backfill: ends before job %d's reservation at %s", p.res.job, at)
+		case spare:
+			return fmt.Sprintf("backfill: node spare beyond job %d's reservation at %s", p.res.job, at)
+		default:
+			return fmt.Sprintf("backfill: node not needed by job %d's reservation at %s", p.res.job, at)
+		}
+	}
+	fit := fmt.Sprintf("best fit: %d/%d cores, %s spare, boot ~%s", max(j.Spec.Cores, 0), nd.Cores,
+		fmtBytes(nd.Memory-int64(j.Spec.Memory)), nd.ExpectedBoot.Round(time.Second))
+	if p.blocker != 0 {
+		return fmt.Sprintf("%s; ahead of job %d, which cannot use this node", fit, p.blocker)
+	}
+	return fit
+}
+
+func (p *pass) fmtTime(t time.Time) string {
+	ny, nm, nd := p.now.Date()
+	if y, m, d := t.Date(); y == ny && m == nm && d == nd {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format(time.DateTime)
+}
+
+func fmtBytes(b int64) string {
+	const (
+		mib = 1 << 20
+		gib = 1 << 30
+	)
+	switch {
+	case b >= gib:
+		return fmt.Sprintf("%.4g GiB", float64(b)/gib)
+	case b >= mib:
+		return fmt.Sprintf("%.4g MiB", float64(b)/mib)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+// block records that j fits the cluster but finds too few free nodes now.
+// The first such job gets Resources (and, with backfill, a reservation); the
+// rest get Priority, as in Slurm.
+func (p *pass) block(id uint64, si *sigInfo, n int) job.Reason {
+	if p.blocker == 0 {
+		p.blocker = id
+		if p.cfg.Backfill {
+			p.reserve(id, si, n)
+		}
+	}
+	if !p.cfg.Backfill && !si.claimed {
+		// Strict priority: whatever this job could use stays held for it.
+		if p.claimed == nil {
+			p.claimed = make([]bool, len(p.classes))
+		}
+		for _, ci := range si.classes {
+			p.claimed[ci] = true
+		}
+		si.claimed = true
+	}
+	if p.blocker == id {
+		return job.ReasonResources
+	}
+	return job.ReasonPriority
+}
+
+// reserve finds the earliest time n of j's nodes are free, from the expected
+// ends of the jobs holding them; powering off counts as instant.
+func (p *pass) reserve(id uint64, si *sigInfo, n int) {
+	var ends []time.Time
+	free := 0
+	var activeEnd map[uint64]time.Time
+	for _, ci := range si.classes {
+		c := &p.classes[ci]
+		free += c.freeLeft()
+		for _, ni := range c.nodes {
+			if e := p.placedEnd[ni]; !e.IsZero() {
+				ends = append(ends, e)
+				continue
+			}
+			nd := p.s.Nodes[ni]
+			if nd.State != node.Allocated || nd.Drain {
+				continue
+			}
+			if activeEnd == nil {
+				activeEnd = p.activeEnds()
+			}
+			e, ok := activeEnd[nd.Job]
+			if !ok {
+				// A node held by a job the snapshot does not show: assume
+				// it runs a default limit from when the node changed state.
+				e = nd.Since.Add(p.cfg.DefaultTimeLimit)
+			}
+			if e.Before(p.now) {
+				e = p.now // overdue: it may end any moment
+			}
+			ends = append(ends, e)
+		}
+	}
+	need := n - free
+	if need <= 0 || need > len(ends) {
+		return // cannot happen: consider checked free and up counts
+	}
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	at := ends[need-1]
+	r := &reservation{job: id, at: at, inF: make([]bool, len(p.classes)), extra: free - n}
+	for _, e := range ends {
+		if !e.After(at) {
+			r.extra++
+		}
+	}
+	for _, ci := range si.classes {
+		r.inF[ci] = true
+	}
+	p.res = r
+	p.plan.Reservation[id] = at
+}
+
+// activeEnds maps each active job to when it should end.
+func (p *pass) activeEnds() map[uint64]time.Time {
+	m := make(map[uint64]time.Time)
+	for _, a := range p.s.Jobs {
+		if !a.State.Active() {
+			continue
+		}
+		if e, ok := p.s.ExpectedEnd[a.ID]; ok {
+			m[a.ID] = e
+			continue
+		}
+		start := a.StartTime
+		if start.IsZero() {
+			start = p.now
+		}
+		m[a.ID] = start.Add(timeLimit(&a.Spec, p.cfg))
+	}
+	return m
+}
