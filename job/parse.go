@@ -114,7 +114,7 @@ func Parse(filename string, data []byte) (*Spec, error) {
 			list = ErrorList{one}
 		}
 		for _, e := range list {
-			if d.failed[rootField(e.Field)] {
+			if d.failed[e.Field] || d.failed[rootField(e.Field)] {
 				continue // already reported as a decoding problem
 			}
 			e.Line = d.lineOf(e.Field)
@@ -169,7 +169,7 @@ func applyDefaults(s *Spec, filename string, m map[string]any) {
 type decoder struct {
 	ix     *tomlpos.Index
 	errs   []*Error
-	failed map[string]bool // root fields that already have an error
+	failed map[string]bool // fields (dotted) that already have an error
 }
 
 // byLine returns the keys of table m (at path) in the order they were written.
@@ -198,7 +198,7 @@ func (d *decoder) lineOf(field string) int {
 
 func (d *decoder) fail(path []string, msg string, cause error) {
 	field := strings.Join(path, ".")
-	d.failed[path[0]] = true
+	d.failed[field] = true
 	d.errs = append(d.errs, &Error{Line: d.ix.Line(path...), Field: field, Msg: msg, err: cause})
 }
 
@@ -244,7 +244,7 @@ func (d *decoder) strings(path []string, v any) ([]string, bool) {
 		s, ok := e.(string)
 		if !ok {
 			el := append(slices.Clone(path), fmt.Sprint(i))
-			d.failed[path[0]] = true
+			d.failed[strings.Join(path, ".")] = true
 			d.errs = append(d.errs, &Error{Line: d.ix.Line(el...), Field: strings.Join(path, "."),
 				Msg: fmt.Sprintf("element %d must be a string, not %s", i+1, tomlpos.TypeName(e))})
 			return nil, false

@@ -27,6 +27,9 @@ func (e *SyntaxError) Error() string { return "invalid TOML: " + e.Msg }
 // line of every key. The generic form lets callers report a wrong type with
 // the key's line instead of go-toml's struct-decoding message.
 func Decode(data []byte) (map[string]any, *Index, error) {
+	// Some editors start UTF-8 files with a byte order mark; TOML does not
+	// allow it, but it carries no meaning and no line.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var m map[string]any
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {

@@ -95,3 +95,13 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeBOM(t *testing.T) {
+	m, ix, err := Decode([]byte("\xef\xbb\xbfa = 1\nb = 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["a"] != int64(1) || ix.Line("b") != 2 {
+		t.Errorf("m = %v, line(b) = %d", m, ix.Line("b"))
+	}
+}
