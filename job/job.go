@@ -93,6 +93,14 @@ type Job struct {
 	RunTime    time.Time `json:"run_time,omitzero"`   // command started
 	EndTime    time.Time `json:"end_time,omitzero"`
 
+	// Outcome is the final state a job enters once its node is off; it is
+	// recorded when POWERING_OFF starts so a restart finishes the same way.
+	Outcome State `json:"outcome,omitempty"`
+	// HostKey is the node agent's SSH host key, pinned when it reported ready.
+	HostKey string `json:"host_key,omitempty"`
+	// SSHAddr is where the controller reached the agent.
+	SSHAddr string `json:"ssh_addr,omitempty"`
+
 	BootAttempts int `json:"boot_attempts,omitempty"`
 	Restarts     int `json:"restarts,omitempty"` // requeues, by user, admin or node failure
 	// Boot counts how many times a node was allocated; with the event log it

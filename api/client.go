@@ -1,0 +1,218 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// ErrDaemon is wrapped by every error that bmcctld itself returned, as
+// opposed to failing to reach it.
+var ErrDaemon = errors.New("bmcctld")
+
+// StatusError is an error answer from the daemon.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string { return e.Msg }
+func (e *StatusError) Unwrap() error { return ErrDaemon }
+
+// Client talks to bmcctld over its Unix socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// SocketFromEnv returns flag if set, else $BMC_SOCKET, else the default.
+func SocketFromEnv(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if s := os.Getenv("BMC_SOCKET"); s != "" {
+		return s
+	}
+	return DefaultSocket
+}
+
+// DefaultSocket is where bmcctld listens with its default state dir.
+const DefaultSocket = "/var/lib/bmc/bmcctld.sock"
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	return &Client{Socket: path, hc: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns: 4,
+	}}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := "http://bmcctld" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("cannot reach bmcctld at %s (is it running? set --socket or BMC_SOCKET): %w", c.Socket, ne.Err)
+		}
+		return fmt.Errorf("cannot reach bmcctld at %s: %w", c.Socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("bmcctld answered %s", resp.Status)
+		}
+		return &StatusError{Code: resp.StatusCode, Msg: e.Error}
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		b, err := io.ReadAll(resp.Body)
+		*raw = b
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("bmcctld answer: %w", err)
+	}
+	return nil
+}
+
+// Submit queues a job.
+func (c *Client) Submit(ctx context.Context, r SubmitRequest) (SubmitResponse, error) {
+	var out SubmitResponse
+	err := c.do(ctx, http.MethodPost, PathJobs, nil, r, &out)
+	return out, err
+}
+
+// JobFilter narrows a job listing.
+type JobFilter struct {
+	Users  []string
+	States []string
+	All    bool // include jobs that ended long ago
+	IDs    []string
+}
+
+func (f JobFilter) query() url.Values {
+	q := url.Values{}
+	for _, u := range f.Users {
+		q.Add("user", u)
+	}
+	for _, s := range f.States {
+		q.Add("state", s)
+	}
+	for _, id := range f.IDs {
+		q.Add("id", id)
+	}
+	if f.All {
+		q.Set("all", "1")
+	}
+	return q
+}
+
+// Jobs lists the queue.
+func (c *Client) Jobs(ctx context.Context, f JobFilter) (JobList, error) {
+	var out JobList
+	err := c.do(ctx, http.MethodGet, PathJobs, f.query(), nil, &out)
+	return out, err
+}
+
+// JobsRaw returns the daemon's JSON as is, for `bmcq --json` (no decode and
+// re-encode of 10,000 rows).
+func (c *Client) JobsRaw(ctx context.Context, f JobFilter) ([]byte, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, http.MethodGet, PathJobs, f.query(), nil, &raw)
+	return raw, err
+}
+
+// Job returns one job in detail. id is "12" or "12_3".
+func (c *Client) Job(ctx context.Context, id string) (JobDetail, error) {
+	var out JobDetail
+	err := c.do(ctx, http.MethodGet, PathJobs+"/"+url.PathEscape(id), nil, nil, &out)
+	return out, err
+}
+
+// WaitChange blocks until job id leaves state `from` (or the daemon's poll
+// limit passes) and returns the job as it is then.
+func (c *Client) WaitChange(ctx context.Context, id uint64, from string) (JobDetail, error) {
+	var out JobDetail
+	q := url.Values{"from": {from}}
+	err := c.do(ctx, http.MethodGet, PathJobs+"/"+strconv.FormatUint(id, 10)+"/wait", q, nil, &out)
+	return out, err
+}
+
+// JobAction applies cancel, hold, release or requeue to the job (or the
+// whole array when id is an array's id).
+func (c *Client) JobAction(ctx context.Context, id, action string) (ActionResult, error) {
+	var out ActionResult
+	err := c.do(ctx, http.MethodPost, PathJobs+"/"+url.PathEscape(id)+"/"+action, nil, struct{}{}, &out)
+	return out, err
+}
+
+// Nodes lists the machines.
+func (c *Client) Nodes(ctx context.Context) (NodeList, error) {
+	var out NodeList
+	err := c.do(ctx, http.MethodGet, PathNodes, nil, nil, &out)
+	return out, err
+}
+
+// NodeAction drains or resumes a node (admins only).
+func (c *Client) NodeAction(ctx context.Context, name, action, reason string) error {
+	return c.do(ctx, http.MethodPost, PathNodes+"/"+url.PathEscape(name)+"/"+action, nil, DrainRequest{Reason: reason}, nil)
+}
+
+// Whoami returns the identity the daemon sees for this process.
+func (c *Client) Whoami(ctx context.Context) (Whoami, error) {
+	var out Whoami
+	err := c.do(ctx, http.MethodGet, PathPing, nil, nil, &out)
+	return out, err
+}
+
+// Get fetches any JSON route into out (for commands added later).
+func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
+	return c.do(ctx, http.MethodGet, path, q, nil, out)
+}
+
+// AbsCwd returns the working directory for SubmitRequest.Cwd.
+func AbsCwd() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return "/"
+	}
+	d, _ = filepath.Abs(d)
+	return d
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bmc-sched/bmc/ctld"
+	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+type flags struct {
+	stateDir      string
+	socket        string
+	nodesFile     string
+	sim           int
+	adminGroup    string
+	metricsListen string
+	logFile       string
+	logLevel      string
+	logJSON       bool
+	nodeListen    string
+	nodeURL       string
+	defaultKernel string
+	defaultInitrd string
+	kernelDirs    []string
+	kernelCatalog string
+	agentDir      string
+	cfg           ctld.Config
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := flags{cfg: ctld.DefaultConfig()}
+	cmd := &cobra.Command{
+		Use:           "bmcctld",
+		Short:         "bmc controller daemon: queue, power, network boot, energy",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), &f, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/bmc", "directory for the state file, socket and caches")
+	fl.StringVar(&f.socket, "socket", "", "user API socket (default <state-dir>/bmcctld.sock)")
+	fl.StringVar(&f.nodesFile, "nodes", "", "nodes file (TOML)")
+	fl.IntVar(&f.sim, "sim", 0, "start N simulated machines (no nodes file needed)")
+	fl.StringVar(&f.adminGroup, "admin-group", "", "Unix group whose members may act on any job and drain nodes")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "address for Prometheus /metrics, e.g. 127.0.0.1:9150")
+	fl.StringVar(&f.logFile, "log-file", "", "log to this file instead of stderr")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.logJSON, "log-json", false, "log as JSON lines")
+	fl.StringVar(&f.nodeListen, "node-listen", "127.0.0.1:8150", "node-facing HTTP listener (iPXE, artifacts, agent callbacks)")
+	fl.StringVar(&f.nodeURL, "node-url", "", "base URL nodes use to reach --node-listen (default http://<node-listen>)")
+	fl.StringVar(&f.defaultKernel, "default-kernel", "", "kernel for jobs that name none")
+	fl.StringVar(&f.defaultInitrd, "default-initrd", "", "initrd for jobs that name none")
+	fl.StringSliceVar(&f.kernelDirs, "kernel-dir", nil, "directory whose kernels and initrds jobs may name by path")
+	fl.StringVar(&f.kernelCatalog, "kernels", "", "kernel catalog file (TOML) that bmcq kernels lists")
+	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
+	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
+	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
+	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
+	fl.DurationVar(&f.cfg.MinJobAge, "min-job-age", f.cfg.MinJobAge, "how long ended jobs stay in the default bmcq listing")
+	fl.DurationVar(&f.cfg.Scheduler.DefaultTimeLimit, "default-time-limit", f.cfg.Scheduler.DefaultTimeLimit, "time limit of jobs that set none")
+	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	return cmd.ExecuteContext(ctx)
+}
+
+func newLogger(f *flags, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	w, closer := stderr, io.Closer(io.NopCloser(nil))
+	if f.logFile != "" {
+		lf, err := os.OpenFile(f.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--log-file: %w", err)
+		}
+		w, closer = lf, lf
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if f.logJSON {
+		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
+}
+
+func serve(ctx context.Context, f *flags, stderr io.Writer) error {
+	log, closer, err := newLogger(f, stderr)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if f.sim == 0 && f.nodesFile == "" {
+		return errors.New("no machines: give --nodes FILE or --sim N")
+	}
+	if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	if f.socket == "" {
+		f.socket = filepath.Join(f.stateDir, "bmcctld.sock")
+	}
+	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
+	clk := clock.Real{}
+
+	st, err := store.Open(filepath.Join(f.stateDir, "state.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	machines, closeMachines, err := buildMachines(ctx, f, clk, log)
+	if err != nil {
+		return err
+	}
+	defer closeMachines()
+	metrics := ctld.NewMetrics()
+	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
+	if err != nil {
+		return err
+	}
+	srv := ctld.NewServer(c, log, f.adminGroup, version)
+	ln, err := listenUnix(f.socket)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv, ConnContext: ctld.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.Run(gctx) })
+	g.Go(func() error { return serveUntil(gctx, httpSrv, ln) })
+	if f.metricsListen != "" {
+		mln, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", collectThen(metrics, c, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
+		g.Go(func() error { return serveUntil(gctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mln) })
+	}
+	log.Info("bmcctld started", "version", version, "socket", f.socket, "state_dir", f.stateDir,
+		"nodes", len(machines), "metrics", f.metricsListen, "pid", os.Getpid())
+	err = g.Wait()
+	log.Info("bmcctld stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func collectThen(m *ctld.Metrics, c *ctld.Controller, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Collect(c)
+		h.ServeHTTP(w, r)
+	})
+}
+
+var _ prometheus.Collector = (*prometheus.GaugeVec)(nil)
+
+// serveUntil serves until ctx ends, then shuts down gracefully.
+func serveUntil(ctx context.Context, s *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(sctx)
+		return nil
+	}
+}
+
+// listenUnix binds the socket, replacing a stale one left by a killed
+// daemon but never one that a live daemon answers on.
+func listenUnix(path string) (net.Listener, error) {
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("socket %s: another bmcctld is listening", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	// Every local user may talk; who they are comes from SO_PEERCRED.
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	return ln, nil
+}
+
+// buildMachines turns flags and the nodes file into machines.
+func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, func(), error) {
+	simDir := filepath.Join(f.stateDir, "sim")
+	if err := os.MkdirAll(simDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	var out []ctld.NodeMachine
+	if f.sim > 0 {
+		ms, err := ctld.SimCluster(f.sim, simDir, clk, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, ms...)
+	}
+	if f.nodesFile != "" {
+		data, err := os.ReadFile(f.nodesFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--nodes: %w", err)
+		}
+		cfgs, err := node.ParseFile(f.nodesFile, data)
+		if err != nil {
+			return nil, nil, err
+		}
+		var real []node.Config
+		for _, cfg := range cfgs {
+			if strings.EqualFold(cfg.BMC.Protocol, "sim") {
+				m, err := ctld.SimMachine(cfg, simDir, clk, log)
+				if err != nil {
+					return nil, nil, err
+				}
+				out = append(out, ctld.NodeMachine{Config: cfg, Machine: m})
+				continue
+			}
+			real = append(real, cfg)
+		}
+		if len(real) > 0 {
+			ms, err := realMachines(ctx, f, real, clk, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, ms...)
+		}
+	}
+	return out, func() {
+		for _, m := range out {
+			m.Machine.Close()
+		}
+	}, nil
+}

@@ -1,0 +1,322 @@
+package ctld
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/scheduler"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// Identity is who called, as the kernel vouches for it (SO_PEERCRED).
+type Identity struct {
+	UID, GID uint32
+	User     string
+	Admin    bool
+}
+
+// recover restarts the life cycle of every job that held a node when the
+// previous bmcctld stopped; each one reconciles with what its machine says.
+func (c *Controller) recover(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []uint64
+	for id, j := range c.jobs {
+		if j.State.Active() {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
+	for _, id := range ids {
+		j := c.jobs[id]
+		if _, ok := c.nodes[j.Node]; !ok {
+			// The node vanished from the configuration: nothing to ask.
+			_, err := c.transitionLocked(id, job.Event{Detail: fmt.Sprintf("node %s is no longer configured", j.Node)}, func(j *job.Job) error {
+				j.State, j.EndTime, j.Detail = job.NodeFail, c.clk.Now(), "node no longer configured"
+				return nil
+			})
+			if err != nil {
+				c.log.Error("recover", "job", id, "err", err)
+			}
+			continue
+		}
+		c.log.Info("recovering job", "job", id, "state", j.State, "node", j.Node)
+		c.startLocked(j, true)
+	}
+}
+
+// Submit validates and queues a job (one record per array task). The answer
+// is sent only after the records are on disk.
+func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitRequest) (api.SubmitResponse, error) {
+	spec := req.Spec
+	if err := spec.Validate(); err != nil {
+		return api.SubmitResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	c.mu.RLock()
+	nodes := make([]*node.Node, 0, len(c.names))
+	for _, name := range c.names {
+		nodes = append(nodes, c.nodes[name].Node)
+	}
+	var missing []string
+	for _, d := range spec.DependsOn {
+		if d.Type == job.Singleton {
+			continue
+		}
+		if _, ok := c.jobs[d.JobID]; !ok {
+			if _, ok := c.done[d.JobID]; !ok {
+				missing = append(missing, strconv.FormatUint(d.JobID, 10))
+			}
+		}
+	}
+	c.mu.RUnlock()
+	if len(missing) > 0 {
+		return api.SubmitResponse{}, fmt.Errorf("%w: depends_on: no job %s", ErrInvalid, strings.Join(missing, ", "))
+	}
+	if err := scheduler.Feasible(&spec, nodes, c.cfg.Scheduler); err != nil {
+		return api.SubmitResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if spec.Partition == "" {
+		spec.Partition = c.cfg.Scheduler.DefaultPartition
+	}
+	now := c.clk.Now()
+	state, reason := job.Pending, job.ReasonNone
+	if spec.Hold {
+		state, reason = job.Held, job.ReasonHeld
+	}
+	tasks := []int{-1}
+	if spec.Array != nil {
+		tasks = spec.Array.Tasks
+	}
+	var jobs []*job.Job
+	err := c.st.Batch(func(tx *store.Tx) error {
+		jobs = jobs[:0]
+		var arrayID uint64
+		for _, task := range tasks {
+			j := &job.Job{
+				ArrayTaskID: task, User: who.User, UID: who.UID, GID: who.GID, Cwd: req.Cwd,
+				Spec: spec, State: state, Reason: reason, SubmitTime: now,
+			}
+			ev := job.Event{Time: now, State: state, Reason: reason, Detail: "submitted by " + who.User}
+			if task >= 0 && arrayID != 0 {
+				j.ArrayJobID = arrayID
+			}
+			if err := tx.NewJob(j, ev); err != nil {
+				return err
+			}
+			if task >= 0 && arrayID == 0 {
+				arrayID, j.ArrayJobID = j.ID, j.ID
+				if err := tx.PutJob(j); err != nil {
+					return err
+				}
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return api.SubmitResponse{}, fmt.Errorf("store: %w", err)
+	}
+	resp := api.SubmitResponse{IDs: make([]uint64, len(jobs))}
+	c.mu.Lock()
+	for i, j := range jobs {
+		resp.IDs[i] = j.ID
+		c.publishLocked(nil, j)
+		if j.IsArrayTask() {
+			c.byArray[j.ArrayJobID] = append(c.byArray[j.ArrayJobID], j.ID)
+			resp.ArrayJobID = j.ArrayJobID
+		}
+		if c.hooks.JobState != nil {
+			c.hooks.JobState("", j.State)
+		}
+	}
+	c.mu.Unlock()
+	c.log.Info("job submitted", "job", resp.IDs[0], "tasks", len(jobs), "user", who.User, "name", spec.Name, "file", req.File)
+	c.Wake()
+	return resp, nil
+}
+
+// resolveLocked turns "12", "12_3" or an array id into job ids.
+func (c *Controller) resolveLocked(expr string) ([]uint64, error) {
+	base, task, isTask := strings.Cut(expr, "_")
+	id, err := strconv.ParseUint(base, 10, 64)
+	if err != nil || id == 0 {
+		return nil, fmt.Errorf("%w: %q is not a job id", ErrInvalid, expr)
+	}
+	if isTask {
+		t, err := strconv.Atoi(task)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is not a job id", ErrInvalid, expr)
+		}
+		for _, tid := range c.byArray[id] {
+			if c.jobs[tid].ArrayTaskID == t {
+				return []uint64{tid}, nil
+			}
+		}
+		return nil, fmt.Errorf("job %s: %w", expr, ErrNotFound)
+	}
+	if ids := c.byArray[id]; len(ids) > 0 {
+		return append([]uint64(nil), ids...), nil
+	}
+	if _, ok := c.jobs[id]; ok {
+		return []uint64{id}, nil
+	}
+	return nil, fmt.Errorf("job %s: %w", expr, ErrNotFound)
+}
+
+// Act cancels, holds, releases or requeues jobs. Only the owner, root or an
+// admin may; nothing changes unless the caller may act on every job named.
+func (c *Controller) Act(who Identity, expr, action string) ([]uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, err := c.resolveLocked(expr)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if j := c.jobs[id]; j.UID != who.UID && !who.Admin {
+			return nil, fmt.Errorf("%w: job %s belongs to %s; only its owner or an admin may %s it", ErrForbidden, displayID(j), j.User, action)
+		}
+	}
+	var done []uint64
+	var errs []error
+	for _, id := range ids {
+		if err := c.actLocked(who, id, action); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, id)
+	}
+	c.Wake()
+	if len(done) == 0 && len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return done, nil
+}
+
+func (c *Controller) actLocked(who Identity, id uint64, action string) error {
+	j := c.jobs[id]
+	by := who.User
+	switch action {
+	case api.ActionCancel:
+		switch {
+		case j.State.Waiting():
+			_, err := c.transitionLocked(id, job.Event{Detail: "cancelled by " + by}, func(j *job.Job) error {
+				j.State, j.EndTime, j.Detail = job.Cancelled, c.clk.Now(), "cancelled by "+by
+				return nil
+			})
+			return err
+		case j.State.Active():
+			return c.stopLocked(j, &stopCause{outcome: job.Cancelled, by: by})
+		}
+	case api.ActionHold:
+		if j.State == job.Pending {
+			r := job.ReasonHeld
+			if who.UID != j.UID {
+				r = job.ReasonHeldAdmin
+			}
+			_, err := c.transitionLocked(id, job.Event{Reason: r, Detail: "held by " + by}, func(j *job.Job) error {
+				j.State, j.Reason = job.Held, r
+				return nil
+			})
+			return err
+		}
+		if j.State == job.Held {
+			return nil
+		}
+	case api.ActionRelease:
+		if j.State == job.Held {
+			if j.Reason == job.ReasonHeldAdmin && !who.Admin {
+				return fmt.Errorf("%w: job %s was held by an admin; only an admin may release it", ErrForbidden, displayID(j))
+			}
+			_, err := c.transitionLocked(id, job.Event{Detail: "released by " + by}, func(j *job.Job) error {
+				j.State, j.Reason = job.Pending, job.ReasonNone
+				return nil
+			})
+			return err
+		}
+	case api.ActionRequeue:
+		switch {
+		case j.State.Active():
+			return c.stopLocked(j, &stopCause{outcome: job.Pending, by: by})
+		case j.State.Final():
+			_, err := c.transitionLocked(id, job.Event{Reason: job.ReasonRequeued, Detail: "requeued by " + by}, func(j *job.Job) error {
+				resetForQueue(j)
+				j.Restarts++
+				j.Reason = job.ReasonRequeued
+				return nil
+			})
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
+	}
+	return fmt.Errorf("%w: cannot %s job %s: it is %s", ErrConflict, action, displayID(j), j.State)
+}
+
+// stopLocked interrupts an active job's life cycle; it powers the node off
+// and ends or requeues the job on its own goroutine.
+func (c *Controller) stopLocked(j *job.Job, cause *stopCause) error {
+	if j.State == job.PoweringOff {
+		return fmt.Errorf("%w: job %s is already ending", ErrConflict, displayID(j))
+	}
+	lc, ok := c.running[j.ID]
+	if !ok {
+		return fmt.Errorf("%w: job %s is being recovered; try again shortly", ErrConflict, displayID(j))
+	}
+	c.log.Info("stopping job", "job", j.ID, "why", cause.Error())
+	lc.cancel(cause)
+	return nil
+}
+
+// NodeAction drains or resumes a node; admins only.
+func (c *Controller) NodeAction(who Identity, name, action, reason string) error {
+	if !who.Admin {
+		return fmt.Errorf("%w: only root or the admin group may %s nodes", ErrForbidden, action)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rt, ok := c.nodes[name]
+	if !ok {
+		return fmt.Errorf("node %s: %w", name, ErrNotFound)
+	}
+	n := *rt.Node
+	switch action {
+	case api.ActionDrain:
+		if strings.TrimSpace(reason) == "" {
+			return fmt.Errorf("%w: drain needs --reason", ErrInvalid)
+		}
+		n.Drain, n.Reason = true, fmt.Sprintf("%s (%s)", reason, who.User)
+	case api.ActionResume:
+		if !n.Drain && n.State != node.Down {
+			return fmt.Errorf("%w: node %s is %s, not drained or down", ErrConflict, name, n.DisplayState())
+		}
+		n.Drain, n.Reason = false, ""
+		if n.State == node.Down {
+			n.State = node.Idle
+		}
+	default:
+		return fmt.Errorf("%w: unknown node action %q", ErrInvalid, action)
+	}
+	n.Since = c.clk.Now()
+	if err := c.st.Update(func(tx *store.Tx) error { return tx.PutNode(&n) }); err != nil {
+		return err
+	}
+	rt.Node = &n
+	c.log.Info("node "+action, "node", name, "by", who.User, "reason", reason)
+	c.Wake()
+	return nil
+}
+
+func displayID(j *job.Job) string {
+	if j.IsArrayTask() {
+		return fmt.Sprintf("%d_%d", j.ArrayJobID, j.ArrayTaskID)
+	}
+	return strconv.FormatUint(j.ID, 10)
+}
+

@@ -1,0 +1,95 @@
+package ctld
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bmc-sched/bmc/job"
+)
+
+// Metrics are the controller's Prometheus series, on the daemon's own
+// registry, with every label value created up front and none per job.
+type Metrics struct {
+	Registry   *prometheus.Registry
+	jobs       *prometheus.GaugeVec
+	submitted  prometheus.Counter
+	passSecs   prometheus.Histogram
+	pending    prometheus.Gauge
+	powerErrs  *prometheus.CounterVec
+	bootSecs   prometheus.Histogram
+	nodeStates *prometheus.GaugeVec
+}
+
+// NewMetrics registers the series.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bmc_jobs", Help: "Jobs known to the controller by state (ended jobs until they age out).",
+		}, []string{"state"}),
+		submitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bmc_jobs_submitted_total", Help: "Jobs (array tasks count one each) accepted.",
+		}),
+		passSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "bmc_scheduler_pass_seconds", Help: "Duration of one scheduling pass.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bmc_scheduler_waiting_jobs", Help: "Waiting jobs seen by the last pass.",
+		}),
+		powerErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bmc_bmc_call_errors_total", Help: "Failed BMC calls by node.",
+		}, []string{"node"}),
+		bootSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "bmc_boot_duration_seconds", Help: "Power on to node agent ready.",
+			Buckets: []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300},
+		}),
+		nodeStates: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bmc_nodes", Help: "Machines by state.",
+		}, []string{"state"}),
+	}
+	for _, st := range job.AllStates {
+		m.jobs.WithLabelValues(string(st))
+	}
+	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates)
+	return m
+}
+
+// Hooks connects the metrics to a controller.
+func (m *Metrics) Hooks() Hooks {
+	return Hooks{
+		JobState: func(from, to job.State) {
+			if from == "" {
+				m.submitted.Inc()
+			}
+		},
+		SchedPass: func(d time.Duration, waiting, assigned int) {
+			m.passSecs.Observe(d.Seconds())
+			m.pending.Set(float64(waiting))
+		},
+		PowerError: func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
+		BootDone:   func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
+	}
+}
+
+// Collect refreshes gauges that are cheaper to compute on scrape.
+func (m *Metrics) Collect(c *Controller) {
+	byState := map[job.State]int{}
+	c.mu.RLock()
+	for _, j := range c.jobs {
+		byState[j.State]++
+	}
+	c.mu.RUnlock()
+	for _, st := range job.AllStates {
+		m.jobs.WithLabelValues(string(st)).Set(float64(byState[st]))
+	}
+	counts := map[string]int{}
+	for _, n := range c.Nodes() {
+		counts[n.State]++
+	}
+	m.nodeStates.Reset()
+	for _, st := range []string{"IDLE", "ALLOCATED", "DOWN", "DRAINING", "DRAINED"} {
+		m.nodeStates.WithLabelValues(st).Set(float64(counts[st]))
+	}
+}

@@ -1,0 +1,201 @@
+package ctld
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// Filter narrows ListJobs.
+type Filter struct {
+	Users  map[string]bool
+	States map[job.State]bool
+	IDs    map[uint64]bool
+	All    bool
+}
+
+func (f Filter) match(j *job.Job) bool {
+	return (len(f.Users) == 0 || f.Users[j.User]) &&
+		(len(f.States) == 0 || f.States[j.State]) &&
+		(len(f.IDs) == 0 || f.IDs[j.ID] || (j.IsArrayTask() && f.IDs[j.ArrayJobID]))
+}
+
+// ListJobs returns the queue: unfinished jobs and those that ended within
+// MinJobAge, or every job ever with f.All (read from the store).
+func (c *Controller) ListJobs(f Filter) ([]api.JobInfo, error) {
+	now := c.clk.Now()
+	var out []api.JobInfo
+	if f.All {
+		err := c.st.View(func(tx *store.Tx) error {
+			return tx.ForEachJob(func(j *job.Job) error {
+				c.mu.RLock()
+				if live, ok := c.jobs[j.ID]; ok {
+					j = live
+				}
+				if f.match(j) {
+					out = append(out, c.infoLocked(j, now))
+				}
+				c.mu.RUnlock()
+				return nil
+			})
+		})
+		return out, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out = make([]api.JobInfo, 0, len(c.jobs))
+	for _, j := range c.jobs {
+		if j.State.Final() && now.Sub(j.EndTime) > c.cfg.MinJobAge {
+			continue
+		}
+		if f.match(j) {
+			out = append(out, c.infoLocked(j, now))
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out, nil
+}
+
+// infoLocked builds the row users see. The reason of a waiting job comes
+// from the last scheduling pass; others show the reason they ended with.
+func (c *Controller) infoLocked(j *job.Job, now time.Time) api.JobInfo {
+	in := api.JobInfo{
+		ID: j.ID, JobID: displayID(j), Name: j.Spec.Name, User: j.User, Account: j.Spec.Account,
+		Partition: j.Spec.Partition, State: j.State, Reason: string(j.Reason), Detail: j.Detail,
+		Node: j.Node, ExitCode: j.ExitCode, TimeLimit: time.Duration(j.Spec.TimeLimit).Seconds(),
+		SubmitTime: j.SubmitTime, StartTime: j.StartTime, RunTime: j.RunTime, EndTime: j.EndTime,
+	}
+	if j.IsArrayTask() {
+		t := j.ArrayTaskID
+		in.ArrayJobID, in.ArrayTaskID = j.ArrayJobID, &t
+	}
+	if j.State == job.Pending {
+		if r, ok := c.reasons[j.ID]; ok {
+			in.Reason = string(r)
+		}
+		in.Priority = c.priority[j.ID]
+	}
+	if in.Reason == "" {
+		in.Reason = string(job.ReasonNone)
+	}
+	if !j.StartTime.IsZero() {
+		end := now
+		if !j.EndTime.IsZero() {
+			end = j.EndTime
+		}
+		in.Elapsed = end.Sub(j.StartTime).Seconds()
+	}
+	if n, ok := c.nodes[j.Node]; ok {
+		in.Simulated = n.m.Simulated()
+	}
+	return in
+}
+
+// JobDetail returns one job with its spec and history.
+func (c *Controller) JobDetail(expr string) (api.JobDetail, error) {
+	c.mu.RLock()
+	ids, err := c.resolveLocked(expr)
+	var j *job.Job
+	if err == nil {
+		j = c.jobs[ids[0]]
+	}
+	c.mu.RUnlock()
+	var events []job.Event
+	err = c.st.View(func(tx *store.Tx) error {
+		if j == nil {
+			id, perr := strconv.ParseUint(expr, 10, 64)
+			if perr != nil {
+				return fmt.Errorf("job %s: %w", expr, ErrNotFound)
+			}
+			var gerr error
+			if j, gerr = tx.Job(id); gerr != nil {
+				return fmt.Errorf("job %s: %w", expr, ErrNotFound)
+			}
+		}
+		var err error
+		events, err = tx.Events(j.ID)
+		return err
+	})
+	if err != nil {
+		return api.JobDetail{}, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	d := api.JobDetail{
+		JobInfo: c.infoLocked(j, c.clk.Now()), Spec: j.Spec, Cwd: j.Cwd,
+		BootAttempts: j.BootAttempts, Restarts: j.Restarts, Events: events,
+	}
+	d.Output, d.Error = outputPaths(j)
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].State == job.Allocated {
+			d.Why = events[i].Detail
+			break
+		}
+	}
+	return d, nil
+}
+
+// WaitChange blocks until job id is no longer in state from, or the poll
+// limit passes, then returns the job as it is.
+func (c *Controller) WaitChange(ctx context.Context, id uint64, from job.State) (api.JobDetail, error) {
+	c.mu.Lock()
+	j, ok := c.jobs[id]
+	var ch chan struct{}
+	if ok && j.State == from {
+		ch = make(chan struct{})
+		c.waiters[id] = append(c.waiters[id], ch)
+	}
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		case <-c.clk.After(c.cfg.WaitPoll):
+		}
+	}
+	return c.JobDetail(strconv.FormatUint(id, 10))
+}
+
+// Nodes lists the machines.
+func (c *Controller) Nodes() []api.NodeInfo {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]api.NodeInfo, 0, len(c.names))
+	for _, name := range c.names {
+		rt := c.nodes[name]
+		n := rt.Node
+		parts := n.Partitions
+		if len(parts) == 0 {
+			parts = []string{c.cfg.Scheduler.DefaultPartition}
+		}
+		kind := n.Kind
+		if kind == "" {
+			kind = n.Arch
+		}
+		in := api.NodeInfo{
+			Name: n.Name, State: n.DisplayState(), Arch: n.Arch, Kind: kind, Reason: n.Reason, Job: n.Job,
+			Cores: n.Cores, Memory: n.Memory, Features: n.Features, Partitions: parts,
+			Protocol: n.BMC.Protocol, Since: n.Since, Simulated: rt.m.Simulated(),
+		}
+		if rt.power != power.Unknown {
+			in.Power = string(rt.power)
+		}
+		in.Watts = rt.watts
+		out = append(out, in)
+	}
+	return out
+}
+
+// LastPass is how long the last scheduling pass took.
+func (c *Controller) LastPass() time.Duration {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.lastPass
+}

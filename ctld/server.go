@@ -1,0 +1,275 @@
+package ctld
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/user"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/job"
+)
+
+// MaxRequestBody bounds a submit; a job file is a few KiB.
+const MaxRequestBody = 1 << 20
+
+type ctxKey struct{}
+
+// Server is the user API over HTTP on a Unix socket. Identity comes from the
+// kernel (SO_PEERCRED), never from anything the client claims.
+type Server struct {
+	c          *Controller
+	log        *slog.Logger
+	adminGroup string
+	version    string
+	mux        *http.ServeMux
+}
+
+// NewServer wires the routes.
+func NewServer(c *Controller, log *slog.Logger, adminGroup, version string) *Server {
+	s := &Server{c: c, log: log, adminGroup: adminGroup, version: version, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET "+api.PathPing, s.ping)
+	s.mux.HandleFunc("POST "+api.PathJobs, s.submit)
+	s.mux.HandleFunc("GET "+api.PathJobs, s.list)
+	s.mux.HandleFunc("GET "+api.PathJobs+"/{id}", s.show)
+	s.mux.HandleFunc("GET "+api.PathJobs+"/{id}/wait", s.wait)
+	s.mux.HandleFunc("POST "+api.PathJobs+"/{id}/{action}", s.act)
+	s.mux.HandleFunc("GET "+api.PathNodes, s.nodes)
+	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
+	return s
+}
+
+// Handle adds a route (used by later features: kernels, accounting).
+func (s *Server) Handle(pattern string, h func(w http.ResponseWriter, r *http.Request, who Identity)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h(w, r, s.identity(r)) })
+}
+
+// ServeHTTP lets tests drive the server without a socket.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, ok := r.Context().Value(ctxKey{}).(*unix.Ucred); !ok {
+		WriteError(w, fmt.Errorf("%w: no peer credentials on this connection", ErrForbidden))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// ConnContext attaches the peer's credentials to every request on conn.
+func ConnContext(ctx context.Context, conn net.Conn) context.Context {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return ctx
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return ctx
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil || cred == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, ctxKey{}, cred)
+}
+
+// WithCred is ConnContext for tests that have no socket.
+func WithCred(ctx context.Context, uid, gid uint32) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &unix.Ucred{Uid: uid, Gid: gid})
+}
+
+func (s *Server) identity(r *http.Request) Identity {
+	cred := r.Context().Value(ctxKey{}).(*unix.Ucred)
+	id := Identity{UID: cred.Uid, GID: cred.Gid, User: strconv.FormatUint(uint64(cred.Uid), 10)}
+	u, err := user.LookupId(id.User)
+	if err == nil {
+		id.User = u.Username
+	}
+	id.Admin = cred.Uid == 0
+	if !id.Admin && s.adminGroup != "" && u != nil {
+		if g, err := user.LookupGroup(s.adminGroup); err == nil {
+			if gids, err := u.GroupIds(); err == nil {
+				for _, gid := range gids {
+					if gid == g.Gid {
+						id.Admin = true
+					}
+				}
+			}
+		}
+	}
+	return id
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	who := s.identity(r)
+	writeJSON(w, http.StatusOK, api.Whoami{UID: who.UID, User: who.User, Admin: who.Admin, Version: s.version})
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	var req api.SubmitRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		WriteError(w, fmt.Errorf("%w: request body: %w", ErrInvalid, err))
+		return
+	}
+	resp, err := s.c.Submit(r.Context(), s.identity(r), req)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{All: q.Get("all") != ""}
+	for _, u := range q["user"] {
+		f.Users = setAdd(f.Users, u)
+	}
+	for _, st := range q["state"] {
+		for _, one := range strings.Split(st, ",") {
+			state, err := parseState(one)
+			if err != nil {
+				WriteError(w, err)
+				return
+			}
+			if f.States == nil {
+				f.States = map[job.State]bool{}
+			}
+			f.States[state] = true
+		}
+	}
+	for _, id := range q["id"] {
+		n, err := strconv.ParseUint(strings.SplitN(id, "_", 2)[0], 10, 64)
+		if err != nil {
+			WriteError(w, fmt.Errorf("%w: %q is not a job id", ErrInvalid, id))
+			return
+		}
+		if f.IDs == nil {
+			f.IDs = map[uint64]bool{}
+		}
+		f.IDs[n] = true
+	}
+	jobs, err := s.c.ListJobs(f)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs})
+}
+
+func setAdd(m map[string]bool, v string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	for _, one := range strings.Split(v, ",") {
+		m[one] = true
+	}
+	return m
+}
+
+// parseState accepts state names in any case and Slurm's short forms.
+func parseState(s string) (job.State, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	short := map[string]job.State{"PD": job.Pending, "R": job.Running, "CD": job.Completed, "F": job.Failed,
+		"CA": job.Cancelled, "TO": job.Timeout, "BF": job.BootFail, "NF": job.NodeFail, "CF": job.Booting}
+	if st, ok := short[u]; ok {
+		return st, nil
+	}
+	for _, st := range job.AllStates {
+		if string(st) == u {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unknown state %q", ErrInvalid, s)
+}
+
+func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	d, err := s.c.JobDetail(r.PathValue("id"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		WriteError(w, fmt.Errorf("%w: %q is not a job id", ErrInvalid, r.PathValue("id")))
+		return
+	}
+	d, err := s.c.WaitChange(r.Context(), id, job.State(r.URL.Query().Get("from")))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.c.Act(s.identity(r), r.PathValue("id"), r.PathValue("action"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ActionResult{Jobs: ids})
+}
+
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, api.NodeList{Nodes: s.c.Nodes()})
+}
+
+func (s *Server) nodeAct(w http.ResponseWriter, r *http.Request) {
+	var req api.DrainRequest
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBody)).Decode(&req); err != nil {
+			WriteError(w, fmt.Errorf("%w: request body: %w", ErrInvalid, err))
+			return
+		}
+	}
+	if err := s.c.NodeAction(s.identity(r), r.PathValue("name"), r.PathValue("action"), req.Reason); err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// WriteError maps controller errors to HTTP codes with a one-line message.
+func WriteError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		code = http.StatusForbidden
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	}
+	msg := err.Error()
+	for _, prefix := range []string{ErrInvalid.Error() + ": ", ErrForbidden.Error() + ": ", ErrConflict.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	if code == http.StatusForbidden && !strings.Contains(msg, ErrForbidden.Error()) {
+		msg = ErrForbidden.Error() + ": " + msg
+	}
+	writeJSON(w, code, api.Error{Error: msg})
+}

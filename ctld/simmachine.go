@@ -1,0 +1,86 @@
+package ctld
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/power/sim"
+)
+
+// DefaultSimRuntime is how long a job without a [sim] table "runs" on a
+// simulated machine.
+const DefaultSimRuntime = 2 * time.Second
+
+// simMachine adapts a power/sim machine to the life cycle: booting is waiting
+// out the model's boot time and running is the job's [sim] table.
+type simMachine struct {
+	*sim.Machine
+}
+
+var _ power.Meter = simMachine{}
+
+func (simMachine) Simulated() bool                               { return true }
+func (simMachine) Prepare(ctx context.Context, j *job.Job) error { return ctx.Err() }
+func (simMachine) Finish(*job.Job)                               {}
+
+func (m simMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+	if err := m.Machine.WaitReady(ctx); err != nil {
+		if errors.Is(err, sim.ErrPoweredOff) {
+			return nil, fmt.Errorf("%w: %w", ErrNoSignOfLife, err)
+		}
+		return nil, err
+	}
+	return simSession{m: m.Machine}, nil
+}
+
+func (m simMachine) Resume(ctx context.Context, j *job.Job) (Session, error) {
+	st, err := m.PowerState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, _, known := m.Status(runKey(j)); !known || st != power.On {
+		return nil, fmt.Errorf("%w: simulated machine is %s and does not know job %d", ErrLost, st, j.ID)
+	}
+	return simSession{m: m.Machine, resumed: true}, nil
+}
+
+// runKey tells two runs of one requeued job apart: the simulator attaches
+// when it sees a key again, which is right only within one boot.
+func runKey(j *job.Job) uint64 { return j.ID<<16 | j.Boot&0xffff }
+
+type simSession struct {
+	m       *sim.Machine
+	resumed bool
+}
+
+func (s simSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Writer, outOff, errOff int64) (int, error) {
+	spec := job.SimSpec{Runtime: job.Duration(DefaultSimRuntime), Load: 0.5}
+	if j.Spec.Sim != nil {
+		spec = *j.Spec.Sim
+	}
+	if err := s.m.Start(ctx, runKey(j), spec); err != nil {
+		return 0, err
+	}
+	if outOff == 0 {
+		fmt.Fprintf(stdout, "[simulated] node %s (%s): %s ran for %s at load %.2f\n",
+			s.m.Name(), s.m.Model().Kind, strings.Join(j.Spec.Command.Argv, " "),
+			time.Duration(spec.Runtime), spec.Load)
+	}
+	code, err := s.m.Wait(ctx, runKey(j))
+	if errors.Is(err, sim.ErrPoweredOff) {
+		return code, fmt.Errorf("%w: %w", ErrLost, err)
+	}
+	if err == nil && code != 0 && errOff == 0 {
+		fmt.Fprintf(stderr, "[simulated] exit status %d\n", code)
+	}
+	return code, err
+}
+
+func (simSession) PowerOff(context.Context) error { return power.ErrUnsupported }
+func (simSession) Close() error                   { return nil }

@@ -1,0 +1,256 @@
+// Package store owns bmcctld's durable state: one bbolt file with buckets for
+// jobs, nodes, the per-job event log and the accounting ledger, the encoding of
+// each record, and the schema version with its upgrade steps. It knows nothing
+// of HTTP or power.
+//
+// Layout (all keys big-endian where numeric):
+//
+//	meta     "schema" → uint32 version
+//	jobs     id(8) → JSON job.Job
+//	events   id(8) seq(4) → JSON job.Event
+//	nodes    name → JSON node.Node
+//	ledger   id(8) phase(1) → JSON ledger entry (accounting owns the value)
+//	samples  node name / ts(8) → JSON power samples (accounting owns the value)
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+)
+
+// SchemaVersion is the layout this code writes. Open upgrades older files.
+const SchemaVersion = 1
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketJobs    = []byte("jobs")
+	bucketEvents  = []byte("events")
+	bucketNodes   = []byte("nodes")
+	bucketLedger  = []byte("ledger")
+	bucketSamples = []byte("samples")
+	keySchema     = []byte("schema")
+)
+
+// Errors callers tell apart with errors.Is.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrNewerSchema = errors.New("state file was written by a newer bmcctld")
+)
+
+// Store is the bbolt-backed state. Its methods are safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+// Options tune Open. Zero values are sensible.
+type Options struct {
+	// Timeout bounds the wait for the file lock held by another bmcctld.
+	Timeout time.Duration
+	// NoSync trades durability for speed; only benchmarks that say so use it.
+	NoSync bool
+}
+
+// Open opens (or creates) the state file and brings its schema up to date.
+func Open(path string, opt Options) (*Store, error) {
+	if opt.Timeout == 0 {
+		opt.Timeout = 2 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout, NoSync: opt.NoSync})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: another bmcctld holds it: %w", path, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// Batch latency is what a concurrent submitter waits beyond its own
+	// commit; 2ms keeps one submit fast while still merging bursts.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	s := &Store{db: db}
+	if err := s.upgrade(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the state file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// upgrade creates missing buckets and runs each step from the file's version
+// to SchemaVersion in one transaction, so a crash leaves the old or new layout.
+func (s *Store) upgrade() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		var v uint32
+		if b := meta.Get(keySchema); b != nil {
+			if len(b) != 4 {
+				return fmt.Errorf("schema version: corrupt value %x", b)
+			}
+			v = binary.BigEndian.Uint32(b)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("%w: schema %d, this bmcctld knows %d", ErrNewerSchema, v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if err := upgrades[v](tx); err != nil {
+				return fmt.Errorf("upgrade schema %d→%d: %w", v, v+1, err)
+			}
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	})
+}
+
+// upgrades[v] turns schema v into v+1. Version 0 is an empty file.
+var upgrades = []func(tx *bolt.Tx) error{
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketJobs, bucketEvents, bucketNodes, bucketLedger, bucketSamples} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
+
+// Tx is one read-write transaction over the typed buckets. It must not
+// escape the closure it is passed to.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+// Job reads one job.
+func (t *Tx) Job(id uint64) (*job.Job, error) {
+	v := t.tx.Bucket(bucketJobs).Get(idKey(id))
+	if v == nil {
+		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	j := new(job.Job)
+	if err := json.Unmarshal(v, j); err != nil {
+		return nil, fmt.Errorf("job %d: decode: %w", id, err)
+	}
+	return j, nil
+}
+
+// PutJob writes a job that already has an id.
+func (t *Tx) PutJob(j *job.Job) error {
+	if j.ID == 0 {
+		return errors.New("put job: no id")
+	}
+	v, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("job %d: encode: %w", j.ID, err)
+	}
+	return t.tx.Bucket(bucketJobs).Put(idKey(j.ID), v)
+}
+
+// NewJob assigns the next id to j and writes it with its first event.
+func (t *Tx) NewJob(j *job.Job, ev job.Event) error {
+	id, err := t.tx.Bucket(bucketJobs).NextSequence()
+	if err != nil {
+		return err
+	}
+	j.ID = id
+	if err := t.PutJob(j); err != nil {
+		return err
+	}
+	return t.AddEvent(id, ev)
+}
+
+// AddEvent appends one line to a job's history.
+func (t *Tx) AddEvent(id uint64, ev job.Event) error {
+	b := t.tx.Bucket(bucketEvents)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	// The global sequence keeps keys unique and in order within one job.
+	return b.Put(binary.BigEndian.AppendUint64(idKey(id), seq), v)
+}
+
+// PutNode writes a node's runtime record.
+func (t *Tx) PutNode(n *node.Node) error {
+	v, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("node %s: encode: %w", n.Name, err)
+	}
+	return t.tx.Bucket(bucketNodes).Put([]byte(n.Name), v)
+}
+
+// Bucket gives packages that own a bucket's values (accounting) raw access to
+// it inside the same transaction as the job change they belong to.
+func (t *Tx) Bucket(name string) *bolt.Bucket { return t.tx.Bucket([]byte(name)) }
+
+// Update runs fn in one read-write transaction. fn's side effects outside the
+// transaction must wait until Update returns nil.
+func (s *Store) Update(fn func(*Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Batch is Update for many concurrent small writers (submits): bbolt merges
+// them into one commit. fn may run more than once, so it must set its
+// results afresh each time.
+func (s *Store) Batch(fn func(*Tx) error) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// ForEachJob calls fn for every job in id order. The job is a fresh copy.
+func (t *Tx) ForEachJob(fn func(*job.Job) error) error {
+	return t.tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		j := new(job.Job)
+		if err := json.Unmarshal(v, j); err != nil {
+			return fmt.Errorf("job %x: decode: %w", k, err)
+		}
+		return fn(j)
+	})
+}
+
+// ForEachNode calls fn for every stored node record.
+func (t *Tx) ForEachNode(fn func(*node.Node) error) error {
+	return t.tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
+		n := new(node.Node)
+		if err := json.Unmarshal(v, n); err != nil {
+			return fmt.Errorf("node %s: decode: %w", k, err)
+		}
+		return fn(n)
+	})
+}
+
+// Events returns a job's history, oldest first.
+func (t *Tx) Events(id uint64) ([]job.Event, error) {
+	var out []job.Event
+	prefix := idKey(id)
+	c := t.tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
+		var ev job.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return nil, fmt.Errorf("job %d event: decode: %w", id, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
