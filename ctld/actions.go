@@ -319,4 +319,3 @@ func displayID(j *job.Job) string {
 	}
 	return strconv.FormatUint(j.ID, 10)
 }
-

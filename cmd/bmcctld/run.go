@@ -160,7 +160,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", collectThen(metrics, c, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
-		g.Go(func() error { return serveUntil(gctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mln) })
+		g.Go(func() error {
+			return serveUntil(gctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mln)
+		})
 	}
 	log.Info("bmcctld started", "version", version, "socket", f.socket, "state_dir", f.stateDir,
 		"nodes", len(machines), "metrics", f.metricsListen, "pid", os.Getpid())
