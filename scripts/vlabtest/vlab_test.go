@@ -1,0 +1,532 @@
+//go:build vlab
+
+package vlabtest
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/node"
+)
+
+// The test binary doubles as a stand-in bmcctld (see fakeCtld) so the
+// script's controller wiring is tested without depending on the daemon.
+func TestMain(m *testing.M) {
+	if os.Getenv("VLABTEST_FAKE_CTLD") == "1" {
+		os.Exit(fakeCtld(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func vlabScript(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "vlab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// vlab runs scripts/vlab and fails the test when it fails.
+func vlab(t *testing.T, ctx context.Context, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, vlabScript(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vlab %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// labDown tears the lab down at the end and checks every recorded process is gone.
+func labDown(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		pids := recordedPIDs(dir)
+		vlab(t, ctx, nil, "down", "--dir", dir)
+		for f, pid := range pids {
+			if alive(pid) {
+				t.Errorf("%s: pid %d still alive after vlab down", f, pid)
+			}
+		}
+		// Idempotent: a second down is fine.
+		vlab(t, ctx, nil, "down", "--dir", dir)
+	})
+}
+
+func recordedPIDs(dir string) map[string]int {
+	pids := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
+	more, _ := filepath.Glob(filepath.Join(dir, "node*", "*.pid"))
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pids[f] = pid
+		}
+	}
+	return pids
+}
+
+// alive: the process exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+// freeIPMIBase finds a base p with UDP p (IPMI) and TCP p+1 (BMC link) free,
+// and the same for p+10 (a second node).
+func freeIPMIBase(t *testing.T) int {
+	t.Helper()
+	for p := 20001 + 10*(os.Getpid()%300); p < 60000; p += 10 {
+		if portsFree(p) && portsFree(p+10) {
+			return p
+		}
+	}
+	t.Fatal("no free IPMI port base")
+	return 0
+}
+
+func portsFree(p int) bool {
+	u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	defer u.Close()
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+	if err != nil {
+		return false
+	}
+	return l.Close() == nil
+}
+
+func freeTCP(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func readTrim(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func ipmitool(ctx context.Context, port int, password string, args ...string) (string, error) {
+	a := append([]string{"-I", "lanplus", "-H", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "admin", "-E", "-C", "3", "-N", "1", "-R", "2"}, args...)
+	cmd := exec.CommandContext(ctx, "ipmitool", a...)
+	cmd.Env = append(os.Environ(), "IPMI_PASSWORD="+password)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// newc writes a cpio (newc) archive of regular files, the format the kernel
+// unpacks from an initrd.
+func newc(files map[string]string) []byte {
+	var b bytes.Buffer
+	pad := func() {
+		for b.Len()%4 != 0 {
+			b.WriteByte(0)
+		}
+	}
+	ino := 1
+	entry := func(name string, mode uint32, data string) {
+		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+			ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
+		b.WriteString(name)
+		b.WriteByte(0)
+		pad()
+		b.WriteString(data)
+		pad()
+		ino++
+	}
+	for name, data := range files {
+		entry(name, 0o100755, data)
+	}
+	entry("TRAILER!!!", 0, "")
+	return b.Bytes()
+}
+
+// bootServer plays the controller's node-facing HTTP side: it serves an iPXE
+// script, the lab kernel and the lab initrd with a test program appended, and
+// records when each path was first asked for.
+type bootServer struct {
+	mu     sync.Mutex
+	hits   map[string]time.Time
+	query  map[string]string
+	notify chan string
+}
+
+func (s *bootServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if _, ok := s.hits[r.URL.Path]; !ok {
+		s.hits[r.URL.Path] = time.Now()
+		s.query[r.URL.Path] = r.URL.RawQuery
+	}
+	s.mu.Unlock()
+	select {
+	case s.notify <- r.URL.Path:
+	default:
+	}
+}
+
+func (s *bootServer) hit(path string) (time.Time, string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.hits[path]
+	return t, s.query[path], ok
+}
+
+// The guest program: loads the NIC modules exactly as bmcinit does (the
+// initrd contract), configures slirp's fixed address, reports, burns CPU for
+// a while so the power model must rise above idle, reports again, idles.
+const guestScript = `#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+n=0; for m in $(cat /etc/modules.order); do insmod /lib/modules/$m && n=$((n+1)); done
+ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0
+i=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+U=http://10.0.2.2:%d
+timeout 10 wget -q -O /dev/null "$U/report?modules=$n&mac=$(cat /sys/class/net/eth0/address)"
+timeout 6 sh -c 'while :; do :; done'
+timeout 10 wget -q -O /dev/null "$U/busy-done"
+while :; do sleep 1000; done
+`
+
+const bootScript = `#!ipxe
+kernel http://10.0.2.2:%d/vmlinuz console=ttyS0 quiet rdinit=/vlabtest
+initrd http://10.0.2.2:%d/initrd.img
+boot
+`
+
+func TestLabBootsAndMeters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodePort := ln.Addr().(*net.TCPAddr).Port
+	ipmiPort := freeIPMIBase(t)
+
+	t0 := time.Now()
+	vlab(t, ctx, nil, "up", "1", "--no-controller", "--dir", dir,
+		"--port-base", strconv.Itoa(ipmiPort), "--node-port", strconv.Itoa(nodePort),
+		"--ssh-base", strconv.Itoa(freeTCP(t)))
+	t.Logf("vlab up 1: %v", time.Since(t0).Round(time.Millisecond))
+	labDown(t, dir)
+
+	kernel, err := os.ReadFile(filepath.Join(dir, "kernel", "vmlinuz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd, err := os.ReadFile(filepath.Join(dir, "kernel", "initrd.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second archive must start 4-byte aligned (the kernel skips NUL padding).
+	for len(initrd)%4 != 0 {
+		initrd = append(initrd, 0)
+	}
+	initrd = append(initrd, newc(map[string]string{"vlabtest": fmt.Sprintf(guestScript, nodePort)})...)
+
+	bs := &bootServer{hits: map[string]time.Time{}, query: map[string]string{}, notify: make(chan string, 16)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
+		bs.ServeHTTP(w, r)
+		fmt.Fprintf(w, bootScript, nodePort, nodePort)
+	})
+	mux.HandleFunc("/vmlinuz", func(w http.ResponseWriter, r *http.Request) { bs.ServeHTTP(w, r); w.Write(kernel) })
+	mux.HandleFunc("/initrd.img", func(w http.ResponseWriter, r *http.Request) { bs.ServeHTTP(w, r); w.Write(initrd) })
+	mux.Handle("/", bs)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	nd := filepath.Join(dir, "node1")
+	pass := readTrim(t, filepath.Join(nd, "bmc.pass"))
+	if st, err := os.Stat(filepath.Join(nd, "bmc.pass")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("bmc.pass mode: %v %v", st.Mode(), err)
+	}
+	if out, err := ipmitool(ctx, ipmiPort, pass, "chassis", "power", "status"); err != nil || !strings.Contains(out, "is off") {
+		t.Fatalf("before power on: %q %v", out, err)
+	}
+	if w := readTrim(t, filepath.Join(nd, "power_watts")); w != "0" {
+		t.Errorf("power_watts while off = %q, want 0", w)
+	}
+	j0, _ := strconv.ParseFloat(readTrim(t, filepath.Join(nd, "energy_joules")), 64)
+
+	tOn := time.Now()
+	if out, err := ipmitool(ctx, ipmiPort, pass, "chassis", "power", "on"); err != nil {
+		t.Fatalf("power on: %q %v", out, err)
+	}
+
+	// Poll the model's watts while waiting for the guest's milestones.
+	maxBoot, maxBusy := 0, 0
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	deadline := time.NewTimer(3 * time.Minute)
+	defer deadline.Stop()
+	var bmcWatts string
+	for {
+		_, _, reported := bs.hit("/report")
+		_, _, busyDone := bs.hit("/busy-done")
+		if busyDone {
+			break
+		}
+		w, _ := strconv.Atoi(readTrim(t, filepath.Join(nd, "power_watts")))
+		if reported {
+			maxBusy = max(maxBusy, w)
+			if bmcWatts == "" && w >= 80 {
+				// The BMC polls the file every second: read its sensor mid-burn.
+				out, err := ipmitool(ctx, ipmiPort, pass, "sdr", "get", "Sys Power")
+				if err != nil {
+					t.Fatalf("sdr get: %q %v", out, err)
+				}
+				bmcWatts = out
+			}
+		} else {
+			maxBoot = max(maxBoot, w)
+		}
+		select {
+		case <-poll.C:
+		case <-deadline.C:
+			t.Fatalf("guest never finished (hits %v); serial log:\n%s", bs.hits, tail(filepath.Join(nd, "serial.log")))
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	tIPXE, _, _ := bs.hit("/boot.ipxe")
+	tKernel, _, _ := bs.hit("/vmlinuz")
+	tReport, q, _ := bs.hit("/report")
+	tBusy, _, _ := bs.hit("/busy-done")
+	t.Logf("power on → boot.ipxe %v, → vmlinuz %v, → guest report %v, busy loop done %v",
+		tIPXE.Sub(tOn).Round(time.Millisecond), tKernel.Sub(tOn).Round(time.Millisecond),
+		tReport.Sub(tOn).Round(time.Millisecond), tBusy.Sub(tOn).Round(time.Millisecond))
+	if q != "modules=8&mac=52:54:00:00:00:01" {
+		t.Errorf("guest report %q: want all 8 NIC modules loaded from /etc/modules.order and the lab MAC", q)
+	}
+	t.Logf("max model watts: boot %d, busy loop %d; BMC sensor: %s", maxBoot, maxBusy, strings.TrimSpace(bmcWatts))
+	if maxBoot <= 40 {
+		t.Errorf("watts never rose above idle (40) during boot: max %d", maxBoot)
+	}
+	if maxBusy < 80 {
+		t.Errorf("watts during the guest's busy loop peaked at %d, want >= 80", maxBusy)
+	}
+	if !strings.Contains(bmcWatts, "Watts") {
+		t.Errorf("BMC sensor reading %q has no Watts", bmcWatts)
+	}
+
+	tOff := time.Now()
+	if out, err := ipmitool(ctx, ipmiPort, pass, "chassis", "power", "off"); err != nil {
+		t.Fatalf("power off: %q %v", out, err)
+	}
+	for {
+		out, _ := ipmitool(ctx, ipmiPort, pass, "chassis", "power", "status")
+		if strings.Contains(out, "is off") && readTrim(t, filepath.Join(nd, "power_watts")) == "0" {
+			break
+		}
+		select {
+		case <-poll.C:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		if time.Since(tOff) > 30*time.Second {
+			t.Fatalf("node did not reach off with 0 W in 30 s")
+		}
+	}
+	t.Logf("power off → status off and 0 W: %v", time.Since(tOff).Round(time.Millisecond))
+
+	j1, err := strconv.ParseFloat(readTrim(t, filepath.Join(nd, "energy_joules")), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onFor := tOff.Sub(tOn).Seconds()
+	t.Logf("energy: %.1f J over %.1f s on (mean %.1f W)", j1-j0, onFor, (j1-j0)/onFor)
+	if mean := (j1 - j0) / onFor; mean < 40 || mean > 100 {
+		t.Errorf("mean power %.1f W is outside the model's 40..100 W", mean)
+	}
+
+	// The energy subcommand prints the same counter; it no longer moves.
+	if got := strings.TrimSpace(vlab(t, ctx, nil, "energy", "--dir", dir, "vnode1")); got != readTrim(t, filepath.Join(nd, "energy_joules")) {
+		t.Errorf("vlab energy = %q", got)
+	}
+	if got := vlab(t, ctx, nil, "status", "--dir", dir); !strings.Contains(got, "power=off") {
+		t.Errorf("vlab status = %q", got)
+	}
+	csv := readTrim(t, filepath.Join(nd, "truth.csv"))
+	rows := strings.Split(csv, "\n")
+	if rows[0] != "time,watts,joules" || len(rows) < int(onFor) {
+		t.Errorf("truth.csv has %d rows for %.0f s (header %q)", len(rows), onFor, rows[0])
+	}
+}
+
+func tail(p string) string {
+	b, _ := os.ReadFile(p)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+func TestBadPassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	port := freeIPMIBase(t)
+	vlab(t, ctx, nil, "up", "2", "--no-controller", "--dir", dir, "--port-base", strconv.Itoa(port),
+		"--ssh-base", strconv.Itoa(freeTCP(t)), "--bad-password", "2")
+	labDown(t, dir)
+	good := readTrim(t, filepath.Join(dir, "node1", "bmc.pass"))
+	bad := readTrim(t, filepath.Join(dir, "node2", "bmc.pass"))
+	if out, err := ipmitool(ctx, port, good, "chassis", "power", "status"); err != nil {
+		t.Errorf("node1 with its password: %q %v", out, err)
+	}
+	if out, err := ipmitool(ctx, port+10, bad, "chassis", "power", "status"); err == nil {
+		t.Errorf("node2 accepted the wrong password: %q", out)
+	}
+	if good == bad {
+		t.Error("passwords are not per node")
+	}
+	// nodes.toml parses with the controller's own parser and says what the lab built.
+	data, err := os.ReadFile(filepath.Join(dir, "nodes.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := node.ParseFile("nodes.toml", data)
+	if err != nil {
+		t.Fatalf("nodes.toml does not parse: %v\n%s", err, data)
+	}
+	if len(nodes) != 2 || nodes[1].Name != "vnode2" || nodes[1].BMC.Port != port+10 ||
+		nodes[1].BMC.PasswordFile != filepath.Join(dir, "node2", "bmc.pass") || nodes[1].MAC != "52:54:00:00:00:02" ||
+		nodes[0].Memory != 256<<20 || nodes[0].ExpectedBoot != 16*time.Second || nodes[0].Kind != "qemu-x86" {
+		t.Errorf("nodes.toml parsed to %+v", nodes)
+	}
+	toml := string(data)
+	for _, want := range []string{
+		fmt.Sprintf("port = %d", port), fmt.Sprintf("port = %d", port+10),
+		`password_file = "` + filepath.Join(dir, "node2", "bmc.pass") + `"`,
+		`mac = "52:54:00:00:00:02"`, `cipher_suite = "3"`, `power_sensor = "Sys Power"`,
+	} {
+		if !strings.Contains(toml, want) {
+			t.Errorf("nodes.toml lacks %s:\n%s", want, toml)
+		}
+	}
+}
+
+// fakeCtld stands in for bmcctld: it accepts exactly the flags the lab
+// promises, records them, listens on --socket and exits on SIGTERM.
+func fakeCtld(args []string) int {
+	fs := flag.NewFlagSet("bmcctld", flag.ContinueOnError)
+	names := []string{"state-dir", "socket", "nodes", "node-listen", "node-url", "default-kernel",
+		"default-initrd", "metrics-listen", "log-file"}
+	vals := map[string]*string{}
+	for _, n := range names {
+		vals[n] = fs.String(n, "", "")
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	var rec strings.Builder
+	for _, n := range names {
+		if *vals[n] == "" {
+			fmt.Fprintf(os.Stderr, "missing --%s\n", n)
+			return 2
+		}
+		fmt.Fprintf(&rec, "%s=%s\n", n, *vals[n])
+	}
+	if err := os.WriteFile(*vals["log-file"], []byte(rec.String()), 0o644); err != nil {
+		return 1
+	}
+	l, err := net.Listen("unix", *vals["socket"])
+	if err != nil {
+		return 1
+	}
+	defer l.Close()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	return 0
+}
+
+func TestControllerWiring(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freeIPMIBase(t)
+	nodePort, metricsPort := freeTCP(t), freeTCP(t)
+	vlab(t, ctx, []string{"BMCCTLD=" + self, "VLABTEST_FAKE_CTLD=1"}, "up", "1", "--dir", dir,
+		"--port-base", strconv.Itoa(port), "--node-port", strconv.Itoa(nodePort),
+		"--metrics-port", strconv.Itoa(metricsPort), "--ssh-base", strconv.Itoa(freeTCP(t)))
+	labDown(t, dir)
+
+	want := strings.Join([]string{
+		"state-dir=" + dir + "/state",
+		"socket=" + dir + "/bmcctld.sock",
+		"nodes=" + dir + "/nodes.toml",
+		fmt.Sprintf("node-listen=127.0.0.1:%d", nodePort),
+		fmt.Sprintf("node-url=http://10.0.2.2:%d", nodePort),
+		"default-kernel=" + dir + "/kernel/vmlinuz",
+		"default-initrd=" + dir + "/kernel/initrd.img",
+		fmt.Sprintf("metrics-listen=127.0.0.1:%d", metricsPort),
+		"log-file=" + dir + "/bmcctld.log",
+	}, "\n")
+	if got := readTrim(t, filepath.Join(dir, "bmcctld.log")); got != want {
+		t.Errorf("bmcctld got flags\n%s\nwant\n%s", got, want)
+	}
+	if cmd := readTrim(t, filepath.Join(dir, "bmcctld.cmd")); !strings.HasPrefix(cmd, self+" --state-dir ") {
+		t.Errorf("bmcctld.cmd = %q", cmd)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bmcctld.sock")); err != nil {
+		t.Error(err)
+	}
+	env := readTrim(t, filepath.Join(dir, "env"))
+	if !strings.Contains(env, "BMC_SOCKET="+dir+"/bmcctld.sock\n") || !strings.Contains(env, "VLAB_DIR="+dir+"\n") {
+		t.Errorf("env =\n%s", env)
+	}
+	// The node file the script wrote with its node's own SDR port.
+	if b, err := os.ReadFile(filepath.Join(dir, "nodes.toml")); err != nil || !bytes.Contains(b, []byte(fmt.Sprintf("port = %d\n", port))) {
+		t.Errorf("nodes.toml: %v\n%s", err, b)
+	}
+	pid, _ := strconv.Atoi(readTrim(t, filepath.Join(dir, "bmcctld.pid")))
+	if !alive(pid) {
+		t.Fatalf("bmcctld pid %d not alive", pid)
+	}
+	// labDown's cleanup checks that vlab down stopped it.
+}
