@@ -52,3 +52,27 @@ func TestParseDependency(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseDependency(f *testing.F) {
+	for _, s := range []string{"afterok:12", "afterany:13:14", "singleton", "afterok:1,after:2", "afterok:1?after:2", "afterok:12_3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		deps, err := ParseDependency(s)
+		if err != nil {
+			return
+		}
+		if len(deps) == 0 {
+			t.Fatalf("ParseDependency(%q) accepted nothing", s)
+		}
+		for _, d := range deps {
+			if err := checkDependency(d); err != nil {
+				t.Fatalf("ParseDependency(%q) gave %v: %v", s, d, err)
+			}
+			back, err := ParseDependency(d.String())
+			if err != nil || len(back) != 1 || back[0] != d {
+				t.Fatalf("round trip of %v: %v, %v", d, back, err)
+			}
+		}
+	})
+}

@@ -149,3 +149,22 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"512", "4G", "1T", "100K", "4096B", "9999999999T", "1.5G"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		z, err := ParseSize(s)
+		if err != nil {
+			return
+		}
+		if z < 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, z)
+		}
+		back, err := ParseSize(z.String())
+		if err != nil || back != z {
+			t.Fatalf("round trip %q -> %d -> %q -> %d, %v", s, z, z.String(), back, err)
+		}
+	})
+}
