@@ -1,0 +1,74 @@
+package initramfs
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/cavaliergopher/cpio"
+)
+
+// oldArchive is a stand-in for a job's initrd: a real newc archive.
+func oldArchive(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := cpio.NewWriter(&b)
+	body := "#!/bin/sh\necho old init\n"
+	if err := w.WriteHeader(&cpio.Header{Name: "init", Mode: cpio.TypeReg | 0o755, Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, body)
+	w.Close()
+	return b.Bytes()
+}
+
+func TestAppend(t *testing.T) {
+	agent := []byte("\x7fELF fake agent binary")
+	tests := []struct {
+		name   string
+		initrd []byte
+	}{
+		{"no initrd", nil},
+		{"cpio initrd", oldArchive(t)},
+		{"unaligned (compressed) initrd", []byte("\x1f\x8b\x08 pretend gzip")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Append(&out, bytes.NewReader(tt.initrd), bytes.NewReader(agent), int64(len(agent))); err != nil {
+				t.Fatal(err)
+			}
+			got := out.Bytes()
+			if !bytes.HasPrefix(got, tt.initrd) {
+				t.Fatal("original initrd bytes not kept at the front")
+			}
+			off := (len(tt.initrd) + 3) &^ 3
+			if !bytes.Equal(got[len(tt.initrd):off], make([]byte, off-len(tt.initrd))) {
+				t.Fatal("padding is not zeros")
+			}
+			if !bytes.HasPrefix(got[off:], []byte("070701")) {
+				t.Fatalf("no newc header at %d: %q", off, got[off:off+6])
+			}
+			r := cpio.NewReader(bytes.NewReader(got[off:]))
+			hdr, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(r)
+			if hdr.Name != "bmcinit" || hdr.Mode.Perm() != 0o755 || !hdr.Mode.IsRegular() || !bytes.Equal(body, agent) {
+				t.Fatalf("entry %q mode %o body %q", hdr.Name, hdr.Mode, body)
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Fatalf("after agent: %v, want EOF (trailer)", err)
+			}
+		})
+	}
+}
+
+func TestAppendShortAgent(t *testing.T) {
+	err := Append(io.Discard, strings.NewReader(""), strings.NewReader("abc"), 10)
+	if err == nil {
+		t.Fatal("short agent accepted")
+	}
+}

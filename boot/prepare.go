@@ -1,0 +1,463 @@
+package boot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bmc-sched/bmc/agent/proto"
+	"github.com/bmc-sched/bmc/boot/cache"
+	"github.com/bmc-sched/bmc/boot/image"
+	"github.com/bmc-sched/bmc/boot/initramfs"
+)
+
+// Request is one boot of one job on one machine.
+type Request struct {
+	JobID uint64
+	Boot  uint64 // the job's boot counter: a retry is a new boot with new tokens
+	Node  string
+	MAC   string
+	Arch  string // node.Config.Arch
+	// Loader is node.Config.Boot: "" or "ipxe", or "uefi-grub".
+	Loader string
+	// From the job spec.
+	Kernel  string // "" (cluster default), a catalog name, an absolute path under KernelDirs, or an http(s) URL
+	Initrd  string // same forms; "" = the initrd that goes with Kernel
+	Cmdline string
+	Image   string
+	// AuthorizedKey is the controller's per-job SSH key (authorized_keys line).
+	AuthorizedKey string
+}
+
+// Artifact is a file the boot serves.
+type Artifact struct {
+	Source string `json:"source"` // where it came from: path or URL ("" for the agent-only initrd)
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"` // sha256:... of the bytes served
+}
+
+// RootfsInfo describes the flattened image.
+type RootfsInfo struct {
+	Image    string `json:"image"`    // the reference as resolved
+	Platform string `json:"platform"` // e.g. linux/amd64
+	Config   string `json:"config"`   // the image's config digest
+	Size     int64  `json:"size"`
+	Digest   string `json:"digest"` // sha256:... of the tar stream
+}
+
+// Boot is a prepared boot. Its fields do not change after Prepare.
+type Boot struct {
+	JobID  uint64 `json:"job_id"`
+	Boot   uint64 `json:"boot"`
+	Node   string `json:"node"`
+	MAC    string `json:"mac"` // lower case, colon separated
+	Arch   string `json:"arch"`
+	Loader string `json:"loader"`
+	// KernelName is what accounting shows: the catalog name, "default", or
+	// the path or URL the job gave.
+	KernelName string     `json:"kernel_name"`
+	Kernel     Artifact   `json:"kernel"`
+	Initrd     Artifact   `json:"initrd"` // the served one, agent included
+	Cmdline    string     `json:"cmdline"`
+	Rootfs     RootfsInfo `json:"rootfs"`
+
+	AuthorizedKey string `json:"-"`
+	KernelToken   string `json:"-"`
+	InitrdToken   string `json:"-"`
+	AgentToken    string `json:"-"`
+
+	Prepared time.Time `json:"prepared"`
+	// Expires bounds the artifact tokens and the boot script; the agent token
+	// slides past it while the agent calls in.
+	Expires time.Time `json:"expires"`
+}
+
+// bootState is the server's mutable record of a Boot, guarded by Server.mu.
+type bootState struct {
+	b            *Boot
+	kernelPath   string
+	initrdPath   string
+	rootfsPath   string
+	leases       []*cache.Lease
+	tokens       []tokenKey
+	scriptServed bool
+}
+
+// kernelChoice is a resolved kernel selection before any file is touched.
+type kernelChoice struct {
+	name    string
+	kernel  string // path or URL
+	initrd  string // path or URL, "" = none
+	cmdline string // the admin's part
+}
+
+// Prepare resolves everything a boot needs, mints its tokens and makes it
+// the machine's current boot (retiring an older one of the same MAC). It
+// can take seconds when an image has to be flattened; call it before power-on.
+func (s *Server) Prepare(ctx context.Context, req Request) (_ *Boot, err error) {
+	start := s.clk.Now()
+	mac, err := s.checkRequest(&req)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := s.chooseKernel(req)
+	if err != nil {
+		return nil, err
+	}
+	st := &bootState{}
+	defer func() {
+		if err != nil {
+			for _, l := range st.leases {
+				l.Release()
+			}
+		}
+	}()
+	kernel, err := s.fetch(ctx, st, kc.kernel)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", kc.name, err)
+	}
+	st.kernelPath = kernel.path
+	initrd, err := s.assembleInitrd(ctx, st, kc.initrd, req.Arch)
+	if err != nil {
+		return nil, err
+	}
+	st.initrdPath = initrd.path
+	rf, err := s.images.Rootfs(ctx, req.Image, req.Arch)
+	if err != nil {
+		return nil, imageError{err}
+	}
+	st.leases = append(st.leases, rf.Lease)
+	st.rootfsPath = rf.Path
+
+	now := s.clk.Now()
+	b := &Boot{
+		JobID: req.JobID, Boot: req.Boot, Node: req.Node, MAC: mac, Arch: req.Arch, Loader: req.Loader,
+		KernelName: kc.name,
+		Kernel:     kernel.Artifact,
+		Initrd:     initrd.Artifact,
+		Cmdline:    joinCmdline(kc.cmdline, req.Cmdline, "rdinit="+initramfs.AgentPath, proto.ParamURL+"="+s.url),
+		Rootfs: RootfsInfo{
+			Image: rf.Ref, Platform: rf.Platform, Config: rf.Config, Size: rf.Size, Digest: rf.Digest,
+		},
+		AuthorizedKey: req.AuthorizedKey,
+		KernelToken:   newToken(),
+		InitrdToken:   newToken(),
+		AgentToken:    newToken(),
+		Prepared:      now,
+		Expires:       now.Add(s.ttl),
+	}
+	st.b = b
+
+	s.mu.Lock()
+	if old := s.byMAC[mac]; old != nil {
+		s.log.Info("boot replaced", "node", old.b.Node, "job", old.b.JobID, "boot", old.b.Boot)
+		s.retireLocked(old)
+	}
+	for _, t := range []struct {
+		tok  string
+		kind tokenKind
+	}{{b.KernelToken, kindKernel}, {b.InitrdToken, kindInitrd}, {b.AgentToken, kindAgent}} {
+		k := keyOf(t.tok)
+		s.tokens[k] = &token{key: k, kind: t.kind, boot: st, expires: b.Expires}
+		st.tokens = append(st.tokens, k)
+	}
+	s.byMAC[mac] = st
+	s.byJob[req.JobID] = append(s.byJob[req.JobID], st)
+	s.mu.Unlock()
+
+	s.log.Info("boot prepared", "job", b.JobID, "boot", b.Boot, "node", b.Node, "mac", mac,
+		"kernel", b.KernelName, "image", b.Rootfs.Image, "rootfs_bytes", b.Rootfs.Size,
+		"initrd_bytes", b.Initrd.Size, "took", s.clk.Now().Sub(start))
+	return b, nil
+}
+
+// Finish ends every boot of a job: its tokens stop working at once and its
+// cache entries may be evicted. Call it when the job reaches a final state
+// (and before Prepare of a retry is not needed: Prepare retires the old boot).
+func (s *Server) Finish(jobID uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.byJob[jobID] {
+		s.retireLocked(st)
+	}
+	delete(s.byJob, jobID)
+}
+
+// retireLocked revokes a boot's tokens and releases its cache leases.
+func (s *Server) retireLocked(st *bootState) {
+	for _, k := range st.tokens {
+		delete(s.tokens, k)
+	}
+	st.tokens = nil
+	for _, l := range st.leases {
+		l.Release()
+	}
+	st.leases = nil
+	if s.byMAC[st.b.MAC] == st {
+		delete(s.byMAC, st.b.MAC)
+	}
+}
+
+func (s *Server) checkRequest(req *Request) (string, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadRequest}, a...)...)
+	}
+	if !nodeName.MatchString(req.Node) {
+		return "", bad("node name %q", req.Node)
+	}
+	hw, err := net.ParseMAC(req.MAC)
+	if err != nil || len(hw) != 6 {
+		return "", bad("node %s: MAC %q is not an Ethernet address", req.Node, req.MAC)
+	}
+	if _, err := image.Platform(req.Arch); err != nil {
+		return "", bad("node %s: %v", req.Node, err)
+	}
+	switch req.Loader {
+	case "":
+		req.Loader = LoaderIPXE
+	case LoaderIPXE, LoaderGRUB:
+	default:
+		return "", bad("node %s: boot loader %q (want %s or %s)", req.Node, req.Loader, LoaderIPXE, LoaderGRUB)
+	}
+	if strings.TrimSpace(req.Image) == "" {
+		return "", bad("job %d names no image", req.JobID)
+	}
+	if strings.ContainsAny(req.AuthorizedKey, "\r\n") {
+		return "", bad("authorized key must be one line")
+	}
+	if err := ValidateCmdline(req.Cmdline); err != nil {
+		return "", err
+	}
+	return hw.String(), nil
+}
+
+// chooseKernel applies the naming rules; it touches no file.
+func (s *Server) chooseKernel(req Request) (kernelChoice, error) {
+	var kc kernelChoice
+	switch k := req.Kernel; {
+	case k == "":
+		if s.cfg.DefaultKernel == "" {
+			return kc, fmt.Errorf("%w: the job names no kernel and the cluster has no default", ErrUnknownKernel)
+		}
+		if s.cfg.DefaultArch != "" && s.cfg.DefaultArch != req.Arch {
+			return kc, fmt.Errorf("%w: the default kernel is %s, node %s is %s: name a kernel from the catalog", ErrArch, s.cfg.DefaultArch, req.Node, req.Arch)
+		}
+		kc = kernelChoice{name: "default", kernel: s.cfg.DefaultKernel, initrd: s.cfg.DefaultInitrd, cmdline: s.cfg.DefaultCmdline}
+	case isURL(k) || strings.HasPrefix(k, "/"):
+		kc = kernelChoice{name: k, kernel: k}
+	default:
+		e, ok := s.cfg.Catalog.Lookup(k)
+		if !ok {
+			return kc, fmt.Errorf("%w: %q is not in the kernel catalog", ErrUnknownKernel, k)
+		}
+		if e.Arch != "" && e.Arch != req.Arch {
+			return kc, fmt.Errorf("%w: kernel %s is for %s, node %s is %s", ErrArch, k, e.Arch, req.Node, req.Arch)
+		}
+		kc = kernelChoice{name: e.Name, kernel: e.Kernel, initrd: e.Initrd, cmdline: e.Cmdline}
+	}
+	switch i := req.Initrd; {
+	case i == "":
+	case isURL(i) || strings.HasPrefix(i, "/"):
+		kc.initrd = i
+	default:
+		e, ok := s.cfg.Catalog.Lookup(i)
+		if !ok || e.Initrd == "" {
+			return kc, fmt.Errorf("%w: initrd %q: no catalog kernel of that name with an initrd", ErrUnknownKernel, i)
+		}
+		kc.initrd = e.Initrd
+	}
+	return kc, nil
+}
+
+type fetched struct {
+	Artifact
+	path string
+}
+
+// fetch makes src (a path or URL) a local file: a path must lie inside a
+// kernel directory unless it came from the admin (default or catalog); a URL
+// is downloaded once into the cache.
+func (s *Server) fetch(ctx context.Context, st *bootState, src string) (fetched, error) {
+	if isURL(src) {
+		l, err := s.download(ctx, src)
+		if err != nil {
+			return fetched{}, err
+		}
+		st.leases = append(st.leases, l)
+		return fetched{Artifact{Source: src, Size: l.Size, Digest: l.Digest}, l.Path}, nil
+	}
+	p, err := s.checkPath(src)
+	if err != nil {
+		return fetched{}, err
+	}
+	d, size, err := s.fileDigest(p)
+	if err != nil {
+		return fetched{}, err
+	}
+	return fetched{Artifact{Source: src, Size: size, Digest: d}, p}, nil
+}
+
+// checkPath admits admin files (default, catalog) as they are and job files
+// only inside KernelDirs after resolving symlinks, so "../" or a symlink
+// cannot reach anything else.
+func (s *Server) checkPath(p string) (string, error) {
+	if s.adminFiles[p] {
+		return p, nil
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%w: %q is not absolute", ErrForbiddenPath, p)
+	}
+	clean := filepath.Clean(p)
+	real, err := filepath.EvalSymlinks(clean)
+	if err != nil {
+		if !s.inKernelDirs(clean) {
+			return "", fmt.Errorf("%w: %s", ErrForbiddenPath, clean)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%w: %s does not exist", ErrUnknownKernel, clean)
+		}
+		return "", fmt.Errorf("%w: %s: %v", ErrUnknownKernel, clean, err)
+	}
+	if !s.inKernelDirs(real) {
+		return "", fmt.Errorf("%w: %s", ErrForbiddenPath, clean)
+	}
+	fi, err := os.Stat(real)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: %s is not a regular file", ErrUnknownKernel, clean)
+	}
+	return real, nil
+}
+
+func (s *Server) inKernelDirs(p string) bool {
+	for _, d := range s.kernelDirs {
+		rel, err := filepath.Rel(d, p)
+		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+type fileID struct {
+	path  string
+	size  int64
+	mtime time.Time
+}
+
+// fileDigest hashes a file once per (path, size, mtime): kernels and initrds
+// are read on every Prepare otherwise.
+func (s *Server) fileDigest(p string) (string, int64, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: %v", ErrUnknownKernel, err)
+	}
+	id := fileID{p, fi.Size(), fi.ModTime()}
+	s.mu.Lock()
+	d, ok := s.digests[id]
+	s.mu.Unlock()
+	if ok {
+		return d, fi.Size(), nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: %v", ErrUnknownKernel, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", p, err)
+	}
+	d = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	s.mu.Lock()
+	s.digests[id] = d
+	s.mu.Unlock()
+	return d, fi.Size(), nil
+}
+
+// download fetches a URL once into the cache. The bytes behind a URL are
+// assumed not to change: a new kernel needs a new URL.
+func (s *Server) download(ctx context.Context, u string) (*cache.Lease, error) {
+	sum := sha256.Sum256([]byte(u))
+	key := "download/" + hex.EncodeToString(sum[:])
+	return s.cache.Get(ctx, key, func(ctx context.Context, w io.Writer) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrDownload, err)
+		}
+		resp, err := s.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrDownload, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%w: %s: %s", ErrDownload, u, resp.Status)
+		}
+		n, err := io.Copy(w, io.LimitReader(resp.Body, s.maxDownload+1))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrDownload, u, err)
+		}
+		if n > s.maxDownload {
+			return fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, u, s.maxDownload)
+		}
+		s.log.Info("downloaded", "url", u, "bytes", n)
+		return nil
+	})
+}
+
+// assembleInitrd builds (or finds in the cache) the job's initrd with the
+// agent appended, keyed by both inputs' digests.
+func (s *Server) assembleInitrd(ctx context.Context, st *bootState, src, arch string) (fetched, error) {
+	agentPath, ok := s.cfg.AgentBinaries[arch]
+	if !ok {
+		return fetched{}, fmt.Errorf("%w: %s", ErrNoAgent, arch)
+	}
+	agentDigest, agentSize, err := s.fileDigest(agentPath)
+	if err != nil {
+		return fetched{}, fmt.Errorf("%w: %s: %v", ErrNoAgent, arch, err)
+	}
+	base := "none"
+	var in fetched
+	if src != "" {
+		in, err = s.fetch(ctx, st, src)
+		if err != nil {
+			return fetched{}, fmt.Errorf("initrd: %w", err)
+		}
+		base = strings.TrimPrefix(in.Digest, "sha256:")
+	}
+	key := "initrd/" + base + "-" + strings.TrimPrefix(agentDigest, "sha256:") + ".img"
+	l, err := s.cache.Get(ctx, key, func(ctx context.Context, w io.Writer) error {
+		var r io.Reader = strings.NewReader("")
+		if in.path != "" {
+			f, err := os.Open(in.path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r = f
+		}
+		a, err := os.Open(agentPath)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		start := s.clk.Now()
+		err = initramfs.Append(w, r, a, agentSize)
+		s.log.Info("initrd assembled", "initrd", src, "arch", arch, "took", s.clk.Now().Sub(start))
+		return err
+	})
+	if err != nil {
+		return fetched{}, fmt.Errorf("initrd: %w", err)
+	}
+	st.leases = append(st.leases, l)
+	return fetched{Artifact{Source: src, Size: l.Size, Digest: l.Digest}, l.Path}, nil
+}
