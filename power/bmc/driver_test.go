@@ -28,7 +28,7 @@ const secret = "s3cr3t-Pa55"
 type fakeBMC struct {
 	mu       sync.Mutex
 	on       bool
-	offLag   int     // status reads that still say "on" after an off
+	offLag   int // status reads that still say "on" after an off
 	lagLeft  int
 	openErrs []error // returned by successive Open calls, then nil
 	getErrs  []error

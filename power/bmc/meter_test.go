@@ -93,7 +93,6 @@ func TestIPMIMeterSensorAndDCMI(t *testing.T) {
 	}
 }
 
-
 func TestIPMIMeterErrors(t *testing.T) {
 	authOut := "Error: Unable to establish IPMI v2 / RMCP+ session"
 	for _, tc := range []struct {
