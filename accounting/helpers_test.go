@@ -139,8 +139,11 @@ func sampleProfile(pr profile, r *rand.Rand, start, end, step, jitter float64) [
 // and wrapping at modulus (0: never), at the given positions.
 func counterTrace(pr profile, xs []float64, offset, modulus float64) []Sample {
 	s := make([]Sample, len(xs))
+	cum, prev := 0.0, 0.0
 	for i, x := range xs {
-		v := offset + pr.energy(0, x)
+		cum += pr.energy(prev, x)
+		prev = x
+		v := offset + cum
 		if modulus > 0 {
 			v = math.Mod(v, modulus)
 		}

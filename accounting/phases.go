@@ -122,9 +122,11 @@ func total(r PhaseResult, p Phases) Result {
 		t.Coverage = 1
 		return t
 	}
-	t.Coverage = (r.Boot.Coverage*p.RunStart.Sub(p.PowerOn).Seconds() +
-		r.Run.Coverage*p.RunEnd.Sub(p.RunStart).Seconds() +
-		r.Off.Coverage*p.OffConfirmed.Sub(p.RunEnd).Seconds()) / span
+	// Weighting what is uncovered keeps a fully measured job at exactly 1.
+	uncovered := (1-r.Boot.Coverage)*p.RunStart.Sub(p.PowerOn).Seconds() +
+		(1-r.Run.Coverage)*p.RunEnd.Sub(p.RunStart).Seconds() +
+		(1-r.Off.Coverage)*p.OffConfirmed.Sub(p.RunEnd).Seconds()
+	t.Coverage = min(max(1-uncovered/span, 0), 1)
 	return t
 }
 
