@@ -74,18 +74,17 @@ func nodeUp(n *node.Node) bool {
 }
 
 // buildClasses groups nodes into classes sorted in best-fit order (cores,
-// memory, boot, then the first node's name) and returns, per node, its class.
-func buildClasses(nodes []*node.Node, defPart string) ([]class, []int32) {
+// memory, boot, then the first node's name).
+func buildClasses(nodes []*node.Node, defPart string) []class {
 	order := make([]int32, len(nodes))
 	for i := range order {
 		order[i] = int32(i)
 	}
 	// Name order first, so every class's lists come out sorted by name.
-	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(nodes[a].Name, nodes[b].Name) })
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Or(cmp.Compare(nodes[a].Name, nodes[b].Name), cmp.Compare(a, b)) })
 
 	byKey := make(map[classKey]int32, 64)
 	var classes []class
-	of := make([]int32, len(nodes))
 	defParts := []string{defPart}
 	for _, ni := range order {
 		n := nodes[ni]
@@ -110,29 +109,15 @@ func buildClasses(nodes []*node.Node, defPart string) ([]class, []int32) {
 		if nodeUp(n) {
 			c.up++
 		}
-		of[ni] = ci
 	}
 
-	// Sort classes into best-fit order and renumber.
-	perm := make([]int32, len(classes))
-	for i := range perm {
-		perm[i] = int32(i)
-	}
-	slices.SortFunc(perm, func(a, b int32) int {
-		ca, cb := &classes[a], &classes[b]
-		return cmp.Or(cmp.Compare(ca.cores, cb.cores), cmp.Compare(ca.memory, cb.memory),
-			cmp.Compare(ca.boot, cb.boot), cmp.Compare(nodes[ca.nodes[0]].Name, nodes[cb.nodes[0]].Name))
+	// Best-fit order; ties go to the class whose first node sorts first.
+	slices.SortFunc(classes, func(a, b class) int {
+		return cmp.Or(cmp.Compare(a.cores, b.cores), cmp.Compare(a.memory, b.memory),
+			cmp.Compare(a.boot, b.boot), cmp.Compare(nodes[a.nodes[0]].Name, nodes[b.nodes[0]].Name),
+			cmp.Compare(a.nodes[0], b.nodes[0]))
 	})
-	sorted := make([]class, len(classes))
-	newIdx := make([]int32, len(classes))
-	for to, from := range perm {
-		sorted[to] = classes[from]
-		newIdx[from] = int32(to)
-	}
-	for i := range of {
-		of[i] = newIdx[of[i]]
-	}
-	return sorted, of
+	return classes
 }
 
 // sigKey is everything about a job that decides which classes it may use.

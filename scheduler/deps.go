@@ -26,7 +26,10 @@ type index struct {
 
 type userName struct{ user, name string }
 
-// single tracks one user+name for singleton dependencies.
+// single tracks one user+name for singleton dependencies. As in Slurm, a
+// singleton job waits for every earlier-submitted job of that user and name,
+// waiting or started, whether or not that job is a singleton itself: jobs of
+// one name then run one at a time in submit order.
 type single struct {
 	active int // started and not final, incl. placed this pass
 	// The earliest-submitted waiting job of that user+name; only it may start.

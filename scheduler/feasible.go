@@ -21,7 +21,7 @@ var ErrNeverFits = errors.New("job can never run on this cluster")
 // no node, with what the cluster offers instead.
 func Feasible(spec *job.Spec, nodes []*node.Node, cfg Config) error {
 	k, feats := jobSig(spec, cfg.DefaultPartition)
-	classes, _ := buildClasses(nodes, cfg.DefaultPartition)
+	classes := buildClasses(nodes, cfg.DefaultPartition)
 	never := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrNeverFits}, args...)...)
 	}

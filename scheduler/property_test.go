@@ -163,7 +163,7 @@ func TestScheduleProperties(t *testing.T) {
 			t.Errorf("generator too tame")
 		}
 	}()
-	for i := range 2000 {
+	for i := range 1000 {
 		s := genSnapshot(r)
 		backfill := i%2 == 0
 		cfg := testCfg(backfill)

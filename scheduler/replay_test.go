@@ -86,6 +86,7 @@ func FuzzParseSWF(f *testing.F) {
 // replayResult is what a replay measured.
 type replayResult struct {
 	meanWait time.Duration
+	bsld     float64 // mean bounded slowdown: max(1, (wait+run)/max(run, 10s))
 	done     int
 	passes   int
 	late     int // jobs that started after a reservation promised them
@@ -176,7 +177,9 @@ func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
 			}
 			j.State, j.StartTime = job.Running, now
 			ends[j.ID] = now.Add(runFor[j.ID])
-			totalWait += now.Sub(j.SubmitTime)
+			wait, run := now.Sub(j.SubmitTime), runFor[j.ID]
+			totalWait += wait
+			res.bsld += max(1, float64(wait+run)/float64(max(run, 10*time.Second)))
 			if when, ok := promised[j.ID]; ok && now.After(when) {
 				res.late++
 			}
@@ -184,6 +187,7 @@ func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
 	}
 	if res.done > 0 {
 		res.meanWait = totalWait / time.Duration(res.done)
+		res.bsld /= float64(res.done)
 	}
 	return res
 }
@@ -207,8 +211,9 @@ func TestReplayLublin(t *testing.T) {
 
 	fcfs := replay(t, trace, false)
 	easy := replay(t, trace, true)
-	t.Logf("%d jobs: FCFS mean wait %v over %d passes; EASY mean wait %v over %d passes",
-		len(trace), fcfs.meanWait, fcfs.passes, easy.meanWait, easy.passes)
+	t.Logf("%d jobs: FCFS mean wait %v, bounded slowdown %.1f, %d passes; EASY mean wait %v, bounded slowdown %.1f, %d passes",
+		len(trace), fcfs.meanWait.Round(time.Second), fcfs.bsld, fcfs.passes,
+		easy.meanWait.Round(time.Second), easy.bsld, easy.passes)
 	for name, r := range map[string]replayResult{"fcfs": fcfs, "easy": easy} {
 		if r.done != len(trace) {
 			t.Errorf("%s: %d of %d jobs completed", name, r.done, len(trace))

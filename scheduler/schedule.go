@@ -3,6 +3,7 @@ package scheduler
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -28,7 +29,6 @@ type pass struct {
 	now time.Time
 
 	classes   []class
-	nodeClass []int32
 	largest   int
 	freeTotal int
 	freeGen   int // bumps whenever a node is taken, invalidating sigInfo.freeSum
@@ -59,6 +59,7 @@ type reservation struct {
 // the priority-ordered loop then reads these instead of chasing 100,000 job
 // records scattered over the heap, and the GC has nothing to scan.
 type entry struct {
+	key    uint64 // priority as a number that sorts the same way, high first
 	prio   float64
 	submit time.Duration // relative to now; Sub saturates, so no overflow
 	id     uint64
@@ -76,7 +77,7 @@ const (
 
 func newPass(s *Snapshot, cfg Config) *pass {
 	p := &pass{s: s, cfg: cfg, now: s.Now}
-	p.classes, p.nodeClass = buildClasses(s.Nodes, cfg.DefaultPartition)
+	p.classes = buildClasses(s.Nodes, cfg.DefaultPartition)
 	for _, n := range s.Nodes {
 		p.largest = max(p.largest, n.Cores)
 	}
@@ -120,7 +121,8 @@ func (p *pass) run() {
 		default:
 			continue
 		}
-		e := entry{prio: Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg),
+		prio := Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg)
+		e := entry{key: descKey(prio), prio: prio,
 			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec)}
 		if len(s.Blocked) > 0 {
 			if _, ok := s.Blocked[j.ID]; ok {
@@ -152,8 +154,8 @@ func (p *pass) run() {
 	p.idx.build(s.Jobs, depIDs, needArrays, needSingles)
 
 	slices.SortFunc(waiting, func(a, b entry) int {
-		if a.prio != b.prio {
-			if a.prio > b.prio {
+		if a.key != b.key {
+			if a.key < b.key {
 				return -1
 			}
 			return 1
@@ -167,6 +169,22 @@ func (p *pass) run() {
 			p.plan.Reasons[e.id] = r
 		}
 	}
+}
+
+// descKey maps a priority to an integer whose ascending order is the
+// priority's descending order (IEEE 754 bits, sign folded), so the sort
+// compares integers. NaN cannot occur: Priority is finite for finite weights.
+func descKey(f float64) uint64 {
+	if f == 0 {
+		f = 0 // fold -0 into +0 so they tie as they compare equal
+	}
+	b := math.Float64bits(f)
+	if b>>63 != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return ^b
 }
 
 // sigOf returns the index of spec's signature, working out its feasible

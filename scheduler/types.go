@@ -47,6 +47,9 @@ type Snapshot struct {
 	Nodes []*node.Node // every node
 	// Done holds the final state of jobs no longer in Jobs that dependencies
 	// may name. A dependency on an id in neither Jobs nor Done can never be met.
+	// A dependency on an array's ArrayJobID names all its tasks: those still
+	// in Jobs, plus Done[ArrayJobID], which should hold the outcome of the
+	// array's finished tasks (COMPLETED only if all of them completed).
 	Done map[uint64]job.State
 	// ExpectedEnd of active jobs, if the controller knows better than
 	// start + time limit (e.g. from boot progress); optional.
@@ -56,7 +59,8 @@ type Snapshot struct {
 	Blocked map[uint64]job.Reason
 }
 
-// Assignment gives one job one node.
+// Assignment gives one job one node. A job that asks for several nodes
+// (Spec.Nodes > 1) gets one Assignment per node, all in the same plan.
 type Assignment struct {
 	JobID uint64 `json:"job_id"`
 	Node  string `json:"node"`
