@@ -235,9 +235,11 @@ func integrateSeries(s []Sample, counter bool, from, to time.Time, opt Options) 
 	// Offsets from the window start as durations: exact integers, so that a
 	// gap of exactly the limit is not flagged by rounding.
 	db := s[start].Time.Sub(from)
+	xb := db.Seconds()
 	for i := start; i+1 < n; i++ {
-		da := db
+		da, xa := db, xb
 		db = s[i+1].Time.Sub(from)
+		xb = db.Seconds()
 		if da >= span {
 			break
 		}
@@ -245,7 +247,6 @@ func integrateSeries(s []Sample, counter bool, from, to time.Time, opt Options) 
 			continue
 		}
 		ta := s[i].Time
-		xa, xb := da.Seconds(), db.Seconds()
 		dt := xb - xa
 		ca, cb := max(xa, 0), min(xb, W)
 		inside := da >= 0 && db <= span
