@@ -124,6 +124,7 @@ func TestBackfill(t *testing.T) {
 			placed:  map[uint64][]string{11: {"cpu"}},
 			reasons: map[uint64]job.Reason{10: job.ReasonResources},
 			reserve: map[uint64]time.Time{},
+			why:     map[string]string{"cpu": "best fit: 1/8 cores, 16 GiB spare, boot ~0s; ahead of job 10, which cannot use this node"},
 		},
 		{
 			// The node the top job reserves was itself placed in this pass:
@@ -135,6 +136,19 @@ func TestBackfill(t *testing.T) {
 			placed:   map[uint64][]string{9: {"n1"}},
 			reasons:  map[uint64]job.Reason{10: job.ReasonResources},
 			reserve:  map[uint64]time.Time{10: t0.Add(time.Hour)},
+		},
+		{
+			// A reservation on another day shows its date; times show in
+			// the zone of Snapshot.Now whatever zone the controller used.
+			name:  "reservation tomorrow",
+			nodes: []*node.Node{noBoot(busy("n1", 1)), noBoot(idle("n2"))},
+			jobs: []*job.Job{running(1, "n1", t0.In(time.FixedZone("X", 3600)), 13*time.Hour), wide(10, 2),
+				lim(pending(11, time.Hour), time.Minute)},
+			backfill: true,
+			placed:   map[uint64][]string{11: {"n2"}},
+			reasons:  map[uint64]job.Reason{10: job.ReasonResources},
+			reserve:  map[uint64]time.Time{10: t0.Add(13 * time.Hour)},
+			why:      map[string]string{"n2": "backfill: ends before job 10's reservation at 2026-11-26 01:00:00"},
 		},
 		{
 			// A job past its limit may end any moment: the reservation is now,

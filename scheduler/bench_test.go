@@ -13,8 +13,8 @@ import (
 
 // benchSnapshot builds a cluster of nNodes in a handful of machine kinds, a
 // share of them busy with running jobs, and nJobs pending jobs with a realistic
-// mix: mostly plain one-node jobs, some with features, arch, memory or more
-// nodes, a few with dependencies or in arrays.
+// mix: mostly plain one-node jobs, half with a memory request of any size,
+// some with features, arch or more nodes, a few with dependencies or in arrays.
 func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 	r := rand.New(rand.NewPCG(1, 2))
 	s := &Snapshot{Now: t0, Done: map[uint64]job.State{}}
@@ -56,6 +56,9 @@ func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 			SubmitTime: t0.Add(-time.Duration(r.IntN(10000)) * time.Minute),
 			Spec: job.Spec{Name: "job", Cores: []int{1, 4, 8, 16, 32}[r.IntN(5)], Nodes: 1,
 				TimeLimit: job.Duration(time.Duration(1+r.IntN(48)) * 30 * time.Minute), Nice: r.IntN(2) * 100}}
+		if r.IntN(2) == 0 { // users ask for memory in odd amounts
+			j.Spec.Memory = job.Size(1+r.IntN(64*1024)) << 20
+		}
 		switch x := r.IntN(100); {
 		case x < 5:
 			j.Spec.Features = []string{"gpu"}

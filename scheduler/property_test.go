@@ -85,7 +85,7 @@ func genSnapshot(r *rand.Rand) *Snapshot {
 				Arch:      pick("", "", "any", "x86_64", "aarch64"),
 				Features:  subset("ssd", "gpu"),
 				Cores:     []int{0, 1, 2, 4, 8, 16, 32}[r.IntN(7)],
-				Memory:    job.Size(r.IntN(5)) * 8 * gib,
+				Memory:    job.Size(r.IntN(40*1024)) << 20, // any size: signatures round it up
 				Partition: pick("", "", "batch", "debug"),
 				Nodes:     []int{0, 1, 1, 1, 1, 2, 3}[r.IntN(7)],
 				TimeLimit: job.Duration([]time.Duration{0, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour}[r.IntN(4)]),

@@ -33,9 +33,11 @@ type pass struct {
 	freeTotal int
 	freeGen   int // bumps whenever a node is taken, invalidating sigInfo.freeSum
 
-	sigs    map[sigKey]int32
-	sigList []*sigInfo
-	idx     index
+	coreSizes []int   // distinct node cores, ascending
+	memSizes  []int64 // distinct node memory, ascending
+	sigs      map[sigKey]int32
+	sigList   []*sigInfo
+	idx       index
 
 	// The first job that waits for resources, and what it holds back.
 	blocker uint64
@@ -84,6 +86,14 @@ func newPass(s *Snapshot, cfg Config) *pass {
 	for i := range p.classes {
 		p.freeTotal += len(p.classes[i].free)
 	}
+	for i := range p.classes {
+		p.coreSizes = append(p.coreSizes, p.classes[i].cores)
+		p.memSizes = append(p.memSizes, p.classes[i].memory)
+	}
+	slices.Sort(p.coreSizes)
+	p.coreSizes = slices.Compact(p.coreSizes)
+	slices.Sort(p.memSizes)
+	p.memSizes = slices.Compact(p.memSizes)
 	p.sigs = make(map[sigKey]int32, 64)
 	p.placedEnd = make([]time.Time, len(s.Nodes))
 	return p
@@ -191,6 +201,11 @@ func descKey(f float64) uint64 {
 // classes the first time the signature is seen.
 func (p *pass) sigOf(spec *job.Spec) int32 {
 	k, feats := jobSig(spec, p.cfg.DefaultPartition)
+	// Only the node sizes that exist matter: 3 GiB and 3.5 GiB select the
+	// same classes when nodes come in 2 and 4 GiB. Rounding a request up to
+	// the next size keeps the signatures few when requests are all different.
+	k.cores = roundUp(p.coreSizes, k.cores)
+	k.memory = roundUp(p.memSizes, k.memory)
 	if i, ok := p.sigs[k]; ok {
 		return i
 	}
@@ -198,6 +213,19 @@ func (p *pass) sigOf(spec *job.Spec) int32 {
 	p.sigList = append(p.sigList, newSigInfo(p.classes, &k, feats))
 	p.sigs[k] = i
 	return i
+}
+
+// roundUp returns the smallest size not below v, or one past the largest
+// when no size is that big (so the request still fits nothing).
+func roundUp[T int | int64](sizes []T, v T) T {
+	i, _ := slices.BinarySearch(sizes, v)
+	if i == len(sizes) {
+		if len(sizes) == 0 {
+			return v
+		}
+		return sizes[len(sizes)-1] + 1
+	}
+	return sizes[i]
 }
 
 // consider places e's job or returns why it waits. The cheap checks come
@@ -365,6 +393,7 @@ func (p *pass) why(j *job.Job, nd *node.Node, how allowance) string {
 }
 
 func (p *pass) fmtTime(t time.Time) string {
+	t = t.In(p.now.Location())
 	ny, nm, nd := p.now.Date()
 	if y, m, d := t.Date(); y == ny && m == nm && d == nd {
 		return t.Format(time.TimeOnly)
