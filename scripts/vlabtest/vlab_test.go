@@ -549,3 +549,34 @@ func TestControllerWiring(t *testing.T) {
 	}
 	// labDown's cleanup checks that vlab down stopped it.
 }
+
+// A controller that dies at start fails "up", and up leaves nothing running.
+func TestFailedUpStopsWhatItStarted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	port := freeIPMIBase(t)
+	cmd := exec.CommandContext(ctx, vlabScript(t), "up", "1", "--dir", dir, "--port-base", strconv.Itoa(port),
+		"--node-port", strconv.Itoa(freeTCP(t)), "--metrics-port", strconv.Itoa(freeTCP(t)),
+		"--ssh-base", strconv.Itoa(freeTCP(t)))
+	cmd.Env = append(os.Environ(), "BMCCTLD=/bin/false")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("up with a dying bmcctld succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "bmcctld exited") {
+		t.Errorf("up did not say why it failed:\n%s", out)
+	}
+	// down removes the PID files, so look for any process naming the lab.
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte(dir)) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if alive(pid) {
+			t.Errorf("pid %d left running by a failed up: %q", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+}
