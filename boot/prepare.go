@@ -256,7 +256,7 @@ func (s *Server) chooseKernel(req Request) (kernelChoice, error) {
 	case isURL(k) || strings.HasPrefix(k, "/"):
 		kc = kernelChoice{name: k, kernel: k}
 	default:
-		e, ok := s.cfg.Catalog.Lookup(k)
+		e, ok := s.Catalog().Lookup(k)
 		if !ok {
 			return kc, fmt.Errorf("%w: %q is not in the kernel catalog", ErrUnknownKernel, k)
 		}
@@ -270,7 +270,7 @@ func (s *Server) chooseKernel(req Request) (kernelChoice, error) {
 	case isURL(i) || strings.HasPrefix(i, "/"):
 		kc.initrd = i
 	default:
-		e, ok := s.cfg.Catalog.Lookup(i)
+		e, ok := s.Catalog().Lookup(i)
 		if !ok || e.Initrd == "" {
 			return kc, fmt.Errorf("%w: initrd %q: no catalog kernel of that name with an initrd", ErrUnknownKernel, i)
 		}
@@ -311,7 +311,10 @@ func (s *Server) fetch(ctx context.Context, st *bootState, src string) (fetched,
 // only inside KernelDirs after resolving symlinks, so "../" or a symlink
 // cannot reach anything else.
 func (s *Server) checkPath(p string) (string, error) {
-	if s.adminFiles[p] {
+	s.mu.Lock()
+	admin := s.adminFiles[p]
+	s.mu.Unlock()
+	if admin {
 		return p, nil
 	}
 	if !filepath.IsAbs(p) {

@@ -82,22 +82,22 @@ type Server struct {
 	cache       *cache.Cache
 	images      *image.Resolver
 	kernelDirs  []string
-	adminFiles  map[string]bool
 	mux         *http.ServeMux
 
-	mu      sync.Mutex
-	tokens  map[tokenKey]*token
-	byMAC   map[string]*bootState
-	byJob   map[uint64][]*bootState
-	digests map[fileID]string
+	mu         sync.Mutex
+	catalog    Catalog
+	adminFiles map[string]bool // default and catalog files: admitted outside KernelDirs
+	tokens     map[tokenKey]*token
+	byMAC      map[string]*bootState
+	byJob      map[uint64][]*bootState
+	digests    map[fileID]string
 }
 
 // New checks cfg and opens the cache.
 func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, clk: cfg.Clock, log: cfg.Logger, ttl: cfg.TokenTTL, maxDownload: cfg.MaxDownloadBytes, client: cfg.HTTPClient,
-		adminFiles: map[string]bool{},
-		tokens:     map[tokenKey]*token{}, byMAC: map[string]*bootState{}, byJob: map[uint64][]*bootState{}, digests: map[fileID]string{},
+		tokens: map[tokenKey]*token{}, byMAC: map[string]*bootState{}, byJob: map[uint64][]*bootState{}, digests: map[fileID]string{},
 	}
 	if s.clk == nil {
 		s.clk = clock.Real{}
@@ -136,18 +136,7 @@ func New(cfg Config) (*Server, error) {
 		real, _ = filepath.Abs(real)
 		s.kernelDirs = append(s.kernelDirs, real)
 	}
-	for _, p := range []string{cfg.DefaultKernel, cfg.DefaultInitrd} {
-		if p != "" && !isURL(p) {
-			s.adminFiles[p] = true
-		}
-	}
-	for _, k := range cfg.Catalog.List() {
-		for _, p := range []string{k.Kernel, k.Initrd} {
-			if p != "" && !isURL(p) {
-				s.adminFiles[p] = true
-			}
-		}
-	}
+	s.SetCatalog(cfg.Catalog)
 	for arch, p := range cfg.AgentBinaries {
 		if _, err := image.Platform(arch); err != nil {
 			return nil, fmt.Errorf("boot: agent binary: %w", err)
@@ -165,6 +154,34 @@ func New(cfg Config) (*Server, error) {
 	s.images = image.NewResolver(s.cache, s.log, cfg.RegistryOptions...)
 	s.mux = s.routes()
 	return s, nil
+}
+
+// SetCatalog replaces the kernel catalog (the controller reloads the file).
+// Prepared boots keep the files they resolved.
+func (s *Server) SetCatalog(c Catalog) {
+	admin := map[string]bool{}
+	for _, p := range []string{s.cfg.DefaultKernel, s.cfg.DefaultInitrd} {
+		if p != "" && !isURL(p) {
+			admin[p] = true
+		}
+	}
+	for _, k := range c.List() {
+		for _, p := range []string{k.Kernel, k.Initrd} {
+			if p != "" && !isURL(p) {
+				admin[p] = true
+			}
+		}
+	}
+	s.mu.Lock()
+	s.catalog, s.adminFiles = c, admin
+	s.mu.Unlock()
+}
+
+// Catalog returns the kernel catalog in use (for bmcq kernels).
+func (s *Server) Catalog() Catalog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.catalog
 }
 
 // ResolvePlatforms lists the node architectures an image offers (submit check).

@@ -622,3 +622,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestSetCatalog(t *testing.T) {
+	e := newEnv(t)
+	cat, err := ParseCatalog([]byte("[[kernel]]\nname = \"new\"\nkernel = \"kernels/vmlinuz-6.1\"\n"), e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.SetCatalog(cat)
+	r := e.req(90, 1, "node1", "52:54:00:12:34:56")
+	r.Kernel = "new"
+	if b := e.prepare(r); b.KernelName != "new" {
+		t.Fatalf("KernelName = %q", b.KernelName)
+	}
+	r.Kernel = "debian-6.1"
+	if _, err := e.srv.Prepare(context.Background(), r); !errors.Is(err, ErrUnknownKernel) {
+		t.Fatalf("removed kernel: %v", err)
+	}
+	if got := e.srv.Catalog().List(); len(got) != 1 || got[0].Name != "new" {
+		t.Fatalf("Catalog() = %+v", got)
+	}
+}

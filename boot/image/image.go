@@ -40,6 +40,7 @@ type Resolver struct {
 	cache  *cache.Cache
 	log    *slog.Logger
 	remote []remote.Option
+	tmp    string // where OCI archives are unpacked; "" = os.TempDir()
 }
 
 // NewResolver flattens into c. opts go to every registry call (auth,
@@ -70,10 +71,11 @@ func (r *Resolver) Rootfs(ctx context.Context, ref, arch string) (*Rootfs, error
 	if err != nil {
 		return nil, err
 	}
-	img, err := r.image(ctx, pr, want)
+	img, done, err := r.image(ctx, pr, want)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	cfg, err := img.ConfigName()
 	if err != nil {
 		return nil, fmt.Errorf("image %s: config: %w", pr, err)
@@ -101,10 +103,11 @@ func (r *Resolver) Platforms(ctx context.Context, ref string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	img, idx, err := r.open(ctx, pr)
+	img, idx, done, err := r.open(ctx, pr)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	var out []string
 	if idx != nil {
 		im, err := idx.IndexManifest()
@@ -135,27 +138,37 @@ func ResolvePlatforms(ctx context.Context, ref string, opts ...remote.Option) ([
 	return (&Resolver{log: slog.New(slog.DiscardHandler), remote: opts}).Platforms(ctx, ref)
 }
 
-// image opens ref and picks the image for platform want.
-func (r *Resolver) image(ctx context.Context, ref Ref, want v1.Platform) (v1.Image, error) {
-	img, idx, err := r.open(ctx, ref)
+// image opens ref and picks the image for platform want. done frees what
+// opening took (an unpacked OCI archive) once the image is no longer read.
+func (r *Resolver) image(ctx context.Context, ref Ref, want v1.Platform) (_ v1.Image, done func(), err error) {
+	img, idx, closer, err := r.open(ctx, ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			closer()
+		}
+	}()
 	if idx != nil {
-		return pickPlatform(ref, idx, want)
+		img, err := pickPlatform(ref, idx, want)
+		if err != nil {
+			return nil, nil, err
+		}
+		return img, closer, nil
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", ref, err)
+		return nil, nil, fmt.Errorf("image %s: config: %w", ref, err)
 	}
 	// An image without an architecture in its config cannot be checked; let it boot.
 	if cf.Architecture != "" {
 		have := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
 		if !matches(have, want) {
-			return nil, fmt.Errorf("image %s: %w: image is %s, node needs %s", ref, ErrNoPlatform, have.String(), want.String())
+			return nil, nil, fmt.Errorf("image %s: %w: image is %s, node needs %s", ref, ErrNoPlatform, have.String(), want.String())
 		}
 	}
-	return img, nil
+	return img, closer, nil
 }
 
 func pickPlatform(ref Ref, idx v1.ImageIndex, want v1.Platform) (v1.Image, error) {
@@ -180,8 +193,30 @@ func pickPlatform(ref Ref, idx v1.ImageIndex, want v1.Platform) (v1.Image, error
 	return nil, fmt.Errorf("image %s: %w: offers [%s], node needs %s", ref, ErrNoPlatform, strings.Join(offered, " "), want.String())
 }
 
-// open returns either an image or an index for ref.
-func (r *Resolver) open(ctx context.Context, ref Ref) (v1.Image, v1.ImageIndex, error) {
+func noop() {}
+
+// open returns either an image or an index for ref, and a func to call when
+// done reading it.
+func (r *Resolver) open(ctx context.Context, ref Ref) (v1.Image, v1.ImageIndex, func(), error) {
+	img, idx, err := r.open1(ctx, ref)
+	if err == nil || ref.Kind != Tarball || !isOCIArchive(ref.Path) {
+		return img, idx, noop, err
+	}
+	dir, err := unpackLayout(ref.Path, r.tmp)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	done := func() { os.RemoveAll(dir) }
+	img, idx, err = openLayout(Ref{Kind: Layout, Path: dir})
+	if err != nil {
+		done()
+		// Name the archive, not the temporary directory.
+		return nil, nil, nil, renamed{strings.ReplaceAll(err.Error(), "oci:"+dir, ref.Path), err}
+	}
+	return img, idx, done, nil
+}
+
+func (r *Resolver) open1(ctx context.Context, ref Ref) (v1.Image, v1.ImageIndex, error) {
 	switch ref.Kind {
 	case Registry:
 		opts := append(slices.Clone(r.remote), remote.WithContext(ctx))
@@ -213,7 +248,7 @@ func (r *Resolver) open(ctx context.Context, ref Ref) (v1.Image, v1.ImageIndex, 
 		}
 		img, err := tarball.ImageFromPath(ref.Path, nil)
 		if err != nil {
-			return nil, nil, fmt.Errorf("image %s: not a docker save archive (for an OCI layout use oci:DIR): %w", ref, err)
+			return nil, nil, fmt.Errorf("image %s: neither a docker save nor an OCI archive: %w", ref, err)
 		}
 		return img, nil, nil
 	case Layout:
@@ -293,3 +328,12 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	}
 	return c.w.Write(p)
 }
+
+// renamed is an error with a rewritten message and the original chain.
+type renamed struct {
+	msg string
+	err error
+}
+
+func (e renamed) Error() string { return e.msg }
+func (e renamed) Unwrap() error { return e.err }

@@ -153,6 +153,8 @@ func newFixture(t *testing.T, max int64) *fixture {
 	if err := lone.AppendImage(amd); err != nil {
 		t.Fatal(err)
 	}
+	tarDir(t, filepath.Join(fx.dir, "oci"), filepath.Join(fx.dir, "oci-archive.tar"), "../evil")
+	tarDir(t, filepath.Join(fx.dir, "lone"), filepath.Join(fx.dir, "lone-archive.tar"), "")
 	if err := remote.Write(mustRef(t, fx.registry+"/app:1"), amd); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +175,7 @@ func TestRootfsSources(t *testing.T) {
 		{"layout by tag", "oci:" + fx.dir + "/oci:1", "aarch64", "ID=layout\n", "hello from arm64\n", "linux/arm64"},
 		{"layout index by full ref name", "oci:" + fx.dir + "/oci:2", "aarch64", "ID=multi\n", "hello from arm64\n", "linux/arm64"},
 		{"layout only manifest", "oci:" + fx.dir + "/lone", "x86_64", "ID=single\n", "hello from amd64\n", "linux/amd64"},
+		{"OCI archive, one manifest", fx.dir + "/lone-archive.tar", "x86_64", "ID=single\n", "hello from amd64\n", "linux/amd64"},
 		{"registry image", fx.registry + "/app:1", "x86_64", "ID=single\n", "hello from amd64\n", "linux/amd64"},
 		{"registry index amd64", fx.registry + "/multi:1", "x86_64", "ID=multi\n", "hello from amd64\n", "linux/amd64"},
 		{"registry index arm64", fx.registry + "/multi:1", "aarch64", "ID=multi\n", "hello from arm64\n", "linux/arm64"},
@@ -242,7 +245,7 @@ func TestRootfsErrors(t *testing.T) {
 		name, ref, arch string
 		want            error
 	}{
-		{"index lacks platform", fx.registry + "/multi:1", "riscv", ErrUnknownArch},
+		{"unknown node arch", fx.registry + "/multi:1", "riscv", ErrUnknownArch},
 		{"image wrong arch", fx.dir + "/app.tar", "aarch64", ErrNoPlatform},
 		{"layout wrong arch", "oci:" + fx.dir + "/oci:1", "x86_64", ErrNoPlatform},
 		{"missing registry tag", fx.registry + "/app:nope", "x86_64", ErrNotFound},
@@ -251,6 +254,7 @@ func TestRootfsErrors(t *testing.T) {
 		{"missing layout", "oci:" + fx.dir + "/none", "x86_64", ErrNotFound},
 		{"missing layout tag", "oci:" + fx.dir + "/oci:9", "x86_64", ErrNotFound},
 		{"ambiguous layout", "oci:" + fx.dir + "/oci", "x86_64", ErrBadRef},
+		{"ambiguous OCI archive", fx.dir + "/oci-archive.tar", "x86_64", ErrBadRef},
 		{"relative path", "./app.tar", "x86_64", ErrBadRef},
 	}
 	for _, tt := range tests {
@@ -258,6 +262,10 @@ func TestRootfsErrors(t *testing.T) {
 			_, err := fx.res.Rootfs(context.Background(), tt.ref, tt.arch)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			// Errors name what the user wrote, never a temporary directory.
+			if tt.want != ErrUnknownArch && !strings.Contains(err.Error(), strings.TrimPrefix(tt.ref, "./")) || strings.Contains(err.Error(), "bmc-oci-archive") {
+				t.Fatalf("err = %v does not name %s", err, tt.ref)
 			}
 		})
 	}
@@ -401,4 +409,65 @@ func mustRef(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// tarDir packs a layout directory the way podman's oci-archive does, plus
+// an optional hostile entry that must never be unpacked.
+func tarDir(t *testing.T, dir, out, hostile string) {
+	t.Helper()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	if hostile != "" {
+		tw.WriteHeader(&tar.Header{Name: hostile, Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+		tw.Write([]byte("x"))
+	}
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: filepath.ToSlash(rel), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))}); err != nil {
+			return err
+		}
+		_, err = tw.Write(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOCIArchiveUnpacksOnlyLayout(t *testing.T) {
+	fx := newFixture(t, 0)
+	tmp := t.TempDir()
+	dir, err := unpackLayout(fx.dir+"/oci-archive.tar", tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "evil")); !os.IsNotExist(err) {
+		t.Fatal("hostile entry unpacked")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		t.Fatal(err)
+	}
+	// A resolution leaves no unpacked archive behind.
+	fx.res.tmp = tmp
+	os.RemoveAll(dir)
+	if _, err := fx.res.Rootfs(context.Background(), fx.dir+"/lone-archive.tar", "x86_64"); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Fatalf("left %v in the temp dir", ents)
+	}
 }
