@@ -411,7 +411,8 @@ func (d *Driver) attempt(ctx context.Context, op func(context.Context) error) (e
 	if d.client == nil {
 		return nil, errors.New("driver closed")
 	}
-	if !d.opened {
+	fresh := !d.opened
+	if fresh {
 		if err := d.client.Open(cctx); err != nil {
 			return classify(cctx, err, d.password), err
 		}
@@ -419,6 +420,12 @@ func (d *Driver) attempt(ctx context.Context, op func(context.Context) error) (e
 	}
 	if err := op(cctx); err != nil {
 		kind := classify(cctx, err, d.password)
+		if errors.Is(kind, power.ErrAuth) && !fresh {
+			// A session that worked before has expired: open a new one on
+			// the next try rather than calling the credentials wrong.
+			d.opened = false
+			return nil, err
+		}
 		if errors.Is(kind, power.ErrAuth) || errors.Is(kind, power.ErrUnreachable) || errors.Is(kind, power.ErrTimeout) {
 			// A session that broke must be opened again on the next attempt.
 			d.opened = false

@@ -449,3 +449,17 @@ func TestClassifyText(t *testing.T) {
 		}
 	}
 }
+
+func TestExpiredSessionIsReopened(t *testing.T) {
+	f := &fakeBMC{getErrs: []error{nil, errors.New("401: session expired")}}
+	d, _ := newFakeDriver(t, f)
+	ctx := ctxT(t)
+	for i := range 2 {
+		if _, err := d.PowerState(ctx); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := f.count("open"); n != 2 {
+		t.Fatalf("opened %d times, want 2 (the expired session reopened)", n)
+	}
+}

@@ -300,8 +300,9 @@ func (m *Machine) WaitReady(ctx context.Context) error {
 }
 
 // Start runs the job's simulated command. Starting a job the machine already
-// runs or ran attaches to it instead of running it again, so a restarted
-// controller can call Start blindly. A zero spec runs nothing for zero time.
+// runs or ran since it was last switched on attaches to it instead of running
+// it again, so a restarted controller can call Start blindly; a job from an
+// earlier power session (requeued to the same machine) runs anew. A zero spec runs nothing for zero time.
 func (m *Machine) Start(ctx context.Context, jobID uint64, s job.SimSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -312,8 +313,9 @@ func (m *Machine) Start(ctx context.Context, jobID uint64, s job.SimSpec) error 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clk.Now()
-	if m.find(jobID) >= 0 {
-		return nil
+	prev := m.find(jobID)
+	if prev >= 0 && m.st.On && !m.st.Jobs[prev].Start.Before(m.st.OnAt) {
+		return nil // started in this power session: attach
 	}
 	if !m.st.On {
 		return fmt.Errorf("%s: start job %d: %w", m, jobID, ErrPoweredOff)
@@ -327,7 +329,13 @@ func (m *Machine) Start(ctx context.Context, jobID uint64, s job.SimSpec) error 
 		}
 	}
 	next := m.settled(now)
-	next.Jobs = append(append([]jobRec(nil), next.Jobs...), jobRec{
+	next.Jobs = append([]jobRec(nil), next.Jobs...)
+	if prev >= 0 {
+		// A run from an earlier power session (killed, or a job requeued to
+		// the same machine): this is a new run, not an attach.
+		next.Jobs = append(next.Jobs[:prev], next.Jobs[prev+1:]...)
+	}
+	next.Jobs = append(next.Jobs, jobRec{
 		ID: jobID, Start: now, Runtime: time.Duration(s.Runtime),
 		Load: min(max(s.Load, 0), 1), ExitCode: s.ExitCode,
 	})

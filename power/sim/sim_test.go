@@ -195,6 +195,18 @@ func TestPowerOffKillsCommand(t *testing.T) {
 	if r := reading(t, m); r.Watts != 100 {
 		t.Fatalf("watts after re-power = %v, want idle", r.Watts)
 	}
+	// The job requeued to the same machine runs anew in this power session.
+	clk.Advance(small.BootTime)
+	if err := m.Start(ctx, 1, job.SimSpec{Runtime: job.Duration(time.Second), ExitCode: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if running, _, _, _ := m.Status(1); !running {
+		t.Fatal("requeued job attached to its killed run instead of running")
+	}
+	clk.Advance(time.Second)
+	if code, err := m.Wait(ctx, 1); err != nil || code != 4 {
+		t.Fatalf("Wait = %d, %v; want 4", code, err)
+	}
 }
 
 func TestPowerOffWhileBootingFailsWaitReady(t *testing.T) {
