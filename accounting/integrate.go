@@ -240,6 +240,14 @@ func integrateSeries(s []Sample, counter bool, from, to time.Time, opt Options) 
 		da, xa := db, xb
 		db = s[i+1].Time.Sub(from)
 		xb = db.Seconds()
+		if db == da && counter && da > 0 && da <= span {
+			// Two counter readings at one instant still differ by energy
+			// that was used; it belongs to the window holding the instant
+			// (on a boundary, the window that ends there, so that windows add up).
+			inc, _ := counterIncrement(s[i].Joules, s[i+1].Joules, opt.CounterMax)
+			energy += inc
+			continue
+		}
 		if da >= span {
 			break
 		}

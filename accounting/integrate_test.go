@@ -52,6 +52,8 @@ func TestIntegrateTable(t *testing.T) {
 			want: 6200, method: MethodCounter, coverage: 1, count: 4},
 		{name: "window edge in a counter gap", samples: []Sample{c(0, 0), c(60, 6000)}, from: 30, to: 60,
 			want: 3000, estimated: true, reason: "window edge falls in a gap of 60.0s between energy-counter readings", method: MethodCounter, count: 1},
+		{name: "counter readings at one instant", samples: []Sample{c(0, 4200), c(1, 4290), c(1, 5), c(2, 100)}, from: 0, to: 2, opt: Options{CounterMax: 4295},
+			want: 195, method: MethodCounter, coverage: 1, count: 4},
 		{name: "counter reset", samples: []Sample{c(0, 5000), c(1, 5100), c(2, 30), c(3, 130)}, from: 0, to: 3,
 			want: 230, estimated: true, reason: "energy counter reset at 2026-11-25T10:00:02.000Z (from 5100.0 J to 30.0 J", method: MethodCounter, coverage: 1, count: 4},
 		{name: "counter reset without modulus is not a wrap", samples: []Sample{c(0, 900), c(1, 50)}, from: 0, to: 1,

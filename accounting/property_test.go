@@ -236,3 +236,15 @@ func ExampleIntegrate() {
 	// 4025.0 J, estimated true, coverage 0.11
 	// gap of 12.0s in power samples at 2026-11-25T10:00:02.000Z (limit 5s); bridged by linear interpolation from 300.0 W to 300.0 W
 }
+
+// Two counter readings at one instant on a window boundary are counted in
+// exactly one of the two windows.
+func TestCounterSameInstantOnBoundary(t *testing.T) {
+	c := func(x, j float64) Sample { return Sample{Time: at(x), Joules: j, Counter: true} }
+	s := []Sample{c(0, 0), c(1, 100), c(1, 150), c(2, 250)}
+	left := mustIntegrate(t, s, at(0), at(1), Options{})
+	right := mustIntegrate(t, s, at(1), at(2), Options{})
+	if left.Joules != 150 || right.Joules != 100 {
+		t.Fatalf("left %g right %g, want 150 and 100", left.Joules, right.Joules)
+	}
+}
