@@ -1,10 +1,44 @@
 package scheduler
 
 import (
+	"cmp"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
+
+// TestSortWaiting checks the radix sort against a comparison sort, with many
+// equal priorities and submit times so every tie-break is exercised.
+func TestQueueOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, n := range []int{0, 1, 511, 512, 5000} {
+		w := make([]entry, n)
+		for i := range w {
+			prio := float64(r.IntN(50)) - 25 + []float64{0, 0.5, 1e-9}[r.IntN(3)]
+			w[i] = entry{key: descKey(prio), prio: prio, submit: time.Duration(r.IntN(20)) * time.Second,
+				id: uint64(r.IntN(1 << 30)), j: int32(i)}
+		}
+		want := slices.Clone(w)
+		slices.SortFunc(want, func(a, b entry) int {
+			switch {
+			case a.prio > b.prio:
+				return -1
+			case a.prio < b.prio:
+				return 1
+			}
+			return cmp.Or(cmp.Compare(a.submit, b.submit), cmp.Compare(a.id, b.id), cmp.Compare(a.j, b.j))
+		})
+		var got []entry
+		for _, i := range queueOrder(w) {
+			got = append(got, w[i])
+		}
+		if !slices.EqualFunc(got, want, func(a, b entry) bool { return a.prio == b.prio && a.submit == b.submit && a.id == b.id }) {
+			t.Errorf("n=%d: radix order differs from comparison order", n)
+		}
+	}
+}
 
 func TestDescKey(t *testing.T) {
 	fs := []float64{math.Inf(1), 1e300, 2500.5, 1000, 1, 1e-300, 0, math.Copysign(0, -1), -1e-300, -1, -1000, -1e300, math.Inf(-1)}
