@@ -9,9 +9,9 @@ import (
 
 // Integrate returns the energy used between from and to.
 //
-// samples must be ordered by time. When both counter and watts readings
-// surround the window, the one that measures more of the window wins, the
-// counter on a tie: a counter's difference is exact however sparse the
+// samples must be ordered by time. When the readings in and next to the
+// window are of both kinds, the kind that measures more of the window wins,
+// the counter on a tie: a counter's difference is exact however sparse the
 // readings, while watts are only as good as the sampling. Watts are
 // integrated with the trapezoid rule over the linear interpolation between
 // readings, so a window edge between two readings takes the interpolated
