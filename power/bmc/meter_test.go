@@ -2,11 +2,10 @@ package bmc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"slices"
 	"strings"
 	"sync"
@@ -165,62 +164,11 @@ func TestNewMeterChoosesByConfig(t *testing.T) {
 	}
 }
 
-// redfishServer is a minimal Redfish service on 127.0.0.1 with basic auth.
-func redfishServer(t *testing.T, withEnergy bool) *httptest.Server {
-	t.Helper()
-	chassis := map[string]any{
-		"@odata.id": "/redfish/v1/Chassis/1", "Id": "1", "Name": "Chassis",
-		"Power": map[string]any{"@odata.id": "/redfish/v1/Chassis/1/Power"},
-	}
-	if withEnergy {
-		chassis["EnvironmentMetrics"] = map[string]any{"@odata.id": "/redfish/v1/Chassis/1/EnvironmentMetrics"}
-	}
-	docs := map[string]any{
-		"/redfish/v1/": map[string]any{
-			"@odata.id": "/redfish/v1/", "RedfishVersion": "1.15.0",
-			"Chassis": map[string]any{"@odata.id": "/redfish/v1/Chassis"},
-		},
-		"/redfish/v1/Chassis": map[string]any{
-			"@odata.id": "/redfish/v1/Chassis", "Members@odata.count": 1,
-			"Members": []any{map[string]any{"@odata.id": "/redfish/v1/Chassis/1"}},
-		},
-		"/redfish/v1/Chassis/1": chassis,
-		"/redfish/v1/Chassis/1/Power": map[string]any{
-			"@odata.id":    "/redfish/v1/Chassis/1/Power",
-			"PowerControl": []any{map[string]any{"PowerConsumedWatts": 187}},
-		},
-		"/redfish/v1/Chassis/1/EnvironmentMetrics": map[string]any{
-			"@odata.id": "/redfish/v1/Chassis/1/EnvironmentMetrics",
-			"EnergykWh": map[string]any{"Reading": 1.5, "DataSourceUri": "/redfish/v1/Chassis/1/Sensors/Energy"},
-		},
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The service root is open to all, as the Redfish spec says.
-		if u, p, ok := r.BasicAuth(); r.URL.Path != "/redfish/v1/" && (!ok || u != "admin" || p != secret) {
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"error":{"code":"Base.1.0.NoValidSession","message":"unauthorized"}}`)
-			return
-		}
-		doc, ok := docs[r.URL.Path]
-		if !ok {
-			doc, ok = docs[r.URL.Path+"/"]
-		}
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(doc)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestRedfishMeter(t *testing.T) {
 	for _, withEnergy := range []bool{true, false} {
 		t.Run(fmt.Sprint("energy=", withEnergy), func(t *testing.T) {
-			srv := redfishServer(t, withEnergy)
-			cfg := node.BMC{Protocol: "redfish", Address: srv.URL, User: "admin", PasswordFile: passwordFile(t, secret)}
+			_, srv := newFakeRedfish(t, "admin", secret, withEnergy)
+			cfg := node.BMC{Protocol: "redfish", Address: srv.URL, User: "admin", PasswordFile: passwordFile(t, secret), Insecure: true}
 			m, err := NewMeter(cfg, WithMeterClock(clock.NewFake(t0)))
 			if err != nil {
 				t.Fatal(err)
@@ -243,8 +191,8 @@ func TestRedfishMeter(t *testing.T) {
 }
 
 func TestRedfishMeterBadPassword(t *testing.T) {
-	srv := redfishServer(t, false)
-	cfg := node.BMC{Protocol: "redfish", Address: srv.URL, User: "admin", PasswordFile: passwordFile(t, "wrong-"+secret)}
+	_, srv := newFakeRedfish(t, "admin", secret, false)
+	cfg := node.BMC{Protocol: "redfish", Address: srv.URL, User: "admin", PasswordFile: passwordFile(t, "wrong-"+secret), Insecure: true}
 	s := &sleeps{}
 	m, err := NewMeter(cfg, WithSleeper(s.sleep))
 	if err != nil {
@@ -256,5 +204,53 @@ func TestRedfishMeterBadPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secret) || len(s.got()) != 0 {
 		t.Fatalf("leaked or retried: %v (sleeps %v)", err, s.got())
+	}
+}
+
+// TestRedfishDriver runs bmclib's real gofish provider against the fake
+// service: sessions, power state, on, and a confirmed off.
+func TestRedfishDriver(t *testing.T) {
+	f, srv := newFakeRedfish(t, "admin", secret, false)
+	u, _ := url.Parse(srv.URL)
+	port, _ := strconv.Atoi(u.Port())
+	cfg := node.BMC{Protocol: "redfish", Address: u.Hostname(), Port: port, User: "admin",
+		PasswordFile: passwordFile(t, secret+"\n"), Insecure: true}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	if st, err := d.PowerState(ctx); err != nil || st != power.Off {
+		t.Fatalf("PowerState = %v, %v", st, err)
+	}
+	if err := d.PowerOn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PowerOff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.PowerState(ctx); err != nil || st != power.Off {
+		t.Fatalf("PowerState after off = %v, %v", st, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fmt.Sprint(f.resets) != "[On ForceOff]" {
+		t.Fatalf("resets = %v", f.resets)
+	}
+	if len(f.tokens) != 0 {
+		t.Fatalf("sessions left open: %v", f.tokens)
+	}
+
+	cfg.PasswordFile = passwordFile(t, "nope")
+	bad, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bad.PowerState(ctx)
+	if !errors.Is(err, power.ErrAuth) || strings.Contains(err.Error(), "nope") {
+		t.Fatalf("bad password: %v", err)
 	}
 }
