@@ -406,18 +406,19 @@ func retry(ctx context.Context, o *options, label, password, what string, attemp
 }
 
 func (d *Driver) attempt(ctx context.Context, op func(context.Context) error) (error, error) {
-	cctx, cancel := context.WithTimeout(ctx, d.o.callTimeout)
-	defer cancel()
-	if d.client == nil {
-		return nil, errors.New("driver closed")
-	}
 	fresh := !d.opened
 	if fresh {
-		if err := d.client.Open(cctx); err != nil {
-			return classify(cctx, err, d.password), err
+		octx, cancel := context.WithTimeout(ctx, d.o.callTimeout)
+		err := d.client.Open(octx)
+		kind := classify(octx, err, d.password)
+		cancel()
+		if err != nil {
+			return kind, err
 		}
 		d.opened = true
 	}
+	cctx, cancel := context.WithTimeout(ctx, d.o.callTimeout)
+	defer cancel()
 	if err := op(cctx); err != nil {
 		kind := classify(cctx, err, d.password)
 		if errors.Is(kind, power.ErrAuth) && !fresh {
