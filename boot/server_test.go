@@ -153,7 +153,7 @@ arch = "aarch64"
 		CacheDir:       filepath.Join(e.dir, "cache"),
 		Clock:          e.clk,
 		Callbacks:      e.rec,
-		Logger:         slog.New(slog.NewTextHandler(e.logs, nil)),
+		Logger:         newTextLogger(e.logs),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -643,3 +643,5 @@ func TestSetCatalog(t *testing.T) {
 		t.Fatalf("Catalog() = %+v", got)
 	}
 }
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
