@@ -206,6 +206,18 @@ func TestScheduleProperties(t *testing.T) {
 	}
 }
 
+// queuedBefore reports whether a comes before b in the queue: higher
+// priority, then earlier submit, then lower id.
+func queuedBefore(p Plan, a, b *job.Job) bool {
+	if pa, pb := p.Priority[a.ID], p.Priority[b.ID]; pa != pb {
+		return pa > pb
+	}
+	if !a.SubmitTime.Equal(b.SubmitTime) {
+		return a.SubmitTime.Before(b.SubmitTime)
+	}
+	return a.ID < b.ID
+}
+
 // checkPlan returns what is wrong with p, or "".
 func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 	nodes := map[string]*node.Node{}
@@ -275,7 +287,7 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 		for _, a := range p.Assignments {
 			for _, j := range s.Jobs {
 				r := p.Reasons[j.ID]
-				if (r == job.ReasonResources || r == job.ReasonPriority) && p.Priority[j.ID] > p.Priority[a.JobID] &&
+				if (r == job.ReasonResources || r == job.ReasonPriority) && queuedBefore(p, j, jobs[a.JobID]) &&
 					matches(&j.Spec, nodes[a.Node], cfg) {
 					return fmt.Sprintf("job %d took %s which higher job %d could use", a.JobID, a.Node, j.ID)
 				}
@@ -300,7 +312,7 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 		for _, a := range p.Assignments {
 			j := jobs[a.JobID]
 			end[a.Node] = s.Now.Add(nodes[a.Node].ExpectedBoot + timeLimit(&j.Spec, cfg))
-			if a.Backfilled != (p.Priority[a.JobID] < p.Priority[top]) {
+			if a.Backfilled != queuedBefore(p, tj, j) {
 				return fmt.Sprintf("job %d backfilled=%v with priority %v vs top %v", a.JobID, a.Backfilled,
 					p.Priority[a.JobID], p.Priority[top])
 			}
