@@ -123,7 +123,7 @@ func (c *Controller) drive(ctx context.Context, id uint64, recovered bool) {
 	switch {
 	case errors.As(context.Cause(ctx), &stop):
 		outcome, detail = stop.outcome, stop.Error()
-	case errors.Is(runErr, context.DeadlineExceeded):
+	case errors.Is(runErr, errTimeLimit):
 		outcome, detail = job.Timeout, fmt.Sprintf("time limit %s reached", j.Spec.TimeLimit)
 	case runErr != nil:
 		outcome, detail = job.NodeFail, runErr.Error()
@@ -177,15 +177,15 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		return nil, err
 	}
 	limit := c.cfg.bootTimeout(ncfg.ExpectedBoot)
-	bctx, cancel := context.WithTimeout(ctx, limit)
+	bctx, cancel := c.withTimeout(ctx, limit, errBootTimeout)
 	sess, err := m.WaitReady(bctx, c.job(id))
+	if err != nil && errors.Is(context.Cause(bctx), errBootTimeout) {
+		err = fmt.Errorf("node agent not ready within %s: %w", limit, errBootTimeout)
+	}
 	cancel()
 	if err != nil {
 		if c.shuttingDown() || c.stopped(ctx, id, m) {
 			return nil, err
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("node agent not ready within %s: %w", limit, err)
 		}
 		log.Warn("boot failed", "err", err)
 		perr := c.powerOffConfirm(ctx, j.Node, m)
@@ -232,7 +232,7 @@ func (c *Controller) runCommand(ctx context.Context, j *job.Job, sess Session, r
 	if limit <= 0 {
 		limit = c.cfg.Scheduler.DefaultTimeLimit
 	}
-	rctx, cancel := context.WithDeadline(ctx, j.RunTime.Add(limit))
+	rctx, cancel := c.withTimeout(ctx, j.RunTime.Add(limit).Sub(c.clk.Now()), errTimeLimit)
 	defer cancel()
 	outPath, errPath := outputPaths(j)
 	out, outOff, err := openOutput(outPath, j, !resumed)
@@ -249,7 +249,30 @@ func (c *Controller) runCommand(ctx context.Context, j *job.Job, sess Session, r
 		defer f.Close()
 		errw, errOff = f, off
 	}
-	return sess.Run(rctx, j, out, errw, outOff, errOff)
+	code, err := sess.Run(rctx, j, out, errw, outOff, errOff)
+	if err != nil && errors.Is(context.Cause(rctx), errTimeLimit) {
+		err = errTimeLimit
+	}
+	return code, err
+}
+
+var (
+	errTimeLimit   = fmt.Errorf("time limit reached: %w", context.DeadlineExceeded)
+	errBootTimeout = fmt.Errorf("boot timeout: %w", context.DeadlineExceeded)
+)
+
+// withTimeout is context.WithTimeout on the controller's clock, so time
+// limits follow the same clock as everything else (and tests can move it).
+func (c *Controller) withTimeout(ctx context.Context, d time.Duration, cause error) (context.Context, context.CancelFunc) {
+	tctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-c.clk.After(d):
+			cancel(cause)
+		case <-tctx.Done():
+		}
+	}()
+	return tctx, func() { cancel(context.Canceled) }
 }
 
 // endOnNode powers the node off (confirmed), then gives the job its final

@@ -44,7 +44,10 @@ func (m simMachine) Resume(ctx context.Context, j *job.Job) (Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, _, known := m.Status(runKey(j)); !known || st != power.On {
+	// A machine that is on and booted but never saw the command lost
+	// nothing: the controller stopped between RUNNING and the start, and
+	// Run will start it now. One that is off lost the job.
+	if _, _, _, known := m.Status(runKey(j)); st != power.On || (!known && !m.Ready()) {
 		return nil, fmt.Errorf("%w: simulated machine is %s and does not know job %d", ErrLost, st, j.ID)
 	}
 	return simSession{m: m.Machine, resumed: true}, nil
