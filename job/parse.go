@@ -118,6 +118,12 @@ func Parse(filename string, data []byte) (*Spec, error) {
 				continue // already reported as a decoding problem
 			}
 			e.Line = d.lineOf(e.Field)
+			if e.Line == 0 {
+				// A missing field has no line of its own; users and tools
+				// expect file:line:, and the top of the file is where
+				// top-level keys go.
+				e.Line = 1
+			}
 			d.errs = append(d.errs, e)
 		}
 	}
