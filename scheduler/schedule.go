@@ -192,13 +192,17 @@ func queueOrder(w []entry) []int32 {
 		slices.SortFunc(order, byEntry)
 		return order
 	}
+	// The tie-break fields travel with the key so equal-priority runs are
+	// sorted without reaching back into w.
 	type kv struct {
-		key uint64
-		i   int32
+		key    uint64
+		submit time.Duration
+		id     uint64
+		i      int32
 	}
 	a, b := make([]kv, n), make([]kv, n)
 	for i := range w {
-		a[i] = kv{w[i].key, int32(i)}
+		a[i] = kv{w[i].key, w[i].submit, w[i].id, int32(i)}
 	}
 	var count [256]int
 	for shift := 0; shift < 64; shift += 8 {
@@ -221,18 +225,20 @@ func queueOrder(w []entry) []int32 {
 		}
 		a, b = b, a
 	}
-	for i, x := range a {
-		order[i] = x.i
-	}
 	for lo := 0; lo < n; {
 		hi := lo + 1
 		for hi < n && a[hi].key == a[lo].key {
 			hi++
 		}
 		if hi-lo > 1 {
-			slices.SortFunc(order[lo:hi], byEntry)
+			slices.SortFunc(a[lo:hi], func(x, y kv) int {
+				return cmp.Or(cmp.Compare(x.submit, y.submit), cmp.Compare(x.id, y.id))
+			})
 		}
 		lo = hi
+	}
+	for i, x := range a {
+		order[i] = x.i
 	}
 	return order
 }
