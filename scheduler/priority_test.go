@@ -62,3 +62,19 @@ func cmpFloat(a, b float64) int {
 	}
 	return 0
 }
+
+func TestFormats(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", 15 * time.Second: "15s", time.Minute: "1m",
+		90 * time.Second: "1m30s", time.Hour: "1h", 3610 * time.Second: "1h0m10s", 1500 * time.Millisecond: "2s",
+		10 * time.Second: "10s", 2*time.Hour + 10*time.Minute: "2h10m"} {
+		if got := fmtDur(d); got != want {
+			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for b, want := range map[int64]string{0: "0 B", 512: "512 B", 3 << 20: "3 MiB", 1 << 30: "1 GiB",
+		3 << 29: "1.5 GiB", 16 << 30: "16 GiB", 5<<30 + 1<<20: "5 GiB"} {
+		if got := fmtBytes(b); got != want {
+			t.Errorf("fmtBytes(%d) = %q, want %q", b, got, want)
+		}
+	}
+}

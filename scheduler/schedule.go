@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
@@ -447,7 +448,7 @@ func (p *pass) why(j *job.Job, nd *node.Node, how allowance) string {
 		}
 	}
 	fit := fmt.Sprintf("best fit: %d/%d cores, %s spare, boot ~%s", max(j.Spec.Cores, 0), nd.Cores,
-		fmtBytes(nd.Memory-int64(j.Spec.Memory)), nd.ExpectedBoot.Round(time.Second))
+		fmtBytes(nd.Memory-int64(j.Spec.Memory)), fmtDur(nd.ExpectedBoot))
 	if p.blocker != 0 {
 		return fmt.Sprintf("%s; ahead of job %d, which cannot use this node", fit, p.blocker)
 	}
@@ -470,11 +471,23 @@ func fmtBytes(b int64) string {
 	)
 	switch {
 	case b >= gib:
-		return fmt.Sprintf("%.4g GiB", float64(b)/gib)
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(b)/gib), ".0") + " GiB"
 	case b >= mib:
-		return fmt.Sprintf("%.4g MiB", float64(b)/mib)
+		return fmt.Sprintf("%d MiB", b/mib)
 	}
 	return fmt.Sprintf("%d B", b)
+}
+
+// fmtDur shows a boot time the way people say it: 15s, 1m, 1m30s.
+func fmtDur(d time.Duration) string {
+	str := d.Round(time.Second).String()
+	if strings.HasSuffix(str, "m0s") {
+		str = strings.TrimSuffix(str, "0s")
+	}
+	if strings.HasSuffix(str, "h0m") {
+		str = strings.TrimSuffix(str, "0m")
+	}
+	return str
 }
 
 // block records that j fits the cluster but finds too few free nodes now.
