@@ -14,6 +14,9 @@ import (
 type Config struct {
 	Interval    Duration     `toml:"interval"`     // sampling and integration period (default 100ms)
 	CSVInterval Duration     `toml:"csv_interval"` // truth.csv row period (default 1s)
+	// Average is the window CPU use is averaged over (default 1s); "0s" uses
+	// the last interval only.
+	Average *Duration `toml:"average"`
 	Nodes       []NodeConfig `toml:"node"`
 }
 
@@ -28,9 +31,14 @@ type NodeConfig struct {
 	StepWatts    float64 `toml:"step_watts"`
 }
 
-// Model is the node's power model.
-func (n NodeConfig) Model() Model {
-	return Model{IdleWatts: n.IdleWatts, DynamicWatts: n.DynamicWatts, StepWatts: n.StepWatts, CPUs: n.CPUs}
+// Model is node i's power model.
+func (c Config) Model(i int) Model {
+	n := c.Nodes[i]
+	m := Model{IdleWatts: n.IdleWatts, DynamicWatts: n.DynamicWatts, StepWatts: n.StepWatts, CPUs: n.CPUs}
+	if c.Average != nil {
+		m.Average = time.Duration(*c.Average)
+	}
+	return m
 }
 
 // Duration is a time.Duration written as "100ms" in TOML.
@@ -68,6 +76,13 @@ func ParseConfig(data []byte) (c Config, err error) {
 	}
 	if c.Interval == 0 {
 		c.Interval = Duration(100 * time.Millisecond)
+	}
+	if c.Average == nil {
+		d := Duration(time.Second)
+		c.Average = &d
+	}
+	if *c.Average < 0 || time.Duration(*c.Average) > time.Minute {
+		return Config{}, fmt.Errorf("%w: average %v not in 0..1m", ErrConfig, time.Duration(*c.Average))
 	}
 	if c.CSVInterval == 0 {
 		c.CSVInterval = Duration(time.Second)

@@ -50,6 +50,7 @@ func TestParseConfigRejects(t *testing.T) {
 		"nan":                "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = nan\n",
 		"beyond sensor":      "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = 500\ndynamic_watts = 600\n",
 		"cpus":               "[[node]]\nname = \"a\"\ndir = \"/x\"\ncpus = -2\n",
+		"negative average":   "average = \"-1s\"" + node,
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -76,8 +77,8 @@ func FuzzParseConfig(f *testing.F) {
 		if len(c.Nodes) == 0 || c.Interval <= 0 || c.CSVInterval < c.Interval {
 			t.Fatalf("accepted %+v", c)
 		}
-		for _, n := range c.Nodes {
-			w := n.Model().Watts(true, 1)
+		for i, n := range c.Nodes {
+			w := c.Model(i).Watts(true, 1)
 			if !(w >= 0 && w <= maxSensorWatts+n.StepWatts) || n.CPUs < 1 || !filepath.IsAbs(n.Dir) {
 				t.Fatalf("accepted node %+v (peak %v W)", n, w)
 			}

@@ -45,7 +45,7 @@ type nodeMeter struct {
 // energy_joules when the file exists.
 func New(cfg Config, procs Processes, now func() time.Time, log *slog.Logger) (*Meter, error) {
 	m := &Meter{cfg: cfg, procs: procs, now: now, log: log}
-	for _, n := range cfg.Nodes {
+	for i, n := range cfg.Nodes {
 		j, err := readJoules(filepath.Join(n.Dir, JoulesFile))
 		if err != nil {
 			m.Close()
@@ -63,7 +63,7 @@ func New(cfg Config, procs Processes, now func() time.Time, log *slog.Logger) (*
 				return nil, fmt.Errorf("node %s: %w", n.Name, err)
 			}
 		}
-		m.nodes = append(m.nodes, &nodeMeter{cfg: n, integ: NewIntegrator(n.Model(), j), csv: f, joules: j})
+		m.nodes = append(m.nodes, &nodeMeter{cfg: n, integ: NewIntegrator(cfg.Model(i), j), csv: f, joules: j})
 		log.Info("metering node", "node", n.Name, "dir", n.Dir, "joules", j,
 			"idle_watts", n.IdleWatts, "dynamic_watts", n.DynamicWatts)
 	}
@@ -119,7 +119,8 @@ func (m *Meter) Step() error {
 		if err := writeAtomic(filepath.Join(n.cfg.Dir, JoulesFile), strconv.FormatFloat(j, 'f', 3, 64)+"\n"); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
 		}
-		if n.lastRow.IsZero() || t.Sub(n.lastRow) >= time.Duration(m.cfg.CSVInterval) {
+		// Half an interval of slack keeps rows on the CSV period despite tick jitter.
+		if n.lastRow.IsZero() || t.Sub(n.lastRow) >= time.Duration(m.cfg.CSVInterval)-time.Duration(m.cfg.Interval)/2 {
 			if err := n.row(); err != nil {
 				errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
 			}

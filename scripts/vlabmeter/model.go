@@ -15,6 +15,10 @@ type Model struct {
 	// integrates what the BMC exposes and billing differs only by sampling.
 	StepWatts float64
 	CPUs      int // vCPUs of the node; CPU use is normalised by it
+	// Average is the window CPU use is measured over (0: the last interval).
+	// Like a real BMC's averaged power reading it smooths the 10 Hz jitter of
+	// a TCG guest, so a reader sampling once a second sees what was drawn.
+	Average time.Duration
 }
 
 // Watts is the model's draw at cpuUse (0..1, clamped) while running, 0 when off.
@@ -49,6 +53,9 @@ type Integrator struct {
 	last      Sample
 	lastWatts float64
 	started   bool
+	// hist holds the running process's samples back to Average ago,
+	// oldest first.
+	hist []Sample
 }
 
 // NewIntegrator starts a counter at joules (a meter that restarts resumes its
@@ -66,14 +73,22 @@ func (in *Integrator) Add(s Sample) (watts, joules float64) {
 	if in.started {
 		dt = s.Time.Sub(in.last.Time).Seconds()
 	}
-	// CPU use needs the same process at both ends of the interval; the first
+	// CPU use needs the same process at both ends of the window; the first
 	// sample of a new process counts as idle (one interval, 100 ms).
-	if in.started && dt > 0 && s.Running && in.last.Running && s.PID == in.last.PID {
+	if !s.Running || len(in.hist) == 0 || s.PID != in.hist[0].PID {
+		in.hist = in.hist[:0]
+	}
+	if in.started && dt > 0 && len(in.hist) > 0 {
+		// Measure from the newest sample at least Average old (or the oldest).
+		for len(in.hist) > 1 && s.Time.Sub(in.hist[1].Time) >= in.model.Average {
+			in.hist = in.hist[1:]
+		}
+		base := in.hist[0]
 		cpus := in.model.CPUs
 		if cpus < 1 {
 			cpus = 1
 		}
-		use = (s.CPU - in.last.CPU).Seconds() / dt / float64(cpus)
+		use = (s.CPU - base.CPU).Seconds() / s.Time.Sub(base.Time).Seconds() / float64(cpus)
 	}
 	watts = in.model.Watts(s.Running, use)
 	if in.started && dt > 0 {
@@ -81,6 +96,9 @@ func (in *Integrator) Add(s Sample) (watts, joules float64) {
 	}
 	if !in.started || dt > 0 {
 		in.last = s
+		if s.Running {
+			in.hist = append(in.hist, s)
+		}
 	}
 	in.lastWatts = watts
 	in.started = true

@@ -95,6 +95,20 @@ func TestIntegrator(t *testing.T) {
 			},
 		},
 		{
+			name:  "use is averaged over the window",
+			model: Model{IdleWatts: 40, DynamicWatts: 60, StepWatts: 4, CPUs: 1, Average: time.Second},
+			steps: []step{
+				{Sample{Time: at(0), Running: true, PID: 3}, 40, 0},
+				{Sample{Time: at(500), Running: true, PID: 3, CPU: cpu(500)}, 100, 35},      // busy: base t=0
+				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(500)}, 72, 78},      // idle half: 0.5/1.0
+				{Sample{Time: at(1500), Running: true, PID: 3, CPU: cpu(500)}, 40, 106},     // base t=0.5
+				{Sample{Time: at(1600), Running: true, PID: 3, CPU: cpu(600)}, 44, 110.2},   // base t=0.5: 0.1/1.1 → 45.5 → 44
+				{Sample{Time: at(1700), Running: false}, 0, 112.4},                          // off clears the window
+				{Sample{Time: at(1800), Running: true, PID: 4, CPU: cpu(900)}, 40, 114.4},   // new process: idle
+				{Sample{Time: at(1900), Running: true, PID: 4, CPU: cpu(1000)}, 100, 121.4}, // window restarts
+			},
+		},
+		{
 			name:  "time that does not advance adds no energy",
 			model: x86,
 			steps: []step{
