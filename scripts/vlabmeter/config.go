@@ -12,12 +12,12 @@ import (
 
 // Config is DIR/meter.toml, written by "scripts/vlab up".
 type Config struct {
-	Interval    Duration     `toml:"interval"`     // sampling and integration period (default 100ms)
-	CSVInterval Duration     `toml:"csv_interval"` // truth.csv row period (default 1s)
+	Interval    Duration `toml:"interval"`     // sampling and integration period (default 100ms)
+	CSVInterval Duration `toml:"csv_interval"` // truth.csv row period (default 1s)
 	// Average is the window CPU use is averaged over (default 1s); "0s" uses
 	// the last interval only.
-	Average *Duration `toml:"average"`
-	Nodes       []NodeConfig `toml:"node"`
+	Average *Duration    `toml:"average"`
+	Nodes   []NodeConfig `toml:"node"`
 }
 
 // NodeConfig is one node's model and where its files live.
