@@ -20,6 +20,12 @@ func TestParseConfig(t *testing.T) {
 	if time.Duration(c.Interval) != 100*time.Millisecond || time.Duration(c.CSVInterval) != time.Second {
 		t.Errorf("intervals = %v, %v", time.Duration(c.Interval), time.Duration(c.CSVInterval))
 	}
+	if m := c.Model(0); m.Average != 2*time.Second || m.IdleWatts != 40 || m.StepWatts != 4 {
+		t.Errorf("Model(0) = %+v", m)
+	}
+	if d, err := ParseConfig([]byte("[[node]]\nname = \"a\"\ndir = \"/x\"\n")); err != nil || d.Model(0).Average != time.Second {
+		t.Errorf("default average: %+v %v", d, err)
+	}
 	want := []NodeConfig{
 		{Name: "vnode1", Dir: "/lab/node1", Kind: "qemu-x86", CPUs: 1, IdleWatts: 40, DynamicWatts: 60, StepWatts: 4},
 		{Name: "vnode2", Dir: "/lab/node2", Kind: "qemu-x86", CPUs: 1, IdleWatts: 20, DynamicWatts: 100, StepWatts: 4},
