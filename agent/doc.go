@@ -1,0 +1,12 @@
+// Package agent owns both ends of the node-agent protocol: the pieces bmcinit
+// runs on a booted node (boot parameters, the controller callbacks, safe rootfs
+// extraction, the SSH server that runs the job's command inside the image root)
+// and the controller's SSH client that drives it (Dial, Run, Attach, PowerOff,
+// per-job keys).
+//
+// Everything here must stay importable by a static, CGO-free bmcinit: no
+// controller packages, only the standard library, golang.org/x/crypto/ssh and
+// golang.org/x/sys/unix. The PID 1 boot sequence (mounts, modules, network)
+// lives in agent/pid1 so the controller does not link the DHCP and netlink
+// libraries.
+package agent

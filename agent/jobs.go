@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/bmc-sched/bmc/agent/proto"
+)
+
+// Errors of the job table, reported to the controller as a bmc-error.
+var (
+	ErrNoJob      = errors.New("agent: no command started")
+	ErrOtherJob   = errors.New("agent: another job owns this node")
+	ErrBadOffset  = errors.New("agent: offset beyond output")
+	errOutputGone = errors.New("agent: output log closed")
+)
+
+// jobTable holds the one command a booted node runs. It outlives SSH
+// connections: a dropped connection only stops a follower.
+type jobTable struct {
+	runner Runner
+	dir    string // where <job>.out and <job>.err are written
+
+	mu  sync.Mutex
+	job *runningJob
+}
+
+type runningJob struct {
+	id       uint64
+	out, err *outputLog
+	done     chan struct{} // closed when the command ended (or never started)
+	code     int           // valid after done
+	startErr error         // set instead of code when the command did not start
+}
+
+// start runs req unless its job already started, in which case it returns
+// that run so the caller attaches to it.
+func (t *jobTable) start(req proto.RunRequest) (*runningJob, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.job != nil {
+		if t.job.id != req.JobID {
+			return nil, fmt.Errorf("%w: job %d, asked for %d", ErrOtherJob, t.job.id, req.JobID)
+		}
+		return t.job, nil
+	}
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: output dir: %w", err)
+	}
+	base := filepath.Join(t.dir, fmt.Sprint(req.JobID))
+	out, err := newOutputLog(base + ".out")
+	if err != nil {
+		return nil, err
+	}
+	errLog, err := newOutputLog(base + ".err")
+	if err != nil {
+		out.finish()
+		return nil, err
+	}
+	j := &runningJob{id: req.JobID, out: out, err: errLog, done: make(chan struct{})}
+	t.job = j
+	proc, err := t.runner.Start(req, out, errLog)
+	if err != nil {
+		j.startErr = err
+		out.finish()
+		errLog.finish()
+		close(j.done)
+		return j, nil
+	}
+	go func() {
+		code, err := proc.Wait()
+		// Wait returns after os/exec copied all output into the logs.
+		j.code, j.startErr = code, err
+		out.finish()
+		errLog.finish()
+		close(j.done)
+	}()
+	return j, nil
+}
+
+func (t *jobTable) current() *runningJob {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.job
+}
+
+// Status says whether the job's command runs and, once it ended, its exit
+// code; bmcinit puts it into heartbeats.
+func (t *jobTable) status() (running bool, exit *int) {
+	j := t.current()
+	if j == nil {
+		return false, nil
+	}
+	select {
+	case <-j.done:
+		if j.startErr != nil {
+			return false, nil
+		}
+		c := j.code
+		return false, &c
+	default:
+		return true, nil
+	}
+}
+
+// wait blocks until j ended and returns its exit code or start error.
+func (t *jobTable) wait(ctx context.Context, j *runningJob) (int, error) {
+	select {
+	case <-j.done:
+		return j.code, j.startErr
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// outputLog is a file that one writer (the command) appends to and any
+// number of followers replay from an offset, waking on each write.
+type outputLog struct {
+	f *os.File
+
+	mu       sync.Mutex
+	size     int64
+	finished bool
+	wake     chan struct{}
+	writeErr error
+}
+
+func newOutputLog(name string) (*outputLog, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("agent: output log: %w", err)
+	}
+	return &outputLog{f: f, wake: make(chan struct{})}, nil
+}
+
+// Write appends p; a full /run is reported to the command (it sees EPIPE
+// semantics from os/exec) and remembered.
+func (l *outputLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.f.WriteAt(p, l.size)
+	l.size += int64(n)
+	if err != nil && l.writeErr == nil {
+		l.writeErr = err
+	}
+	close(l.wake)
+	l.wake = make(chan struct{})
+	return n, err
+}
+
+func (l *outputLog) finish() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.finished {
+		return
+	}
+	l.finished = true
+	close(l.wake)
+}
+
+// follow copies the log from off to w until the writer finished and w has
+// everything, or ctx ends. It returns the offset reached.
+func (l *outputLog) follow(ctx context.Context, off int64, w io.Writer) (int64, error) {
+	buf := make([]byte, 32<<10)
+	for {
+		l.mu.Lock()
+		size, finished, wake := l.size, l.finished, l.wake
+		l.mu.Unlock()
+		if off > size {
+			return off, fmt.Errorf("%w: %d > %d", ErrBadOffset, off, size)
+		}
+		if off < size {
+			n := int64(len(buf))
+			if size-off < n {
+				n = size - off
+			}
+			got, err := l.f.ReadAt(buf[:n], off)
+			if got > 0 {
+				if _, werr := w.Write(buf[:got]); werr != nil {
+					return off, werr
+				}
+				off += int64(got)
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return off, fmt.Errorf("agent: read output log: %w", err)
+			}
+			continue
+		}
+		if finished {
+			return off, nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return off, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,6 @@
+// Package pid1 owns bmcinit's life as the node's init process: the mounts,
+// kernel modules, network (DHCP + netlink), the rootfs download into a tmpfs,
+// the SSH server start, the Ready and heartbeat callbacks, zombie reaping and
+// powering off when anything before Ready fails. The protocol pieces it runs
+// live in package agent so they are tested without a machine to boot.
+package pid1
