@@ -28,7 +28,7 @@ type ExtractOptions struct {
 // ExtractStats counts what an extraction created.
 type ExtractStats struct {
 	Files, Dirs, Symlinks, Hardlinks, Devices, Skipped int
-	Bytes                                               int64
+	Bytes                                              int64
 }
 
 // Extract unpacks a tar stream under root, which must be an existing

@@ -88,7 +88,7 @@ func TestExtractImage(t *testing.T) {
 		entry{name: "./bin", typ: tar.TypeSymlink, link: "usr/bin"},
 		entry{name: "./usr/bin/hello2", typ: tar.TypeLink, link: "./usr/bin/hello"},
 		entry{name: "etc/passwd", typ: tar.TypeReg, body: "root:x:0:0:root:/root:/bin/sh\n"}, // parent created implicitly
-		entry{name: "/abs/file", typ: tar.TypeReg, body: "abs"},                               // GNU tar semantics: under root
+		entry{name: "/abs/file", typ: tar.TypeReg, body: "abs"},                              // GNU tar semantics: under root
 		entry{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
 		entry{name: "run/fifo", typ: tar.TypeFifo, mode: 0o600},
 		entry{name: "dev/null", typ: tar.TypeChar, mode: 0o666},

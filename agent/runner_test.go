@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/bmc-sched/bmc/agent/proto"
+)
+
+// staticBusybox finds a statically linked busybox to build a tiny image.
+func staticBusybox(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	p, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("no busybox (Debian busybox-static) to build a test image")
+	}
+	// A dynamically linked one cannot run in an image without libc.
+	if out, err := exec.Command(p, "--list").Output(); err != nil || !bytes.Contains(out, []byte("sh\n")) {
+		t.Skip("busybox without sh")
+	}
+	return p
+}
+
+func TestChrootRunner(t *testing.T) {
+	bb := staticBusybox(t)
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc", "home/app"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range []string{"sh", "id"} {
+		// Absolute targets resolve inside the image only after chroot.
+		if err := os.Symlink("/bin/busybox", filepath.Join(root, "bin", applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(root, "home/app"), 1000, 1001); err != nil {
+		t.Fatal(err)
+	}
+	r := ExecRunner{Root: root, Chroot: true, Reaper: NewReaper()}
+
+	run := func(req proto.RunRequest) (string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		p, err := r.Start(req, &out, &errb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errb.Len() > 0 {
+			t.Logf("stderr: %s", errb.String())
+		}
+		return out.String(), code
+	}
+	out, code := run(proto.RunRequest{Shell: true, User: "app", Argv: []string{`id -u; id -g; pwd; echo $HOME $USER; echo /*; exit 4`}})
+	if want := "1000\n1001\n/home/app\n/home/app app\n/bin /etc /home\n"; out != want || code != 4 {
+		t.Errorf("chroot run = %q, %d; want %q, 4", out, code, want)
+	}
+	out, code = run(proto.RunRequest{Argv: []string{"id", "-u"}, Dir: "/etc"})
+	if out != "0\n" || code != 0 {
+		t.Errorf("argv run as root = %q, %d", out, code)
+	}
+	if _, err := r.Start(proto.RunRequest{Argv: []string{"python3"}}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("missing program: %v, want exec.ErrNotFound", err)
+	}
+	if _, err := r.Start(proto.RunRequest{User: "ghost", Argv: []string{"id"}}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, ErrUnknownUser) {
+		t.Errorf("unknown user: %v, want ErrUnknownUser", err)
+	}
+}
+
+func TestJobEnv(t *testing.T) {
+	got := jobEnv(map[string]string{"PATH": "/opt/bin", "A": "1", "BAD=KEY": "x", "": "y"}, User{Name: "app", Home: "/home/app"})
+	want := []string{"A=1", "HOME=/home/app", "LOGNAME=app", "PATH=/opt/bin", "USER=app"}
+	if len(got) != len(want) {
+		t.Fatalf("env = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("env = %q, want %q", got, want)
+		}
+	}
+}
