@@ -65,6 +65,10 @@ type Client struct {
 // silently turns into ErrConnLost instead of a hang.
 const KeepAlive = 15 * time.Second
 
+// HandshakeTimeout bounds Dial's SSH handshake with an agent that accepted
+// the TCP connection but does not answer.
+const HandshakeTimeout = 30 * time.Second
+
 // Dial connects to an agent whose host key the controller pinned from its
 // Ready callback, authenticating with the job's key.
 func Dial(ctx context.Context, addr string, hostKey ssh.PublicKey, signer ssh.Signer) (*Client, error) {
@@ -82,9 +86,12 @@ func Dial(ctx context.Context, addr string, hostKey ssh.PublicKey, signer ssh.Si
 		HostKeyCallback:   ssh.FixedHostKey(hostKey),
 		HostKeyAlgorithms: hostKeyAlgorithms(hostKey),
 	}
-	// The handshake is bounded by ctx: closing the socket unblocks it.
+	// The handshake is bounded by ctx (closing the socket unblocks it) and
+	// by HandshakeTimeout for a ctx without deadline.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(HandshakeTimeout))
 	conn, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	_ = nc.SetDeadline(time.Time{})
 	if !stop() {
 		if conn != nil {
 			conn.Close()
@@ -235,7 +242,7 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 				if ssh.Unmarshal(req.Payload, &st) == nil {
 					r.code, r.gotCode = int(st.Status), true
 				}
-			case reqBMCError:
+			case proto.ReqError:
 				var m struct{ Msg string }
 				if ssh.Unmarshal(req.Payload, &m) == nil {
 					r.remote = &RemoteError{Msg: m.Msg}

@@ -37,15 +37,18 @@ func SplitCmdline(s string) map[string]string {
 		word.Reset()
 		inWord = false
 	}
-	for _, r := range s {
+	// Bytes, not runes: the delimiters are ASCII and values must come back
+	// byte for byte even when they are not UTF-8.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		switch {
-		case r == '"':
+		case c == '"':
 			inQuote = !inQuote
 			inWord = true
-		case !inQuote && (r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == 0):
+		case !inQuote && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0):
 			flush()
 		default:
-			word.WriteRune(r)
+			word.WriteByte(c)
 			inWord = true
 		}
 	}

@@ -23,7 +23,14 @@ type ExtractOptions struct {
 	// Devices creates character and block devices with mknod (needs root);
 	// without it they are skipped, as bmcinit mounts devtmpfs over /dev anyway.
 	Devices bool
+	// MaxBytes caps the file content written (0: no cap). archive/tar
+	// expands sparse entries, so a few hundred bytes of archive can declare
+	// terabytes of zeros; the content of a plain tar never exceeds its size.
+	MaxBytes int64
 }
+
+// ErrTooLarge means the archive's content exceeds ExtractOptions.MaxBytes.
+var ErrTooLarge = errors.New("agent: archive content over its budget")
 
 // ExtractStats counts what an extraction created.
 type ExtractStats struct {
@@ -122,7 +129,14 @@ func extractEntry(rootFD int, tr *tar.Reader, hdr *tar.Header, opt ExtractOption
 			return fmt.Errorf("create: %w", err)
 		}
 		f := os.NewFile(uintptr(fd), base)
-		n, err := io.Copy(f, tr)
+		var src io.Reader = tr
+		if opt.MaxBytes > 0 {
+			src = io.LimitReader(tr, opt.MaxBytes-st.Bytes+1)
+		}
+		n, err := io.Copy(f, src)
+		if err == nil && opt.MaxBytes > 0 && st.Bytes+n > opt.MaxBytes {
+			err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, opt.MaxBytes)
+		}
 		if err == nil {
 			err = chownFD(fd, hdr, opt)
 		}

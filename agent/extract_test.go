@@ -248,7 +248,17 @@ func FuzzExtract(f *testing.F) {
 	f.Add(mkTar(f, entry{name: "/x/../../y", typ: tar.TypeReg, body: "x"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parent, root := sandbox(t)
-		_, _ = Extract(bytes.NewReader(data), root, ExtractOptions{})
+		_, _ = Extract(bytes.NewReader(data), root, ExtractOptions{MaxBytes: int64(len(data))})
 		assertContained(t, parent)
 	})
+}
+
+func TestExtractContentBudget(t *testing.T) {
+	data := mkTar(t, entry{name: "a", typ: tar.TypeReg, body: "12345"}, entry{name: "b", typ: tar.TypeReg, body: "67890"})
+	if _, err := Extract(bytes.NewReader(data), t.TempDir(), ExtractOptions{MaxBytes: 9}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over budget: %v, want ErrTooLarge", err)
+	}
+	if st, err := Extract(bytes.NewReader(data), t.TempDir(), ExtractOptions{MaxBytes: 10}); err != nil || st.Bytes != 10 {
+		t.Fatalf("at budget: %+v, %v", st, err)
+	}
 }

@@ -25,6 +25,9 @@ func ExtractVerified(r io.Reader, root string, size int64, digest string, opt Ex
 	}
 	h := sha256.New()
 	cr := &countReader{r: io.TeeReader(io.LimitReader(r, size+1), h)}
+	if opt.MaxBytes <= 0 || opt.MaxBytes > size {
+		opt.MaxBytes = size
+	}
 	st, err := Extract(cr, root, opt)
 	if err != nil && cr.n > size {
 		return st, fmt.Errorf("%w: stream longer than the announced %d bytes: %w", ErrRootfsMismatch, size, err)

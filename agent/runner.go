@@ -73,13 +73,17 @@ func (r ExecRunner) Start(req proto.RunRequest, stdout, stderr io.Writer) (Proce
 			return nil, err
 		}
 		attr.Chroot = r.Root
-		attr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, NoSetGroups: true}
+		// Groups: only the primary one; the agent's own must not leak in.
+		attr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: []uint32{user.GID}}
 		if dir == "" {
 			dir = user.Home
 			if !isDirIn(r.Root, dir) {
 				dir = "/"
 			}
 		}
+		// chroot(2) keeps the old working directory: always chdir to an
+		// absolute path inside the image so none points outside it.
+		dir = path.Join("/", dir)
 	} else {
 		if req.User != "" {
 			return nil, fmt.Errorf("%w: user %q needs the chroot runner", ErrBadRequest, req.User)

@@ -77,8 +77,12 @@ func TestChrootRunner(t *testing.T) {
 	if want := "1000\n1001\n/home/app\n/home/app app\n/bin /etc /home\n"; out != want || code != 4 {
 		t.Errorf("chroot run = %q, %d; want %q, 4", out, code, want)
 	}
-	out, code = run(proto.RunRequest{Argv: []string{"id", "-u"}, Dir: "/etc"})
+	out, code = run(proto.RunRequest{Argv: []string{"id", "-u"}})
 	if out != "0\n" || code != 0 {
+		t.Errorf("argv run as root = %q, %d", out, code)
+	}
+	out, code = run(proto.RunRequest{Shell: true, Argv: []string{"pwd"}, Dir: "etc"}) // relative: inside the image
+	if out != "/etc\n" || code != 0 {
 		t.Errorf("argv run as root = %q, %d", out, code)
 	}
 	if _, err := r.Start(proto.RunRequest{Argv: []string{"python3"}}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, exec.ErrNotFound) {

@@ -18,12 +18,6 @@ import (
 	"github.com/bmc-sched/bmc/agent/proto"
 )
 
-// Channel request the agent sends instead of "exit-status" when it could not
-// run what was asked (bad request, command not found, another job): payload
-// is one SSH string with the reason. The controller's client turns it into a
-// *RemoteError.
-const reqBMCError = "bmc-error@bmc-sched"
-
 // maxRunRequest bounds the RunRequest JSON read from the channel.
 const maxRunRequest = 1 << 20
 
@@ -308,5 +302,5 @@ func (s *Server) execPowerOff(ctx context.Context, ch ssh.Channel) {
 }
 
 func sendError(ch ssh.Channel, err error) {
-	_, _ = ch.SendRequest(reqBMCError, false, ssh.Marshal(struct{ Msg string }{err.Error()}))
+	_, _ = ch.SendRequest(proto.ReqError, false, ssh.Marshal(struct{ Msg string }{err.Error()}))
 }

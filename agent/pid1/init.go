@@ -65,6 +65,7 @@ func Main() int {
 	if err != nil {
 		fail(log, api, err)
 	}
+	go keepLease(ctx, log, lease)
 	serve(ctx, log, api, srv, cfg, lease)
 	return 0
 }
@@ -178,6 +179,16 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, cfg, Lease{}, fmt.Errorf("bmcinit: %w", err)
 	}
+
+	// The DHCP library polls getrandom(GRND_NONBLOCK) in a busy loop until
+	// the kernel's CRNG is seeded, which on an early-boot VM without
+	// virtio-rng starved the guest for minutes. One blocking call makes the
+	// kernel seed it from CPU jitter right away.
+	t0 := Uptime()
+	if _, err := unix.Getrandom(make([]byte, 16), 0); err != nil {
+		log.Warn("getrandom", "err", err)
+	}
+	log.Info("entropy ready", "waited", (Uptime() - t0).String())
 
 	lease, err := bringUpNetwork(ctx, log)
 	if err != nil {

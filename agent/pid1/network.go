@@ -25,6 +25,9 @@ type Lease struct {
 	Addr   net.IPNet
 	Router net.IP
 	DNS    []net.IP
+
+	client *nclient4.Client // kept open to renew
+	raw    *nclient4.Lease
 }
 
 // waitFor polls cond every step until it holds or ctx ends.
@@ -116,14 +119,56 @@ func dhcp(ctx context.Context, iface string) (Lease, error) {
 	if err != nil {
 		return Lease{}, fmt.Errorf("%w: dhcp client on %s: %w", ErrNetwork, iface, err)
 	}
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	l, err := c.Request(ctx)
 	if err != nil {
+		c.Close()
 		return Lease{}, fmt.Errorf("%w: dhcp on %s: %w", ErrNetwork, iface, err)
 	}
-	return leaseFromACK(iface, l.ACK)
+	lease, err := leaseFromACK(iface, l.ACK)
+	if err != nil {
+		c.Close()
+		return Lease{}, err
+	}
+	lease.client, lease.raw = c, l
+	return lease, nil
+}
+
+// keepLease renews the lease at T1 for as long as the node runs, so a job
+// longer than the lease keeps its address in the DHCP server's books. The
+// address itself is configured without a lifetime: a server that stops
+// answering costs a warning, not the job's network.
+func keepLease(ctx context.Context, log *slog.Logger, l Lease) {
+	if l.client == nil {
+		return
+	}
+	defer l.client.Close()
+	raw := l.raw
+	for {
+		leaseTime := raw.ACK.IPAddressLeaseTime(24 * time.Hour)
+		t1 := raw.ACK.IPAddressRenewalTime(leaseTime / 2)
+		expires := raw.CreationTime.Add(leaseTime)
+		wait := t1
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			next, err := l.client.Renew(rctx, raw)
+			cancel()
+			if err == nil {
+				raw = next
+				log.Info("dhcp lease renewed", "iface", l.Iface, "seconds", raw.ACK.IPAddressLeaseTime(leaseTime).Seconds())
+				break
+			}
+			left := time.Until(expires)
+			log.Warn("dhcp renew failed", "iface", l.Iface, "err", err, "lease_left", left.Round(time.Second).String())
+			wait = max(min(left/2, time.Minute), 10*time.Second)
+		}
+	}
 }
 
 func leaseFromACK(iface string, ack *dhcpv4.DHCPv4) (Lease, error) {

@@ -55,7 +55,7 @@ func FuzzParseModulesOrder(f *testing.F) {
 			return
 		}
 		for _, m := range mods {
-			if filepath.IsAbs(m) || strings.HasPrefix(m, "..") {
+			if filepath.IsAbs(m) || m == ".." || strings.HasPrefix(m, "../") {
 				t.Fatalf("%q leaves the module directory", m)
 			}
 		}

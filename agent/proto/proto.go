@@ -36,6 +36,8 @@ type Config struct {
 }
 
 // Progress reports a boot phase ("network", "rootfs", "sshd") for bmcq and logs.
+// Phase "error" (Detail = the reason) is the agent's last word before it
+// powers the node off after a failed boot.
 type Progress struct {
 	Phase  string  `json:"phase"`
 	Detail string  `json:"detail,omitempty"`
@@ -65,6 +67,13 @@ const (
 	ExecAttach   = "bmc-attach"   // "bmc-attach <stdout-offset> <stderr-offset>": replay + follow
 	ExecPowerOff = "bmc-poweroff" // sync and power the machine off
 )
+
+// ReqError is the channel request (want-reply false, payload one SSH string)
+// the agent sends instead of "exit-status" when it cannot do what an exec
+// asked: malformed RunRequest, program not found, unknown user, another job
+// on the node, attach before any run or beyond the output. The channel then
+// closes. A channel that closes with neither means the connection broke.
+const ReqError = "bmc-error@bmc-sched"
 
 // RunRequest starts the job's command inside the image root. Starting the
 // same job twice attaches to the first run instead of running it again.
