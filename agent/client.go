@@ -227,10 +227,9 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 	// Collect the channel's requests while the exec request is in flight:
 	// an unread request would stall the connection.
 	type result struct {
-		code     int
-		gotCode  bool
-		remote   *RemoteError
-		reqsDone bool
+		code    int
+		gotCode bool
+		remote  *RemoteError
 	}
 	resCh := make(chan result, 1)
 	go func() {
@@ -252,7 +251,6 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 				_ = req.Reply(false, nil)
 			}
 		}
-		r.reqsDone = true
 		resCh <- r
 	}()
 

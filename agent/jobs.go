@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,10 +15,9 @@ import (
 
 // Errors of the job table, reported to the controller as a bmc-error.
 var (
-	ErrNoJob      = errors.New("agent: no command started")
-	ErrOtherJob   = errors.New("agent: another job owns this node")
-	ErrBadOffset  = errors.New("agent: offset beyond output")
-	errOutputGone = errors.New("agent: output log closed")
+	ErrNoJob     = errors.New("agent: no command started")
+	ErrOtherJob  = errors.New("agent: another job owns this node")
+	ErrBadOffset = errors.New("agent: offset beyond output")
 )
 
 // jobTable holds the one command a booted node runs. It outlives SSH
@@ -25,6 +25,7 @@ var (
 type jobTable struct {
 	runner Runner
 	dir    string // where <job>.out and <job>.err are written
+	log    *slog.Logger
 
 	mu  sync.Mutex
 	job *runningJob
@@ -79,6 +80,10 @@ func (t *jobTable) start(req proto.RunRequest) (*runningJob, error) {
 		out.finish()
 		errLog.finish()
 		close(j.done)
+		if werr := errors.Join(out.failed(), errLog.failed()); werr != nil {
+			t.log.Error("job output truncated on the node", "job", req.JobID, "err", werr)
+		}
+		t.log.Info("job command ended", "job", req.JobID, "exit_code", code)
 	}()
 	return j, nil
 }
@@ -138,8 +143,9 @@ func newOutputLog(name string) (*outputLog, error) {
 	return &outputLog{f: f, wake: make(chan struct{})}, nil
 }
 
-// Write appends p; a full /run is reported to the command (it sees EPIPE
-// semantics from os/exec) and remembered.
+// Write appends p. A failed write (a full /run) is remembered and reported
+// when the command ends, but not returned: os/exec would close the pipe and
+// the job would die of SIGPIPE for a problem of the agent's.
 func (l *outputLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -150,7 +156,13 @@ func (l *outputLog) Write(p []byte) (int, error) {
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})
-	return n, err
+	return len(p), nil
+}
+
+func (l *outputLog) failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.writeErr
 }
 
 func (l *outputLog) finish() {

@@ -68,6 +68,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.jobs.log = s.log
 	if s.hsTO == 0 {
 		s.hsTO = 30 * time.Second
 	}
@@ -153,7 +154,7 @@ func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel) {
 	if err != nil {
 		return
 	}
-	var once sync.Once
+	execDone := false // one exec per session, as in OpenSSH
 	for req := range reqs {
 		if req.Type != "exec" {
 			// shell, pty-req, env, subsystem, x11-req, signal...: refused.
@@ -166,12 +167,11 @@ func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel) {
 			continue
 		}
 		handler, ok := s.execHandler(p.Command)
-		started := false
-		once.Do(func() { started = ok })
-		if !started {
+		if execDone || !ok {
 			_ = req.Reply(false, nil)
 			continue
 		}
+		execDone = true
 		_ = req.Reply(true, nil)
 		s.log.Info("ssh exec", "command", p.Command)
 		go func() {
