@@ -13,8 +13,28 @@ import (
 	"github.com/bmc-sched/bmc/agent/proto"
 )
 
-// ErrHTTP wraps a non-2xx answer from the controller's node listener.
+// ErrHTTP matches every *HTTPError.
 var ErrHTTP = errors.New("agent: controller answered with an error")
+
+// HTTPError is a non-2xx answer from the controller's node listener.
+type HTTPError struct {
+	Method, Path string
+	StatusCode   int
+	Body         string // first bytes of the answer, for the console
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("agent: %s %s: %d %s: %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode), e.Body)
+}
+
+// Is makes errors.Is(err, ErrHTTP) true.
+func (e *HTTPError) Is(target error) bool { return target == ErrHTTP }
+
+// Permanent says retrying cannot help: the controller refused the request
+// itself (bad or expired token, unknown boot), not its own state.
+func (e *HTTPError) Permanent() bool {
+	return e.StatusCode/100 == 4 && e.StatusCode != http.StatusTooManyRequests
+}
 
 // API is the agent's side of the authenticated callbacks to the controller.
 type API struct {
@@ -71,7 +91,7 @@ func (a *API) do(ctx context.Context, method, ref string, body any) (*http.Respo
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: %s %s: %s: %s", ErrHTTP, method, ref, resp.Status, bytes.TrimSpace(msg))
+		return nil, &HTTPError{Method: method, Path: ref, StatusCode: resp.StatusCode, Body: string(bytes.TrimSpace(msg))}
 	}
 	return resp, nil
 }

@@ -129,8 +129,10 @@ func TestAPIErrors(t *testing.T) {
 	srv, _ := fakeController(t, `{"job_id":1}`)
 	ctx := context.Background()
 	bad := &API{BaseURL: srv.URL, Token: "wrong", HTTP: srv.Client()}
-	if _, err := bad.Config(ctx); !errors.Is(err, ErrHTTP) || !strings.Contains(err.Error(), "401") {
-		t.Errorf("wrong token: %v, want ErrHTTP 401", err)
+	_, err := bad.Config(ctx)
+	var he *HTTPError
+	if !errors.Is(err, ErrHTTP) || !errors.As(err, &he) || he.StatusCode != 401 || !he.Permanent() || !strings.Contains(he.Body, "bad token") {
+		t.Errorf("wrong token: %v, want a permanent HTTPError 401", err)
 	}
 	good := &API{BaseURL: srv.URL, Token: "tok-1", HTTP: srv.Client()}
 	if _, err := good.Config(ctx); !errors.Is(err, ErrBadRequest) {

@@ -272,6 +272,11 @@ func progress(ctx context.Context, log *slog.Logger, api *agent.API, phase, deta
 // retry calls f until it succeeds or the budget is spent; the controller may
 // restart while a node boots. A 4xx answer (bad token) is final.
 func retry(ctx context.Context, log *slog.Logger, what string, budget time.Duration, f func(context.Context) error) error {
+	return retryWith(ctx, log, what, budget, time.After, f)
+}
+
+// retryWith takes the timer so tests do not wait for backoff.
+func retryWith(ctx context.Context, log *slog.Logger, what string, budget time.Duration, after func(time.Duration) <-chan time.Time, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	wait := 250 * time.Millisecond
@@ -280,14 +285,15 @@ func retry(ctx context.Context, log *slog.Logger, what string, budget time.Durat
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, agent.ErrHTTP) && strings.Contains(err.Error(), ": 4") {
+		var he *agent.HTTPError
+		if errors.As(err, &he) && he.Permanent() {
 			return err
 		}
 		log.Warn("retrying", "what", what, "err", err, "in", wait.String())
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("bmcinit: %s: gave up after %s: %w", what, budget, err)
-		case <-time.After(wait):
+		case <-after(wait):
 		}
 		wait = min(2*wait, 4*time.Second)
 	}

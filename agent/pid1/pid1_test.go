@@ -2,8 +2,10 @@ package pid1
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/bmc-sched/bmc/agent"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -137,5 +141,45 @@ func TestLeaseFromACK(t *testing.T) {
 func TestMainRefusesWhenNotPID1(t *testing.T) {
 	if Main() != 2 {
 		t.Fatal("Main ran as a normal process")
+	}
+}
+
+func TestRetry(t *testing.T) {
+	log := NewConsoleLogger(io.Discard, func() time.Duration { return 0 })
+	var waits []time.Duration
+	now := func(d time.Duration) <-chan time.Time {
+		waits = append(waits, d)
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	transient := errors.New("connection refused")
+	calls := 0
+	err := retryWith(context.Background(), log, "config", time.Minute, now, func(context.Context) error {
+		calls++
+		if calls < 6 {
+			return transient
+		}
+		return nil
+	})
+	if err != nil || calls != 6 {
+		t.Fatalf("retry = %v after %d calls", err, calls)
+	}
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+	if !reflect.DeepEqual(waits, want) {
+		t.Errorf("backoff = %v, want %v", waits, want)
+	}
+
+	calls = 0
+	perm := &agent.HTTPError{Method: "GET", Path: "/agent/config", StatusCode: 401}
+	if err := retryWith(context.Background(), log, "config", time.Minute, now, func(context.Context) error { calls++; return perm }); !errors.Is(err, perm) || calls != 1 {
+		t.Fatalf("permanent error: %v after %d calls, want one call", err, calls)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	never := func(time.Duration) <-chan time.Time { return nil }
+	if err := retryWith(ctx, log, "ready", time.Minute, never, func(context.Context) error { return transient }); !errors.Is(err, transient) {
+		t.Fatalf("gave up with %v, want the last error", err)
 	}
 }
