@@ -33,20 +33,26 @@ func (c *Controller) ListJobs(f Filter) ([]api.JobInfo, error) {
 	now := c.clk.Now()
 	var out []api.JobInfo
 	if f.All {
-		err := c.st.View(func(tx *store.Tx) error {
-			return tx.ForEachJob(func(j *job.Job) error {
-				c.mu.RLock()
-				if live, ok := c.jobs[j.ID]; ok {
-					j = live
-				}
-				if f.match(j) {
-					out = append(out, c.infoLocked(j, now))
-				}
-				c.mu.RUnlock()
-				return nil
-			})
-		})
-		return out, err
+		// Read the store first and only then take the lock: holding c.mu
+		// inside a read transaction deadlocks against a transition that
+		// holds c.mu while its commit waits for bbolt to remap.
+		var stored []*job.Job
+		if err := c.st.View(func(tx *store.Tx) error {
+			return tx.ForEachJob(func(j *job.Job) error { stored = append(stored, j); return nil })
+		}); err != nil {
+			return nil, err
+		}
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		for _, j := range stored {
+			if live, ok := c.jobs[j.ID]; ok {
+				j = live
+			}
+			if f.match(j) {
+				out = append(out, c.infoLocked(j, now))
+			}
+		}
+		return out, nil
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
