@@ -1,0 +1,36 @@
+# bmc — the two commands a new machine needs are `make demo` and `make test`.
+GO ?= go
+BIN := bin
+
+.PHONY: all build test test-quick demo demo-sim fmt vet bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+# The whole suite, as CI runs it: unit tests, end-to-end tests of the real
+# binaries, and the virtual-lab tests (QEMU + ipmi_sim, tagged vlab), all with -race.
+test:
+	scripts/install-deps
+	$(GO) vet ./...
+	$(GO) test -race -timeout 25m ./...
+	$(GO) test -race -timeout 15m -tags vlab ./scripts/vlabtest/
+	$(GO) test -race -timeout 20m -tags vlab -run 'Lab' ./e2e/
+
+# Unit tests only, for the edit-compile loop.
+test-quick:
+	$(GO) test -short ./...
+
+# A quick try on simulated machines: no hardware, no QEMU.
+demo-sim: build
+	scripts/demo-sim
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
