@@ -464,3 +464,32 @@ func (s *Server) assembleInitrd(ctx context.Context, st *bootState, src, arch st
 	st.leases = append(st.leases, l)
 	return fetched{Artifact{Source: src, Size: l.Size, Digest: l.Digest}, l.Path}, nil
 }
+
+// Progress says how far a prepared boot got on the server's side: whether the
+// node fetched its boot script and its kernel. The controller uses it to
+// blame a boot that never came up on the node (no script fetched: the
+// machine did not start or did not network-boot) or on the job's kernel.
+type Progress struct {
+	ScriptServed bool
+	KernelServed bool
+}
+
+// BootProgress reports Progress for one boot of a job; ok is false when the
+// server knows no such boot.
+func (s *Server) BootProgress(jobID, boot uint64) (p Progress, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.byJob[jobID] {
+		if st.b.Boot != boot {
+			continue
+		}
+		p.ScriptServed = st.scriptServed
+		for _, k := range st.tokens {
+			if t := s.tokens[k]; t != nil && t.kind == kindKernel && t.used {
+				p.KernelServed = true
+			}
+		}
+		return p, true
+	}
+	return p, false
+}

@@ -2,11 +2,14 @@ package ctld
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -205,8 +208,15 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		c.hooks.BootDone(j.Node, boot)
 	}
 	now := c.clk.Now()
+	var hostKey, addr string
+	if p, ok := sess.(interface{ Pin() (string, string) }); ok {
+		hostKey, addr = p.Pin()
+	}
 	if _, err := c.transition(id, job.Event{Detail: fmt.Sprintf("booted in %s", boot.Round(time.Millisecond))},
-		func(j *job.Job) error { j.State, j.RunTime = job.Running, now; return nil }); err != nil {
+		func(j *job.Job) error {
+			j.State, j.RunTime, j.HostKey, j.SSHAddr = job.Running, now, hostKey, addr
+			return nil
+		}); err != nil {
 		sess.Close()
 		return nil, err
 	}
@@ -240,16 +250,29 @@ func (c *Controller) runCommand(ctx context.Context, j *job.Job, sess Session, r
 		return 0, err
 	}
 	defer out.Close()
-	errw, errOff := out, outOff
+	var stdout, stderr io.Writer = out, out
+	errOff := int64(0)
 	if errPath != outPath {
 		f, off, err := openOutput(errPath, j, !resumed)
 		if err != nil {
 			return 0, err
 		}
 		defer f.Close()
-		errw, errOff = f, off
+		stderr, errOff = f, off
+	} else {
+		// One file holds both streams: its size cannot say how much of
+		// each the agent sent, so the counts are kept beside the state.
+		oc, err := c.openOffsets(j.ID, !resumed)
+		if err != nil {
+			return 0, err
+		}
+		defer oc.close()
+		if resumed {
+			outOff, errOff = oc.out, oc.err
+		}
+		stdout, stderr = oc.writer(out, &oc.out), oc.writer(out, &oc.err)
 	}
-	code, err := sess.Run(rctx, j, out, errw, outOff, errOff)
+	code, err := sess.Run(rctx, j, stdout, stderr, outOff, errOff)
 	if err != nil && errors.Is(context.Cause(rctx), errTimeLimit) {
 		err = errTimeLimit
 	}
@@ -501,3 +524,59 @@ func openAs(path string, flags int, uid, gid uint32) (*os.File, error) {
 	}()
 	return os.OpenFile(path, flags, 0o644)
 }
+
+// offsets counts how far each stream of a merged output file got, in a
+// 16-byte file under the state dir, updated after every write. A crash
+// between a write and its count repeats at most that write's bytes.
+type offsets struct {
+	mu       sync.Mutex
+	f        *os.File
+	out, err int64
+}
+
+func (c *Controller) openOffsets(id uint64, fresh bool) (*offsets, error) {
+	dir := filepath.Join(c.cfg.StateDir, "output")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%d.offsets", id)), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	o := &offsets{f: f}
+	if fresh {
+		return o, o.save()
+	}
+	var b [16]byte
+	if n, _ := f.ReadAt(b[:], 0); n == 16 {
+		o.out, o.err = int64(binary.BigEndian.Uint64(b[:8])), int64(binary.BigEndian.Uint64(b[8:]))
+	}
+	return o, nil
+}
+
+func (o *offsets) save() error {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(o.out))
+	binary.BigEndian.PutUint64(b[8:], uint64(o.err))
+	_, err := o.f.WriteAt(b[:], 0)
+	return err
+}
+
+func (o *offsets) close() { o.f.Close() }
+
+func (o *offsets) writer(w io.Writer, n *int64) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		k, err := w.Write(p)
+		*n += int64(k)
+		if serr := o.save(); err == nil {
+			err = serr
+		}
+		return k, err
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -4,13 +4,114 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
 
+	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/power/bmc"
+	"github.com/bmc-sched/bmc/power/wol"
 )
 
+// nodeListener serves the boot server to booting nodes.
+type nodeListener struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
 // realMachines wires BMC drivers and the network boot path for real nodes.
-func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, error) {
-	return nil, fmt.Errorf("node %s: protocol %q: the real boot path is not wired yet", cfgs[0].Name, cfgs[0].BMC.Protocol)
+func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, *nodeListener, error) {
+	hub := ctld.NewAgentHub(clk, log)
+	catalog := boot.Catalog{}
+	if f.kernelCatalog != "" {
+		c, err := boot.LoadCatalog(f.kernelCatalog)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--kernels: %w", err)
+		}
+		catalog = c
+	}
+	agents, err := agentBinaries(f.agentDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodeURL := f.nodeURL
+	if nodeURL == "" {
+		nodeURL = "http://" + f.nodeListen
+	}
+	boots, err := boot.New(boot.Config{
+		NodeURL: nodeURL, DefaultKernel: f.defaultKernel, DefaultInitrd: f.defaultInitrd, DefaultCmdline: f.defaultCmdline,
+		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
+		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
+		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
+		Clock: clk, Callbacks: hub, Logger: log.With("component", "boot"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("boot server: %w", err)
+	}
+	keyDir := filepath.Join(f.stateDir, "keys")
+	var out []ctld.NodeMachine
+	for _, cfg := range cfgs {
+		var drv power.Driver
+		switch strings.ToLower(cfg.BMC.Protocol) {
+		case "wol":
+			// A machine woken by LAN has no BMC to ask: it is on while its
+			// agent answers, and it switches itself off in-band (the session
+			// does that before the controller calls PowerOff).
+			drv, err = wol.New(cfg.BMC, cfg.MAC, wol.Hooks{
+				Alive:    func(context.Context) (bool, error) { return false, nil },
+				PowerOff: func(context.Context) error { return nil },
+			}, wol.WithClock(clk), wol.WithLogger(log))
+		default:
+			drv, err = bmc.New(cfg.BMC, bmc.WithClock(clk), bmc.WithLogger(log.With("node", cfg.Name)))
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("node %s: %w", cfg.Name, err)
+		}
+		out = append(out, ctld.NodeMachine{Config: cfg, Machine: ctld.NewRealMachine(cfg, drv, boots, hub, keyDir, clk, log)})
+	}
+	ln, err := net.Listen("tcp", f.nodeListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--node-listen: %w", err)
+	}
+	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
+	return out, &nodeListener{ln: ln, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+}
+
+// agentBinaries finds bmcinit for each architecture: bmcinit-<arch> in dir
+// (default: next to bmcctld), and a plain bmcinit for this host's arch.
+func agentBinaries(dir string) (map[string]string, error) {
+	if dir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		dir = filepath.Dir(exe)
+	}
+	host := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+	out := map[string]string{}
+	for _, arch := range []string{"x86_64", "aarch64"} {
+		if p := filepath.Join(dir, "bmcinit-"+arch); fileExists(p) {
+			out[arch] = p
+		}
+	}
+	if p := filepath.Join(dir, "bmcinit"); out[host] == "" && fileExists(p) {
+		out[host] = p
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no node agent: put bmcinit-<arch> (or bmcinit) in %s or name --agent-dir", dir)
+	}
+	return out, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -1,0 +1,358 @@
+package ctld
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bmc-sched/bmc/agent"
+	"github.com/bmc-sched/bmc/agent/proto"
+	"github.com/bmc-sched/bmc/boot"
+	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/power"
+)
+
+// AgentHub receives the node agents' callbacks from the boot server and
+// hands each to the machine waiting for that boot.
+type AgentHub struct {
+	log   *slog.Logger
+	clk   clock.Clock
+	mu    sync.Mutex
+	boots map[hubKey]*bootWatch
+}
+
+type hubKey struct{ job, boot uint64 }
+
+type bootWatch struct {
+	ready    chan proto.Ready // buffered: the first Ready wins
+	failed   chan string
+	lastBeat time.Time
+	phase    string
+}
+
+// NewAgentHub returns an empty hub.
+func NewAgentHub(clk clock.Clock, log *slog.Logger) *AgentHub {
+	return &AgentHub{log: log, clk: clk, boots: map[hubKey]*bootWatch{}}
+}
+
+func (h *AgentHub) watch(jobID, bootN uint64) *bootWatch {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := hubKey{jobID, bootN}
+	w, ok := h.boots[k]
+	if !ok {
+		w = &bootWatch{ready: make(chan proto.Ready, 1), failed: make(chan string, 1)}
+		h.boots[k] = w
+	}
+	return w
+}
+
+func (h *AgentHub) forget(jobID uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.boots {
+		if k.job == jobID {
+			delete(h.boots, k)
+		}
+	}
+}
+
+// Progress logs a boot phase; an "error" phase fails the boot at once.
+func (h *AgentHub) Progress(b *boot.Boot, p proto.Progress) {
+	h.log.Info("agent progress", "job", b.JobID, "node", b.Node, "phase", p.Phase, "detail", p.Detail, "uptime", p.Uptime)
+	w := h.watch(b.JobID, b.Boot)
+	h.mu.Lock()
+	w.phase = p.Phase
+	h.mu.Unlock()
+	if p.Phase == "error" {
+		select {
+		case w.failed <- p.Detail:
+		default:
+		}
+	}
+}
+
+// Ready hands the agent's host key and addresses to the waiting machine.
+func (h *AgentHub) Ready(b *boot.Boot, r proto.Ready) {
+	h.log.Info("agent ready", "job", b.JobID, "node", b.Node, "addresses", r.Addresses, "uptime", r.Uptime)
+	select {
+	case h.watch(b.JobID, b.Boot).ready <- r:
+	default:
+	}
+}
+
+// Heartbeat records that the agent is alive.
+func (h *AgentHub) Heartbeat(b *boot.Boot, hb proto.Heartbeat) {
+	w := h.watch(b.JobID, b.Boot)
+	h.mu.Lock()
+	w.lastBeat = h.clk.Now()
+	h.mu.Unlock()
+}
+
+// RealMachine boots a real (or lab) machine: power through its BMC driver,
+// network boot through the boot server, the command through the node agent
+// over SSH with a per-job key and a pinned host key.
+type RealMachine struct {
+	cfg    node.Config
+	drv    power.Driver
+	boots  *boot.Server
+	hub    *AgentHub
+	keyDir string
+	clk    clock.Clock
+	log    *slog.Logger
+}
+
+// NewRealMachine wires one node. keyDir holds the per-job SSH keys (0700).
+func NewRealMachine(cfg node.Config, drv power.Driver, boots *boot.Server, hub *AgentHub, keyDir string, clk clock.Clock, log *slog.Logger) *RealMachine {
+	return &RealMachine{cfg: cfg, drv: drv, boots: boots, hub: hub, keyDir: keyDir, clk: clk, log: log.With("node", cfg.Name)}
+}
+
+func (m *RealMachine) PowerOn(ctx context.Context) error  { return m.drv.PowerOn(ctx) }
+func (m *RealMachine) PowerOff(ctx context.Context) error { return m.drv.PowerOff(ctx) }
+func (m *RealMachine) PowerState(ctx context.Context) (power.State, error) {
+	return m.drv.PowerState(ctx)
+}
+func (m *RealMachine) Close() error    { return m.drv.Close() }
+func (m *RealMachine) Simulated() bool { return false }
+
+// PowerReading reads the node's power when its driver can.
+func (m *RealMachine) PowerReading(ctx context.Context) (power.Reading, error) {
+	if pm, ok := m.drv.(power.Meter); ok {
+		return pm.PowerReading(ctx)
+	}
+	return power.Reading{}, power.ErrUnsupported
+}
+
+func (m *RealMachine) keyPath(id uint64) string {
+	return filepath.Join(m.keyDir, strconv.FormatUint(id, 10)+".key")
+}
+
+// jobKey returns the job's SSH key, made on first use and kept on disk
+// (0600) so a restarted controller can reconnect to the running command.
+func (m *RealMachine) jobKey(id uint64) (ssh.Signer, string, error) {
+	if pem, err := os.ReadFile(m.keyPath(id)); err == nil {
+		s, err := agent.ParseJobKey(pem)
+		if err != nil {
+			return nil, "", fmt.Errorf("job key: %w", err)
+		}
+		return s, agent.AuthorizedKey(s.PublicKey()), nil
+	}
+	s, pem, auth, err := agent.NewJobKey()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(m.keyDir, 0o700); err != nil {
+		return nil, "", err
+	}
+	tmp := m.keyPath(id) + ".tmp"
+	if err := os.WriteFile(tmp, pem, 0o600); err != nil {
+		return nil, "", err
+	}
+	if err := os.Rename(tmp, m.keyPath(id)); err != nil {
+		return nil, "", err
+	}
+	return s, auth, nil
+}
+
+// Prepare builds the boot: kernel, initrd with the agent, image root, tokens.
+func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
+	_, auth, err := m.jobKey(j.ID)
+	if err != nil {
+		return err
+	}
+	_, err = m.boots.Prepare(ctx, boot.Request{
+		JobID: j.ID, Boot: j.Boot, Node: m.cfg.Name, MAC: m.cfg.MAC, Arch: m.cfg.Arch, Loader: m.cfg.Boot,
+		Kernel: j.Spec.Kernel, Initrd: j.Spec.Initrd, Cmdline: j.Spec.Cmdline, Image: j.Spec.Image, AuthorizedKey: auth,
+	})
+	if err != nil {
+		for _, jobFault := range []error{boot.ErrImage, boot.ErrUnknownKernel, boot.ErrForbiddenPath, boot.ErrCmdline,
+			boot.ErrArch, boot.ErrTooLarge, boot.ErrDownload, boot.ErrBadRequest} {
+			if errors.Is(err, jobFault) {
+				return fmt.Errorf("%w: %w", ErrJobInput, err)
+			}
+		}
+		return err
+	}
+	m.hub.watch(j.ID, j.Boot)
+	if bs, ok := m.drv.(power.BootDeviceSetter); ok {
+		if err := bs.SetNextBootNetwork(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
+			m.log.Warn("could not ask the BMC for a network boot; relying on the boot order", "err", err)
+		}
+	}
+	return nil
+}
+
+// WaitReady waits for the agent's Ready callback, then connects to it.
+func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+	w := m.hub.watch(j.ID, j.Boot)
+	var r proto.Ready
+	select {
+	case r = <-w.ready:
+	case msg := <-w.failed:
+		return nil, fmt.Errorf("%w: node agent: %s", ErrBootFailed, msg)
+	case <-ctx.Done():
+		p, _ := m.boots.BootProgress(j.ID, j.Boot)
+		m.hub.mu.Lock()
+		phase := w.phase
+		m.hub.mu.Unlock()
+		switch {
+		case !p.ScriptServed:
+			return nil, fmt.Errorf("%w: it never fetched its boot script (%w)", ErrNoSignOfLife, context.Cause(ctx))
+		case !p.KernelServed:
+			return nil, fmt.Errorf("%w: it fetched its boot script but not the kernel (%w)", ErrNoSignOfLife, context.Cause(ctx))
+		case phase == "":
+			return nil, fmt.Errorf("%w: the kernel started but the node agent never called (%w)", ErrBootFailed, context.Cause(ctx))
+		default:
+			return nil, fmt.Errorf("%w: the node agent stopped at %q (%w)", ErrBootFailed, phase, context.Cause(ctx))
+		}
+	}
+	hostKey, err := agent.ParseHostKey(r.HostKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
+	}
+	addr := m.cfg.SSHAddress
+	if addr == "" {
+		if len(r.Addresses) == 0 {
+			return nil, fmt.Errorf("%w: the node agent reported no address", ErrBootFailed)
+		}
+		host, _, _ := strings.Cut(r.Addresses[0], "/")
+		port := r.SSHPort
+		if port == 0 {
+			port = 22
+		}
+		addr = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	sess, err := m.connect(ctx, j, r.HostKey, addr, hostKey, 20)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
+	}
+	return sess, nil
+}
+
+// connect dials the agent, retrying briefly: a port forward or the agent's
+// listener may lag its Ready by a moment.
+func (m *RealMachine) connect(ctx context.Context, j *job.Job, hostKeyText, addr string, hostKey ssh.PublicKey, tries int) (*realSession, error) {
+	signer, _, err := m.jobKey(j.ID)
+	if err != nil {
+		return nil, err
+	}
+	wait := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		c, err := agent.Dial(ctx, addr, hostKey, signer)
+		if err == nil {
+			return &realSession{m: m, c: c, addr: addr, hostKey: hostKeyText, key: hostKey, job: j}, nil
+		}
+		if i+1 >= tries || ctx.Err() != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.clk.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// Resume reconnects to a job's agent with the host key pinned at boot.
+func (m *RealMachine) Resume(ctx context.Context, j *job.Job) (Session, error) {
+	if j.HostKey == "" || j.SSHAddr == "" {
+		return nil, fmt.Errorf("%w: no pinned host key for job %d", ErrLost, j.ID)
+	}
+	hostKey, err := agent.ParseHostKey(j.HostKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLost, err)
+	}
+	s, err := m.connect(ctx, j, j.HostKey, j.SSHAddr, hostKey, 5)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLost, err)
+	}
+	s.resumed = true
+	return s, nil
+}
+
+// Finish revokes the boot's tokens and deletes the job's key.
+func (m *RealMachine) Finish(j *job.Job) {
+	m.boots.Finish(j.ID)
+	m.hub.forget(j.ID)
+	os.Remove(m.keyPath(j.ID))
+}
+
+// realSession is one SSH connection to a booted node's agent.
+type realSession struct {
+	m       *RealMachine
+	mu      sync.Mutex
+	c       *agent.Client
+	addr    string
+	hostKey string
+	key     ssh.PublicKey
+	job     *job.Job
+	resumed bool
+}
+
+// Pin returns what the controller stores to reconnect after a restart.
+func (s *realSession) Pin() (hostKey, addr string) { return s.hostKey, s.addr }
+
+func runRequest(j *job.Job) proto.RunRequest {
+	env := map[string]string{}
+	for k, v := range j.Spec.Environment {
+		env[k] = v
+	}
+	env["BMC_JOB_ID"] = strconv.FormatUint(j.ID, 10)
+	env["BMC_JOB_NAME"] = j.Spec.Name
+	env["BMC_NODE"] = j.Node
+	if j.IsArrayTask() {
+		env["BMC_ARRAY_JOB_ID"] = strconv.FormatUint(j.ArrayJobID, 10)
+		env["BMC_ARRAY_TASK_ID"] = strconv.Itoa(j.ArrayTaskID)
+	}
+	return proto.RunRequest{JobID: j.ID, Argv: j.Spec.Command.Argv, Shell: j.Spec.Command.Shell, Env: env, User: j.Spec.RunAs}
+}
+
+// Run starts the command (or attaches after a restart) and follows it to its
+// end. A broken connection is re-dialled and re-attached at the offsets the
+// output reached, so a network blip loses and repeats nothing.
+func (s *realSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Writer, outOff, errOff int64) (int, error) {
+	attach := s.resumed
+	for tries := 0; ; tries++ {
+		var code int
+		var err error
+		if attach {
+			code, err = s.c.Attach(ctx, outOff, errOff, stdout, stderr)
+		} else {
+			code, err = s.c.Run(ctx, runRequest(j), stdout, stderr)
+		}
+		var se *agent.StreamError
+		if err == nil || ctx.Err() != nil || !errors.As(err, &se) || tries >= 5 {
+			if err != nil && errors.Is(err, agent.ErrConnLost) {
+				err = fmt.Errorf("%w: %w", ErrLost, err)
+			}
+			return code, err
+		}
+		s.m.log.Warn("connection to node agent lost; reconnecting", "job", j.ID, "err", err)
+		outOff, errOff, attach = se.Stdout, se.Stderr, true
+		s.c.Close()
+		ns, derr := s.m.connect(ctx, j, s.hostKey, s.addr, s.key, 5)
+		if derr != nil {
+			return code, fmt.Errorf("%w: %w (reconnect: %w)", ErrLost, err, derr)
+		}
+		s.c = ns.c
+	}
+}
+
+// PowerOff asks the agent to switch the machine off in-band.
+func (s *realSession) PowerOff(ctx context.Context) error { return s.c.PowerOff(ctx) }
+
+func (s *realSession) Close() error { return s.c.Close() }
