@@ -183,6 +183,18 @@ func (c *Client) PowerOff(ctx context.Context) error {
 	return err
 }
 
+// Signal sends a signal (RFC 4254 name: "TERM", "KILL", ...) to the job's
+// process group, as scancel or a time limit does before powering off.
+// Signalling a command that already ended succeeds; ErrRemote when no
+// command was started.
+func (c *Client) Signal(ctx context.Context, name string) error {
+	code, err := c.exec(ctx, proto.ExecSignal+" "+name, nil, io.Discard, io.Discard, 0, 0)
+	if err == nil && code != 0 {
+		return fmt.Errorf("%w: bmc-signal exited %d", ErrRemote, code)
+	}
+	return err
+}
+
 // countWriter counts what reached w and remembers w's own error, so a
 // failing local writer is told apart from a failing connection.
 type countWriter struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/bmc-sched/bmc/agent/proto"
 )
@@ -33,6 +34,7 @@ type jobTable struct {
 
 type runningJob struct {
 	id       uint64
+	proc     Process // nil when the command did not start
 	out, err *outputLog
 	done     chan struct{} // closed when the command ended (or never started)
 	code     int           // valid after done
@@ -73,6 +75,7 @@ func (t *jobTable) start(req proto.RunRequest) (*runningJob, error) {
 		close(j.done)
 		return j, nil
 	}
+	j.proc = proc
 	go func() {
 		code, err := proc.Wait()
 		// Wait returns after os/exec copied all output into the logs.
@@ -111,6 +114,21 @@ func (t *jobTable) status() (running bool, exit *int) {
 	default:
 		return true, nil
 	}
+}
+
+// signal delivers sig to the running job; a job that already ended is not
+// an error (the signal raced with its exit).
+func (t *jobTable) signal(sig syscall.Signal) error {
+	j := t.current()
+	if j == nil || j.proc == nil {
+		return ErrNoJob
+	}
+	select {
+	case <-j.done:
+		return nil
+	default:
+	}
+	return j.proc.Signal(sig)
 }
 
 // wait blocks until j ended and returns its exit code or start error.

@@ -33,6 +33,8 @@ type Process interface {
 	// Wait returns the exit code; a command killed by signal N gives 128+N,
 	// as a shell reports it.
 	Wait() (int, error)
+	// Signal signals the command and everything it started.
+	Signal(syscall.Signal) error
 }
 
 // ExecRunner runs commands with os/exec.
@@ -185,6 +187,14 @@ func isDirIn(root, dir string) bool {
 type execProcess struct {
 	cmd    *exec.Cmd
 	reaper *Reaper
+}
+
+// Signal reaches the whole process group: Setsid made the command its leader.
+func (p *execProcess) Signal(sig syscall.Signal) error {
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("agent: signal %v: %w", sig, err)
+	}
+	return nil
 }
 
 func (p *execProcess) Wait() (int, error) {

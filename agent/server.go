@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -200,6 +201,12 @@ func (s *Server) execHandler(command string) (execFunc, bool) {
 			return nil, false
 		}
 		return func(ctx context.Context, ch ssh.Channel) { s.execAttach(ctx, ch, outOff, errOff) }, true
+	case proto.ExecSignal:
+		sig, err := ParseSignal(command)
+		if err != nil {
+			return nil, false
+		}
+		return func(ctx context.Context, ch ssh.Channel) { s.execSignal(ch, sig) }, true
 	case proto.ExecPowerOff:
 		if len(f) != 1 || s.powerOff == nil {
 			return nil, false
@@ -291,6 +298,35 @@ func (s *Server) stream(ctx context.Context, ch ssh.Channel, j *runningJob, outO
 	}
 	_ = ch.CloseWrite()
 	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
+}
+
+// signals are the RFC 4254 names bmc-signal accepts.
+var signals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP,
+	"QUIT": syscall.SIGQUIT, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+}
+
+// ParseSignal parses "bmc-signal <NAME>".
+func ParseSignal(command string) (syscall.Signal, error) {
+	f := strings.Fields(command)
+	if len(f) != 2 || f[0] != proto.ExecSignal {
+		return 0, fmt.Errorf("%w: want %q", ErrBadRequest, proto.ExecSignal+" <NAME>")
+	}
+	sig, ok := signals[strings.TrimPrefix(f[1], "SIG")]
+	if !ok {
+		return 0, fmt.Errorf("%w: unknown signal %q", ErrBadRequest, f[1])
+	}
+	return sig, nil
+}
+
+func (s *Server) execSignal(ch ssh.Channel, sig syscall.Signal) {
+	if err := s.jobs.signal(sig); err != nil {
+		sendError(ch, err)
+		return
+	}
+	s.log.Info("job signalled", "signal", sig.String())
+	_ = ch.CloseWrite()
+	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
 }
 
 func (s *Server) execPowerOff(ctx context.Context, ch ssh.Channel) {

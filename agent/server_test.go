@@ -406,3 +406,47 @@ func FuzzParseAttach(f *testing.F) {
 		}
 	})
 }
+
+func TestSignalReachesTheJob(t *testing.T) {
+	n := startNode(t)
+	c := n.dial(t)
+	if err := c.Signal(context.Background(), "TERM"); !errors.Is(err, ErrRemote) {
+		t.Fatalf("signal before any run: %v, want ErrRemote", err)
+	}
+	if err := c.Signal(context.Background(), "BOGUS"); !errors.Is(err, ErrRefused) {
+		t.Fatalf("unknown signal: %v, want ErrRefused", err)
+	}
+	out := newSyncBuffer("ready\n")
+	res := make(chan int, 1)
+	go func() {
+		code, err := c.Run(context.Background(), proto.RunRequest{JobID: 3, Shell: true,
+			Argv: []string{`trap 'echo got TERM; exit 42' TERM; echo ready; sleep 1000 & wait $!`}}, out, &bytes.Buffer{})
+		if err != nil {
+			t.Error(err)
+		}
+		res <- code
+	}()
+	<-out.seen
+	if err := c.Signal(context.Background(), "SIGTERM"); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-res; code != 42 || !strings.Contains(out.String(), "got TERM") {
+		t.Fatalf("after TERM: code %d, stdout %q", code, out.String())
+	}
+	if err := c.Signal(context.Background(), "KILL"); err != nil {
+		t.Fatalf("signal after the end: %v, want nil", err)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"bmc-signal TERM": syscall.SIGTERM, "bmc-signal SIGKILL": syscall.SIGKILL, "bmc-signal USR1": syscall.SIGUSR1} {
+		if got, err := ParseSignal(in); err != nil || got != want {
+			t.Errorf("ParseSignal(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"bmc-signal", "bmc-signal 9", "bmc-signal TERM KILL", "bmc-run TERM", "bmc-signal STOP"} {
+		if _, err := ParseSignal(in); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("ParseSignal(%q) accepted", in)
+		}
+	}
+}

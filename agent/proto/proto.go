@@ -66,6 +66,10 @@ const (
 	ExecRun      = "bmc-run"      // stdin: RunRequest JSON; stdout/stderr stream; exit-status
 	ExecAttach   = "bmc-attach"   // "bmc-attach <stdout-offset> <stderr-offset>": replay + follow
 	ExecPowerOff = "bmc-poweroff" // sync and power the machine off
+	// ExecSignal is "bmc-signal <NAME>" (RFC 4254 names: TERM, KILL, INT,
+	// HUP, QUIT, USR1, USR2): signal the job's process group, for a graceful
+	// cancel or time limit before power-off. Exit status 0 once delivered.
+	ExecSignal = "bmc-signal"
 )
 
 // ReqError is the channel request (want-reply false, payload one SSH string)
