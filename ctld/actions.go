@@ -92,6 +92,11 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	tasks := []int{-1}
 	if spec.Array != nil {
 		tasks = spec.Array.Tasks
+		// Each task's record keeps the array's text and limit but not the
+		// task list: a copy of 10,000 ids in each of 10,000 records made
+		// the state file and the daemon's heap grow with the square of the
+		// array size (520 MB on disk, 1.5 GB resident for one array).
+		spec.Array = &job.ArraySpec{Text: spec.Array.Text, MaxParallel: spec.Array.MaxParallel}
 	}
 	var jobs []*job.Job
 	err := c.st.Batch(func(tx *store.Tx) error {
@@ -315,7 +320,8 @@ func (c *Controller) NodeAction(who Identity, name, action, reason string) error
 
 func displayID(j *job.Job) string {
 	if j.IsArrayTask() {
-		return fmt.Sprintf("%d_%d", j.ArrayJobID, j.ArrayTaskID)
+		// Built by hand: every queue listing calls this once per task.
+		return strconv.FormatUint(j.ArrayJobID, 10) + "_" + strconv.Itoa(j.ArrayTaskID)
 	}
 	return strconv.FormatUint(j.ID, 10)
 }

@@ -145,16 +145,38 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.checkNodes(ctx)
 	c.recover(ctx)
 	for {
+		start := time.Now()
 		c.schedulePass(ctx)
+		cost := time.Since(start)
 		select {
 		case <-ctx.Done():
 			c.runGroup.Wait()
 			return nil
 		case <-c.wake:
+			// Every submit wakes the loop; without a pause, a stream of
+			// submits ran back-to-back passes over the whole queue and
+			// passes took most of the CPU (bench/core). Pausing for
+			// passGapFactor × the pass's own cost keeps passes under a
+			// fifth of a core while a new job still waits at most a few
+			// pass lengths. The pause is wall time because the cost is.
+			if gap := passGapFactor*cost - time.Since(start.Add(cost)); gap > 0 {
+				t := time.NewTimer(gap)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					c.runGroup.Wait()
+					return nil
+				case <-t.C:
+				}
+			}
 		case <-c.clk.After(c.cfg.SchedInterval):
 		}
 	}
 }
+
+// passGapFactor is how many times its own duration a scheduling pass pauses
+// before a wake-up may start the next one.
+const passGapFactor = 4
 
 // Wake asks for a scheduling pass soon.
 func (c *Controller) Wake() {

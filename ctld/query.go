@@ -1,9 +1,10 @@
 package ctld
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -56,16 +57,22 @@ func (c *Controller) ListJobs(f Filter) ([]api.JobInfo, error) {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out = make([]api.JobInfo, 0, len(c.jobs))
+	// Sort the pointers, then build the rows in order: sorting 10,000
+	// finished rows moved ~200 bytes per swap and cost more than building them.
+	sel := make([]*job.Job, 0, len(c.jobs))
 	for _, j := range c.jobs {
 		if j.State.Final() && now.Sub(j.EndTime) > c.cfg.MinJobAge {
 			continue
 		}
 		if f.match(j) {
-			out = append(out, c.infoLocked(j, now))
+			sel = append(sel, j)
 		}
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	slices.SortFunc(sel, func(a, b *job.Job) int { return cmp.Compare(a.ID, b.ID) })
+	out = make([]api.JobInfo, len(sel))
+	for i, j := range sel {
+		out[i] = c.infoLocked(j, now)
+	}
 	return out, nil
 }
 

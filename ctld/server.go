@@ -165,7 +165,43 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs})
+	writeJobList(w, jobs)
+}
+
+// writeJobList writes what writeJSON writes for api.JobList, in 32 KiB
+// pieces and without reflection: encoding 10,000 rows with encoding/json
+// into one buffer took most of `bmcq --json`'s time, grew the buffer to 4 MB
+// (8 MB allocated on the way) which the daemon then kept as resident memory,
+// and made the client wait for the last row before it could read the first.
+func writeJobList(w http.ResponseWriter, jobs []api.JobInfo) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if jobs == nil {
+		io.WriteString(w, "{\"jobs\":null}\n")
+		return
+	}
+	buf := make([]byte, 0, 40<<10)
+	buf = append(buf, `{"jobs":[`...)
+	for i := range jobs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		var err error
+		if buf, err = jobs[i].AppendJSON(buf); err != nil {
+			// A row that cannot be encoded is a bug; the client gets an
+			// answer it cannot decode rather than a silently shorter queue.
+			w.Write(buf)
+			return
+		}
+		if len(buf) >= 32<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, "]}\n"...)
+	w.Write(buf)
 }
 
 func setAdd(m map[string]bool, v string) map[string]bool {

@@ -47,7 +47,8 @@ var (
 
 // Store is the bbolt-backed state. Its methods are safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db    *bolt.DB
+	batch *committer
 }
 
 // Options tune Open. Zero values are sensible.
@@ -70,19 +71,20 @@ func Open(path string, opt Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Batch latency is what a concurrent submitter waits beyond its own
-	// commit; 2ms keeps one submit fast while still merging bursts.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{db: db}
 	if err := s.upgrade(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.batch = newCommitter(db)
 	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close commits queued batches and closes the file.
+func (s *Store) Close() error {
+	s.batch.close()
+	return s.db.Close()
+}
 
 // Path is the state file's path.
 func (s *Store) Path() string { return s.db.Path() }
@@ -206,11 +208,11 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
-// Batch is Update for many concurrent small writers (submits): bbolt merges
-// them into one commit. fn may run more than once, so it must set its
-// results afresh each time.
+// Batch is Update for many concurrent small writers (submits): those that
+// arrive while a commit is running share the next one (see committer). fn
+// may run more than once, so it must set its results afresh each time.
 func (s *Store) Batch(fn func(*Tx) error) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.batch.do(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // View runs fn in a read-only transaction.

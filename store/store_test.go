@@ -171,3 +171,102 @@ func TestSecondOpenTimesOut(t *testing.T) {
 		t.Fatalf("second open: err = %v, want a lock timeout", err)
 	}
 }
+
+func TestBatchFailureIsTheCallersOwn(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	boom := errors.New("boom")
+	const writers = 12
+	errs := make([]error, writers)
+	ids := make([]uint64, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = s.Batch(func(tx *Tx) error {
+				j := &job.Job{State: job.Pending, ArrayTaskID: -1}
+				if err := tx.NewJob(j, job.Event{State: job.Pending}); err != nil {
+					return err
+				}
+				ids[w] = j.ID
+				if w%4 == 0 {
+					return fmt.Errorf("writer %d: %w", w, boom)
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	stored := map[uint64]bool{}
+	s.View(func(tx *Tx) error {
+		return tx.ForEachJob(func(j *job.Job) error { stored[j.ID] = true; return nil })
+	})
+	for w, err := range errs {
+		if w%4 == 0 {
+			if !errors.Is(err, boom) {
+				t.Errorf("writer %d: err = %v, want its own failure", w, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("writer %d: err = %v, want nil (another writer's failure is not its own)", w, err)
+		}
+		if !stored[ids[w]] {
+			t.Errorf("writer %d: job %d not stored", w, ids[w])
+		}
+	}
+	if len(stored) != writers-writers/4 {
+		t.Errorf("%d jobs stored, want %d (failed writers leave nothing)", len(stored), writers-writers/4)
+	}
+}
+
+func TestBatchAfterCloseFails(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Batch(func(*Tx) error { return nil }); err == nil {
+		t.Fatal("Batch after Close succeeded")
+	}
+}
+
+func FuzzBatchOutcome(f *testing.F) {
+	f.Add(uint16(0b1010), uint8(7))
+	f.Fuzz(func(t *testing.T, failMask uint16, n uint8) {
+		n = n%16 + 1
+		s := open(t, filepath.Join(t.TempDir(), "state.db"))
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for w := range int(n) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = s.Batch(func(tx *Tx) error {
+					if err := tx.NewJob(&job.Job{State: job.Pending, ArrayTaskID: -1}, job.Event{}); err != nil {
+						return err
+					}
+					if failMask&(1<<w) != 0 {
+						return errors.New("fail")
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		want := 0
+		for w, err := range errs {
+			if (err != nil) != (failMask&(1<<w) != 0) {
+				t.Fatalf("writer %d: err = %v, mask %b", w, err, failMask)
+			}
+			if err == nil {
+				want++
+			}
+		}
+		got := 0
+		s.View(func(tx *Tx) error { return tx.ForEachJob(func(*job.Job) error { got++; return nil }) })
+		if got != want {
+			t.Fatalf("%d jobs stored, want %d", got, want)
+		}
+	})
+}

@@ -62,12 +62,7 @@ func listJobs(ctx context.Context, env Env, f *qFlags, w io.Writer) error {
 	c := client(env, f.socket)
 	filter := api.JobFilter{Users: f.users, States: f.states, All: f.all, IDs: f.jobs}
 	if f.json {
-		raw, err := c.JobsRaw(ctx, filter)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(raw)
-		return err
+		return c.JobsTo(ctx, filter, w)
 	}
 	list, err := c.Jobs(ctx, filter)
 	if err != nil {
