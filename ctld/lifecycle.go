@@ -183,7 +183,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 	bctx, cancel := c.withTimeout(ctx, limit, errBootTimeout)
 	sess, err := m.WaitReady(bctx, c.job(id))
 	if err != nil && errors.Is(context.Cause(bctx), errBootTimeout) {
-		err = fmt.Errorf("node agent not ready within %s: %w", limit, errBootTimeout)
+		err = fmt.Errorf("node agent not ready within %s: %w", limit, err)
 	}
 	cancel()
 	if err != nil {

@@ -331,6 +331,13 @@ func (s *realSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Wri
 		var err error
 		if attach {
 			code, err = s.c.Attach(ctx, outOff, errOff, stdout, stderr)
+			var re *agent.RemoteError
+			if errors.As(err, &re) && re.Msg == agent.ErrNoJob.Error() && outOff == 0 && errOff == 0 {
+				// The controller stopped between RUNNING and the start:
+				// nothing ran yet, so starting it now runs it once.
+				attach = false
+				code, err = s.c.Run(ctx, runRequest(j), stdout, stderr)
+			}
 		} else {
 			code, err = s.c.Run(ctx, runRequest(j), stdout, stderr)
 		}

@@ -51,7 +51,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
 		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
-		Clock: clk, Callbacks: hub, Logger: log.With("component", "boot"),
+		Clock: clk, Callbacks: hub, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("boot server: %w", err)
