@@ -58,6 +58,10 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	if err := spec.Validate(); err != nil {
 		return api.SubmitResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if spec.Schedule != "" {
+		// Accepting a schedule and never running it again would be a lie.
+		return api.SubmitResponse{}, fmt.Errorf("%w: schedule: recurring jobs are not supported by this bmcctld yet", ErrInvalid)
+	}
 	c.mu.RLock()
 	nodes := make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
