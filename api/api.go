@@ -138,3 +138,19 @@ type Whoami struct {
 type Error struct {
 	Error string `json:"error"`
 }
+
+// KernelInfo is one row of `bmcq kernels`: what a job may name in `kernel`.
+type KernelInfo struct {
+	Name        string `json:"name"`
+	Arch        string `json:"arch,omitempty"`
+	Kernel      string `json:"kernel"`
+	Initrd      string `json:"initrd,omitempty"`
+	Cmdline     string `json:"cmdline,omitempty"`
+	Description string `json:"description,omitempty"`
+	Default     bool   `json:"default,omitempty"` // used by jobs that name no kernel
+}
+
+// KernelList is the answer to GET /v1/kernels.
+type KernelList struct {
+	Kernels []KernelInfo `json:"kernels"`
+}

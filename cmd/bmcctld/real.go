@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/internal/clock"
@@ -23,8 +24,26 @@ import (
 
 // nodeListener serves the boot server to booting nodes.
 type nodeListener struct {
-	ln  net.Listener
-	srv *http.Server
+	ln    net.Listener
+	srv   *http.Server
+	boots *boot.Server
+}
+
+// kernels lists the cluster default and the catalog for bmcq kernels.
+func (n *nodeListener) kernels(f *flags) api.KernelList {
+	var l api.KernelList
+	if f.defaultKernel != "" {
+		l.Kernels = append(l.Kernels, api.KernelInfo{Name: "default", Kernel: f.defaultKernel, Initrd: f.defaultInitrd,
+			Cmdline: f.defaultCmdline, Default: true, Description: "used by jobs that name no kernel"})
+	}
+	if n == nil {
+		return l
+	}
+	for _, k := range n.boots.Catalog().List() {
+		l.Kernels = append(l.Kernels, api.KernelInfo{Name: k.Name, Arch: k.Arch, Kernel: k.Kernel, Initrd: k.Initrd,
+			Cmdline: k.Cmdline, Description: k.Description})
+	}
+	return l
 }
 
 // realMachines wires BMC drivers and the network boot path for real nodes.
@@ -49,6 +68,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 	boots, err := boot.New(boot.Config{
 		NodeURL: nodeURL, DefaultKernel: f.defaultKernel, DefaultInitrd: f.defaultInitrd, DefaultCmdline: f.defaultCmdline,
 		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
+		ArchDefaults: f.archDefaults, GrubEFI: f.grubEFI,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
 		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
 		Clock: clk, Callbacks: hub, Logger: log,
@@ -82,7 +102,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		return nil, nil, fmt.Errorf("--node-listen: %w", err)
 	}
 	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
-	return out, &nodeListener{ln: ln, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+	return out, &nodeListener{ln: ln, boots: boots, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
 }
 
 // agentBinaries finds bmcinit for each architecture: bmcinit-<arch> in dir

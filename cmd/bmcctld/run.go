@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
@@ -45,6 +47,8 @@ type flags struct {
 	defaultInitrd  string
 	kernelDirs     []string
 	kernelCatalog  string
+	archDefaults   map[string]string
+	grubEFI        string
 	agentDir       string
 	defaultCmdline string
 	cacheMaxBytes  int64
@@ -82,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.defaultInitrd, "default-initrd", "", "initrd for jobs that name none")
 	fl.StringSliceVar(&f.kernelDirs, "kernel-dir", nil, "directory whose kernels and initrds jobs may name by path")
 	fl.StringVar(&f.kernelCatalog, "kernels", "", "kernel catalog file (TOML) that bmcq kernels lists")
+	fl.StringToStringVar(&f.archDefaults, "arch-default-kernel", nil, "ARCH=NAME: catalog kernel for jobs that name none on ARCH nodes (instead of --default-kernel)")
+	fl.StringVar(&f.grubEFI, "grub-efi", "", "GRUB EFI image served at /grubaa64.efi to UEFI HTTP Boot nodes")
 	fl.StringVar(&f.defaultCmdline, "default-cmdline", "console=ttyS0,115200", "kernel command line of the default kernel")
 	fl.Int64Var(&f.cacheMaxBytes, "cache-max-bytes", 8<<30, "size limit of the image and initrd cache")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
@@ -162,6 +168,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	}
 	srv := ctld.NewServer(c, log, f.adminGroup, version)
+	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(nodeLn.kernels(f))
+	})
 	ln, err := listenUnix(f.socket)
 	if err != nil {
 		return err
