@@ -85,4 +85,3 @@ func TestFmtDuration(t *testing.T) {
 		}
 	}
 }
-
