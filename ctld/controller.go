@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bmc-sched/bmc/internal/clock"
@@ -40,6 +41,7 @@ type Controller struct {
 	waiters  map[uint64][]chan struct{}
 	lastPass time.Duration
 
+	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	wake     chan struct{}
 	runCtx   context.Context
 	runGroup sync.WaitGroup
