@@ -155,8 +155,9 @@ func (c *Client) Close() error { return c.conn.Close() }
 // Run starts the job's command (or attaches to it from offset 0 if this
 // job's command already started) and streams its output until it ends.
 // It returns the exit code with a nil error when the command ended; a
-// *StreamError wrapping ErrConnLost when the connection broke first;
-// a *RemoteError when the agent could not run it; ctx.Err() on cancel.
+// *StreamError wrapping ErrConnLost when the connection broke first, or
+// wrapping ctx.Err() on cancel (the command keeps running either way); a
+// *RemoteError when the agent could not run it.
 func (c *Client) Run(ctx context.Context, req proto.RunRequest, stdout, stderr io.Writer) (int, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -218,6 +219,11 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 	lost := func(err error) error {
 		return &StreamError{Stdout: outOff + out.n, Stderr: errOff + errw.n, Err: fmt.Errorf("%w: %w", ErrConnLost, err)}
 	}
+	// A cancelled call also says how far it got, so the caller can attach
+	// later without duplicating output.
+	cancelledErr := func() error {
+		return &StreamError{Stdout: outOff + out.n, Stderr: errOff + errw.n, Err: ctx.Err()}
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -269,7 +275,7 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{command}))
 	if err != nil {
 		if isCancelled(&mu, &cancelled) {
-			return 0, ctx.Err()
+			return 0, cancelledErr()
 		}
 		return 0, lost(err)
 	}
@@ -279,7 +285,7 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 	if stdin != nil {
 		if _, err := ch.Write(stdin); err != nil {
 			if isCancelled(&mu, &cancelled) {
-				return 0, ctx.Err()
+				return 0, cancelledErr()
 			}
 			return 0, lost(err)
 		}
@@ -304,7 +310,7 @@ func (c *Client) exec(ctx context.Context, command string, stdin []byte, stdout,
 	r := <-resCh
 	switch {
 	case isCancelled(&mu, &cancelled):
-		return 0, ctx.Err()
+		return 0, cancelledErr()
 	case out.err != nil || errw.err != nil:
 		return 0, fmt.Errorf("agent: write output: %w", errors.Join(out.err, errw.err))
 	case r.remote != nil:

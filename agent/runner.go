@@ -12,12 +12,17 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/bmc-sched/bmc/agent/proto"
 )
 
 // ErrBadRequest means a RunRequest cannot be started as given.
 var ErrBadRequest = errors.New("agent: bad run request")
+
+// outputGrace is how long output from processes the command left behind is
+// still collected after the command itself exited.
+const outputGrace = 2 * time.Second
 
 // DefaultPath is the PATH a job gets unless its environment sets one.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -110,6 +115,9 @@ func (r ExecRunner) Start(req proto.RunRequest, stdout, stderr io.Writer) (Proce
 		Stdout:      stdout,
 		Stderr:      stderr,
 		SysProcAttr: &attr,
+		// A background child that inherited stdout would keep Wait from
+		// returning after the job's own process ended.
+		WaitDelay: outputGrace,
 	}
 	if err := r.Reaper.start(cmd); err != nil {
 		return nil, fmt.Errorf("agent: start %q: %w", argv[0], err)
@@ -197,11 +205,15 @@ func (p *execProcess) Signal(sig syscall.Signal) error {
 	return nil
 }
 
+// Wait returns when the command exited; like a batch system it then kills
+// what the command left running in its process group, so the job's end is
+// the command's end.
 func (p *execProcess) Wait() (int, error) {
 	err := p.cmd.Wait()
 	p.reaper.done(p.cmd)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
+	if err != nil && !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay) {
 		return -1, fmt.Errorf("agent: wait: %w", err)
 	}
 	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)

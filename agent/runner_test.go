@@ -3,10 +3,13 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bmc-sched/bmc/agent/proto"
 )
@@ -103,5 +106,39 @@ func TestJobEnv(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("env = %q, want %q", got, want)
 		}
+	}
+}
+
+// A command that leaves a child holding its stdout still ends, with its
+// own exit code, and the child is killed with it.
+func TestRunnerEndsWithTheCommandNotItsChildren(t *testing.T) {
+	dir := t.TempDir()
+	p, err := ExecRunner{Root: dir}.Start(proto.RunRequest{Shell: true, Argv: []string{"sleep 1000 & echo $! > child; exit 6"}}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Wait()
+	if err != nil || code != 6 {
+		t.Fatalf("Wait = %d, %v; want 6", code, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	// The child was killed with the group: its pidfd becomes readable when
+	// it exits (ESRCH: already reaped by whoever inherited it).
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 10_000); err != nil || n != 1 {
+		t.Fatalf("child %d still running 10 s after the command ended (poll %d, %v)", pid, n, err)
 	}
 }

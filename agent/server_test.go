@@ -346,8 +346,10 @@ func TestRunCancelledByContext(t *testing.T) {
 	}()
 	<-out.seen
 	cancel()
-	if err := <-res; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run after cancel: %v, want context.Canceled", err)
+	err := <-res
+	var se *StreamError
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &se) || se.Stdout != int64(len("started\n")) {
+		t.Fatalf("Run after cancel: %v, want context.Canceled with the offset reached", err)
 	}
 	// The connection is still usable and the command still there.
 	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
@@ -357,7 +359,7 @@ func TestRunCancelledByContext(t *testing.T) {
 	f.WriteString("x\n")
 	f.Close()
 	var rest bytes.Buffer
-	code, err := c.Attach(context.Background(), int64(len("started\n")), 0, &rest, &bytes.Buffer{})
+	code, err := c.Attach(context.Background(), se.Stdout, se.Stderr, &rest, &bytes.Buffer{})
 	if err != nil || code != 0 || rest.String() != "done\n" {
 		t.Fatalf("Attach = %d, %v, %q", code, err, rest.String())
 	}
