@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -37,8 +38,24 @@ type RemoteError struct{ Msg string }
 
 func (e *RemoteError) Error() string { return "agent: node: " + e.Msg }
 
-// Is makes errors.Is(err, ErrRemote) true.
-func (e *RemoteError) Is(target error) bool { return target == ErrRemote }
+// remoteSentinels are the agent errors a RemoteError can be matched
+// against with errors.Is: the agent wraps them first ("%w: detail"), so the
+// message starts with their text.
+var remoteSentinels = []error{ErrNoJob, ErrOtherJob, ErrBadOffset, ErrBadRequest, ErrUnknownUser, exec.ErrNotFound}
+
+// Is makes errors.Is(err, ErrRemote) true, and errors.Is(err, ErrNoJob)
+// (and the other agent sentinels) true when the agent reported that error.
+func (e *RemoteError) Is(target error) bool {
+	if target == ErrRemote {
+		return true
+	}
+	for _, s := range remoteSentinels {
+		if target == s {
+			return strings.HasPrefix(e.Msg, s.Error())
+		}
+	}
+	return false
+}
 
 // StreamError says how far the output got before a stream broke, as
 // absolute offsets into the job's stdout and stderr: pass them to Attach.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -176,12 +177,12 @@ func TestRunStartFailureIsRemoteError(t *testing.T) {
 	for i := range 2 { // the second run attaches to the failed first one
 		_, err := c.Run(context.Background(), req, &bytes.Buffer{}, &bytes.Buffer{})
 		var re *RemoteError
-		if !errors.As(err, &re) || !errors.Is(err, ErrRemote) || !strings.Contains(re.Msg, "not found") {
+		if !errors.As(err, &re) || !errors.Is(err, ErrRemote) || !errors.Is(err, exec.ErrNotFound) || errors.Is(err, ErrNoJob) {
 			t.Fatalf("run %d: err = %v, want RemoteError(not found)", i, err)
 		}
 	}
 	_, err := c.Run(context.Background(), proto.RunRequest{JobID: 10, Argv: []string{"true"}}, &bytes.Buffer{}, &bytes.Buffer{})
-	if !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "another job") {
+	if !errors.Is(err, ErrRemote) || !errors.Is(err, ErrOtherJob) {
 		t.Fatalf("other job: err = %v", err)
 	}
 	_, err = c.Run(context.Background(), proto.RunRequest{JobID: 9, User: "nobody", Argv: []string{"true"}}, &bytes.Buffer{}, &bytes.Buffer{})
@@ -194,8 +195,8 @@ func TestAttachWithoutJob(t *testing.T) {
 	n := startNode(t)
 	c := n.dial(t)
 	_, err := c.Attach(context.Background(), 0, 0, &bytes.Buffer{}, &bytes.Buffer{})
-	if !errors.Is(err, ErrRemote) {
-		t.Fatalf("err = %v, want ErrRemote", err)
+	if !errors.Is(err, ErrRemote) || !errors.Is(err, ErrNoJob) {
+		t.Fatalf("err = %v, want ErrRemote and ErrNoJob", err)
 	}
 }
 
@@ -325,7 +326,7 @@ func TestReattachAfterConnectionLoss(t *testing.T) {
 		t.Fatalf("count = %q, %v: the command must run exactly once", b, err)
 	}
 
-	if _, err := c2.Attach(context.Background(), 1000, 0, &out3, &err3); !errors.Is(err, ErrRemote) {
+	if _, err := c2.Attach(context.Background(), 1000, 0, &out3, &err3); !errors.Is(err, ErrBadOffset) {
 		t.Fatalf("attach beyond the output: %v, want ErrRemote", err)
 	}
 }
