@@ -540,6 +540,11 @@ func procStatus(pid int) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseStatus(data), nil
+}
+
+// parseStatus returns the "Key:   123 kB" lines of a /proc/PID/status file.
+func parseStatus(data []byte) map[string]float64 {
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(data), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -551,25 +556,38 @@ func procStatus(pid int) (map[string]float64, error) {
 			out[k] = n
 		}
 	}
-	return out, nil
+	return out
 }
 
-// procCPU is the user+system CPU time a process has used so far.
+// procCPU is the user+system CPU time a process has used so far (0 if it
+// cannot be read).
 func procCPU(pid int) time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
-	// Fields after the parenthesised command name; utime and stime are
-	// the 14th and 15th fields of the line, in clock ticks (100 Hz).
-	_, rest, _ := strings.Cut(string(data), ") ")
-	f := strings.Fields(rest)
+	return parseStatCPU(data)
+}
+
+// parseStatCPU sums utime and stime, the 14th and 15th fields of
+// /proc/PID/stat, in clock ticks of 10 ms. The command name (field 2) may
+// hold spaces and parentheses, so fields are counted after its last ')'.
+func parseStatCPU(data []byte) time.Duration {
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
 		return 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 func loadavg() string {
