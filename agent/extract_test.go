@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 type entry struct {
@@ -260,5 +263,50 @@ func TestExtractContentBudget(t *testing.T) {
 	}
 	if st, err := Extract(bytes.NewReader(data), t.TempDir(), ExtractOptions{MaxBytes: 10}); err != nil || st.Bytes != 10 {
 		t.Fatalf("at budget: %+v, %v", st, err)
+	}
+}
+
+func TestExtractOwnersAndDevicesAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown and mknod need root")
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "home/app/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1001},
+		{Name: "home/app/suid", Typeflag: tar.TypeReg, Mode: 0o4750, Uid: 1000, Gid: 1001},
+		{Name: "home/app/link", Typeflag: tar.TypeSymlink, Linkname: "suid", Uid: 1000, Gid: 1001},
+		{Name: "dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	root := t.TempDir()
+	st, err := Extract(&buf, root, ExtractOptions{Chown: true, Devices: true})
+	if err != nil || st.Devices != 1 {
+		t.Fatalf("Extract = %+v, %v", st, err)
+	}
+	for name, want := range map[string][2]uint32{"home/app": {1000, 1001}, "home/app/suid": {1000, 1001}, "home/app/link": {1000, 1001}} {
+		fi, err := os.Lstat(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := fi.Sys().(*syscall.Stat_t)
+		if s.Uid != want[0] || s.Gid != want[1] {
+			t.Errorf("%s owned by %d:%d, want %d:%d", name, s.Uid, s.Gid, want[0], want[1])
+		}
+	}
+	// chown clears setuid: the mode must be applied after it.
+	if fi, _ := os.Stat(filepath.Join(root, "home/app/suid")); fi.Mode()&fs.ModeSetuid == 0 || fi.Mode().Perm() != 0o750 {
+		t.Errorf("suid mode = %v", fi.Mode())
+	}
+	fi, err := os.Lstat(filepath.Join(root, "dev/null"))
+	if err != nil || fi.Mode()&fs.ModeCharDevice == 0 {
+		t.Fatalf("dev/null = %v, %v", fi, err)
+	}
+	if s := fi.Sys().(*syscall.Stat_t); s.Rdev != uint64(unix.Mkdev(1, 3)) {
+		t.Errorf("dev/null rdev = %d", s.Rdev)
 	}
 }
