@@ -245,6 +245,16 @@ func (s *Server) checkRequest(req *Request) (string, error) {
 func (s *Server) chooseKernel(req Request) (kernelChoice, error) {
 	var kc kernelChoice
 	switch k := req.Kernel; {
+	case k == "" && s.cfg.ArchDefaults[req.Arch] != "":
+		name := s.cfg.ArchDefaults[req.Arch]
+		e, ok := s.Catalog().Lookup(name)
+		if !ok {
+			return kc, fmt.Errorf("%w: the default kernel for %s, %q, is not in the kernel catalog", ErrUnknownKernel, req.Arch, name)
+		}
+		if e.Arch != "" && e.Arch != req.Arch {
+			return kc, fmt.Errorf("%w: the default kernel for %s, %s, is for %s", ErrArch, req.Arch, name, e.Arch)
+		}
+		kc = kernelChoice{name: e.Name, kernel: e.Kernel, initrd: e.Initrd, cmdline: e.Cmdline}
 	case k == "":
 		if s.cfg.DefaultKernel == "" {
 			return kc, fmt.Errorf("%w: the job names no kernel and the cluster has no default", ErrUnknownKernel)

@@ -12,8 +12,12 @@ import (
 // Loaders a node may network-boot with (node.Config.Boot).
 const (
 	LoaderIPXE = "ipxe"      // BIOS or UEFI iPXE: GET /boot.ipxe → /ipxe/{mac}
-	LoaderGRUB = "uefi-grub" // UEFI HTTP Boot + GRUB: GET /grub.cfg-{mac}
+	LoaderGRUB = "uefi-grub" // UEFI HTTP Boot + GRUB: GET /grubaa64.efi → /grub.cfg-{mac}
 )
+
+// GRUBEFIPath is where the node listener serves Config.GrubEFI: the DHCP
+// boot-file URL of UEFI HTTP Boot machines points here.
+const GRUBEFIPath = "/grubaa64.efi"
 
 // scriptData is everything a boot script shows. Every field is checked
 // before rendering (validated cmdline, node-name pattern, base64url tokens,

@@ -49,6 +49,13 @@ type Config struct {
 	DefaultInitrd  string // path or URL; "" = agent-only initramfs
 	DefaultCmdline string // e.g. "console=ttyS0,115200"
 	DefaultArch    string // the default kernel's architecture; "" = any
+	// ArchDefaults names, per node architecture, the catalog kernel a job
+	// that names none gets on a node of that architecture (one cluster
+	// default cannot boot two). Architectures not listed use DefaultKernel.
+	ArchDefaults map[string]string
+	// GrubEFI is the GRUB EFI image served at GRUBEFIPath, the first hop of
+	// machines that boot through UEFI HTTP Boot; "" = not served.
+	GrubEFI string
 	// KernelDirs are the directories under which a job may name kernel and
 	// initrd files by path.
 	KernelDirs []string
@@ -137,6 +144,19 @@ func New(cfg Config) (*Server, error) {
 		s.kernelDirs = append(s.kernelDirs, real)
 	}
 	s.SetCatalog(cfg.Catalog)
+	for arch, name := range cfg.ArchDefaults {
+		if _, err := image.Platform(arch); err != nil {
+			return nil, fmt.Errorf("boot: default kernel for %s: %w", arch, err)
+		}
+		if !kernelName.MatchString(name) {
+			return nil, fmt.Errorf("boot: default kernel for %s: %q is not a catalog name", arch, name)
+		}
+	}
+	if cfg.GrubEFI != "" {
+		if fi, err := os.Stat(cfg.GrubEFI); err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("boot: GRUB EFI image %s is not a file", cfg.GrubEFI)
+		}
+	}
 	for arch, p := range cfg.AgentBinaries {
 		if _, err := image.Platform(arch); err != nil {
 			return nil, fmt.Errorf("boot: agent binary: %w", err)
@@ -197,6 +217,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /boot.ipxe", s.serveChain)
+	if s.cfg.GrubEFI != "" {
+		m.HandleFunc("GET "+GRUBEFIPath, s.serveGrubEFI)
+	}
 	m.HandleFunc("GET /ipxe/{mac}", s.serveIPXE)
 	m.HandleFunc("GET /a/{token}/{file}", s.serveArtifact)
 	m.HandleFunc("GET "+proto.PathConfig, s.agent(s.serveConfig))
@@ -223,6 +246,22 @@ func writeScript(w http.ResponseWriter, body []byte) {
 
 func (s *Server) serveChain(w http.ResponseWriter, r *http.Request) {
 	writeScript(w, render(chainScript, scriptData{URL: s.url}))
+}
+
+// serveGrubEFI hands out the GRUB image without a token: like boot.ipxe it
+// is the same for every machine and says nothing of a job; its embedded
+// config asks for the per-MAC grub.cfg, which is the token-bound part.
+func (s *Server) serveGrubEFI(w http.ResponseWriter, r *http.Request) {
+	f, err := os.Open(s.cfg.GrubEFI)
+	if err != nil {
+		s.log.Error("GRUB EFI image unreadable", "err", err)
+		http.Error(w, "GRUB image unreadable", http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	// UEFI HTTP Boot takes the image by this type (or by a URL ending in .efi).
+	w.Header().Set("Content-Type", "application/efi")
+	http.ServeContent(w, r, "", time.Time{}, f)
 }
 
 func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
