@@ -27,6 +27,7 @@ type jobTable struct {
 	runner Runner
 	dir    string // where <job>.out and <job>.err are written
 	log    *slog.Logger
+	only   uint64 // the job this boot is for; 0 accepts the first one asked
 
 	mu  sync.Mutex
 	job *runningJob
@@ -46,6 +47,9 @@ type runningJob struct {
 func (t *jobTable) start(req proto.RunRequest) (*runningJob, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.only != 0 && req.JobID != t.only {
+		return nil, fmt.Errorf("%w: booted for job %d, asked for %d", ErrOtherJob, t.only, req.JobID)
+	}
 	if t.job != nil {
 		if t.job.id != req.JobID {
 			return nil, fmt.Errorf("%w: job %d, asked for %d", ErrOtherJob, t.job.id, req.JobID)

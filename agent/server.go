@@ -30,6 +30,8 @@ type ServerOptions struct {
 	Runner        Runner
 	// OutputDir receives <job>.out and <job>.err (bmcinit: /run/bmc).
 	OutputDir string
+	// JobID, when set, is the only job this node runs (proto.Config.JobID).
+	JobID uint64
 	// PowerOff is called after a bmc-poweroff request was answered.
 	PowerOff func()
 	Log      *slog.Logger
@@ -60,7 +62,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	}
 	want := authorized.Marshal()
 	s := &Server{
-		jobs:     &jobTable{runner: o.Runner, dir: o.OutputDir},
+		jobs:     &jobTable{runner: o.Runner, dir: o.OutputDir, only: o.JobID},
 		powerOff: o.PowerOff,
 		log:      o.Log,
 		hsTO:     o.HandshakeTimeout,

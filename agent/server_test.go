@@ -191,6 +191,27 @@ func TestRunStartFailureIsRemoteError(t *testing.T) {
 	}
 }
 
+func TestRunRefusesAnotherJobThanTheBoots(t *testing.T) {
+	_, _, authorized, err := NewJobKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerOptions{HostKey: newSigner(t), AuthorizedKey: authorized, Runner: ExecRunner{Root: t.TempDir()}, OutputDir: t.TempDir(), JobID: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.jobs.start(proto.RunRequest{JobID: 6, Argv: []string{"true"}}); !errors.Is(err, ErrOtherJob) {
+		t.Fatalf("job 6 on a node booted for 5: %v, want ErrOtherJob", err)
+	}
+	j, err := s.jobs.start(proto.RunRequest{JobID: 5, Argv: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := s.jobs.wait(context.Background(), j); err != nil || code != 0 {
+		t.Fatalf("job 5 = %d, %v", code, err)
+	}
+}
+
 func TestAttachWithoutJob(t *testing.T) {
 	n := startNode(t)
 	c := n.dial(t)

@@ -228,6 +228,7 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 		AuthorizedKey: cfg.AuthorizedKey,
 		Runner:        agent.ExecRunner{Root: NewRoot, Chroot: true, Reaper: reaper},
 		OutputDir:     OutputDir,
+		JobID:         cfg.JobID,
 		PowerOff: func() {
 			// Let the reply leave the machine before the NIC goes away.
 			<-time.After(300 * time.Millisecond)
