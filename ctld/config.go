@@ -24,6 +24,8 @@ type Config struct {
 	MinJobAge time.Duration
 	// WaitPoll bounds one long-poll of GET /v1/jobs/{id}/wait.
 	WaitPoll time.Duration
+	// Energy: power sampling, tariffs and quotas (energy.go).
+	Energy EnergyConfig
 }
 
 // DefaultConfig returns the settings used when flags say nothing.

@@ -42,6 +42,7 @@ type Controller struct {
 	lastPass time.Duration
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
+	en       *energyState
 	wake     chan struct{}
 	runCtx   context.Context
 	runGroup sync.WaitGroup
@@ -54,6 +55,8 @@ type Hooks struct {
 	SchedPass  func(d time.Duration, pending, assigned int)
 	PowerError func(node string, err error)
 	BootDone   func(node string, d time.Duration)
+	// Billed reports joules written to the ledger for an account.
+	Billed func(account string, joules float64)
 }
 
 type nodeRT struct {
@@ -76,7 +79,7 @@ func New(cfg Config, st *store.Store, nodes []NodeMachine, clk clock.Clock, log 
 		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, waiters: map[uint64][]chan struct{}{},
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), en: newEnergyState(),
 	}
 	stored := map[string]*node.Node{}
 	now := clk.Now()
@@ -100,6 +103,9 @@ func New(cfg Config, st *store.Store, nodes []NodeMachine, clk clock.Clock, log 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
+	}
+	if err := c.loadEnergy(); err != nil {
+		return nil, fmt.Errorf("load ledger: %w", err)
 	}
 	for _, nm := range nodes {
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}
@@ -269,6 +275,7 @@ func (c *Controller) transitionLocked(id uint64, ev job.Event, mutate func(j *jo
 	if ev.Node == "" {
 		ev.Node = j.Node
 	}
+	var billed []billedEntry
 	err := c.st.Update(func(tx *store.Tx) error {
 		if err := tx.PutJob(&j); err != nil {
 			return err
@@ -278,7 +285,12 @@ func (c *Controller) transitionLocked(id uint64, ev job.Event, mutate func(j *jo
 				return err
 			}
 		}
-		return tx.AddEvent(id, ev)
+		if err := tx.AddEvent(id, ev); err != nil {
+			return err
+		}
+		var err error
+		billed, err = c.billTx(tx, old, &j, ev)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job %d → %s: %w", id, j.State, err)
@@ -287,6 +299,7 @@ func (c *Controller) transitionLocked(id uint64, ev job.Event, mutate func(j *jo
 	for _, n := range nodes {
 		c.nodes[n.Name].Node = n
 	}
+	c.energyAfterLocked(old, &j, billed)
 	c.log.Info("job state", "job", id, "from", old.State, "to", j.State, "reason", ev.Reason, "node", j.Node, "detail", ev.Detail)
 	return &j, nil
 }

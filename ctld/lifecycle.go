@@ -36,6 +36,9 @@ func (s *stopCause) Error() string {
 func (c *Controller) startLocked(j *job.Job, recovered bool) {
 	ctx, cancel := context.WithCancelCause(c.runCtx)
 	c.running[j.ID] = &lifecycle{cancel: cancel}
+	if recovered {
+		c.resumeRecordingLocked(j)
+	}
 	c.runGroup.Add(1)
 	go func() {
 		defer c.runGroup.Done()
@@ -340,6 +343,7 @@ func (c *Controller) powerOffConfirm(ctx context.Context, name string, m Machine
 		return err
 	}
 	c.setPower(name, power.Off)
+	c.sampleFinal(pctx, name)
 	return nil
 }
 

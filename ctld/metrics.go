@@ -19,6 +19,8 @@ type Metrics struct {
 	powerErrs  *prometheus.CounterVec
 	bootSecs   prometheus.Histogram
 	nodeStates *prometheus.GaugeVec
+	watts      *prometheus.GaugeVec
+	energy     *prometheus.CounterVec
 }
 
 // NewMetrics registers the series.
@@ -49,10 +51,16 @@ func NewMetrics() *Metrics {
 			Name: "bmc_nodes", Help: "Machines by state.",
 		}, []string{"state"}),
 	}
+	m.watts = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bmc_machine_power_watts", Help: "Last power reading of each machine (0 when off; none before its first reading).",
+	}, []string{"node"})
+	m.energy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bmc_energy_joules_total", Help: "Energy written to the ledger, by account (\"\" for jobs without one).",
+	}, []string{"account"})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st))
 	}
-	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates)
+	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy)
 	return m
 }
 
@@ -70,6 +78,7 @@ func (m *Metrics) Hooks() Hooks {
 		},
 		PowerError: func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
 		BootDone:   func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
+		Billed:     func(account string, joules float64) { m.energy.WithLabelValues(account).Add(joules) },
 	}
 }
 
@@ -87,6 +96,15 @@ func (m *Metrics) Collect(c *Controller) {
 	counts := map[string]int{}
 	for _, n := range c.Nodes() {
 		counts[n.State]++
+		switch {
+		case n.Watts != nil:
+			m.watts.WithLabelValues(n.Name).Set(*n.Watts)
+		case n.Power == "off":
+			m.watts.WithLabelValues(n.Name).Set(0)
+		}
+	}
+	for acct := range c.cfg.Energy.QuotaKWh {
+		m.energy.WithLabelValues(acct) // accounts with a quota show from the start
 	}
 	m.nodeStates.Reset()
 	for _, st := range []string{"IDLE", "ALLOCATED", "DOWN", "DRAINING", "DRAINED"} {

@@ -113,6 +113,7 @@ type RealMachine struct {
 	keyDir string
 	clk    clock.Clock
 	log    *slog.Logger
+	meter  power.Meter // set by SetMeter; else the driver's, if it reads power
 }
 
 // NewRealMachine wires one node. keyDir holds the per-job SSH keys (0700).
@@ -128,8 +129,16 @@ func (m *RealMachine) PowerState(ctx context.Context) (power.State, error) {
 func (m *RealMachine) Close() error    { return m.drv.Close() }
 func (m *RealMachine) Simulated() bool { return false }
 
-// PowerReading reads the node's power when its driver can.
+// SetMeter gives the node the power meter its BMC offers beside the driver
+// (bmclib reads no power). Call it before the controller starts.
+func (m *RealMachine) SetMeter(pm power.Meter) { m.meter = pm }
+
+// PowerReading reads the node's power from its meter, or its driver when
+// that can.
 func (m *RealMachine) PowerReading(ctx context.Context) (power.Reading, error) {
+	if m.meter != nil {
+		return m.meter.PowerReading(ctx)
+	}
 	if pm, ok := m.drv.(power.Meter); ok {
 		return pm.PowerReading(ctx)
 	}

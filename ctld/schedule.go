@@ -25,6 +25,7 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 			}
 		}
 	}
+	s.Blocked = c.energyBlockedLocked(s.Jobs)
 	s.Nodes = make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
 		s.Nodes = append(s.Nodes, c.nodes[name].Node)

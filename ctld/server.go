@@ -45,6 +45,8 @@ func NewServer(c *Controller, log *slog.Logger, adminGroup, version string) *Ser
 	s.mux.HandleFunc("POST "+api.PathJobs+"/{id}/{action}", s.act)
 	s.mux.HandleFunc("GET "+api.PathNodes, s.nodes)
 	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
+	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
+	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
 	return s
 }
 

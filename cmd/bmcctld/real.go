@@ -95,7 +95,19 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		if err != nil {
 			return nil, nil, fmt.Errorf("node %s: %w", cfg.Name, err)
 		}
-		out = append(out, ctld.NodeMachine{Config: cfg, Machine: ctld.NewRealMachine(cfg, drv, boots, hub, keyDir, clk, log)})
+		rm := ctld.NewRealMachine(cfg, drv, boots, hub, keyDir, clk, log)
+		switch strings.ToLower(cfg.BMC.Protocol) {
+		case "ipmi", "redfish":
+			// Watts through ipmitool (an SDR sensor by name, else DCMI) or
+			// gofish: the billing samples. A node without a meter is billed
+			// as estimated with the reason, never as zero.
+			pm, err := bmc.NewMeter(cfg.BMC, bmc.WithMeterClock(clk), bmc.WithClock(clk), bmc.WithLogger(log.With("node", cfg.Name)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("node %s: power meter: %w", cfg.Name, err)
+			}
+			rm.SetMeter(pm)
+		}
+		out = append(out, ctld.NodeMachine{Config: cfg, Machine: rm})
 	}
 	ln, err := net.Listen("tcp", f.nodeListen)
 	if err != nil {

@@ -52,6 +52,7 @@ type flags struct {
 	agentDir       string
 	defaultCmdline string
 	cacheMaxBytes  int64
+	tariffsFile    string
 	cpuProfile     string
 	memProfile     string
 	cfg            ctld.Config
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.DurationVar(&f.cfg.MinJobAge, "min-job-age", f.cfg.MinJobAge, "how long ended jobs stay in the default bmcq listing")
 	fl.DurationVar(&f.cfg.Scheduler.DefaultTimeLimit, "default-time-limit", f.cfg.Scheduler.DefaultTimeLimit, "time limit of jobs that set none")
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
+	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
+	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs and account energy quotas (TOML; see ctld.TariffFile)")
 	// Hidden: for bench/core and whoever chases a slow daemon with pprof.
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until bmcctld stops")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when bmcctld stops")
@@ -149,6 +152,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.socket = filepath.Join(f.stateDir, "bmcctld.sock")
 	}
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
+	if f.tariffsFile != "" {
+		if f.cfg.Energy.Tariffs, f.cfg.Energy.QuotaKWh, err = ctld.LoadTariffFile(f.tariffsFile); err != nil {
+			return fmt.Errorf("--tariffs: %w", err)
+		}
+	}
 	clk := clock.Real{}
 
 	st, err := store.Open(filepath.Join(f.stateDir, "state.db"), store.Options{})

@@ -1,0 +1,429 @@
+package ctld
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// EnergyConfig says how power is sampled and energy priced.
+type EnergyConfig struct {
+	// PowerInterval is how often a powered node's meter is read; 0 means
+	// one second, a negative value turns sampling off.
+	PowerInterval time.Duration
+	// SampleFlush is how often a node's new samples are written to the
+	// store (a crash loses at most this much, billed as estimated); 0 = 15 s.
+	SampleFlush time.Duration
+	// MaxGapIntervals is how many intervals without a reading still count
+	// as measured; 0 = accounting's default (5).
+	MaxGapIntervals int
+	// Tariffs prices energy; nil bills joules at no cost.
+	Tariffs *accounting.Tariffs
+	// QuotaKWh holds accounts with an energy quota: once an account's
+	// billed energy reaches it, its waiting jobs stay PENDING with reason
+	// AccountEnergyLimit.
+	QuotaKWh map[string]float64
+}
+
+func (e EnergyConfig) interval() time.Duration {
+	if e.PowerInterval == 0 {
+		return time.Second
+	}
+	return e.PowerInterval
+}
+
+func (e EnergyConfig) flushEvery() time.Duration {
+	if e.SampleFlush <= 0 {
+		return 15 * time.Second
+	}
+	return e.SampleFlush
+}
+
+func (e EnergyConfig) options() accounting.Options {
+	iv := e.interval()
+	if iv < 0 {
+		iv = 0
+	}
+	return accounting.Options{Interval: iv, MaxGapIntervals: e.MaxGapIntervals}
+}
+
+// Layout inside the store's samples bucket (values are JSON):
+//
+//	samples/raw   node 0x00 ts(8)  → sampleChunk: readings not yet billed
+//	samples/curve id(8) boot(8)    → storedCurve: a billed boot's power curve, down-sampled
+//
+// and in the ledger bucket: id(8) boot(8) phase(1: boot, 2: run, 3: off) → api.LedgerEntry.
+var (
+	bucketRaw   = []byte("raw")
+	bucketCurve = []byte("curve")
+)
+
+const (
+	ledgerBucket  = "ledger"
+	samplesBucket = "samples"
+	// curvePoints bounds a stored power curve: enough to draw, small to keep.
+	curvePoints = 240
+)
+
+type sampleChunk struct {
+	Job     uint64              `json:"job"`
+	Boot    uint64              `json:"boot"`
+	Samples []accounting.Sample `json:"samples"`
+}
+
+type storedCurve struct {
+	Node    string              `json:"node"`
+	Phases  accounting.Phases   `json:"phases"`
+	Samples []accounting.Sample `json:"samples"`
+}
+
+// energyState is the controller's live sampling and the billed totals the
+// quotas need. Lock order: Controller.mu before energyState.mu, never the
+// other way round.
+type energyState struct {
+	mu   sync.Mutex
+	recs map[string]*recording // by node
+	used map[string]float64    // joules billed by account
+}
+
+// recording is the readings of one node while it is powered for one boot
+// of one job.
+type recording struct {
+	node      string
+	job, boot uint64
+	m         Machine
+	samples   []accounting.Sample
+	flushed   int // samples[:flushed] are in the store
+	lastFlush time.Time
+	stop      chan struct{}
+	errs      int
+}
+
+func newEnergyState() *energyState {
+	return &energyState{recs: map[string]*recording{}, used: map[string]float64{}}
+}
+
+// powered reports whether a job in state s has its node switched on (or
+// being switched on or off) and so uses energy billed to it.
+func powered(s job.State) bool {
+	switch s {
+	case job.PoweringOn, job.Booting, job.Running, job.PoweringOff:
+		return true
+	}
+	return false
+}
+
+func ledgerKey(id, boot uint64, ph accounting.Phase) []byte {
+	k := binary.BigEndian.AppendUint64(nil, id)
+	k = binary.BigEndian.AppendUint64(k, boot)
+	return append(k, phaseByte[ph])
+}
+
+// phaseByte orders a boot's entries by phase in the ledger.
+var phaseByte = map[accounting.Phase]byte{accounting.Boot: 1, accounting.Run: 2, accounting.Off: 3}
+
+func curveKey(id, boot uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, id), boot)
+}
+
+func rawPrefix(node string) []byte { return append([]byte(node), 0) }
+
+// loadEnergy sums the ledger by account for the quotas.
+func (c *Controller) loadEnergy() error {
+	return c.st.View(func(tx *store.Tx) error {
+		b := tx.Bucket(ledgerBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var e ledgerJoules
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("ledger entry %x: %w", k, err)
+			}
+			c.en.used[e.Account] += e.Joules
+			return nil
+		})
+	})
+}
+
+type ledgerJoules struct {
+	Account string  `json:"account"`
+	Joules  float64 `json:"joules"`
+}
+
+// startRecordingLocked starts sampling j's node for its current boot. It is
+// idempotent for the same boot. Called with c.mu held.
+func (c *Controller) startRecordingLocked(j *job.Job) {
+	if c.cfg.Energy.interval() < 0 || c.runCtx == nil {
+		return
+	}
+	rt, ok := c.nodes[j.Node]
+	if !ok {
+		return
+	}
+	c.en.mu.Lock()
+	if r := c.en.recs[j.Node]; r != nil {
+		if r.job == j.ID && r.boot == j.Boot {
+			c.en.mu.Unlock()
+			return
+		}
+		close(r.stop) // a stale recording (should not happen): the new boot wins
+	}
+	r := &recording{node: j.Node, job: j.ID, boot: j.Boot, m: rt.m, stop: make(chan struct{})}
+	c.en.recs[j.Node] = r
+	c.en.mu.Unlock()
+	c.runGroup.Add(1)
+	go func() {
+		defer c.runGroup.Done()
+		c.sampleLoop(c.runCtx, r)
+	}()
+}
+
+// sampleLoop reads the node's meter at fixed ticks of the controller's
+// clock (start, start+interval, …) so a slow meter does not stretch the
+// interval; a tick missed while a read was in flight is skipped.
+func (c *Controller) sampleLoop(ctx context.Context, r *recording) {
+	iv := c.cfg.Energy.interval()
+	start := c.clk.Now()
+	for k := int64(0); ; {
+		c.sample(ctx, r)
+		c.flushIfDue(r, false)
+		now := c.clk.Now()
+		k = max(k+1, int64(now.Sub(start)/iv)+1)
+		select {
+		case <-ctx.Done():
+			c.flushIfDue(r, true)
+			return
+		case <-r.stop:
+			return
+		case <-c.clk.After(start.Add(time.Duration(k) * iv).Sub(now)):
+		}
+	}
+}
+
+// sample takes one reading for r; errors are counted and left as a gap,
+// which the bill then shows as estimated with its reason.
+func (c *Controller) sample(ctx context.Context, r *recording) {
+	pm, ok := r.m.(power.Meter)
+	if !ok {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, max(3*c.cfg.Energy.interval(), 5*time.Second))
+	rd, err := pm.PowerReading(rctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		c.en.mu.Lock()
+		r.errs++
+		n := r.errs
+		c.en.mu.Unlock()
+		if n == 1 || n%60 == 0 {
+			c.log.Warn("power reading failed", "node", r.node, "job", r.job, "failures", n, "err", err)
+		}
+		c.powerError(r.node, err)
+		return
+	}
+	s := accounting.Sample(rd)
+	c.en.mu.Lock()
+	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
+		r.samples = append(r.samples, s)
+	}
+	c.en.mu.Unlock()
+	w := rd.Watts
+	c.mu.Lock()
+	if n, ok := c.nodes[r.node]; ok {
+		n.watts = &w
+	}
+	c.mu.Unlock()
+}
+
+// sampleFinal takes the reading that closes a powered stretch (the node is
+// now off), so the power-off phase ends on a measurement.
+func (c *Controller) sampleFinal(ctx context.Context, node string) {
+	c.en.mu.Lock()
+	r := c.en.recs[node]
+	c.en.mu.Unlock()
+	if r != nil {
+		c.sample(ctx, r)
+	}
+}
+
+// flushIfDue writes r's new samples to the store when the first one is
+// still unsaved (a counter needs its start) or flushEvery has passed.
+func (c *Controller) flushIfDue(r *recording, force bool) {
+	c.en.mu.Lock()
+	if r.flushed == len(r.samples) || (!force && r.flushed > 0 && c.clk.Now().Sub(r.lastFlush) < c.cfg.Energy.flushEvery()) {
+		c.en.mu.Unlock()
+		return
+	}
+	chunk := sampleChunk{Job: r.job, Boot: r.boot, Samples: slices.Clone(r.samples[r.flushed:])}
+	upto := len(r.samples)
+	c.en.mu.Unlock()
+	v, err := json.Marshal(chunk)
+	if err != nil {
+		c.log.Error("encode power samples", "node", r.node, "err", err)
+		return
+	}
+	key := binary.BigEndian.AppendUint64(rawPrefix(r.node), uint64(chunk.Samples[0].Time.UnixNano()))
+	err = c.st.Batch(func(tx *store.Tx) error {
+		// Once billed, the boot's raw samples are gone for good; a flush
+		// racing the bill must not bring them back.
+		if l := tx.Bucket(ledgerBucket); l != nil && l.Get(ledgerKey(r.job, r.boot, accounting.Boot)) != nil {
+			return nil
+		}
+		raw, err := tx.Bucket(samplesBucket).CreateBucketIfNotExists(bucketRaw)
+		if err != nil {
+			return err
+		}
+		return raw.Put(key, v)
+	})
+	if err != nil {
+		c.log.Error("store power samples", "node", r.node, "err", err)
+		return
+	}
+	c.en.mu.Lock()
+	r.flushed, r.lastFlush = max(r.flushed, upto), c.clk.Now()
+	c.en.mu.Unlock()
+}
+
+// stopRecordingLocked ends the recording of node for job/boot, if it is
+// the current one.
+func (c *Controller) stopRecordingLocked(node string, id, boot uint64) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
+		close(r.stop)
+		delete(c.en.recs, node)
+	}
+}
+
+// energyAfterLocked follows a committed transition: sampling starts when
+// the node is switched on for the job, stops once the job left it, and the
+// billed energy counts towards the account's quota.
+func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry) {
+	if old != nil && powered(old.State) && !powered(j.State) {
+		c.stopRecordingLocked(old.Node, old.ID, old.Boot)
+	}
+	if powered(j.State) && (old == nil || !powered(old.State)) {
+		c.startRecordingLocked(j)
+	}
+	if len(billed) == 0 {
+		return
+	}
+	c.en.mu.Lock()
+	for _, b := range billed {
+		c.en.used[b.Account] += b.Joules
+	}
+	c.en.mu.Unlock()
+	if c.hooks.Billed != nil {
+		for _, b := range billed {
+			c.hooks.Billed(b.Account, b.Joules)
+		}
+	}
+}
+
+// resumeRecordingLocked restarts sampling for a job found powered after a
+// controller restart.
+func (c *Controller) resumeRecordingLocked(j *job.Job) {
+	if powered(j.State) {
+		c.startRecordingLocked(j)
+	}
+}
+
+// samplesTx returns the readings of one boot of a job on node: those the
+// store holds and those still in memory, in time order.
+func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) ([]accounting.Sample, error) {
+	var out []accounting.Sample
+	if raw := tx.Bucket(samplesBucket).Bucket(bucketRaw); raw != nil {
+		p := rawPrefix(node)
+		cur := raw.Cursor()
+		for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
+			var ch sampleChunk
+			if err := json.Unmarshal(v, &ch); err != nil {
+				return nil, fmt.Errorf("power samples %q: %w", k, err)
+			}
+			if ch.Job == id && ch.Boot == boot {
+				out = append(out, ch.Samples...)
+			}
+		}
+	}
+	c.en.mu.Lock()
+	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
+		out = append(out, r.samples...)
+	}
+	c.en.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b accounting.Sample) int { return a.Time.Compare(b.Time) })
+	return slices.CompactFunc(out, func(a, b accounting.Sample) bool { return a.Time.Equal(b.Time) }), nil
+}
+
+// dropRawTx deletes the stored raw samples of one boot once it is billed.
+func dropRawTx(tx *store.Tx, node string, id, boot uint64) error {
+	raw := tx.Bucket(samplesBucket).Bucket(bucketRaw)
+	if raw == nil {
+		return nil
+	}
+	var del [][]byte
+	p := rawPrefix(node)
+	cur := raw.Cursor()
+	for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
+		var ch struct{ Job, Boot uint64 }
+		if json.Unmarshal(v, &ch) != nil || (ch.Job == id && ch.Boot == boot) {
+			del = append(del, bytes.Clone(k))
+		}
+	}
+	for _, k := range del {
+		if err := raw.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// energyBlockedLocked returns the waiting jobs whose account is at or over
+// its energy quota.
+func (c *Controller) energyBlockedLocked(jobs []*job.Job) map[uint64]job.Reason {
+	if len(c.cfg.Energy.QuotaKWh) == 0 {
+		return nil
+	}
+	c.en.mu.Lock()
+	over := map[string]bool{}
+	for acct, q := range c.cfg.Energy.QuotaKWh {
+		if c.en.used[acct] >= q*3.6e6 {
+			over[acct] = true
+		}
+	}
+	c.en.mu.Unlock()
+	if len(over) == 0 {
+		return nil
+	}
+	out := map[uint64]job.Reason{}
+	for _, j := range jobs {
+		if j.State.Waiting() && over[j.Spec.Account] {
+			out[j.ID] = job.ReasonAccountEnergyLimit
+		}
+	}
+	return out
+}
+
+// EnergyUsed returns the joules billed to each account so far.
+func (c *Controller) EnergyUsed() map[string]float64 {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	out := make(map[string]float64, len(c.en.used))
+	for k, v := range c.en.used {
+		out[k] = v
+	}
+	return out
+}

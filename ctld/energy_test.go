@@ -1,0 +1,225 @@
+package ctld
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/store"
+)
+
+func (h *harness) ledger(id uint64) []api.LedgerEntry {
+	h.t.Helper()
+	l, err := h.c.Acct(AcctFilter{IDs: map[uint64]bool{id: true}, Entries: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(l.Jobs) != 1 {
+		h.t.Fatalf("acct for job %d: %d rows", id, len(l.Jobs))
+	}
+	return l.Jobs[0].Entries
+}
+
+func (h *harness) acctJob(id uint64) api.AcctJob {
+	h.t.Helper()
+	l, err := h.c.Acct(AcctFilter{IDs: map[uint64]bool{id: true}})
+	if err != nil || len(l.Jobs) != 1 {
+		h.t.Fatalf("acct for job %d: %v %v", id, l, err)
+	}
+	return l.Jobs[0]
+}
+
+func loadSpec(runtime time.Duration, load float64) job.Spec {
+	s := simSpec(runtime, 0)
+	s.Sim.Load = load
+	return s
+}
+
+func near(got, want, rel float64) bool { return math.Abs(got-want) <= rel*math.Abs(want) }
+
+func TestHeavyJobIsBilledMoreThanALightOne(t *testing.T) {
+	h := newHarness(t, 1) // sim001: sim-x86, 90 W idle, 250 W peak, 3 s boot
+	heavy := h.submit(alice, loadSpec(20*time.Second, 1))[0]
+	h.waitState(heavy, job.Completed)
+	light := h.submit(alice, loadSpec(20*time.Second, 0))[0]
+	h.waitState(light, job.Completed)
+
+	for _, tc := range []struct {
+		id       uint64
+		runWatts float64
+	}{{heavy, 250}, {light, 90}} {
+		a := h.acctJob(tc.id)
+		if a.EnergyEstimated {
+			t.Errorf("job %d estimated: %v", tc.id, a.Reasons)
+		}
+		if sum := a.BootJoules + a.RunJoules + a.OffJoules; math.Abs(sum-a.EnergyJoules) > 1e-6 {
+			t.Errorf("job %d: boot %.1f + run %.1f + off %.1f = %.1f, total %.1f", tc.id, a.BootJoules, a.RunJoules, a.OffJoules, sum, a.EnergyJoules)
+		}
+		// The model: the command draws its load's watts for 20 s; the
+		// phase edges fall between 1 s readings, so allow one second's
+		// difference between idle and peak (160 J).
+		if want := tc.runWatts * 20; math.Abs(a.RunJoules-want) > 160 {
+			t.Errorf("job %d: run %.1f J, model says %.1f J", tc.id, a.RunJoules, want)
+		}
+		if want := 90 * 3.0; math.Abs(a.BootJoules-want) > 160 {
+			t.Errorf("job %d: boot %.1f J, model says about %.1f J", tc.id, a.BootJoules, want)
+		}
+		es := h.ledger(tc.id)
+		if len(es) != 3 || es[0].Phase != "boot" || es[1].Phase != "run" || es[2].Phase != "off" {
+			t.Errorf("job %d ledger phases: %+v", tc.id, es)
+		}
+		for _, e := range es {
+			if e.User != "alice" || e.Node != "sim001" || e.Arch != "x86_64" || e.Kind != "sim-x86" || e.Image != "busybox" || !e.Simulated {
+				t.Errorf("entry lacks job facts: %+v", e)
+			}
+		}
+	}
+	if h, l := h.acctJob(heavy).EnergyJoules, h.acctJob(light).EnergyJoules; h < 2*l {
+		t.Errorf("heavy job %.0f J, light job %.0f J: heavy should cost well over twice as much", h, l)
+	}
+	cv, err := h.c.Curve(heavy)
+	if err != nil || len(cv.Boots) != 1 || len(cv.Boots[0].Points) < 10 {
+		t.Fatalf("curve: %+v %v", cv, err)
+	}
+	peak := 0.0
+	for _, p := range cv.Boots[0].Points {
+		peak = max(peak, p.Watts)
+	}
+	if peak < 200 {
+		t.Errorf("heavy job's curve peaks at %.0f W", peak)
+	}
+}
+
+func TestRestartMidJobBillsEachPhaseOnce(t *testing.T) {
+	h := newHarness(t, 1)
+	id := h.submit(alice, loadSpec(30*time.Second, 1))[0]
+	h.waitState(id, job.Running)
+	h.until("ten seconds of running", func() bool { return h.clk.Now().Sub(h.job(id).RunTime) > 10*time.Second })
+	h.restart()
+	h.waitState(id, job.Completed)
+	h.restart() // a second start must not bill the ended job again
+	h.until("the new controller to settle", func() bool { return true })
+	es := h.ledger(id)
+	if len(es) != 3 {
+		t.Fatalf("%d ledger entries, want one per phase: %+v", len(es), es)
+	}
+	a := h.acctJob(id)
+	// The simulator's counter survives the restart, so the energy is exact
+	// however long the controller was away.
+	if want := 250 * 30.0; !near(a.RunJoules, want, 0.06) {
+		t.Errorf("run %.1f J across a restart, model says %.1f J", a.RunJoules, want)
+	}
+	var n int
+	h.st.View(func(tx *store.Tx) error {
+		return tx.Bucket(ledgerBucket).ForEach(func(k, v []byte) error { n++; return nil })
+	})
+	if n != 3 {
+		t.Errorf("ledger holds %d entries", n)
+	}
+	if raw := h.rawChunks(); raw != 0 {
+		t.Errorf("%d raw sample chunks left after billing", raw)
+	}
+}
+
+func (h *harness) rawChunks() int {
+	n := 0
+	h.st.View(func(tx *store.Tx) error {
+		if b := tx.Bucket(samplesBucket).Bucket(bucketRaw); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n
+}
+
+// failingMeter is a machine whose meter stops answering after a number of readings.
+type failingMeter struct {
+	Machine
+	left atomic.Int64
+}
+
+func (f *failingMeter) PowerReading(ctx context.Context) (power.Reading, error) {
+	if f.left.Add(-1) < 0 {
+		return power.Reading{}, errors.New("ipmitool: " + power.ErrTimeout.Error())
+	}
+	return f.Machine.(power.Meter).PowerReading(ctx)
+}
+
+func TestMeterFailingMidJobIsEstimatedWithAReason(t *testing.T) {
+	fm := &failingMeter{}
+	fm.left.Store(12) // 3 s of boot and some of the run, then silence
+	h := newHarness(t, 1, func(h *harness) {
+		h.wrap = func(name string, m Machine) Machine { fm.Machine = m; return fm }
+	})
+	id := h.submit(alice, loadSpec(30*time.Second, 1))[0]
+	h.waitState(id, job.Completed)
+	a := h.acctJob(id)
+	if !a.EnergyEstimated || len(a.Reasons) == 0 {
+		t.Fatalf("meter failed mid-job but the bill is not estimated: %+v", a)
+	}
+	if !strings.Contains(strings.Join(a.Reasons, "\n"), "run: ") {
+		t.Errorf("reasons do not name the run phase: %q", a.Reasons)
+	}
+	if a.RunJoules <= 0 {
+		t.Errorf("estimated run energy is %.1f J: a silent zero", a.RunJoules)
+	}
+}
+
+func TestFailedBootIsBilledToTheJob(t *testing.T) {
+	h := newHarness(t, 1, func(h *harness) {
+		h.cfg.MaxBootAttempts = 2
+		h.cfg.BootTimeout = 10 * time.Second
+		h.wrap = func(name string, m Machine) Machine { return meteredNeverBoots{neverBoots{m}} }
+	})
+	id := h.submit(alice, simSpec(time.Second, 0))[0]
+	h.waitState(id, job.BootFail)
+	es := h.ledger(id)
+	if len(es) != 2 || es[0].Boot == es[1].Boot || es[0].Phase != "boot" || es[1].Phase != "boot" {
+		t.Fatalf("want one boot entry per attempt: %+v", es)
+	}
+	for _, e := range es {
+		if want := 90 * 10.0; !near(e.Joules, want, 0.15) {
+			t.Errorf("boot %d: %.1f J, model says about %.1f J (10 s at idle)", e.Boot, e.Joules, want)
+		}
+	}
+}
+
+// meteredNeverBoots keeps the sim machine's meter visible through neverBoots.
+type meteredNeverBoots struct{ neverBoots }
+
+func (m meteredNeverBoots) PowerReading(ctx context.Context) (power.Reading, error) {
+	return m.Machine.(power.Meter).PowerReading(ctx)
+}
+
+func TestAccountOverQuotaWaits(t *testing.T) {
+	h := newHarness(t, 1, func(h *harness) {
+		h.cfg.Energy.QuotaKWh = map[string]float64{"physics": 0.001} // 3600 J
+	})
+	s := loadSpec(20*time.Second, 1) // ~5,000 J run + boot
+	s.Account = "physics"
+	first := h.submit(alice, s)[0]
+	h.waitState(first, job.Completed)
+	if used := h.c.EnergyUsed()["physics"]; used < 3600 {
+		t.Fatalf("physics used %.0f J", used)
+	}
+	second := h.submit(alice, s)[0]
+	other := loadSpec(time.Second, 0)
+	other.Account = "chemistry"
+	third := h.submit(alice, other)[0]
+	h.waitState(third, job.Completed)
+	h.until("the over-quota job to show why it waits", func() bool {
+		h.c.mu.RLock()
+		defer h.c.mu.RUnlock()
+		return h.c.reasons[second] == job.ReasonAccountEnergyLimit
+	})
+	if st := h.job(second).State; st != job.Pending {
+		t.Errorf("over-quota job is %s", st)
+	}
+}

@@ -1,0 +1,107 @@
+package ctld
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/job"
+)
+
+const tariffText = `currency = "EUR"
+[[tariff]]
+name = "day"
+schedule = "0 7 * * *"
+price_per_kwh = 0.30
+[[tariff]]
+name = "night"
+schedule = "0 22 * * *"
+price_per_kwh = 0.12
+[[account]]
+name = "physics"
+quota_kwh = 50
+`
+
+func TestParseTariffFile(t *testing.T) {
+	ts, q, err := ParseTariffFile("t.toml", []byte(tariffText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.Currency() != "EUR" || q["physics"] != 50 {
+		t.Errorf("currency %q quotas %v", ts.Currency(), q)
+	}
+	if got := ts.At(time.Date(2026, 1, 1, 23, 0, 0, 0, time.UTC)).Name; got != "night" {
+		t.Errorf("23:00 is %s", got)
+	}
+	for name, text := range map[string]string{
+		"unknown key":    "currency = \"EUR\"\nprice = 3\n",
+		"bad cron":       "[[tariff]]\nname = \"x\"\nschedule = \"61 * * * *\"\nprice_per_kwh = 1\n",
+		"negative quota": "[[account]]\nname = \"a\"\nquota_kwh = -1\n",
+		"nameless":       "[[account]]\nquota_kwh = 1\n",
+		"twice":          "[[account]]\nname = \"a\"\n[[account]]\nname = \"a\"\n",
+		"bad zone":       "timezone = \"Mars/Olympus\"\n",
+		"not toml":       "[[tariff\n",
+	} {
+		if _, _, err := ParseTariffFile("t.toml", []byte(text)); !errors.Is(err, ErrTariffFile) {
+			t.Errorf("%s: err = %v, want ErrTariffFile", name, err)
+		}
+	}
+}
+
+func FuzzParseTariffFile(f *testing.F) {
+	f.Add([]byte(tariffText))
+	f.Add([]byte("[[tariff]]\nname = \"a\"\nschedule = \"@daily\"\nprice_per_kwh = 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, q, err := ParseTariffFile("f.toml", data)
+		if err != nil {
+			if !errors.Is(err, ErrTariffFile) {
+				t.Fatalf("error not wrapped: %v", err)
+			}
+			return
+		}
+		for _, v := range q {
+			if v < 0 || math.IsNaN(v) {
+				t.Fatalf("quota %g accepted", v)
+			}
+		}
+		if ts != nil {
+			ts.At(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		}
+	})
+}
+
+// A job that runs across the 22:00 change is priced piece by piece.
+func TestJobSpanningTariffWindowsIsPricedPieceByPiece(t *testing.T) {
+	ts, _, err := ParseTariffFile("t.toml", []byte(tariffText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, 1, func(h *harness) {
+		h.clk.Set(time.Date(2026, 11, 25, 21, 59, 50, 0, time.UTC))
+		h.cfg.Energy.Tariffs = ts
+	})
+	id := h.submit(alice, loadSpec(20*time.Second, 1))[0]
+	h.waitState(id, job.Completed)
+	for _, e := range h.ledger(id) {
+		if e.Phase != "run" {
+			continue
+		}
+		if e.Tariff != "day+night" || len(e.Pieces) != 2 {
+			t.Fatalf("run phase priced as %q in %d pieces", e.Tariff, len(e.Pieces))
+		}
+		want := 0.0
+		for _, p := range e.Pieces {
+			want += p.Joules / 3.6e6 * p.PricePerKWh
+		}
+		if math.Abs(e.Cost-want) > 1e-12 || e.Currency != "EUR" || e.Cost <= 0 {
+			t.Errorf("cost %g %s, pieces sum to %g", e.Cost, e.Currency, want)
+		}
+		day, night := e.Pieces[0], e.Pieces[1]
+		if !day.To.Equal(time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)) || day.Tariff != "day" || night.Tariff != "night" {
+			t.Errorf("pieces: %+v", e.Pieces)
+		}
+		return
+	}
+	t.Fatal("no run entry")
+}
