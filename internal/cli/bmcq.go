@@ -47,7 +47,7 @@ those that ended in the last few minutes (--all for every job).`,
 	fl.StringSliceVarP(&f.jobs, "jobs", "j", nil, "only these job ids")
 	fl.BoolVarP(&f.all, "all", "a", false, "include jobs that ended long ago")
 	root.AddCommand(newShowCommand(env, &f), newWatchCommand(env, &f), newNodesCommand(env, &f), newNodeCommand(env, &f),
-		newKernelsCommand(env, &f))
+		newKernelsCommand(env, &f), newAcctCommand(env, &f))
 	for _, a := range []struct{ name, short string }{
 		{api.ActionCancel, "Cancel jobs (a booted machine is powered off)"},
 		{api.ActionHold, "Hold pending jobs"},
