@@ -1,3 +1,5 @@
+//go:build vlab
+
 package boot
 
 import (
@@ -22,21 +24,27 @@ import (
 // TestNetbootInQEMU boots a QEMU machine through its iPXE ROM from this
 // server, the way the virtual lab does: boot.ipxe → /ipxe/<mac> → one-time
 // kernel and initrd URLs → /bmcinit from the appended archive, which prints
-// the kernel command line and powers off. Opt-in (about 15 s under TCG):
+// the kernel command line and powers off. Tagged vlab (about 15 s under TCG); kernel from
 // BMC_TEST_KERNEL=/path/to/vmlinuz, with qemu-system-x86, ipxe-qemu and a
 // static /usr/bin/busybox installed.
 func TestNetbootInQEMU(t *testing.T) {
 	kernel := os.Getenv("BMC_TEST_KERNEL")
 	if kernel == "" {
-		t.Skip("set BMC_TEST_KERNEL to a bzImage to netboot it in QEMU")
+		// The virtual lab's cached Debian kernel (make test brings a lab up first).
+		home, _ := os.UserHomeDir()
+		ks, _ := filepath.Glob(filepath.Join(home, ".cache", "bmc-vlab", "kernel", "*", "vmlinuz"))
+		if len(ks) == 0 {
+			t.Fatal("no kernel: set BMC_TEST_KERNEL or run scripts/vlab up once to cache one")
+		}
+		kernel = ks[len(ks)-1]
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("no qemu-system-x86_64")
+		t.Fatal("no qemu-system-x86_64: run scripts/install-deps")
 	}
 	bb, err := os.ReadFile("/usr/bin/busybox")
 	if err != nil {
-		t.Skip("no busybox")
+		t.Fatal("no busybox: run scripts/install-deps")
 	}
 	dir := t.TempDir()
 	kdir := filepath.Join(dir, "kernels")

@@ -1,3 +1,5 @@
+//go:build vlab
+
 package pid1_test
 
 import (
@@ -25,18 +27,15 @@ import (
 	"github.com/bmc-sched/bmc/agent/proto"
 )
 
-// labArtifacts finds the kernel and initrd scripts/vlab caches, or skips.
+// labArtifacts finds the kernel and initrd scripts/vlab caches.
 func labArtifacts(t *testing.T) (kernel, initrd string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots a QEMU machine (~20 s under TCG)")
-	}
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the lab's cached kernel is amd64")
 	}
 	for _, tool := range []string{"qemu-system-x86_64", "cpio", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s", tool)
+			t.Fatalf("no %s: run scripts/install-deps", tool)
 		}
 	}
 	cache := os.Getenv("VLAB_CACHE")
@@ -47,7 +46,7 @@ func labArtifacts(t *testing.T) (kernel, initrd string) {
 	ks, _ := filepath.Glob(filepath.Join(cache, "kernel", "*", "vmlinuz"))
 	is, _ := filepath.Glob(filepath.Join(cache, "initrd", "*.img"))
 	if len(ks) == 0 || len(is) == 0 {
-		t.Skipf("no lab kernel/initrd under %s (scripts/vlab up fetches them)", cache)
+		t.Fatalf("no lab kernel/initrd under %s (scripts/vlab up fetches them; make test runs the lab tests first)", cache)
 	}
 	return ks[len(ks)-1], is[len(is)-1]
 }
@@ -56,7 +55,7 @@ func busyboxRootfs(t *testing.T) []byte {
 	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skip("no /bin/busybox (busybox-static) for the test image")
+		t.Fatal("no /bin/busybox (busybox-static) for the test image: run scripts/install-deps")
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
