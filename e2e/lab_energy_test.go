@@ -1,0 +1,131 @@
+//go:build vlab
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/job"
+)
+
+// truthRow is one line of a lab node's truth.csv: the ground-truth counter.
+type truthRow struct {
+	t      time.Time
+	joules float64
+}
+
+func readTruth(t *testing.T, path string) []truthRow {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []truthRow
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		p := strings.Split(sc.Text(), ",")
+		if len(p) != 3 {
+			continue
+		}
+		ts, err1 := strconv.ParseFloat(p[0], 64)
+		j, err2 := strconv.ParseFloat(p[2], 64)
+		if err1 != nil || err2 != nil { // the header, repeated on each meter start
+			continue
+		}
+		rows = append(rows, truthRow{time.UnixMilli(int64(math.Round(ts * 1000))), j})
+	}
+	return rows
+}
+
+// truthAt interpolates the ground-truth counter at t.
+func truthAt(t *testing.T, rows []truthRow, at time.Time) float64 {
+	t.Helper()
+	for i := 1; i < len(rows); i++ {
+		a, b := rows[i-1], rows[i]
+		if !at.Before(a.t) && !at.After(b.t) {
+			if !b.t.After(a.t) {
+				return b.joules
+			}
+			f := at.Sub(a.t).Seconds() / b.t.Sub(a.t).Seconds()
+			return a.joules + f*(b.joules-a.joules)
+		}
+	}
+	t.Fatalf("truth.csv does not cover %s (rows %d)", at, len(rows))
+	return 0
+}
+
+// TestLabEnergyBillsWhatTheMachineUsed runs a CPU-heavy and a sleeping job
+// of the same length on one lab node and checks the bill against the lab's
+// ground-truth counter over each job's power-on → power-off window.
+func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
+	l := labUp(t, 1, 200)
+	work := workDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	const secs = 40
+	heavy := l.submit(work, l.job("heavy", "", `command = "end=$(( $(date +%s) + `+strconv.Itoa(secs)+` )); while [ $(date +%s) -lt $end ]; do :; done"`))
+	d := l.waitFor(ctx, heavy, state(job.Completed))
+	light := l.submit(work, l.job("light", "", `command = "sleep `+strconv.Itoa(secs)+`"`))
+	l.waitFor(ctx, light, state(job.Completed))
+	_ = d
+
+	c := l.client()
+	// The ledger is written with the final transition; the truth file is
+	// appended at 1 Hz, so wait until it covers the last job's end.
+	var rows []truthRow
+	acct := map[string]api.AcctJob{}
+	for _, id := range []string{heavy, light} {
+		list, err := c.Acct(ctx, api.AcctFilter{IDs: []string{id}, Entries: true})
+		if err != nil || len(list.Jobs) != 1 {
+			t.Fatalf("acct %s: %v %+v", id, err, list)
+		}
+		acct[id] = list.Jobs[0]
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows = readTruth(t, filepath.Join(l.dir, "node1", "truth.csv"))
+		if len(rows) > 0 && rows[len(rows)-1].t.After(acct[light].End) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // waits for the lab's 1 Hz truth writer, not for our code
+	}
+	for _, id := range []string{heavy, light} {
+		a := acct[id]
+		truth := truthAt(t, rows, a.End) - truthAt(t, rows, a.Start)
+		errPct := 100 * (a.EnergyJoules - truth) / truth
+		t.Logf("job %s (%s): billed %.1f J (boot %.1f, run %.1f over %.1fs, off %.1f), truth %.1f J over %.1fs: error %+.2f %%; estimated=%v %v",
+			id, a.Name, a.EnergyJoules, a.BootJoules, a.RunJoules, a.RunSeconds, a.OffJoules, truth, a.Elapsed, errPct, a.EnergyEstimated, a.Reasons)
+		if math.Abs(errPct) > 3 {
+			t.Errorf("job %s billed %.1f J, ground truth %.1f J: %+.2f %% (limit 3 %%)", id, a.EnergyJoules, truth, errPct)
+		}
+		if s := a.BootJoules + a.RunJoules + a.OffJoules; math.Abs(s-a.EnergyJoules) > 1e-6 {
+			t.Errorf("job %s: phases sum to %.3f J, total %.3f J", id, s, a.EnergyJoules)
+		}
+		if len(a.Entries) != 3 {
+			t.Errorf("job %s: %d ledger entries, want boot, run, off", id, len(a.Entries))
+		}
+		if a.EnergyEstimated {
+			t.Errorf("job %s estimated: %v", id, a.Reasons)
+		}
+	}
+	h, s := acct[heavy], acct[light]
+	hw, sw := h.RunJoules/h.RunSeconds, s.RunJoules/s.RunSeconds
+	t.Logf("run phase mean power: heavy %.1f W, sleeping %.1f W", hw, sw)
+	if h.RunJoules < 1.2*s.RunJoules {
+		t.Errorf("heavy job's run billed %.0f J, sleeping job's %.0f J: heavy should be clearly more", h.RunJoules, s.RunJoules)
+	}
+	cv, err := c.Curve(ctx, h.ID)
+	if err != nil || len(cv.Boots) != 1 || len(cv.Boots[0].Points) < 20 {
+		t.Errorf("power curve of the heavy job: %v %+v", err, cv)
+	}
+}
