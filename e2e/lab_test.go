@@ -139,7 +139,12 @@ command = "cat /proc/cmdline; cat /etc/os-release"`))
 		if !strings.Contains(string(out), "bmc_lab_test=42") || !strings.Contains(string(out), `NAME="bmc lab busybox"`) {
 			t.Errorf("output shows neither the job's cmdline nor its image:\n%s", out)
 		}
-		for _, f := range strings.Fields(string(out)) {
+		if strings.Contains(string(out), "bmc.token=") {
+			t.Errorf("the job saw its boot's agent token in /proc/cmdline:\n%s", out)
+		}
+		// The token the node booted with, from the lab's serial console.
+		serial, _ := os.ReadFile(filepath.Join(l.dir, strings.Replace(d.Node, "vnode", "node", 1), "serial.log"))
+		for _, f := range strings.Fields(string(serial)) {
 			if v, ok := strings.CutPrefix(f, "bmc.token="); ok {
 				token = v
 			}

@@ -353,6 +353,9 @@ func fetchRootfs(ctx context.Context, log *slog.Logger, api *agent.API, cfg prot
 			return fmt.Errorf("bmcinit: mount %s in image: %w", mt.dst, err)
 		}
 	}
+	if err := hideToken(); err != nil {
+		return fmt.Errorf("bmcinit: %w", err)
+	}
 	if err := os.Chmod(NewRoot+"/tmp", 0o1777); err != nil {
 		log.Warn("chmod /tmp", "err", err)
 	}
@@ -404,4 +407,38 @@ func ReadEnergy(path string) *uint64 {
 		return nil
 	}
 	return &v
+}
+
+// hideToken shows the job a /proc/cmdline without the boot's agent token:
+// the job's output must not carry a credential, even one about to expire.
+// The kernel's own file cannot change, so a copy without it is bind-mounted
+// over the image's view.
+func hideToken() error {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return err
+	}
+	clean := ScrubCmdline(string(b))
+	if err := os.MkdirAll("/run/bmc", 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile("/run/bmc/cmdline", []byte(clean), 0o444); err != nil {
+		return err
+	}
+	if err := unix.Mount("/run/bmc/cmdline", NewRoot+"/proc/cmdline", "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("hide the boot token from the job: %w", err)
+	}
+	return nil
+}
+
+// ScrubCmdline drops the agent token parameter from a kernel command line.
+func ScrubCmdline(cmdline string) string {
+	f := strings.Fields(cmdline)
+	out := f[:0]
+	for _, p := range f {
+		if !strings.HasPrefix(p, proto.ParamToken+"=") {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ") + "\n"
 }

@@ -183,3 +183,15 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("gave up with %v, want the last error", err)
 	}
 }
+
+func TestScrubCmdline(t *testing.T) {
+	for in, want := range map[string]string{
+		"console=ttyS0 quiet rdinit=/bmcinit bmc.url=http://10.0.2.2:8150 bmc.token=SECRET\n": "console=ttyS0 quiet rdinit=/bmcinit bmc.url=http://10.0.2.2:8150\n",
+		"bmc.token=x": "\n",
+		"a  b":        "a b\n",
+	} {
+		if got := ScrubCmdline(in); got != want {
+			t.Errorf("ScrubCmdline(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
