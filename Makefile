@@ -16,11 +16,19 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 25m ./...
 	$(GO) test -race -timeout 15m -tags vlab ./scripts/vlabtest/
+	$(GO) test -race -timeout 10m -tags vlab -run QEMU ./agent/pid1/ ./boot/ ./boot/initramfs/
 	$(GO) test -race -timeout 20m -tags vlab -run 'Lab' ./e2e/
 
 # Unit tests only, for the edit-compile loop.
 test-quick:
 	$(GO) test -short ./...
+
+# The virtual lab end to end: two QEMU machines behind IPMI BMCs boot three
+# jobs over the network (one with its own kernel command line, one CPU-heavy,
+# one failing), then the lab goes down. A few minutes on 2 cores; root the
+# first time (scripts/vlab installs QEMU, ipmi_sim, ...). See scripts/demo.
+demo:
+	scripts/demo
 
 # A quick try on simulated machines: no hardware, no QEMU.
 demo-sim: build
