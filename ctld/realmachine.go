@@ -300,6 +300,10 @@ func (m *RealMachine) Finish(j *job.Job) {
 	os.Remove(m.keyPath(j.ID))
 }
 
+// ReconnectWindow bounds how long a lost connection to a running job's agent
+// is retried before the job is NODE_FAIL and its machine powered off.
+const ReconnectWindow = 45 * time.Second
+
 // realSession is one SSH connection to a booted node's agent.
 type realSession struct {
 	m       *RealMachine
@@ -360,7 +364,11 @@ func (s *realSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Wri
 		s.m.log.Warn("connection to node agent lost; reconnecting", "job", j.ID, "err", err)
 		outOff, errOff, attach = se.Stdout, se.Stderr, true
 		s.c.Close()
-		ns, derr := s.m.connect(ctx, j, s.hostKey, s.addr, s.key, 5)
+		// A node that stopped answering must become NODE_FAIL in bounded
+		// time, not after every dial's own handshake timeout.
+		rctx, cancel := context.WithTimeout(ctx, ReconnectWindow)
+		ns, derr := s.m.connect(rctx, j, s.hostKey, s.addr, s.key, 5)
+		cancel()
 		if derr != nil {
 			return code, fmt.Errorf("%w: %w (reconnect: %w)", ErrLost, err, derr)
 		}

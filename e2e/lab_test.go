@@ -284,3 +284,30 @@ func TestLabWrongBMCPassword(t *testing.T) {
 		t.Error("bmcctld.log contains vnode1's password")
 	}
 }
+
+// TestLabHungNode: a machine that stops answering while its job runs (its
+// QEMU process frozen) makes the job NODE_FAIL, and the machine is powered off.
+func TestLabHungNode(t *testing.T) {
+	l := labUp(t, 1, 400)
+	work := workDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	id := l.submit(work, l.job("hang", "", `command = "echo up; sleep 600"`))
+	l.waitFor(ctx, id, state(job.Running))
+	pid, err := os.ReadFile(filepath.Join(l.dir, "node1/qemu.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err := syscall.Kill(p, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(p, syscall.SIGCONT)
+	d := l.waitFor(ctx, id, func(d api.JobDetail) bool { return d.State.Final() || d.State == job.NodeFail })
+	if d.State != job.NodeFail {
+		t.Errorf("job of a frozen node ended %s (%s), want NODE_FAIL", d.State, d.Detail)
+	}
+	if p := l.powerState(1); p != "off" {
+		t.Errorf("the frozen node is %s after its job failed; want off", p)
+	}
+}
