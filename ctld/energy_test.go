@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/power"
@@ -222,4 +224,60 @@ func TestAccountOverQuotaWaits(t *testing.T) {
 	if st := h.job(second).State; st != job.Pending {
 		t.Errorf("over-quota job is %s", st)
 	}
+}
+
+func TestMetricsShowWattsAndEnergyByAccount(t *testing.T) {
+	m := NewMetrics()
+	h := newHarness(t, 1, func(h *harness) {
+		h.cfg.Energy.QuotaKWh = map[string]float64{"physics": 1, "idle-account": 1}
+	})
+	h.c.hooks.Billed = m.Hooks().Billed
+	s := loadSpec(10*time.Second, 1)
+	s.Account = "physics"
+	id := h.submit(alice, s)[0]
+	h.waitState(id, job.Running)
+	h.until("a reading under load", func() bool { return h.c.Nodes()[0].Watts != nil && *h.c.Nodes()[0].Watts > 200 })
+	m.Collect(h.c)
+	if got, _ := metricValue(t, m.Registry, "bmc_machine_power_watts", "node", "sim001"); got != 250 {
+		t.Errorf("bmc_machine_power_watts{node=sim001} = %g while a load-1 job runs, model 250", got)
+	}
+	h.waitState(id, job.Completed)
+	m.Collect(h.c)
+	want := h.acctJob(id).EnergyJoules
+	if got, _ := metricValue(t, m.Registry, "bmc_energy_joules_total", "account", "physics"); math.Abs(got-want) > 1e-6 {
+		t.Errorf("bmc_energy_joules_total{account=physics} = %g, ledger says %g", got, want)
+	}
+	if _, n := metricValue(t, m.Registry, "bmc_energy_joules_total", "account", "idle-account"); n != 2 {
+		t.Errorf("%d energy series, want physics and the pre-created idle-account", n)
+	}
+}
+
+// metricValue gathers reg and returns the value of name{label=value} and
+// how many series name has.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, label, value string) (float64, int) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		v := math.NaN()
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					switch {
+					case m.GetGauge() != nil:
+						v = m.GetGauge().GetValue()
+					case m.GetCounter() != nil:
+						v = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return v, len(mf.GetMetric())
+	}
+	return math.NaN(), 0
 }

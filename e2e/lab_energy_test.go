@@ -5,11 +5,14 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,10 +77,9 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 	defer cancel()
 	const secs = 40
 	heavy := l.submit(work, l.job("heavy", "", `command = "end=$(( $(date +%s) + `+strconv.Itoa(secs)+` )); while [ $(date +%s) -lt $end ]; do :; done"`))
-	d := l.waitFor(ctx, heavy, state(job.Completed))
+	l.waitFor(ctx, heavy, state(job.Completed))
 	light := l.submit(work, l.job("light", "", `command = "sleep `+strconv.Itoa(secs)+`"`))
 	l.waitFor(ctx, light, state(job.Completed))
-	_ = d
 
 	c := l.client()
 	// The ledger is written with the final transition; the truth file is
@@ -127,5 +129,106 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 	cv, err := c.Curve(ctx, h.ID)
 	if err != nil || len(cv.Boots) != 1 || len(cv.Boots[0].Points) < 20 {
 		t.Errorf("power curve of the heavy job: %v %+v", err, cv)
+	}
+}
+
+// restartDaemon kills the lab's bmcctld with SIGKILL and starts it again
+// with the same command line, as a crash and a supervisor would.
+func (l *lab) restartDaemon(ctx context.Context) {
+	t := l.t
+	t.Helper()
+	pid, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.pid"))
+	p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for syscall.Kill(p, 0) == nil {
+		<-time.After(50 * time.Millisecond) // the killed process is not our child: poll its end
+	}
+	cmdline, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.cmd"))
+	restart := exec.Command("bash", "-c", "exec "+strings.TrimSpace(string(cmdline)))
+	logf, _ := os.OpenFile(filepath.Join(l.dir, "bmcctld.out"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	restart.Stdout, restart.Stderr = logf, logf
+	restart.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := restart.Start(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(l.dir, "bmcctld.pid"), []byte(strconv.Itoa(restart.Process.Pid)+"\n"), 0o644)
+	go restart.Wait()
+	for i := 0; ; i++ {
+		if _, err := l.client().Whoami(ctx); err == nil {
+			return
+		}
+		if i > 300 {
+			t.Fatal("restarted bmcctld does not answer")
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+}
+
+// TestLabEnergyAcrossKill9AndASilentBMC: a bmcctld killed with -9 mid-job
+// bills each phase exactly once; a BMC that stops answering power readings
+// mid-job leaves the bill marked estimated with the reason.
+func TestLabEnergyAcrossKill9AndASilentBMC(t *testing.T) {
+	l := labUp(t, 1, 200)
+	work := workDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	c := l.client()
+
+	id := l.submit(work, l.job("survivor", "", `command = "sleep 30"`))
+	d := l.waitFor(ctx, id, state(job.Running))
+	<-time.After(time.Until(d.RunTime.Add(10 * time.Second))) // let the job run a while before the crash
+	l.restartDaemon(ctx)
+	d = l.waitFor(ctx, id, func(d api.JobDetail) bool { return d.State.Final() })
+	list, err := c.Acct(ctx, api.AcctFilter{IDs: []string{id}, Entries: true})
+	if err != nil || len(list.Jobs) != 1 {
+		t.Fatalf("acct %s: %v %+v", id, err, list)
+	}
+	a := list.Jobs[0]
+	seen := map[string]int{}
+	for _, e := range a.Entries {
+		seen[fmt.Sprintf("%d/%s", e.Boot, e.Phase)]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("ledger entry %s written %d times", k, n)
+		}
+	}
+	if d.State == job.Completed && len(a.Entries) != 3 {
+		t.Errorf("completed job has %d ledger entries, want boot, run, off: %+v", len(a.Entries), a.Entries)
+	}
+	rows := readTruth(t, filepath.Join(l.dir, "node1", "truth.csv"))
+	for i := 0; i < 20 && (len(rows) == 0 || !rows[len(rows)-1].t.After(a.End)); i++ {
+		<-time.After(500 * time.Millisecond) // the lab's 1 Hz truth writer
+		rows = readTruth(t, filepath.Join(l.dir, "node1", "truth.csv"))
+	}
+	truth := truthAt(t, rows, a.End) - truthAt(t, rows, a.Start)
+	t.Logf("job %s across kill -9: %s, billed %.1f J, truth %.1f J: error %+.2f %%; estimated=%v %v",
+		id, d.State, a.EnergyJoules, truth, 100*(a.EnergyJoules-truth)/truth, a.EnergyEstimated, a.Reasons)
+
+	// Silence the BMC (SIGSTOP its ipmi_sim) for 12 s while a job runs.
+	id = l.submit(work, l.job("silent", "", `command = "sleep 30"`))
+	d = l.waitFor(ctx, id, state(job.Running))
+	<-time.After(time.Until(d.RunTime.Add(5 * time.Second)))
+	pidb, _ := os.ReadFile(filepath.Join(l.dir, "node1", "ipmi_sim.pid"))
+	bmcPid, err := strconv.Atoi(strings.TrimSpace(string(pidb)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(bmcPid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	<-time.After(12 * time.Second) // how long the BMC stays silent
+	syscall.Kill(bmcPid, syscall.SIGCONT)
+	l.waitFor(ctx, id, func(d api.JobDetail) bool { return d.State.Final() })
+	list, err = c.Acct(ctx, api.AcctFilter{IDs: []string{id}})
+	if err != nil || len(list.Jobs) != 1 {
+		t.Fatalf("acct %s: %v %+v", id, err, list)
+	}
+	a = list.Jobs[0]
+	t.Logf("job %s with a silent BMC: billed %.1f J, estimated=%v %v", id, a.EnergyJoules, a.EnergyEstimated, a.Reasons)
+	if !a.EnergyEstimated || len(a.Reasons) == 0 || a.RunJoules <= 0 {
+		t.Errorf("a BMC silent for 12 s mid-run: estimated=%v reasons=%v run=%.1f J; want estimated with a reason, never zero", a.EnergyEstimated, a.Reasons, a.RunJoules)
 	}
 }
