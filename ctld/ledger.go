@@ -183,6 +183,12 @@ func (c *Controller) entryBase(j *job.Job, to job.State) api.LedgerEntry {
 	if _, d, ok := strings.Cut(j.Spec.Image, "@"); ok && strings.Contains(d, ":") {
 		e.ImageDigest = d
 	}
+	if j.ImageDigest != "" {
+		e.ImageDigest = j.ImageDigest
+	}
+	if j.KernelName != "" {
+		e.Kernel = j.KernelName
+	}
 	if rt, ok := c.nodes[j.Node]; ok {
 		e.Arch, e.Kind, e.Simulated = rt.Arch, rt.Kind, rt.m.Simulated()
 		if e.Kind == "" {
@@ -190,6 +196,17 @@ func (c *Controller) entryBase(j *job.Job, to job.State) api.LedgerEntry {
 		}
 	}
 	return e
+}
+
+// bootFactsOf asks a machine that resolves images and kernels (the real
+// boot path) what this boot uses; the simulator resolves nothing.
+func bootFactsOf(m Machine, j *job.Job) (imageDigest, kernel string) {
+	if f, ok := m.(interface {
+		BootFacts(*job.Job) (string, string)
+	}); ok {
+		return f.BootFacts(j)
+	}
+	return "", ""
 }
 
 func commandLine(cmd job.Command) string {

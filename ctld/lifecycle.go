@@ -164,7 +164,11 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		}
 		return nil, err
 	}
-	if _, err := c.transition(id, job.Event{}, func(j *job.Job) error { j.State = job.PoweringOn; return nil }); err != nil {
+	digest, kernel := bootFactsOf(m, j)
+	if _, err := c.transition(id, job.Event{}, func(j *job.Job) error {
+		j.State, j.ImageDigest, j.KernelName = job.PoweringOn, digest, kernel
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	t0 := c.clk.Now()

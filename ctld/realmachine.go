@@ -114,6 +114,19 @@ type RealMachine struct {
 	clk    clock.Clock
 	log    *slog.Logger
 	meter  power.Meter // set by SetMeter; else the driver's, if it reads power
+
+	factsMu sync.Mutex
+	facts   map[uint64]bootFacts // by job: what Prepare resolved
+}
+
+type bootFacts struct{ digest, kernel string }
+
+// BootFacts returns the image digest and kernel name Prepare resolved for j.
+func (m *RealMachine) BootFacts(j *job.Job) (imageDigest, kernel string) {
+	m.factsMu.Lock()
+	defer m.factsMu.Unlock()
+	f := m.facts[j.ID]
+	return f.digest, f.kernel
 }
 
 // NewRealMachine wires one node. keyDir holds the per-job SSH keys (0700).
@@ -182,7 +195,7 @@ func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.boots.Prepare(ctx, boot.Request{
+	b, err := m.boots.Prepare(ctx, boot.Request{
 		JobID: j.ID, Boot: j.Boot, Node: m.cfg.Name, MAC: m.cfg.MAC, Arch: m.cfg.Arch, Loader: m.cfg.Boot,
 		Kernel: j.Spec.Kernel, Initrd: j.Spec.Initrd, Cmdline: j.Spec.Cmdline, Image: j.Spec.Image, AuthorizedKey: auth,
 	})
@@ -195,6 +208,12 @@ func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
 		}
 		return err
 	}
+	m.factsMu.Lock()
+	if m.facts == nil {
+		m.facts = map[uint64]bootFacts{}
+	}
+	m.facts[j.ID] = bootFacts{digest: b.Rootfs.Digest, kernel: b.KernelName}
+	m.factsMu.Unlock()
 	m.hub.watch(j.ID, j.Boot)
 	if bs, ok := m.drv.(power.BootDeviceSetter); ok {
 		if err := bs.SetNextBootNetwork(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
@@ -297,6 +316,9 @@ func (m *RealMachine) Resume(ctx context.Context, j *job.Job) (Session, error) {
 func (m *RealMachine) Finish(j *job.Job) {
 	m.boots.Finish(j.ID)
 	m.hub.forget(j.ID)
+	m.factsMu.Lock()
+	delete(m.facts, j.ID)
+	m.factsMu.Unlock()
 	os.Remove(m.keyPath(j.ID))
 }
 

@@ -119,6 +119,11 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 		if a.EnergyEstimated {
 			t.Errorf("job %s estimated: %v", id, a.Reasons)
 		}
+		for _, e := range a.Entries {
+			if !strings.HasPrefix(e.ImageDigest, "sha256:") || e.Kernel == "" || e.Arch != "x86_64" || e.Simulated {
+				t.Errorf("job %s entry %s lacks what booted: digest %q kernel %q arch %q", id, e.Phase, e.ImageDigest, e.Kernel, e.Arch)
+			}
+		}
 	}
 	h, s := acct[heavy], acct[light]
 	hw, sw := h.RunJoules/h.RunSeconds, s.RunJoules/s.RunSeconds

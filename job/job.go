@@ -106,6 +106,11 @@ type Job struct {
 	// Boot counts how many times a node was allocated; with the event log it
 	// proves that no job ran twice unless it was requeued.
 	Boot uint64 `json:"boot,omitempty"`
+	// ImageDigest and KernelName are what the current boot really booted
+	// (the image's digest, the catalog name or path of the kernel), set
+	// when its node is powered on, for the energy ledger.
+	ImageDigest string `json:"image_digest,omitempty"`
+	KernelName  string `json:"kernel_name,omitempty"`
 }
 
 // IsArrayTask reports whether j is one task of an array.
