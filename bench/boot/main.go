@@ -58,6 +58,7 @@ type config struct {
 	portBase, nodePort, sshBase, metricsPort int
 	barePort                                 int
 	jobTimeout                               time.Duration
+	cpu                                      string
 }
 
 func main() {
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&c.sshBase, "ssh-base", 32222, "vlab --ssh-base")
 	flag.IntVar(&c.metricsPort, "metrics-port", 38151, "vlab --metrics-port")
 	flag.IntVar(&c.barePort, "bare-port", 38160, "port of the bare boot's static HTTP server on 127.0.0.1")
+	flag.StringVar(&c.cpu, "cpu", "", "QEMU CPU model for the node and the bare boots, e.g. max (RDRAND seeds the CRNG at once); default the lab's")
 	flag.DurationVar(&c.jobTimeout, "job-timeout", 5*time.Minute, "give up on a boot after this long")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -112,6 +114,11 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	if err := up.Run(); err != nil {
 		return fmt.Errorf("vlab up: %w", err)
 	}
+	if c.cpu != "" {
+		if err := setCPU(filepath.Join(c.dir, "node1", "startcmd"), c.cpu); err != nil {
+			return err
+		}
+	}
 	l, err := openLab(c.dir)
 	if err != nil {
 		return err
@@ -143,7 +150,7 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	report(os.Stdout, rounds, fi.Size())
+	report(os.Stdout, rounds, fi.Size(), l.qemu)
 	return nil
 }
 
@@ -178,6 +185,20 @@ func openLab(dir string) (*lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// setCPU makes the node's QEMU (started by ipmi_sim from startcmd on every
+// power on) emulate cpu; the bare boots copy the same command line.
+func setCPU(startcmd, cpu string) error {
+	b, err := os.ReadFile(startcmd)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(b, []byte(" -accel tcg ")) || bytes.Contains(b, []byte(" -cpu ")) {
+		return fmt.Errorf("%s: no \"-accel tcg\" to add -cpu to, or a -cpu already", startcmd)
+	}
+	b = bytes.Replace(b, []byte(" -accel tcg "), []byte(" -accel tcg -cpu "+cpu+" "), 1)
+	return os.WriteFile(startcmd, b, 0o755)
 }
 
 // parseStartcmd returns the argv of the startcmd's exec line. vlab writes
@@ -633,7 +654,7 @@ func stat(ds []time.Duration) string {
 	return fmt.Sprintf("%6.2f s  (%.2f – %.2f)", med.Seconds(), s[0].Seconds(), s[len(s)-1].Seconds())
 }
 
-func report(w io.Writer, rs []round, bareInitrd int64) {
+func report(w io.Writer, rs []round, bareInitrd int64, qemu []string) {
 	col := func(f func(round) time.Duration) []time.Duration {
 		var out []time.Duration
 		for _, r := range rs {
@@ -644,7 +665,7 @@ func report(w io.Writer, rs []round, bareInitrd int64) {
 	row := func(name string, f func(round) time.Duration) {
 		fmt.Fprintf(w, "| %s | %s |\n", name, stat(col(f)))
 	}
-	fmt.Fprintf(w, "\n%d rounds, %s; median (min – max)\n\n", len(rs), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "\n%d rounds, %s, QEMU: %s; median (min – max)\n\n", len(rs), time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(qemu, " "))
 	fmt.Fprintln(w, "| phase | time |")
 	fmt.Fprintln(w, "|---|---|")
 	fmt.Fprintln(w, "| **bare iPXE boot** (QEMU start → marker) | |")
