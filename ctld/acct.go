@@ -203,7 +203,7 @@ func (c *Controller) Curve(id uint64) (api.PowerCurve, error) {
 		}
 		var events []job.Event
 		c.st.View(func(tx *store.Tx) error { events, err = tx.Events(id); return err })
-		ph := phasesOf(events, c.clk.Now())
+		ph, _, _ := phasesOf(events, c.clk.Now())
 		if ds, err := accounting.Downsample(samples, curvePoints, c.cfg.Energy.options()); err == nil {
 			samples = ds
 		}

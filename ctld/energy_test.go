@@ -3,6 +3,7 @@ package ctld
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -280,4 +281,73 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label, value stri
 		return v, len(mf.GetMetric())
 	}
 	return math.NaN(), 0
+}
+
+func TestEveryBootOfARequeuedJobIsBilled(t *testing.T) {
+	h := newHarness(t, 1)
+	id := h.submit(alice, loadSpec(20*time.Second, 1))[0]
+	h.waitState(id, job.Running)
+	if _, err := h.c.Act(alice, fmt.Sprint(id), api.ActionRequeue); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, job.Completed)
+	// A second job caught booting by a restart is booted again: the
+	// interrupted boot is billed under its own number.
+	second := h.submit(alice, loadSpec(5*time.Second, 0))[0]
+	h.until("second job to boot", func() bool { return h.job(second).State == job.Booting })
+	h.restart()
+	h.waitState(second, job.Completed)
+
+	got := map[uint64][]string{}
+	for _, e := range h.ledger(id) {
+		got[e.Boot] = append(got[e.Boot], e.Phase)
+	}
+	if len(got) != 2 || strings.Join(got[1], ",") != "boot,run,off" || strings.Join(got[2], ",") != "boot,run,off" {
+		t.Errorf("requeued job's ledger by boot: %v", got)
+	}
+	got = map[uint64][]string{}
+	for _, e := range h.ledger(second) {
+		got[e.Boot] = append(got[e.Boot], e.Phase)
+	}
+	if len(got) != 2 || strings.Join(got[1], ",") != "boot" || strings.Join(got[2], ",") != "boot,run,off" {
+		t.Errorf("job restarted while booting, ledger by boot: %v", got)
+	}
+	a := h.acctJob(second)
+	if a.Boots != 2 || a.BootJoules <= 0 || a.EnergyEstimated {
+		t.Errorf("job restarted while booting: %+v", a)
+	}
+}
+
+func TestPhasesOfEventLog(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	ev := func(s int, st job.State) job.Event { return job.Event{Time: at(s), State: st} }
+	for _, tc := range []struct {
+		name             string
+		events           []job.Event
+		end              int
+		boot, run, off   [2]int
+		wantRan, wantOff bool
+	}{
+		{"completed", []job.Event{ev(0, job.Pending), ev(1, job.Allocated), ev(2, job.PoweringOn), ev(3, job.Booting), ev(10, job.Running), ev(40, job.PoweringOff)},
+			42, [2]int{2, 10}, [2]int{10, 40}, [2]int{40, 42}, true, true},
+		{"failed boot", []job.Event{ev(2, job.PoweringOn), ev(3, job.Booting)}, 30, [2]int{2, 30}, [2]int{30, 30}, [2]int{30, 30}, false, false},
+		{"cancelled while booting", []job.Event{ev(2, job.PoweringOn), ev(3, job.Booting), ev(8, job.PoweringOff)}, 9, [2]int{2, 8}, [2]int{8, 8}, [2]int{8, 9}, false, true},
+		{"second boot after a requeue", []job.Event{ev(2, job.PoweringOn), ev(4, job.Running), ev(6, job.PoweringOff), ev(7, job.Pending),
+			ev(8, job.Allocated), ev(9, job.PoweringOn), ev(12, job.Running), ev(20, job.PoweringOff)}, 21, [2]int{9, 12}, [2]int{12, 20}, [2]int{20, 21}, true, true},
+		{"lost while running", []job.Event{ev(2, job.PoweringOn), ev(5, job.Running)}, 50, [2]int{2, 5}, [2]int{5, 50}, [2]int{50, 50}, true, false},
+	} {
+		p, ran, off := phasesOf(tc.events, at(tc.end))
+		got := [][2]time.Time{{p.PowerOn, p.RunStart}, {p.RunStart, p.RunEnd}, {p.RunEnd, p.OffConfirmed}}
+		for i, w := range [][2]int{tc.boot, tc.run, tc.off} {
+			if !got[i][0].Equal(at(w[0])) || !got[i][1].Equal(at(w[1])) {
+				t.Errorf("%s: phase %d = %s..%s, want %ds..%ds", tc.name, i, got[i][0].Sub(t0), got[i][1].Sub(t0), w[0], w[1])
+			}
+		}
+		if ran != tc.wantRan || off != tc.wantOff {
+			t.Errorf("%s: ran %v off %v", tc.name, ran, off)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
 }

@@ -44,7 +44,7 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 		return nil, err
 	}
 	end := ev.Time
-	ph := phasesOf(events, end)
+	ph, ran, offPhase := phasesOf(events, end)
 	samples, err := c.samplesTx(tx, old.Node, old.ID, old.Boot)
 	if err != nil {
 		return nil, err
@@ -59,9 +59,14 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 	base := c.entryBase(old, j.State)
 	var out []billedEntry
 	now := c.clk.Now()
-	phases := []accounting.Phase{accounting.Boot, accounting.Run, accounting.Off}
-	if ph.RunStart.Equal(ph.RunEnd) && ph.RunEnd.Equal(ph.OffConfirmed) {
-		phases = phases[:1] // the boot failed: all of it was booting
+	// Boot always; run and off only when the job got there (a failed boot
+	// was all booting; a cancel during boot goes from boot to off).
+	phases := []accounting.Phase{accounting.Boot}
+	if ran {
+		phases = append(phases, accounting.Run)
+	}
+	if offPhase {
+		phases = append(phases, accounting.Off)
 	}
 	for _, p := range phases {
 		from, to, _ := ph.Window(p)
@@ -126,8 +131,9 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 // log: POWERING_ON starts the boot phase, RUNNING the run phase,
 // POWERING_OFF the power-off phase, and end (this transition) closes it. A
 // boot that never reached RUNNING has a zero-length run phase at the
-// point it stopped.
-func phasesOf(events []job.Event, end time.Time) accounting.Phases {
+// point it stopped. ran and off say whether the boot reached RUNNING and
+// POWERING_OFF.
+func phasesOf(events []job.Event, end time.Time) (p accounting.Phases, ran, off bool) {
 	start := -1
 	for i := len(events) - 1; i >= 0; i-- {
 		if events[i].State == job.PoweringOn {
@@ -135,31 +141,31 @@ func phasesOf(events []job.Event, end time.Time) accounting.Phases {
 			break
 		}
 	}
-	p := accounting.Phases{PowerOn: end, RunStart: end, RunEnd: end, OffConfirmed: end}
+	p = accounting.Phases{PowerOn: end, RunStart: end, RunEnd: end, OffConfirmed: end}
 	if start < 0 {
-		return p
+		return p, false, false
 	}
 	p.PowerOn = events[start].Time
-	var run, off time.Time
+	var runAt, offAt time.Time
 	for _, e := range events[start+1:] {
 		switch e.State {
 		case job.Running:
-			if run.IsZero() {
-				run = e.Time
+			if !ran {
+				ran, runAt = true, e.Time
 			}
 		case job.PoweringOff:
-			if off.IsZero() {
-				off = e.Time
+			if !off {
+				off, offAt = true, e.Time
 			}
 		}
 	}
 	switch {
-	case !run.IsZero() && !off.IsZero():
-		p.RunStart, p.RunEnd = run, off
-	case !run.IsZero():
-		p.RunStart = run
-	case !off.IsZero():
-		p.RunStart, p.RunEnd = off, off
+	case ran && off:
+		p.RunStart, p.RunEnd = runAt, offAt
+	case ran:
+		p.RunStart = runAt
+	case off:
+		p.RunStart, p.RunEnd = offAt, offAt
 	}
 	// Clamp: edges from one clock are ordered, but never trust that with money.
 	if p.RunStart.Before(p.PowerOn) {
@@ -171,7 +177,7 @@ func phasesOf(events []job.Event, end time.Time) accounting.Phases {
 	if p.OffConfirmed.Before(p.RunEnd) {
 		p.OffConfirmed = p.RunEnd
 	}
-	return p
+	return p, ran, off
 }
 
 // entryBase fills what every ledger entry of a boot says about the job and node.
