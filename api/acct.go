@@ -51,6 +51,9 @@ type LedgerEntry struct {
 	Reasons         []string  `json:"reasons,omitempty"`
 	Simulated       bool      `json:"simulated,omitempty"`
 	Recorded        time.Time `json:"recorded"`
+	// Live marks an entry computed for a boot still in progress: energy
+	// so far, not (yet) in the ledger.
+	Live bool `json:"live,omitempty"`
 }
 
 // Piece is the part of a phase priced under one tariff.
@@ -65,34 +68,37 @@ type Piece struct {
 
 // AcctJob is one billed job: its ledger entries summed.
 type AcctJob struct {
-	ID              uint64        `json:"id"`
-	JobID           string        `json:"job_id"`
-	Name            string        `json:"name"`
-	User            string        `json:"user"`
-	Account         string        `json:"account,omitempty"`
-	State           job.State     `json:"state"`
-	Node            string        `json:"node"` // of the last boot
-	Arch            string        `json:"arch"`
-	Kind            string        `json:"kind"`
-	Image           string        `json:"image"`
-	ImageDigest     string        `json:"image_digest,omitempty"`
-	Kernel          string        `json:"kernel,omitempty"`
-	Command         string        `json:"command"`
-	Boots           int           `json:"boots"`
-	Start           time.Time     `json:"start"` // first power on
-	End             time.Time     `json:"end"`   // last power off confirmed
-	Elapsed         float64       `json:"elapsed_seconds"`
-	RunSeconds      float64       `json:"run_seconds"`
-	EnergyJoules    float64       `json:"energy_joules"`
-	BootJoules      float64       `json:"boot_joules"`
-	RunJoules       float64       `json:"run_joules"`
-	OffJoules       float64       `json:"off_joules"`
-	Cost            float64       `json:"cost"`
-	Currency        string        `json:"currency,omitempty"`
-	EnergyEstimated bool          `json:"energy_estimated"`
-	Reasons         []string      `json:"reasons,omitempty"`
-	Simulated       bool          `json:"simulated,omitempty"`
-	Entries         []LedgerEntry `json:"entries,omitempty"`
+	ID              uint64    `json:"id"`
+	JobID           string    `json:"job_id"`
+	Name            string    `json:"name"`
+	User            string    `json:"user"`
+	Account         string    `json:"account,omitempty"`
+	State           job.State `json:"state"`
+	Node            string    `json:"node"` // of the last boot
+	Arch            string    `json:"arch"`
+	Kind            string    `json:"kind"`
+	Image           string    `json:"image"`
+	ImageDigest     string    `json:"image_digest,omitempty"`
+	Kernel          string    `json:"kernel,omitempty"`
+	Command         string    `json:"command"`
+	Boots           int       `json:"boots"`
+	Start           time.Time `json:"start"` // first power on
+	End             time.Time `json:"end"`   // last power off confirmed
+	Elapsed         float64   `json:"elapsed_seconds"`
+	RunSeconds      float64   `json:"run_seconds"`
+	EnergyJoules    float64   `json:"energy_joules"`
+	BootJoules      float64   `json:"boot_joules"`
+	RunJoules       float64   `json:"run_joules"`
+	OffJoules       float64   `json:"off_joules"`
+	Cost            float64   `json:"cost"`
+	Currency        string    `json:"currency,omitempty"`
+	EnergyEstimated bool      `json:"energy_estimated"`
+	Reasons         []string  `json:"reasons,omitempty"`
+	Simulated       bool      `json:"simulated,omitempty"`
+	// Live is set while the job holds a powered node: the figures are the
+	// energy so far, and the last boot is not in the ledger yet.
+	Live    bool          `json:"live,omitempty"`
+	Entries []LedgerEntry `json:"entries,omitempty"`
 }
 
 // AcctList answers GET /v1/acct.

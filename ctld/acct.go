@@ -2,6 +2,7 @@ package ctld
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -37,6 +38,23 @@ func (c *Controller) Acct(f AcctFilter) (api.AcctList, error) {
 	}
 	var entries []api.LedgerEntry
 	states := map[uint64]job.State{}
+	// Jobs on a powered node have no ledger entries for their current boot
+	// yet: show their energy so far, computed as the bill will be. Their
+	// facts are read under the lock, before the read transaction (see
+	// ListJobs for why never the other way round).
+	type liveJob struct {
+		j    *job.Job
+		base api.LedgerEntry
+	}
+	var live []liveJob
+	c.mu.RLock()
+	for _, j := range c.jobs {
+		if powered(j.State) && (len(f.IDs) == 0 || f.IDs[j.ID]) {
+			live = append(live, liveJob{j, c.entryBase(j, j.State)})
+		}
+	}
+	c.mu.RUnlock()
+	now := c.clk.Now()
 	err := c.st.View(func(tx *store.Tx) error {
 		lb := tx.Bucket(ledgerBucket)
 		if lb == nil {
@@ -61,6 +79,20 @@ func (c *Controller) Acct(f AcctFilter) (api.AcctList, error) {
 				}
 			}
 		}
+		for _, lj := range live {
+			b, err := c.computeBill(tx, lj.j, lj.base, now)
+			if err != nil {
+				return err
+			}
+			for i := range b.entries {
+				b.entries[i].Live = true
+			}
+			entries = append(entries, b.entries...)
+		}
+		slices.SortStableFunc(entries, func(a, b api.LedgerEntry) int {
+			return cmp.Or(cmp.Compare(a.Job, b.Job), cmp.Compare(a.Boot, b.Boot),
+				cmp.Compare(phaseByte[accounting.Phase(a.Phase)], phaseByte[accounting.Phase(b.Phase)]))
+		})
 		for _, e := range entries {
 			if _, ok := states[e.Job]; ok {
 				continue
@@ -129,6 +161,7 @@ func sumJob(es []api.LedgerEntry, state job.State, keep bool) api.AcctJob {
 	boots := map[uint64]bool{}
 	for _, e := range es {
 		boots[e.Boot] = true
+		j.Live = j.Live || e.Live
 		j.EnergyJoules += e.Joules
 		j.Cost += e.Cost
 		switch accounting.Phase(e.Phase) {

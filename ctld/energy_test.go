@@ -351,3 +351,28 @@ func TestPhasesOfEventLog(t *testing.T) {
 		}
 	}
 }
+
+func TestRunningJobShowsEnergySoFar(t *testing.T) {
+	h := newHarness(t, 1)
+	id := h.submit(alice, loadSpec(30*time.Second, 1))[0]
+	j := h.waitState(id, job.Running)
+	h.until("ten seconds of running", func() bool { return h.clk.Now().Sub(j.RunTime) >= 10*time.Second })
+	a := h.acctJob(id)
+	if !a.Live || a.State != job.Running || a.Boots != 1 {
+		t.Fatalf("running job in acct: %+v", a)
+	}
+	if ran := h.clk.Now().Sub(j.RunTime).Seconds(); !near(a.RunJoules, 250*ran, 0.1) {
+		t.Errorf("energy so far: run %.1f J after %.1f s at 250 W", a.RunJoules, ran)
+	}
+	var n int
+	h.st.View(func(tx *store.Tx) error {
+		return tx.Bucket(ledgerBucket).ForEach(func(k, v []byte) error { n++; return nil })
+	})
+	if n != 0 {
+		t.Errorf("showing a running job wrote %d ledger entries", n)
+	}
+	h.waitState(id, job.Completed)
+	if a := h.acctJob(id); a.Live || len(h.ledger(id)) != 3 {
+		t.Errorf("after the end: live %v, %d entries", a.Live, len(h.ledger(id)))
+	}
+}

@@ -39,71 +39,22 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 	if lb.Get(ledgerKey(old.ID, old.Boot, accounting.Boot)) != nil {
 		return nil, nil
 	}
-	events, err := tx.Events(old.ID)
+	b, err := c.computeBill(tx, old, c.entryBase(old, j.State), ev.Time)
 	if err != nil {
 		return nil, err
 	}
-	end := ev.Time
-	ph, ran, offPhase := phasesOf(events, end)
-	samples, err := c.samplesTx(tx, old.Node, old.ID, old.Boot)
-	if err != nil {
-		return nil, err
-	}
-	opt := c.cfg.Energy.options()
-	var problem string
-	res, err := accounting.IntegratePhases(samples, ph, opt)
-	if err != nil {
-		problem = fmt.Sprintf("energy could not be computed: %v; billed 0 J", err)
-		res = accounting.PhaseResult{}
-	}
-	base := c.entryBase(old, j.State)
 	var out []billedEntry
-	now := c.clk.Now()
-	// Boot always; run and off only when the job got there (a failed boot
-	// was all booting; a cancel during boot goes from boot to off).
-	phases := []accounting.Phase{accounting.Boot}
-	if ran {
-		phases = append(phases, accounting.Run)
-	}
-	if offPhase {
-		phases = append(phases, accounting.Off)
-	}
-	for _, p := range phases {
-		from, to, _ := ph.Window(p)
-		r := res.Phase(p)
-		e := base
-		e.Phase, e.Start, e.End, e.Recorded = string(p), from, to, now
-		e.Joules, e.Duration = r.Joules, to.Sub(from).Seconds()
-		e.Samples, e.Coverage, e.Method = r.Samples, r.Coverage, string(r.Method)
-		e.EnergyEstimated, e.Reasons = r.Estimated, r.Reasons
-		if problem != "" {
-			e.EnergyEstimated, e.Reasons, e.Method = true, []string{problem}, string(accounting.MethodNone)
-		}
-		if ts := c.cfg.Energy.Tariffs; ts != nil && problem == "" {
-			cost, pieces, perr := ts.Price(samples, from, to, opt)
-			if perr != nil {
-				e.EnergyEstimated = true
-				e.Reasons = append(e.Reasons, fmt.Sprintf("could not be priced: %v", perr))
-			}
-			e.Cost, e.Currency = cost, ts.Currency()
-			var names []string
-			for _, pc := range pieces {
-				e.Pieces = append(e.Pieces, api.Piece{Tariff: pc.Tariff, PricePerKWh: pc.PricePerKWh, From: pc.From, To: pc.To, Joules: pc.Energy.Joules, Cost: pc.Cost})
-				if len(names) == 0 || names[len(names)-1] != pc.Tariff {
-					names = append(names, pc.Tariff)
-				}
-			}
-			e.Tariff = strings.Join(names, "+")
-		}
+	for _, e := range b.entries {
 		v, err := json.Marshal(e)
 		if err != nil {
 			return nil, err
 		}
-		if err := lb.Put(ledgerKey(old.ID, old.Boot, p), v); err != nil {
+		if err := lb.Put(ledgerKey(old.ID, old.Boot, accounting.Phase(e.Phase)), v); err != nil {
 			return nil, err
 		}
 		out = append(out, billedEntry{Account: e.Account, Joules: e.Joules})
 	}
+	samples, ph, opt := b.samples, b.phases, c.cfg.Energy.options()
 	if len(samples) > 0 {
 		curve, err := accounting.Downsample(samples, curvePoints, opt)
 		if err != nil {
@@ -123,6 +74,76 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 	}
 	if err := dropRawTx(tx, old.Node, old.ID, old.Boot); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// bill is one boot's ledger entries and what they were computed from.
+type bill struct {
+	entries []api.LedgerEntry
+	samples []accounting.Sample
+	phases  accounting.Phases
+}
+
+// computeBill integrates and prices the boot j is in (or ends), up to end,
+// with the samples the store and memory hold; base carries the job's facts
+// (entryBase). It writes nothing.
+func (c *Controller) computeBill(tx *store.Tx, j *job.Job, base api.LedgerEntry, end time.Time) (bill, error) {
+	events, err := tx.Events(j.ID)
+	if err != nil {
+		return bill{}, err
+	}
+	ph, ran, offPhase := phasesOf(events, end)
+	samples, err := c.samplesTx(tx, j.Node, j.ID, j.Boot)
+	if err != nil {
+		return bill{}, err
+	}
+	opt := c.cfg.Energy.options()
+	var problem string
+	res, err := accounting.IntegratePhases(samples, ph, opt)
+	if err != nil {
+		problem = fmt.Sprintf("energy could not be computed: %v; billed 0 J", err)
+		res = accounting.PhaseResult{}
+	}
+	now := c.clk.Now()
+	// Boot always; run and off only when the job got there (a failed boot
+	// was all booting; a cancel during boot goes from boot to off).
+	phases := []accounting.Phase{accounting.Boot}
+	if ran {
+		phases = append(phases, accounting.Run)
+	}
+	if offPhase {
+		phases = append(phases, accounting.Off)
+	}
+	out := bill{samples: samples, phases: ph}
+	for _, p := range phases {
+		from, upto, _ := ph.Window(p)
+		r := res.Phase(p)
+		e := base
+		e.Phase, e.Start, e.End, e.Recorded = string(p), from, upto, now
+		e.Joules, e.Duration = r.Joules, upto.Sub(from).Seconds()
+		e.Samples, e.Coverage, e.Method = r.Samples, r.Coverage, string(r.Method)
+		e.EnergyEstimated, e.Reasons = r.Estimated, r.Reasons
+		if problem != "" {
+			e.EnergyEstimated, e.Reasons, e.Method = true, []string{problem}, string(accounting.MethodNone)
+		}
+		if ts := c.cfg.Energy.Tariffs; ts != nil && problem == "" {
+			cost, pieces, perr := ts.Price(samples, from, upto, opt)
+			if perr != nil {
+				e.EnergyEstimated = true
+				e.Reasons = append(e.Reasons, fmt.Sprintf("could not be priced: %v", perr))
+			}
+			e.Cost, e.Currency = cost, ts.Currency()
+			var names []string
+			for _, pc := range pieces {
+				e.Pieces = append(e.Pieces, api.Piece{Tariff: pc.Tariff, PricePerKWh: pc.PricePerKWh, From: pc.From, To: pc.To, Joules: pc.Energy.Joules, Cost: pc.Cost})
+				if len(names) == 0 || names[len(names)-1] != pc.Tariff {
+					names = append(names, pc.Tariff)
+				}
+			}
+			e.Tariff = strings.Join(names, "+")
+		}
+		out.entries = append(out.entries, e)
 	}
 	return out, nil
 }
@@ -180,7 +201,8 @@ func phasesOf(events []job.Event, end time.Time) (p accounting.Phases, ran, off 
 	return p, ran, off
 }
 
-// entryBase fills what every ledger entry of a boot says about the job and node.
+// entryBase fills what every ledger entry of a boot says about the job and
+// node. It must be called with c.mu held.
 func (c *Controller) entryBase(j *job.Job, to job.State) api.LedgerEntry {
 	e := api.LedgerEntry{
 		Job: j.ID, JobID: displayID(j), Boot: j.Boot, Name: j.Spec.Name, User: j.User, Account: j.Spec.Account,

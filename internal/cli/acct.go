@@ -98,9 +98,9 @@ func newAcctCommand(env Env, q *qFlags) *cobra.Command {
 	var f acctFlags
 	cmd := &cobra.Command{
 		Use:   "acct",
-		Short: "Energy accounting of ended jobs, like sacct: joules per phase and cost",
+		Short: "Energy accounting, like sacct: joules per phase and cost",
 		Long: `bmcq acct lists billed jobs with the energy of their boot, run and power-off
-phases and its cost. Filters combine; times are RFC 3339, "2006-01-02",
+phases and its cost; jobs on a powered node show their energy so far. Filters combine; times are RFC 3339, "2006-01-02",
 "2006-01-02T15:04" (local time), "now" or "now-2h".
 
 Fields for --format: ` + strings.Join(acctFieldNames, ",") + `
@@ -317,6 +317,12 @@ func RenderAcct(w io.Writer, jobs []api.AcctJob, format, currency string) error 
 				break
 			}
 			fmt.Fprintf(w, "  %s\n", r)
+		}
+	}
+	for _, j := range jobs {
+		if j.Live {
+			fmt.Fprintln(w, "jobs still on a powered node show their energy so far; the ledger bills them when they end")
+			break
 		}
 	}
 	if sim {
