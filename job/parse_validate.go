@@ -254,13 +254,10 @@ func checkArtifact(s string) error {
 }
 
 func checkCmdline(s string) error {
-	switch {
-	case len(s) > MaxCmdlineLen:
-		return fmt.Errorf("longer than %d bytes", MaxCmdlineLen)
-	case hasControl(s):
+	if hasControl(s) {
 		return fmt.Errorf("%q must not contain control characters", s)
 	}
-	return nil
+	return ValidateCmdline(s)
 }
 
 func checkCommand(c Command) error {
