@@ -83,6 +83,13 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	if len(missing) > 0 {
 		return api.SubmitResponse{}, fmt.Errorf("%w: depends_on: no job %s", ErrInvalid, strings.Join(missing, ", "))
 	}
+	nodes, err := c.checkImage(ctx, who, &spec, req.Cwd, nodes)
+	if err != nil {
+		return api.SubmitResponse{}, err
+	}
+	if len(nodes) == 0 {
+		return api.SubmitResponse{}, fmt.Errorf("%w: image %s offers no architecture this cluster has", ErrInvalid, spec.Image)
+	}
 	if err := scheduler.Feasible(&spec, nodes, c.cfg.Scheduler); err != nil {
 		return api.SubmitResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -104,7 +111,7 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 		spec.Array = &job.ArraySpec{Text: spec.Array.Text, MaxParallel: spec.Array.MaxParallel}
 	}
 	var jobs []*job.Job
-	err := c.st.Batch(func(tx *store.Tx) error {
+	err = c.st.Batch(func(tx *store.Tx) error {
 		jobs = jobs[:0]
 		var arrayID uint64
 		for _, task := range tasks {

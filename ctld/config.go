@@ -1,6 +1,7 @@
 package ctld
 
 import (
+	"context"
 	"time"
 
 	"github.com/bmc-sched/bmc/scheduler"
@@ -26,6 +27,9 @@ type Config struct {
 	WaitPoll time.Duration
 	// Energy: power sampling, tariffs and quotas (energy.go).
 	Energy EnergyConfig
+	// ImagePlatforms says which architectures an image offers (nil: not
+	// checked at submit; the boot fails instead).
+	ImagePlatforms func(ctx context.Context, ref string) ([]string, error)
 }
 
 // DefaultConfig returns the settings used when flags say nothing.
