@@ -170,6 +170,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	}
 	defer closeMachines()
+	if nodeLn != nil {
+		// Submit asks which architectures an image offers (issue 5).
+		f.cfg.ImagePlatforms = nodeLn.boots.ResolvePlatforms
+	}
 	metrics := ctld.NewMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
 	if err != nil {
