@@ -151,6 +151,14 @@ command = "cat /proc/cmdline; cat /etc/os-release"`))
 		}
 	})
 
+	t.Run("an image without the pinned arch is refused at submit", func(t *testing.T) {
+		write(t, filepath.Join(work, "arm.toml"), l.job("arm", "", "arch = \"aarch64\"\ncommand = \"uname -m\""))
+		r := l.d.run(0, work, "bmcsubmit", "arm.toml")
+		if r.code != 1 || !strings.Contains(r.stderr, "has no variant for aarch64 (it offers x86_64)") {
+			t.Errorf("aarch64 job with the amd64-only image: exit %d, %q", r.code, r.stderr)
+		}
+	})
+
 	t.Run("exit code propagates", func(t *testing.T) {
 		write(t, filepath.Join(work, "exit.toml"), l.job("exit", "", `command = "echo about to fail; exit 42"`))
 		r := l.d.run(0, work, "bmcsubmit", "--wait", "exit.toml")
