@@ -7,7 +7,7 @@ BIN := bin
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ ./cmd/...
 
 # The whole suite, as CI runs it: unit tests, end-to-end tests of the real
 # binaries, and the virtual-lab tests (QEMU + ipmi_sim, tagged vlab), all with -race.

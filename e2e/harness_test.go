@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/bmcctld", "./cmd/bmcsubmit", "./cmd/bmcq", "./cmd/bmcinit")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", dir+"/", "./cmd/bmcctld", "./cmd/bmcsubmit", "./cmd/bmcq", "./cmd/bmcinit")
 	cmd.Dir = ".."
 	// Static, like a release: bmcinit runs as PID 1 in an initrd without libc.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
