@@ -50,9 +50,7 @@ var ErrTariffFile = errors.New("tariff file")
 // are errors, so a typo does not silently bill at no cost.
 func ParseTariffFile(name string, data []byte) (*accounting.Tariffs, map[string]float64, error) {
 	var f TariffFile
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := decodeTOML(data, &f); err != nil {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
@@ -93,6 +91,20 @@ func ParseTariffFile(name string, data []byte) (*accounting.Tariffs, map[string]
 		quotas[a.Name] = a.QuotaKWh
 	}
 	return ts, quotas, nil
+}
+
+// decodeTOML decodes strictly. go-toml v2.2.4 panics on some malformed
+// numbers (found by FuzzParseTariffFile: `price_per_kwh = +A`); a bad file
+// must be an error, not a crash of bmcctld at start.
+func decodeTOML(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("not valid TOML (the parser failed: %v)", r)
+		}
+	}()
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // LoadTariffFile reads and parses a tariff file.

@@ -42,6 +42,7 @@ func TestParseTariffFile(t *testing.T) {
 		"twice":          "[[account]]\nname = \"a\"\n[[account]]\nname = \"a\"\n",
 		"bad zone":       "timezone = \"Mars/Olympus\"\n",
 		"not toml":       "[[tariff\n",
+		"toml panic":     "[[tariff]]\nname = \"a\"\nschedule = \"@daily\"\nprice_per_kwh = +A",
 	} {
 		if _, _, err := ParseTariffFile("t.toml", []byte(text)); !errors.Is(err, ErrTariffFile) {
 			t.Errorf("%s: err = %v, want ErrTariffFile", name, err)
