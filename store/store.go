@@ -9,8 +9,9 @@
 //	jobs     id(8) → JSON job.Job
 //	events   id(8) seq(4) → JSON job.Event
 //	nodes    name → JSON node.Node
-//	ledger   id(8) phase(1) → JSON ledger entry (accounting owns the value)
-//	samples  node name / ts(8) → JSON power samples (accounting owns the value)
+//	ledger   id(8) boot(8) phase(1) → JSON ledger entry, written once (ctld/ledger.go)
+//	samples  raw/ and curve/ sub-buckets of power samples per job (ctld/energy.go,
+//	         docs/accounting.md)
 package store
 
 import (

@@ -216,13 +216,13 @@ export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 up() { echo "VLABTEST $1 uptime=$(cut -d' ' -f1 /proc/uptime)"; }
 up init
-n=0; for m in $(cat /etc/modules.order); do insmod /lib/modules/$m && n=$((n+1)); done
+n=0; t=0; for m in $(cat /etc/modules.order); do t=$((t+1)); insmod /lib/modules/$m && n=$((n+1)); done
 up modules
 ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0
 i=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 up carrier
 U=http://10.0.2.2:%d
-timeout 10 wget -q -O /dev/null "$U/report?modules=$n&mac=$(cat /sys/class/net/eth0/address)"
+timeout 10 wget -q -O /dev/null "$U/report?modules=$n&listed=$t&mac=$(cat /sys/class/net/eth0/address)"
 up reported
 timeout 6 sh -c 'while :; do :; done'
 timeout 10 wget -q -O /dev/null "$U/busy-done"
@@ -343,8 +343,9 @@ func TestLabBootsAndMeters(t *testing.T) {
 	t.Logf("power on → boot.ipxe %v, → vmlinuz %v, → guest report %v, busy loop done %v",
 		tIPXE.Sub(tOn).Round(time.Millisecond), tKernel.Sub(tOn).Round(time.Millisecond),
 		tReport.Sub(tOn).Round(time.Millisecond), tBusy.Sub(tOn).Round(time.Millisecond))
-	if q != "modules=8&mac=52:54:00:00:00:01" {
-		t.Errorf("guest report %q: want all 8 NIC modules loaded from /etc/modules.order and the lab MAC", q)
+	// The 8 virtio NIC modules plus virtio-rng, all loaded in their order.
+	if q != "modules=9&listed=9&mac=52:54:00:00:00:01" {
+		t.Errorf("guest report %q: want all 9 modules (virtio NIC + virtio-rng) loaded from /etc/modules.order and the lab MAC", q)
 	}
 	t.Logf("max model watts: boot %d, busy loop %d; BMC sensor: %s", maxBoot, maxBusy, strings.TrimSpace(bmcWatts))
 	if maxBoot <= 40 {
