@@ -16,54 +16,14 @@ import (
 	"github.com/bmc-sched/bmc/internal/tomlpos"
 )
 
-// Error is one problem in a job file, printed on one line as
-// "job.toml:7: time_limit: "2x" is not a duration". File, Line and Field are
-// left out of the text when unknown (Line is 0 for a missing field).
-type Error struct {
-	File  string
-	Line  int
-	Field string // the TOML key, dotted inside tables ("sim.load")
-	Msg   string
-	err   error // the cause, for errors.Is (ErrBadDuration, ...)
-}
+// Error is one problem in a job file, on one line:
+// "job.toml:7: time_limit: "2x" is not a duration".
+type Error = tomlpos.Error
 
-func (e *Error) Error() string { return tomlpos.Format(e.File, e.Line, e.Field, e.Msg) }
+// ErrorList is several problems, ordered by line; errors.As finds the first.
+type ErrorList = tomlpos.ErrorList
 
-// Unwrap returns the cause, such as ErrBadDuration, when there is one.
-func (e *Error) Unwrap() error { return e.err }
-
-// ErrorList is several problems, ordered by line (missing fields last). Its
-// text is one line per problem; errors.As(err, &*Error) finds the first, which
-// is what a CLI should print when it has room for one.
-type ErrorList []*Error
-
-func (l ErrorList) Error() string {
-	lines := make([]string, len(l))
-	for i, e := range l {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap exposes each problem to errors.Is and errors.As.
-func (l ErrorList) Unwrap() []error {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errs
-}
-
-// errorOf returns nil, the single *Error, or the ErrorList.
-func errorOf(errs []*Error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	return ErrorList(errs)
-}
+func errorOf(errs []*Error) error { return tomlpos.ErrorOf(errs) }
 
 // Default output patterns, used when the job file names none.
 const (
@@ -83,9 +43,9 @@ func Parse(filename string, data []byte) (*Spec, error) {
 	if err != nil {
 		var se *tomlpos.SyntaxError
 		if errors.As(err, &se) {
-			return nil, &Error{File: filename, Line: se.Line, Msg: se.Error(), err: err}
+			return nil, &Error{File: filename, Line: se.Line, Msg: se.Error(), Cause: err}
 		}
-		return nil, &Error{File: filename, Msg: err.Error(), err: err}
+		return nil, &Error{File: filename, Msg: err.Error(), Cause: err}
 	}
 	d := &decoder{ix: ix, failed: make(map[string]bool)}
 	s := &Spec{}
@@ -205,7 +165,7 @@ func (d *decoder) lineOf(field string) int {
 func (d *decoder) fail(path []string, msg string, cause error) {
 	field := strings.Join(path, ".")
 	d.failed[field] = true
-	d.errs = append(d.errs, &Error{Line: d.ix.Line(path...), Field: field, Msg: msg, err: cause})
+	d.errs = append(d.errs, &Error{Line: d.ix.Line(path...), Field: field, Msg: msg, Cause: cause})
 }
 
 // unknown reports an unknown key and returns the known key it resembles, if any.
@@ -430,7 +390,7 @@ var fieldDecoders = map[string]fieldDecoder{
 				if line == 0 {
 					line = d.ix.Line(key)
 				}
-				d.errs = append(d.errs, &Error{Line: line, Field: key, Msg: err.Error(), err: err})
+				d.errs = append(d.errs, &Error{Line: line, Field: key, Msg: err.Error(), Cause: err})
 				return
 			}
 			deps = append(deps, ds...)

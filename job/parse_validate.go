@@ -67,7 +67,7 @@ func (s *Spec) Validate() error {
 		e := &Error{Field: field, Msg: err.Error()}
 		var inner *Error
 		if !errors.As(err, &inner) {
-			e.err = err
+			e.Cause = err
 		}
 		errs = append(errs, e)
 	}

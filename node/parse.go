@@ -19,35 +19,10 @@ import (
 
 // Error is one problem in a nodes file, on one line:
 // "nodes.toml:12: mac: "xx" is not a MAC address".
-type Error struct {
-	File  string
-	Line  int
-	Field string // the key inside its [[node]] or [node.bmc] table ("bmc.port")
-	Msg   string
-}
+type Error = tomlpos.Error
 
-func (e *Error) Error() string { return tomlpos.Format(e.File, e.Line, e.Field, e.Msg) }
-
-// ErrorList is several problems sorted by line, one line of text each;
-// errors.As finds the first.
-type ErrorList []*Error
-
-func (l ErrorList) Error() string {
-	lines := make([]string, len(l))
-	for i, e := range l {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap exposes each problem to errors.Is and errors.As.
-func (l ErrorList) Unwrap() []error {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errs
-}
+// ErrorList is several problems sorted by line; errors.As finds the first.
+type ErrorList = tomlpos.ErrorList
 
 // Protocols a node's BMC may speak.
 const (
