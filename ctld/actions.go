@@ -60,8 +60,17 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 		return api.SubmitResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if spec.Schedule != "" {
-		// Accepting a schedule and never running it again would be a lie.
-		return api.SubmitResponse{}, fmt.Errorf("%w: schedule: recurring jobs are not supported by this bmcctld yet", ErrInvalid)
+		if spec.Array != nil {
+			return api.SubmitResponse{}, fmt.Errorf("%w: schedule: a recurring job cannot be an array", ErrInvalid)
+		}
+		// Like scrontab: the first run is at the schedule's next time.
+		begin, err := nextRun(spec.Schedule, c.clk.Now())
+		if err != nil {
+			return api.SubmitResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		if begin.After(spec.Begin) {
+			spec.Begin = begin
+		}
 	}
 	c.mu.RLock()
 	nodes := make([]*node.Node, 0, len(c.names))

@@ -276,7 +276,13 @@ func (c *Controller) transitionLocked(id uint64, ev job.Event, mutate func(j *jo
 		ev.Node = j.Node
 	}
 	var billed []billedEntry
+	next, nextEv := c.successor(old, &j)
 	err := c.st.Update(func(tx *store.Tx) error {
+		if next != nil {
+			if err := tx.NewJob(next, nextEv); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutJob(&j); err != nil {
 			return err
 		}
@@ -300,6 +306,10 @@ func (c *Controller) transitionLocked(id uint64, ev job.Event, mutate func(j *jo
 		c.nodes[n.Name].Node = n
 	}
 	c.energyAfterLocked(old, &j, billed)
+	if next != nil {
+		c.publishLocked(nil, next)
+		c.log.Info("recurring job: next run queued", "job", id, "next", next.ID, "begin", next.Spec.Begin)
+	}
 	c.log.Info("job state", "job", id, "from", old.State, "to", j.State, "reason", ev.Reason, "node", j.Node, "detail", ev.Detail)
 	return &j, nil
 }
