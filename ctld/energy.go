@@ -192,24 +192,39 @@ func (c *Controller) startRecordingLocked(j *job.Job) {
 // sampleLoop reads the node's meter at fixed ticks of the controller's
 // clock (start, start+interval, …) so a slow meter does not stretch the
 // interval; a tick missed while a read was in flight is skipped.
+//
+// Right after power-on the draw jumps from nothing to a booting machine's;
+// one-second samples would cut that step's corner by up to half a second of
+// full power (~1 % of a one-minute job), so the first powerOnWindow is read
+// four times as often.
 func (c *Controller) sampleLoop(ctx context.Context, r *recording) {
 	iv := c.cfg.Energy.interval()
+	fast := max(iv/4, 100*time.Millisecond)
 	start := c.clk.Now()
 	for k := int64(0); ; {
 		c.sample(ctx, r)
 		c.flushIfDue(r, false)
 		now := c.clk.Now()
-		k = max(k+1, int64(now.Sub(start)/iv)+1)
+		var next time.Time
+		if el := now.Sub(start); el < powerOnWindow && fast < iv {
+			next = start.Add(time.Duration(int64(el/fast)+1) * fast)
+		} else {
+			k = max(k+1, int64(el/iv)+1)
+			next = start.Add(time.Duration(k) * iv)
+		}
 		select {
 		case <-ctx.Done():
 			c.flushIfDue(r, true)
 			return
 		case <-r.stop:
 			return
-		case <-c.clk.After(start.Add(time.Duration(k) * iv).Sub(now)):
+		case <-c.clk.After(next.Sub(now)):
 		}
 	}
 }
+
+// powerOnWindow is how long after power-on the sampler reads fast.
+const powerOnWindow = 3 * time.Second
 
 // sample takes one reading for r; errors are counted and left as a gap,
 // which the bill then shows as estimated with its reason.
