@@ -106,8 +106,10 @@ phases and its cost; jobs on a powered node show their energy so far. Filters co
 Fields for --format: ` + strings.Join(acctFieldNames, ",") + `
 
 --by sums per arch, kind, image, user or account. --compare shows, for each
-image and command, the runs, mean joules and mean run time per machine
-kind: which machine suits the application. -j ID --plot draws the job's
+application (image digest, or image reference without one, and command),
+per machine kind: the completed runs, mean joules, mean run time, the
+energy-delay product (mean joules x mean run seconds) and mean cost, and
+marks the kind cheapest in joules and the one cheapest in money. -j ID --plot draws the job's
 power curve; --svg FILE writes it as an SVG chart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -459,7 +461,10 @@ func groupCols(t AcctTotals) string {
 // CompareRow is one machine kind's record for one application (image and
 // command) in --compare.
 type CompareRow struct {
-	Image       string  `json:"image"`
+	Image string `json:"image"`
+	// ImageDigest, when the ledger has one, identifies the application:
+	// runs of the same digest compare whatever tag they were submitted by.
+	ImageDigest string  `json:"image_digest,omitempty"`
 	Command     string  `json:"command"`
 	Arch        string  `json:"arch"`
 	Kind        string  `json:"kind"`
@@ -467,27 +472,48 @@ type CompareRow struct {
 	MeanJoules  float64 `json:"mean_joules"`
 	MeanRunJ    float64 `json:"mean_run_joules"`
 	MeanRunSecs float64 `json:"mean_run_seconds"`
-	MeanCost    float64 `json:"mean_cost"`
+	// EDP is the energy-delay product, MeanJoules × MeanRunSecs: a kind
+	// that saves joules by running much longer scores worse here.
+	EDP      float64 `json:"edp_joule_seconds"`
+	MeanCost float64 `json:"mean_cost"`
 	// Relative is MeanJoules over the least of this application's kinds.
 	Relative  float64 `json:"relative"`
 	Estimated int     `json:"energy_estimated_runs"`
+	// CheapestJoules and CheapestMoney mark the application's kind with the
+	// least mean joules and the least mean cost (money only when some run
+	// was priced; with several kinds, never on a tie with no history to
+	// tell them apart).
+	CheapestJoules bool `json:"cheapest_joules,omitempty"`
+	CheapestMoney  bool `json:"cheapest_money,omitempty"`
 }
 
-// Compare groups completed jobs by image and command, then by machine
-// kind. Failed runs are left out: their energy says nothing of the
-// application's needs.
+// appKey names the application of a job: its image digest when the ledger
+// has one, else its image reference, and its command.
+func appKey(image, digest, command string) [2]string {
+	if digest != "" {
+		return [2]string{digest, command}
+	}
+	return [2]string{image, command}
+}
+
+// Compare groups completed jobs by application (image digest, or image
+// reference without one, and command), then by machine kind. Failed runs
+// are left out: their energy says nothing of the application's needs.
 func Compare(jobs []api.AcctJob) []CompareRow {
-	type key struct{ image, cmd, arch, kind string }
+	type key struct {
+		app        [2]string
+		arch, kind string
+	}
 	acc := map[key]*CompareRow{}
 	var keys []key
 	for _, j := range jobs {
 		if j.State != "COMPLETED" {
 			continue
 		}
-		k := key{j.Image, j.Command, j.Arch, j.Kind}
+		k := key{appKey(j.Image, j.ImageDigest, j.Command), j.Arch, j.Kind}
 		r, ok := acc[k]
 		if !ok {
-			r = &CompareRow{Image: j.Image, Command: j.Command, Arch: j.Arch, Kind: j.Kind}
+			r = &CompareRow{Image: j.Image, ImageDigest: j.ImageDigest, Command: j.Command, Arch: j.Arch, Kind: j.Kind}
 			acc[k] = r
 			keys = append(keys, k)
 		}
@@ -501,7 +527,11 @@ func Compare(jobs []api.AcctJob) []CompareRow {
 		}
 	}
 	out := make([]CompareRow, 0, len(keys))
-	best := map[[2]string]float64{}
+	type best struct {
+		joules, cost float64
+		priced       bool
+	}
+	bests := map[[2]string]*best{}
 	for _, k := range keys {
 		r := acc[k]
 		n := float64(r.Runs)
@@ -509,34 +539,64 @@ func Compare(jobs []api.AcctJob) []CompareRow {
 		r.MeanRunJ /= n
 		r.MeanRunSecs /= n
 		r.MeanCost /= n
-		app := [2]string{r.Image, r.Command}
-		if b, ok := best[app]; !ok || r.MeanJoules < b {
-			best[app] = r.MeanJoules
+		r.EDP = r.MeanJoules * r.MeanRunSecs
+		b, ok := bests[k.app]
+		if !ok {
+			b = &best{joules: r.MeanJoules, cost: r.MeanCost}
+			bests[k.app] = b
 		}
+		b.joules = min(b.joules, r.MeanJoules)
+		b.cost = min(b.cost, r.MeanCost)
+		b.priced = b.priced || r.MeanCost > 0
 		out = append(out, *r)
 	}
 	for i := range out {
-		if b := best[[2]string{out[i].Image, out[i].Command}]; b > 0 {
-			out[i].Relative = out[i].MeanJoules / b
+		b := bests[appKey(out[i].Image, out[i].ImageDigest, out[i].Command)]
+		if b.joules > 0 {
+			out[i].Relative = out[i].MeanJoules / b.joules
 		}
+		out[i].CheapestJoules = out[i].MeanJoules == b.joules
+		out[i].CheapestMoney = b.priced && out[i].MeanCost == b.cost
 	}
 	slices.SortFunc(out, func(a, b CompareRow) int {
-		return cmp.Or(cmp.Compare(a.Image, b.Image), cmp.Compare(a.Command, b.Command),
+		ka, kb := appKey(a.Image, a.ImageDigest, a.Command), appKey(b.Image, b.ImageDigest, b.Command)
+		return cmp.Or(cmp.Compare(ka[0], kb[0]), cmp.Compare(ka[1], kb[1]),
 			cmp.Compare(a.MeanJoules, b.MeanJoules), cmp.Compare(a.Kind, b.Kind))
 	})
 	return out
 }
 
 // RenderCompare prints --compare: per application, its kinds from the
-// least energy to the most.
+// least energy to the most, and which is cheapest in joules and in money.
 func RenderCompare(w io.Writer, rows []CompareRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tCOMMAND\tKIND\tARCH\tRUNS\tMEAN_J\tMEAN_RUN_J\tMEAN_RUNTIME\tMEAN_COST\tVS_BEST\tEST")
+	fmt.Fprintln(tw, "IMAGE\tCOMMAND\tKIND\tARCH\tRUNS\tMEAN_J\tMEAN_RUN_J\tMEAN_RUNTIME\tEDP_JS\tMEAN_COST\tVS_BEST\tCHEAPEST\tEST")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.2fx\t%d\n", r.Image, trunc(r.Command, 30), r.Kind, r.Arch, r.Runs,
-			joules(r.MeanJoules), joules(r.MeanRunJ), fmtDuration(r.MeanRunSecs), money(r.MeanCost), r.Relative, r.Estimated)
+		var cheapest []string
+		if r.CheapestJoules {
+			cheapest = append(cheapest, "joules")
+		}
+		if r.CheapestMoney {
+			cheapest = append(cheapest, "money")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.0f\t%s\t%.2fx\t%s\t%d\n", compareImage(r), trunc(r.Command, 30), r.Kind, r.Arch, r.Runs,
+			joules(r.MeanJoules), joules(r.MeanRunJ), fmtDuration(r.MeanRunSecs), r.EDP, money(r.MeanCost), r.Relative,
+			orDash(strings.Join(cheapest, ",")), r.Estimated)
 	}
 	return tw.Flush()
+}
+
+// compareImage shows the image reference, and the digest's start when the
+// reference does not carry it (runs by tag of the same digest).
+func compareImage(r CompareRow) string {
+	if r.ImageDigest == "" || strings.Contains(r.Image, r.ImageDigest) {
+		return r.Image
+	}
+	d := r.ImageDigest
+	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		d = d[:len(d)-len(hex)+12]
+	}
+	return r.Image + "@" + d
 }
 
 // RenderCurve draws each boot's power curve in the terminal: one column per
