@@ -30,6 +30,8 @@ const (
 	ModulesDir  = "/lib/modules"
 	ModulesList = "/etc/modules.order"
 	RAPLEnergy  = "/sys/class/powercap/intel-rapl:0/energy_uj"
+	// RAPLMaxRange is where RAPLEnergy wraps to 0.
+	RAPLMaxRange = "/sys/class/powercap/intel-rapl:0/max_energy_range_uj"
 	// failDelay leaves the console message readable before power-off.
 	failDelay = 10 * time.Second
 )
@@ -375,9 +377,12 @@ func serve(ctx context.Context, log *slog.Logger, api *agent.API, srv *agent.Ser
 	t := time.NewTicker(time.Duration(cfg.HeartbeatSeconds) * time.Second)
 	defer t.Stop()
 	failures := 0
+	// The range is fixed by the hardware; read once.
+	energyMax := ReadEnergy(RAPLMaxRange)
 	for {
 		running, code := srv.Status()
-		hb := proto.Heartbeat{Uptime: Uptime().Seconds(), Running: running, ExitCode: code, EnergyUJ: ReadEnergy(RAPLEnergy)}
+		hb := proto.Heartbeat{Uptime: Uptime().Seconds(), Running: running, ExitCode: code}
+		hb.EnergyUJ, hb.EnergyMaxUJ = ReadRAPL(RAPLEnergy, energyMax)
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := api.Heartbeat(hctx, hb)
 		cancel()
@@ -396,7 +401,20 @@ func serve(ctx context.Context, log *slog.Logger, api *agent.API, srv *agent.Ser
 	}
 }
 
-// ReadEnergy reads a RAPL energy_uj counter; nil where the machine has none.
+// ReadRAPL returns the energy_uj counter at path and the wrap range the
+// heartbeat should carry with it: maxUJ (max_energy_range_uj), or nil when
+// the machine has no counter or the range is unknown. A range of 0 would
+// make every reading look like a wrap, so it counts as unknown.
+func ReadRAPL(path string, maxUJ *uint64) (uj, rangeUJ *uint64) {
+	uj = ReadEnergy(path)
+	if uj == nil || maxUJ == nil || *maxUJ == 0 {
+		return uj, nil
+	}
+	return uj, maxUJ
+}
+
+// ReadEnergy reads a RAPL energy_uj (or max_energy_range_uj) file; nil where
+// the machine has none.
 func ReadEnergy(path string) *uint64 {
 	b, err := os.ReadFile(path)
 	if err != nil {

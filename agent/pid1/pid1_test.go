@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,53 @@ func TestReadEnergy(t *testing.T) {
 	if ReadEnergy(p) != nil {
 		t.Fatal("energy from garbage")
 	}
+}
+
+// TestReadRAPL reads a fake powercap zone the way serve does: the range
+// once, the counter every heartbeat.
+func TestReadRAPL(t *testing.T) {
+	u := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name            string
+		energy, rangeUJ string // file contents; "" = no such file
+		wantUJ, wantMax *uint64
+	}{
+		{"counter and range", "262143328850\n", "262143328850\n", u(262143328850), u(262143328850)},
+		{"counter without range", "1000\n", "", u(1000), nil},
+		{"zero range is unknown", "1000\n", "0\n", u(1000), nil},
+		{"no counter", "", "262143328850\n", nil, nil},
+		{"garbage range", "5\n", "lots", u(5), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			zone := filepath.Join(t.TempDir(), "intel-rapl:0")
+			if err := os.MkdirAll(zone, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for name, v := range map[string]string{"energy_uj": tt.energy, "max_energy_range_uj": tt.rangeUJ} {
+				if v == "" {
+					continue
+				}
+				if err := os.WriteFile(filepath.Join(zone, name), []byte(v), 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
+			maxUJ := ReadEnergy(filepath.Join(zone, "max_energy_range_uj"))
+			uj, rng := ReadRAPL(filepath.Join(zone, "energy_uj"), maxUJ)
+			if !equalPtr(uj, tt.wantUJ) || !equalPtr(rng, tt.wantMax) {
+				t.Errorf("ReadRAPL = %s, %s; want %s, %s", showPtr(uj), showPtr(rng), showPtr(tt.wantUJ), showPtr(tt.wantMax))
+			}
+		})
+	}
+}
+
+func equalPtr(a, b *uint64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+func showPtr(p *uint64) string {
+	if p == nil {
+		return "nil"
+	}
+	return strconv.FormatUint(*p, 10)
 }
 
 func TestLeaseFromACK(t *testing.T) {

@@ -59,6 +59,10 @@ type Heartbeat struct {
 	ExitCode *int    `json:"exit_code,omitempty"` // set once the command ended
 	// EnergyUJ is the RAPL counter (microjoules) where the machine has one.
 	EnergyUJ *uint64 `json:"energy_uj,omitempty"`
+	// EnergyMaxUJ is the counter's max_energy_range_uj: EnergyUJ wraps to 0
+	// after it, every few minutes to hours under load, so the controller
+	// needs it to bill across a wrap.
+	EnergyMaxUJ *uint64 `json:"energy_max_uj,omitempty"`
 }
 
 // SSH exec requests the agent understands; anything else is refused.
