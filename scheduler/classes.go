@@ -10,12 +10,13 @@ import (
 	"github.com/bmc-sched/bmc/node"
 )
 
-// A class is a set of nodes no constraint can tell apart: same arch, features,
+// A class is a set of nodes no constraint can tell apart: same arch, kind, features,
 // cores, memory, partitions and expected boot. Checking a job against 20
 // classes instead of 10,000 nodes is what keeps a pass fast; within a class
 // nodes differ only by name, so the free list is simply kept in name order.
 type class struct {
 	arch     string
+	kind     string   // node kind (arch when unset): Snapshot.Prefer names it
 	features []string // sorted, unique
 	cores    int
 	memory   int64
@@ -36,10 +37,10 @@ func sameFit(a, b *class) bool {
 }
 
 type classKey struct {
-	arch, features, parts string
-	cores                 int
-	memory                int64
-	boot                  time.Duration
+	arch, kind, features, parts string
+	cores                       int
+	memory                      int64
+	boot                        time.Duration
 }
 
 // canon returns ss sorted and deduplicated, and its joined form for map keys.
@@ -68,6 +69,15 @@ func hasDup(sorted []string) bool {
 	return false
 }
 
+// kindOf is a node's kind for Snapshot.Prefer; unset, it is the arch, as
+// the nodes file defaults it.
+func kindOf(n *node.Node) string {
+	if n.Kind != "" {
+		return n.Kind
+	}
+	return n.Arch
+}
+
 // nodeUp reports whether a node will take jobs again (now or when its job ends).
 func nodeUp(n *node.Node) bool {
 	return !n.Drain && (n.State == node.Idle || n.State == node.Allocated)
@@ -93,12 +103,12 @@ func buildClasses(nodes []*node.Node, defPart string) []class {
 		if len(parts) == 0 {
 			parts, pk = defParts, defPart
 		}
-		k := classKey{arch: n.Arch, features: fk, parts: pk, cores: n.Cores, memory: n.Memory, boot: n.ExpectedBoot}
+		k := classKey{arch: n.Arch, kind: kindOf(n), features: fk, parts: pk, cores: n.Cores, memory: n.Memory, boot: n.ExpectedBoot}
 		ci, ok := byKey[k]
 		if !ok {
 			ci = int32(len(classes))
 			byKey[k] = ci
-			classes = append(classes, class{arch: n.Arch, features: feats, cores: n.Cores,
+			classes = append(classes, class{arch: n.Arch, kind: k.kind, features: feats, cores: n.Cores,
 				memory: n.Memory, parts: parts, boot: n.ExpectedBoot})
 		}
 		c := &classes[ci]

@@ -322,10 +322,46 @@ func (p *pass) consider(e *entry) job.Reason {
 	if si.up < si.nodes {
 		return job.ReasonNodeDown
 	}
-	if p.freeTotal >= si.nodes && p.freeIn(si) >= si.nodes && p.place(p.s.Jobs[e.j], si, si.nodes) {
+	fallback := ""
+	if len(p.s.Prefer) > 0 {
+		if pref, ok := p.s.Prefer[e.id]; ok {
+			r, done, note := p.preferred(e, si, pref)
+			if done {
+				return r
+			}
+			fallback = note
+		}
+	}
+	if p.freeTotal >= si.nodes && p.freeIn(si) >= si.nodes && p.place(p.s.Jobs[e.j], si, si.nodes, "", fallback) {
 		return ""
 	}
 	return p.block(e.id, si, si.nodes)
+}
+
+// preferred places e's job on its preferred kind when enough nodes of it
+// are free, or keeps it waiting for them (Resources, without blocking the
+// jobs behind it: they may use any node meanwhile) until it has waited
+// Config.PreferWaitMax since submit. done is false when the normal order
+// decides: the kind has too few feasible nodes that will take jobs, or the
+// wait is over (note then says so for Assignment.Why).
+func (p *pass) preferred(e *entry, si *sigInfo, pref Preference) (r job.Reason, done bool, note string) {
+	up := 0
+	for _, ci := range si.classes {
+		if p.classes[ci].kind == pref.Kind {
+			up += p.classes[ci].up
+		}
+	}
+	if up < si.nodes {
+		return "", false, ""
+	}
+	j := p.s.Jobs[e.j]
+	if p.freeTotal >= si.nodes && p.place(j, si, si.nodes, pref.Kind, pref.Reason) {
+		return "", true, ""
+	}
+	if p.now.Sub(j.SubmitTime) < p.cfg.PreferWaitMax {
+		return job.ReasonResources, true, ""
+	}
+	return "", false, fmt.Sprintf("preferred kind %s not free after %s", pref.Kind, fmtDur(p.cfg.PreferWaitMax))
 }
 
 // freeIn counts the free nodes j's signature may use, cached until a node is taken.
@@ -370,16 +406,21 @@ func (p *pass) allow(c int32, limit time.Duration, extra int) allowance {
 }
 
 // place gives j n nodes by best fit if the current blocking rules allow it.
-func (p *pass) place(j *job.Job, si *sigInfo, n int) bool {
+// A kind limits it to nodes of that kind; lead, when set, starts each
+// Assignment.Why.
+func (p *pass) place(j *job.Job, si *sigInfo, n int, kind, lead string) bool {
 	limit := timeLimit(&j.Spec, p.cfg)
 	extra := 0
 	if p.res != nil {
 		extra = p.res.extra
 	}
-	if p.blocker != 0 {
+	if p.blocker != 0 || kind != "" {
 		// Count first so that a job that cannot get all its nodes takes none.
 		plain, spares := 0, 0
 		for _, ci := range si.classes {
+			if kind != "" && p.classes[ci].kind != kind {
+				continue
+			}
 			switch p.allow(ci, limit, 1) {
 			case freely, endsBefore:
 				plain += p.classes[ci].freeLeft()
@@ -396,7 +437,7 @@ func (p *pass) place(j *job.Job, si *sigInfo, n int) bool {
 		var how allowance
 		for _, ci := range si.classes {
 			c := &p.classes[ci]
-			if c.freeLeft() == 0 {
+			if c.freeLeft() == 0 || kind != "" && c.kind != kind {
 				continue
 			}
 			a := p.allow(ci, limit, extra)
@@ -424,8 +465,12 @@ func (p *pass) place(j *job.Job, si *sigInfo, n int) bool {
 		}
 		nd := p.s.Nodes[ni]
 		p.placedEnd[ni] = p.now.Add(nd.ExpectedBoot + limit)
+		why := p.why(j, nd, how)
+		if lead != "" {
+			why = lead + "; " + why
+		}
 		p.plan.Assignments = append(p.plan.Assignments, Assignment{
-			JobID: j.ID, Node: nd.Name, Why: p.why(j, nd, how), Backfilled: p.res != nil,
+			JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil,
 		})
 	}
 	if p.res != nil {

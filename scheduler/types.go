@@ -28,6 +28,10 @@ type Config struct {
 	DefaultPartition string `json:"default_partition"`
 	// Backfill turns EASY backfill on.
 	Backfill bool `json:"backfill"`
+	// PreferWaitMax is how long a job with a preferred machine kind
+	// (Snapshot.Prefer) waits for a node of that kind before it takes any
+	// feasible node; 0 means it never waits for one.
+	PreferWaitMax time.Duration `json:"prefer_wait_max"`
 }
 
 // DefaultConfig is what bmcctld uses when the admin sets nothing.
@@ -36,6 +40,7 @@ func DefaultConfig() Config {
 		AgeWeight: 1000, AgeMax: 7 * 24 * time.Hour,
 		SizeWeight: 1000, NiceWeight: 1000,
 		DefaultTimeLimit: time.Hour, DefaultPartition: "batch", Backfill: true,
+		PreferWaitMax: 10 * time.Minute,
 	}
 }
 
@@ -57,6 +62,19 @@ type Snapshot struct {
 	// Blocked holds jobs the controller keeps waiting for a reason of its own
 	// (e.g. AccountEnergyLimit); Schedule reports that reason and skips them.
 	Blocked map[uint64]job.Reason
+	// Prefer holds the machine kind (node.Node.Kind) the controller
+	// predicts suits a job best, e.g. the fewest joules for the same image
+	// and command. The job takes a free node of that kind when there is
+	// one, else waits for one up to Config.PreferWaitMax since submit.
+	Prefer map[uint64]Preference
+}
+
+// Preference is one job's preferred machine kind and why.
+type Preference struct {
+	Kind string `json:"kind"`
+	// Reason starts Assignment.Why when the job is placed on that kind,
+	// e.g. "energy: sim-arm used 1,234 J on average ... vs 2,345 J on sim-x86".
+	Reason string `json:"reason"`
 }
 
 // Assignment gives one job one node. A job that asks for several nodes
