@@ -225,19 +225,20 @@ func (c *Controller) Curve(id uint64) (api.PowerCurve, error) {
 	j, live := c.jobs[id]
 	c.mu.RUnlock()
 	if live && powered(j.State) {
-		var samples []accounting.Sample
+		var bs bootSamples
 		err := c.st.View(func(tx *store.Tx) error {
 			var err error
-			samples, err = c.samplesTx(tx, j.Node, j.ID, j.Boot)
+			bs, err = c.samplesTx(tx, j.Node, j.ID, j.Boot)
 			return err
 		})
+		samples := bs.samples
 		if err != nil {
 			return out, err
 		}
 		var events []job.Event
 		c.st.View(func(tx *store.Tx) error { events, err = tx.Events(id); return err })
 		ph, _, _ := phasesOf(events, c.clk.Now())
-		if ds, err := accounting.Downsample(samples, curvePoints, c.cfg.Energy.options()); err == nil {
+		if ds, err := accounting.Downsample(samples, curvePoints, bs.opt); err == nil {
 			samples = ds
 		}
 		out.Boots = append(out.Boots, curveBoot(j.Boot, j.Node, ph, samples))

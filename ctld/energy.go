@@ -79,6 +79,10 @@ type sampleChunk struct {
 	Job     uint64              `json:"job"`
 	Boot    uint64              `json:"boot"`
 	Samples []accounting.Sample `json:"samples"`
+	// RAPL says the counter samples are the node agent's in-band RAPL
+	// counter, which wraps at CounterMax joules (0: unknown).
+	RAPL       bool    `json:"rapl,omitempty"`
+	CounterMax float64 `json:"counter_max,omitempty"`
 }
 
 type storedCurve struct {
@@ -107,6 +111,10 @@ type recording struct {
 	lastFlush time.Time
 	stop      chan struct{}
 	errs      int
+	// rapl is set once the node agent's RAPL counter feeds the recording
+	// (a node without a BMC meter); raplMax is where it wraps, in joules.
+	rapl    bool
+	raplMax float64
 }
 
 func newEnergyState() *energyState {
@@ -230,7 +238,7 @@ const powerOnWindow = 3 * time.Second
 // which the bill then shows as estimated with its reason.
 func (c *Controller) sample(ctx context.Context, r *recording) {
 	pm, ok := r.m.(power.Meter)
-	if !ok {
+	if !ok || !hasMeter(r.m) {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, max(3*c.cfg.Energy.interval(), 5*time.Second))
@@ -264,6 +272,50 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 	c.mu.Unlock()
 }
 
+// hasMeter reports whether m reads power out of band (its BMC). A
+// RealMachine implements power.Meter whether or not its node has one, so it
+// says itself.
+func hasMeter(m Machine) bool {
+	if hm, ok := m.(interface{ HasMeter() bool }); ok {
+		return hm.HasMeter()
+	}
+	_, ok := m.(power.Meter)
+	return ok
+}
+
+// AgentEnergy records an in-band energy counter reading (RAPL energy_uj)
+// that the node agent of r's boot sent, as a counter sample of that boot,
+// stamped with when it arrived. AgentHub.OnEnergy feeds it.
+//
+// Only a node without a BMC meter uses it. RAPL counts the CPU package
+// alone; beside a meter's whole-machine readings accounting would prefer the
+// counter for the run phase (counters win on equal coverage) and bill less
+// than the machine drew, and a BMC that stops answering would be papered
+// over instead of leaving the bill estimated.
+func (c *Controller) AgentEnergy(r EnergyReading) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	var rec *recording
+	for _, x := range c.en.recs {
+		if x.job == r.Job && x.boot == r.Boot {
+			rec = x
+			break
+		}
+	}
+	if rec == nil || hasMeter(rec.m) {
+		return
+	}
+	rec.rapl = true
+	if r.MaxUJ > 0 {
+		// energy_uj takes the values 0…max_energy_range_uj.
+		rec.raplMax = (float64(r.MaxUJ) + 1) / 1e6
+	}
+	s := accounting.Sample{Time: r.Time, Joules: float64(r.UJ) / 1e6, Counter: true}
+	if n := len(rec.samples); n == 0 || s.Time.After(rec.samples[n-1].Time) {
+		rec.samples = append(rec.samples, s)
+	}
+}
+
 // sampleFinal takes the reading that closes a powered stretch (the node is
 // now off), so the power-off phase ends on a measurement.
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
@@ -283,7 +335,7 @@ func (c *Controller) flushIfDue(r *recording, force bool) {
 		c.en.mu.Unlock()
 		return
 	}
-	chunk := sampleChunk{Job: r.job, Boot: r.boot, Samples: slices.Clone(r.samples[r.flushed:])}
+	chunk := sampleChunk{Job: r.job, Boot: r.boot, Samples: slices.Clone(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
 	upto := len(r.samples)
 	c.en.mu.Unlock()
 	v, err := json.Marshal(chunk)
@@ -357,30 +409,48 @@ func (c *Controller) resumeRecordingLocked(j *job.Job) {
 	}
 }
 
+// bootSamples is what one boot recorded: its readings in time order and
+// the options to integrate them with.
+type bootSamples struct {
+	samples []accounting.Sample
+	opt     accounting.Options
+	rapl    bool // the counter readings are the agent's RAPL counter
+}
+
 // samplesTx returns the readings of one boot of a job on node: those the
 // store holds and those still in memory, in time order.
-func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) ([]accounting.Sample, error) {
+func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) (bootSamples, error) {
 	var out []accounting.Sample
+	var rapl bool
+	var counterMax float64
 	if raw := tx.Bucket(samplesBucket).Bucket(bucketRaw); raw != nil {
 		p := rawPrefix(node)
 		cur := raw.Cursor()
 		for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
 			var ch sampleChunk
 			if err := json.Unmarshal(v, &ch); err != nil {
-				return nil, fmt.Errorf("power samples %q: %w", k, err)
+				return bootSamples{}, fmt.Errorf("power samples %q: %w", k, err)
 			}
 			if ch.Job == id && ch.Boot == boot {
 				out = append(out, ch.Samples...)
+				rapl, counterMax = rapl || ch.RAPL, max(counterMax, ch.CounterMax)
 			}
 		}
 	}
 	c.en.mu.Lock()
 	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
 		out = append(out, r.samples...)
+		rapl, counterMax = rapl || r.rapl, max(counterMax, r.raplMax)
 	}
 	c.en.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b accounting.Sample) int { return a.Time.Compare(b.Time) })
-	return slices.CompactFunc(out, func(a, b accounting.Sample) bool { return a.Time.Equal(b.Time) }), nil
+	opt := c.cfg.Energy.options()
+	opt.CounterMax = counterMax
+	return bootSamples{
+		samples: slices.CompactFunc(out, func(a, b accounting.Sample) bool { return a.Time.Equal(b.Time) }),
+		opt:     opt,
+		rapl:    rapl,
+	}, nil
 }
 
 // dropRawTx deletes the stored raw samples of one boot once it is billed.
@@ -442,3 +512,7 @@ func (c *Controller) EnergyUsed() map[string]float64 {
 	}
 	return out
 }
+
+// methodRAPL is the ledger method of a phase billed from the node agent's
+// RAPL counter: CPU package energy, not the whole machine's.
+const methodRAPL = "rapl"

@@ -54,7 +54,7 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 		}
 		out = append(out, billedEntry{Account: e.Account, Joules: e.Joules})
 	}
-	samples, ph, opt := b.samples, b.phases, c.cfg.Energy.options()
+	samples, ph, opt := b.samples, b.phases, b.opt
 	if len(samples) > 0 {
 		curve, err := accounting.Downsample(samples, curvePoints, opt)
 		if err != nil {
@@ -83,6 +83,7 @@ type bill struct {
 	entries []api.LedgerEntry
 	samples []accounting.Sample
 	phases  accounting.Phases
+	opt     accounting.Options // the boot's: its counter's wrap
 }
 
 // computeBill integrates and prices the boot j is in (or ends), up to end,
@@ -94,11 +95,11 @@ func (c *Controller) computeBill(tx *store.Tx, j *job.Job, base api.LedgerEntry,
 		return bill{}, err
 	}
 	ph, ran, offPhase := phasesOf(events, end)
-	samples, err := c.samplesTx(tx, j.Node, j.ID, j.Boot)
+	bs, err := c.samplesTx(tx, j.Node, j.ID, j.Boot)
 	if err != nil {
 		return bill{}, err
 	}
-	opt := c.cfg.Energy.options()
+	samples, opt := bs.samples, bs.opt
 	var problem string
 	res, err := accounting.IntegratePhases(samples, ph, opt)
 	if err != nil {
@@ -115,7 +116,7 @@ func (c *Controller) computeBill(tx *store.Tx, j *job.Job, base api.LedgerEntry,
 	if offPhase {
 		phases = append(phases, accounting.Off)
 	}
-	out := bill{samples: samples, phases: ph}
+	out := bill{samples: samples, phases: ph, opt: opt}
 	for _, p := range phases {
 		from, upto, _ := ph.Window(p)
 		r := res.Phase(p)
@@ -123,6 +124,9 @@ func (c *Controller) computeBill(tx *store.Tx, j *job.Job, base api.LedgerEntry,
 		e.Phase, e.Start, e.End, e.Recorded = string(p), from, upto, now
 		e.Joules, e.Duration = r.Joules, upto.Sub(from).Seconds()
 		e.Samples, e.Coverage, e.Method = r.Samples, r.Coverage, string(r.Method)
+		if bs.rapl && r.Method == accounting.MethodCounter {
+			e.Method = methodRAPL
+		}
 		e.EnergyEstimated, e.Reasons = r.Estimated, r.Reasons
 		if problem != "" {
 			e.EnergyEstimated, e.Reasons, e.Method = true, []string{problem}, string(accounting.MethodNone)

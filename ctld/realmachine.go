@@ -28,10 +28,31 @@ import (
 // AgentHub receives the node agents' callbacks from the boot server and
 // hands each to the machine waiting for that boot.
 type AgentHub struct {
-	log   *slog.Logger
-	clk   clock.Clock
-	mu    sync.Mutex
-	boots map[hubKey]*bootWatch
+	log    *slog.Logger
+	clk    clock.Clock
+	mu     sync.Mutex
+	boots  map[hubKey]*bootWatch
+	energy func(EnergyReading) // set by OnEnergy
+}
+
+// EnergyReading is one in-band energy counter value a node agent sent
+// (RAPL energy_uj), stamped on the controller's clock when it arrived.
+type EnergyReading struct {
+	Job, Boot uint64
+	Time      time.Time
+	UJ        uint64
+	// MaxUJ is the counter's max_energy_range_uj (it wraps to 0 after
+	// it); 0 when the agent did not say.
+	MaxUJ uint64
+}
+
+// OnEnergy makes f receive every energy counter a heartbeat carries;
+// Controller.AgentEnergy is the one the daemon uses. Call it before the
+// hub receives heartbeats.
+func (h *AgentHub) OnEnergy(f func(EnergyReading)) {
+	h.mu.Lock()
+	h.energy = f
+	h.mu.Unlock()
 }
 
 type hubKey struct{ job, boot uint64 }
@@ -94,12 +115,22 @@ func (h *AgentHub) Ready(b *boot.Boot, r proto.Ready) {
 	}
 }
 
-// Heartbeat records that the agent is alive.
+// Heartbeat records that the agent is alive and passes on the energy
+// counter it read, if any.
 func (h *AgentHub) Heartbeat(b *boot.Boot, hb proto.Heartbeat) {
 	w := h.watch(b.JobID, b.Boot)
+	now := h.clk.Now()
 	h.mu.Lock()
-	w.lastBeat = h.clk.Now()
+	w.lastBeat = now
+	sink := h.energy
 	h.mu.Unlock()
+	if hb.EnergyUJ != nil && sink != nil {
+		r := EnergyReading{Job: b.JobID, Boot: b.Boot, Time: now, UJ: *hb.EnergyUJ}
+		if hb.EnergyMaxUJ != nil {
+			r.MaxUJ = *hb.EnergyMaxUJ
+		}
+		sink(r)
+	}
 }
 
 // RealMachine boots a real (or lab) machine: power through its BMC driver,
@@ -145,6 +176,17 @@ func (m *RealMachine) Simulated() bool { return false }
 // SetMeter gives the node the power meter its BMC offers beside the driver
 // (bmclib reads no power). Call it before the controller starts.
 func (m *RealMachine) SetMeter(pm power.Meter) { m.meter = pm }
+
+// HasMeter reports whether the node's power can be read out of band (a
+// meter set by SetMeter, or a driver that reads power); without one its
+// bill comes from the agent's RAPL counter, if the machine has one.
+func (m *RealMachine) HasMeter() bool {
+	if m.meter != nil {
+		return true
+	}
+	_, ok := m.drv.(power.Meter)
+	return ok
+}
 
 // PowerReading reads the node's power from its meter, or its driver when
 // that can.

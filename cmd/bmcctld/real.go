@@ -27,6 +27,7 @@ type nodeListener struct {
 	ln    net.Listener
 	srv   *http.Server
 	boots *boot.Server
+	hub   *ctld.AgentHub
 }
 
 // kernels lists the cluster default and the catalog for bmcq kernels.
@@ -114,7 +115,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		return nil, nil, fmt.Errorf("--node-listen: %w", err)
 	}
 	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
-	return out, &nodeListener{ln: ln, boots: boots, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+	return out, &nodeListener{ln: ln, boots: boots, hub: hub, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
 }
 
 // agentBinaries finds bmcinit for each architecture: bmcinit-<arch> in dir

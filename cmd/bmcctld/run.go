@@ -179,6 +179,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if nodeLn != nil {
+		// Nodes without a BMC meter are billed from their RAPL counter.
+		nodeLn.hub.OnEnergy(c.AgentEnergy)
+	}
 	srv := ctld.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
