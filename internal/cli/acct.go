@@ -461,10 +461,7 @@ func groupCols(t AcctTotals) string {
 // CompareRow is one machine kind's record for one application (image and
 // command) in --compare.
 type CompareRow struct {
-	Image string `json:"image"`
-	// ImageDigest, when the ledger has one, identifies the application:
-	// runs of the same digest compare whatever tag they were submitted by.
-	ImageDigest string  `json:"image_digest,omitempty"`
+	Image       string  `json:"image"`
 	Command     string  `json:"command"`
 	Arch        string  `json:"arch"`
 	Kind        string  `json:"kind"`
@@ -487,17 +484,21 @@ type CompareRow struct {
 	CheapestMoney  bool `json:"cheapest_money,omitempty"`
 }
 
-// appKey names the application of a job: its image digest when the ledger
-// has one, else its image reference, and its command.
-func appKey(image, digest, command string) [2]string {
-	if digest != "" {
-		return [2]string{digest, command}
+// appKey names the application of a job for --compare and for placing
+// arch = "any" jobs (ctld.appKey is the same rule): the digest its image reference carries (ref@sha256:…,
+// an OCI index's digest, the same on every architecture), else the
+// reference, and the command. The ledger's image_digest is not used: it is
+// the digest of the root filesystem one platform booted, so a multi-platform
+// image has one per architecture and could never be compared across them.
+func appKey(image, command string) [2]string {
+	if _, d, ok := strings.Cut(image, "@"); ok && strings.Contains(d, ":") {
+		return [2]string{d, command}
 	}
 	return [2]string{image, command}
 }
 
-// Compare groups completed jobs by application (image digest, or image
-// reference without one, and command), then by machine kind. Failed runs
+// Compare groups completed jobs by application (AppKey: the image
+// reference's digest, or the reference without one, and command), then by machine kind. Failed runs
 // are left out: their energy says nothing of the application's needs.
 func Compare(jobs []api.AcctJob) []CompareRow {
 	type key struct {
@@ -510,10 +511,10 @@ func Compare(jobs []api.AcctJob) []CompareRow {
 		if j.State != "COMPLETED" {
 			continue
 		}
-		k := key{appKey(j.Image, j.ImageDigest, j.Command), j.Arch, j.Kind}
+		k := key{appKey(j.Image, j.Command), j.Arch, j.Kind}
 		r, ok := acc[k]
 		if !ok {
-			r = &CompareRow{Image: j.Image, ImageDigest: j.ImageDigest, Command: j.Command, Arch: j.Arch, Kind: j.Kind}
+			r = &CompareRow{Image: j.Image, Command: j.Command, Arch: j.Arch, Kind: j.Kind}
 			acc[k] = r
 			keys = append(keys, k)
 		}
@@ -551,7 +552,7 @@ func Compare(jobs []api.AcctJob) []CompareRow {
 		out = append(out, *r)
 	}
 	for i := range out {
-		b := bests[appKey(out[i].Image, out[i].ImageDigest, out[i].Command)]
+		b := bests[appKey(out[i].Image, out[i].Command)]
 		if b.joules > 0 {
 			out[i].Relative = out[i].MeanJoules / b.joules
 		}
@@ -559,7 +560,7 @@ func Compare(jobs []api.AcctJob) []CompareRow {
 		out[i].CheapestMoney = b.priced && out[i].MeanCost == b.cost
 	}
 	slices.SortFunc(out, func(a, b CompareRow) int {
-		ka, kb := appKey(a.Image, a.ImageDigest, a.Command), appKey(b.Image, b.ImageDigest, b.Command)
+		ka, kb := appKey(a.Image, a.Command), appKey(b.Image, b.Command)
 		return cmp.Or(cmp.Compare(ka[0], kb[0]), cmp.Compare(ka[1], kb[1]),
 			cmp.Compare(a.MeanJoules, b.MeanJoules), cmp.Compare(a.Kind, b.Kind))
 	})
@@ -579,24 +580,23 @@ func RenderCompare(w io.Writer, rows []CompareRow) error {
 		if r.CheapestMoney {
 			cheapest = append(cheapest, "money")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.0f\t%s\t%.2fx\t%s\t%d\n", compareImage(r), trunc(r.Command, 30), r.Kind, r.Arch, r.Runs,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.0f\t%s\t%.2fx\t%s\t%d\n", shortImage(r.Image), trunc(r.Command, 30), r.Kind, r.Arch, r.Runs,
 			joules(r.MeanJoules), joules(r.MeanRunJ), fmtDuration(r.MeanRunSecs), r.EDP, money(r.MeanCost), r.Relative,
 			orDash(strings.Join(cheapest, ",")), r.Estimated)
 	}
 	return tw.Flush()
 }
 
-// compareImage shows the image reference, and the digest's start when the
-// reference does not carry it (runs by tag of the same digest).
-func compareImage(r CompareRow) string {
-	if r.ImageDigest == "" || strings.Contains(r.Image, r.ImageDigest) {
-		return r.Image
+// shortImage cuts a digest in a reference to 12 hex digits, as docker does.
+func shortImage(ref string) string {
+	name, d, ok := strings.Cut(ref, "@")
+	if !ok {
+		return ref
 	}
-	d := r.ImageDigest
-	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
-		d = d[:len(d)-len(hex)+12]
+	if algo, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return name + "@" + algo + ":" + hex[:12]
 	}
-	return r.Image + "@" + d
+	return ref
 }
 
 // RenderCurve draws each boot's power curve in the terminal: one column per

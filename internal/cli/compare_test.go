@@ -7,7 +7,8 @@ import (
 	"github.com/bmc-sched/bmc/api"
 )
 
-// Runs of one digest compare across tags; a failed run and another
+// Runs of one image digest compare across references and architectures
+// (each platform has its own root filesystem digest); a failed run and another
 // command or image stay out; the kind cheapest in joules need not be the
 // one cheapest in money (its runs fell in a dearer tariff).
 func TestCompareAdvice(t *testing.T) {
