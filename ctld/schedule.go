@@ -41,6 +41,7 @@ func (c *Controller) schedulePass(ctx context.Context) {
 	c.mu.RLock()
 	snap := c.snapshotLocked(now)
 	c.mu.RUnlock()
+	snap.Prefer = c.energyPrefer(snap.Jobs) // reads the ledger: outside the lock
 	waiting := 0
 	for _, j := range snap.Jobs {
 		if j.State.Waiting() {
