@@ -2,6 +2,7 @@ package ctld
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/store"
 )
 
 // noMeter hides the simulator's meter: a node whose BMC reads no power.
@@ -136,5 +138,66 @@ func TestRAPLIgnoredBesideABMCMeter(t *testing.T) {
 	}
 	if want := 250 * 20.0; !near(es[1].Joules, want, 0.03) {
 		t.Errorf("run %.1f J, model says %.1f J", es[1].Joules, want)
+	}
+}
+
+// TestRAPLWrapAcrossRestart: the counter's range is stored with the
+// samples, so a controller killed mid-job still unwraps the counter when it
+// bills after restarting.
+func TestRAPLWrapAcrossRestart(t *testing.T) {
+	var sim Machine
+	h := newHarness(t, 1, func(h *harness) {
+		h.wrap = func(name string, m Machine) Machine { sim = m; return noMeter{m} }
+		h.cfg.Energy.MaxGapIntervals = 2
+		h.cfg.Energy.SampleFlush = time.Second // a crash loses at most one heartbeat
+	})
+	hub := NewAgentHub(h.clk, testLogger())
+	hub.OnEnergy(h.c.AgentEnergy)
+	a := &raplAgent{h: h, hub: hub, meter: sim.(power.Meter), maxUJ: 1_999_999_999}
+	a.id = h.submit(alice, loadSpec(30*time.Second, 1))[0]
+	h.until("two wraps before the crash", func() bool {
+		a.beat()
+		return a.wraps >= 2
+	})
+	wrapsBefore := a.wraps
+	h.stop() // as a crash leaves it
+	var chunks, marked int
+	h.st.View(func(tx *store.Tx) error {
+		raw := tx.Bucket(samplesBucket).Bucket(bucketRaw)
+		if raw == nil {
+			return nil
+		}
+		return raw.ForEach(func(k, v []byte) error {
+			var ch sampleChunk
+			if err := json.Unmarshal(v, &ch); err != nil {
+				t.Errorf("chunk %q: %v", k, err)
+			}
+			chunks++
+			if ch.RAPL && ch.CounterMax == 2000 {
+				marked++
+			}
+			return nil
+		})
+	})
+	if chunks == 0 || marked != chunks {
+		t.Fatalf("%d of %d stored chunks carry the RAPL range of 2000 J", marked, chunks)
+	}
+	h.start()
+	hub.OnEnergy(h.c.AgentEnergy)
+	a.meter = sim.(power.Meter)
+	a.runUntilDone()
+	if a.wraps <= wrapsBefore {
+		t.Fatalf("no wrap after the restart (%d in all)", a.wraps)
+	}
+	es := h.ledger(a.id)
+	if len(es) != 3 || es[1].Phase != "run" {
+		t.Fatalf("ledger: %+v", es)
+	}
+	run := es[1]
+	if run.Method != methodRAPL || run.EnergyEstimated {
+		t.Errorf("run: method %q estimated %v %v", run.Method, run.EnergyEstimated, run.Reasons)
+	}
+	if want := 250 * 30.0; !near(run.Joules, want, 0.03) {
+		t.Errorf("run %.1f J across a restart, model says %.1f J", run.Joules, want)
 	}
 }
