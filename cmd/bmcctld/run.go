@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.DurationVar(&f.cfg.MinJobAge, "min-job-age", f.cfg.MinJobAge, "how long ended jobs stay in the default bmcq listing")
 	fl.DurationVar(&f.cfg.Scheduler.DefaultTimeLimit, "default-time-limit", f.cfg.Scheduler.DefaultTimeLimit, "time limit of jobs that set none")
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
+	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
 	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs and account energy quotas (TOML; see ctld.TariffFile)")
 	// Hidden: for bench/core and whoever chases a slow daemon with pprof.
