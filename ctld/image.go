@@ -61,6 +61,9 @@ func (c *Controller) checkImage(ctx context.Context, who Identity, spec *job.Spe
 	if len(archs) == 0 {
 		return nodes, nil // the image names no architecture: any node may try
 	}
+	// The scheduler keeps the job off machines the image cannot run on
+	// (reason ImageArch), e.g. an arch = "any" job with an amd64-only image.
+	spec.ImageArchs = slices.Sorted(slices.Values(archs))
 	if a := spec.Arch; a != "" && a != job.ArchAny && !slices.Contains(archs, a) {
 		return nil, fmt.Errorf("%w: image %s has no variant for %s (it offers %s)", ErrInvalid, spec.Image, a, strings.Join(archs, ", "))
 	}

@@ -30,6 +30,10 @@ type Spec struct {
 	Begin       time.Time         `json:"begin,omitzero"`
 	Schedule    string            `json:"schedule,omitempty"` // cron expression for recurring jobs
 	Sim         *SimSpec          `json:"sim,omitempty"`
+	// ImageArchs are the architectures the image offers, filled in by the
+	// controller at submit (never read from a job file); empty = unknown,
+	// any node may try.
+	ImageArchs []string `json:"image_archs,omitempty"`
 }
 
 // Command is what runs inside the image. A TOML string runs through /bin/sh -c;

@@ -133,6 +133,7 @@ func buildClasses(nodes []*node.Node, defPart string) []class {
 // sigKey is everything about a job that decides which classes it may use.
 type sigKey struct {
 	arch, features, part string
+	imageArchs           string // the image's architectures, sorted and joined; "" = any
 	cores                int
 	memory               int64
 	nodes                int
@@ -148,7 +149,8 @@ func jobSig(spec *job.Spec, defPart string) (sigKey, []string) {
 		part = defPart
 	}
 	feats, fk := canon(spec.Features)
-	return sigKey{arch: arch, features: fk, part: part, cores: spec.Cores,
+	_, ik := canon(spec.ImageArchs)
+	return sigKey{arch: arch, features: fk, part: part, imageArchs: ik, cores: spec.Cores,
 		memory: int64(spec.Memory), nodes: nodesWanted(spec)}, feats
 }
 
@@ -183,7 +185,9 @@ func containsAll(set, sub []string) bool {
 
 // The feasibility chain: each check is cheap and names one constraint.
 func partOK(c *class, k *sigKey) bool { return slices.Contains(c.parts, k.part) }
-func archOK(c *class, k *sigKey) bool { return k.arch == "" || c.arch == k.arch }
+func archOK(c *class, k *sigKey) bool {
+	return (k.arch == "" || c.arch == k.arch) && (k.imageArchs == "" || listHas(k.imageArchs, c.arch))
+}
 func featOK(c *class, feats []string) bool {
 	return len(feats) == 0 || containsAll(c.features, feats)
 }
@@ -219,4 +223,14 @@ func newSigInfo(classes []class, k *sigKey, feats []string) *sigInfo {
 		}
 	}
 	return si
+}
+
+// listHas reports whether the joined list (see canon) holds s.
+func listHas(list, s string) bool {
+	for _, e := range strings.Split(list, "\x00") {
+		if e == s {
+			return true
+		}
+	}
+	return false
 }

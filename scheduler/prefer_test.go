@@ -123,3 +123,34 @@ func TestPreferredKind(t *testing.T) {
 		})
 	}
 }
+
+func TestImageArchKeepsJobsOffMachinesTheImageLacks(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	x86 := &node.Node{Config: node.Config{Name: "x1", Arch: "x86_64", Cores: 8, Memory: 1 << 30}, State: node.Idle}
+	arm := &node.Node{Config: node.Config{Name: "a1", Arch: "aarch64", Cores: 8, Memory: 1 << 30}, State: node.Idle}
+	mk := func(id uint64, archs ...string) *job.Job {
+		return &job.Job{ID: id, ArrayTaskID: -1, State: job.Pending, SubmitTime: now,
+			Spec: job.Spec{Arch: "any", Nodes: 1, ImageArchs: archs}}
+	}
+	cfg := DefaultConfig()
+	// Only the arm machine is free: an amd64-only image must not go there.
+	busyX86 := *x86
+	busyX86.State, busyX86.Job = node.Allocated, 99
+	plan := Schedule(&Snapshot{Now: now, Nodes: []*node.Node{&busyX86, arm}, Jobs: []*job.Job{mk(1, "x86_64")}}, cfg)
+	if len(plan.Assignments) != 0 {
+		t.Fatalf("amd64-only image placed on %s", plan.Assignments[0].Node)
+	}
+	// With only arm machines in the cluster it can never run there.
+	plan = Schedule(&Snapshot{Now: now, Nodes: []*node.Node{arm}, Jobs: []*job.Job{mk(2, "x86_64")}}, cfg)
+	if plan.Reasons[2] != job.ReasonImageArch {
+		t.Errorf("reason = %s, want %s", plan.Reasons[2], job.ReasonImageArch)
+	}
+	// A multi-platform image goes wherever there is room.
+	plan = Schedule(&Snapshot{Now: now, Nodes: []*node.Node{&busyX86, arm}, Jobs: []*job.Job{mk(3, "aarch64", "x86_64")}}, cfg)
+	if len(plan.Assignments) != 1 || plan.Assignments[0].Node != "a1" {
+		t.Errorf("multi-platform image: %+v", plan.Assignments)
+	}
+	if err := Feasible(&job.Spec{Arch: "any", Nodes: 1, ImageArchs: []string{"x86_64"}}, []*node.Node{arm}, cfg); err == nil {
+		t.Error("Feasible accepted an amd64-only image on an arm-only cluster")
+	}
+}
