@@ -127,7 +127,9 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 	work := workDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	const secs = 40
+	// 50 s commands make jobs of a little over a minute, power-on to off:
+	// the issue's 1 % bound applies from 60 s, 3 % below.
+	const secs = 50
 	heavy := l.submit(work, l.job("heavy", "", `command = "end=$(( $(date +%s) + `+strconv.Itoa(secs)+` )); while [ $(date +%s) -lt $end ]; do :; done"`))
 	l.waitFor(ctx, heavy, state(job.Completed))
 	light := l.submit(work, l.job("light", "", `command = "sleep `+strconv.Itoa(secs)+`"`))
@@ -161,8 +163,12 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 		errPct := 100 * (a.EnergyJoules - truth) / truth
 		t.Logf("job %s (%s): billed %.1f J (boot %.1f, run %.1f over %.1fs, off %.1f), truth %.1f J over %.1fs (truth.csv at 1 Hz: %.1f J): error %+.2f %%; estimated=%v %v",
 			id, a.Name, a.EnergyJoules, a.BootJoules, a.RunJoules, a.RunSeconds, a.OffJoules, truth, a.Elapsed, coarse, errPct, a.EnergyEstimated, a.Reasons)
-		if math.Abs(errPct) > 3 {
-			t.Errorf("job %s billed %.1f J, ground truth %.1f J: %+.2f %% (limit 3 %%)", id, a.EnergyJoules, truth, errPct)
+		limit := 3.0
+		if a.End.Sub(a.Start) >= time.Minute {
+			limit = 1
+		}
+		if math.Abs(errPct) > limit {
+			t.Errorf("job %s billed %.1f J over %s, ground truth %.1f J: %+.2f %% (limit %.0f %%)", id, a.EnergyJoules, a.End.Sub(a.Start), truth, errPct, limit)
 		}
 		if s := a.BootJoules + a.RunJoules + a.OffJoules; math.Abs(s-a.EnergyJoules) > 1e-6 {
 			t.Errorf("job %s: phases sum to %.3f J, total %.3f J", id, s, a.EnergyJoules)
