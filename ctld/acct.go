@@ -280,19 +280,12 @@ func (s *Server) acct(w http.ResponseWriter, r *http.Request) {
 	for _, v := range q["account"] {
 		f.Accounts = setAdd(f.Accounts, v)
 	}
-	for _, st := range q["state"] {
-		for _, one := range strings.Split(st, ",") {
-			state, err := parseState(one)
-			if err != nil {
-				WriteError(w, err)
-				return
-			}
-			if f.States == nil {
-				f.States = map[job.State]bool{}
-			}
-			f.States[state] = true
-		}
+	states, err := parseStates(q["state"])
+	if err != nil {
+		WriteError(w, err)
+		return
 	}
+	f.States = states
 	for name, t := range map[string]*time.Time{"start": &f.Start, "end": &f.End} {
 		if v := q.Get(name); v != "" {
 			p, err := time.Parse(time.RFC3339Nano, v)

@@ -61,6 +61,7 @@ type Hooks struct {
 
 type nodeRT struct {
 	*node.Node
+	held  bool // the start-up check is switching it off: not schedulable
 	m     Machine
 	power power.State
 	watts *float64
@@ -198,11 +199,15 @@ func (c *Controller) Wake() {
 // password or a dead BMC shows as DOWN at once, and an idle machine left on
 // is switched off (it would burn energy nobody is billed for).
 func (c *Controller) checkNodes(ctx context.Context) {
+	type check struct {
+		name string
+		m    Machine
+	}
 	c.mu.RLock()
-	var idle []*nodeRT
+	var idle []check
 	for _, name := range c.names {
 		if n := c.nodes[name]; n.State != node.Allocated {
-			idle = append(idle, n)
+			idle = append(idle, check{name, n.m})
 		}
 	}
 	c.mu.RUnlock()
@@ -213,23 +218,45 @@ func (c *Controller) checkNodes(ctx context.Context) {
 			st, err := n.m.PowerState(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					c.nodeDown(n.Name, fmt.Sprintf("BMC: %v", err))
-					c.powerError(n.Name, err)
+					c.nodeDown(n.name, fmt.Sprintf("BMC: %v", err))
+					c.powerError(n.name, err)
 				}
 				return
 			}
-			c.setPower(n.Name, st)
-			if st == power.On {
-				c.log.Info("idle node is powered on; switching it off", "node", n.Name)
-				if err := n.m.PowerOff(ctx); err != nil && ctx.Err() == nil {
-					c.nodeDown(n.Name, fmt.Sprintf("BMC power off: %v", err))
-					c.powerError(n.Name, err)
-					return
-				}
-				c.setPower(n.Name, power.Off)
+			c.setPower(n.name, st)
+			if st != power.On || !c.holdIdle(n.name) {
+				return
 			}
+			defer c.releaseIdle(n.name)
+			c.log.Info("idle node is powered on; switching it off", "node", n.name)
+			if err := n.m.PowerOff(ctx); err != nil && ctx.Err() == nil {
+				c.nodeDown(n.name, fmt.Sprintf("BMC power off: %v", err))
+				c.powerError(n.name, err)
+				return
+			}
+			c.setPower(n.name, power.Off)
 		}()
 	}
+}
+
+// holdIdle keeps the scheduler off an idle node while the start-up check
+// switches it off; it fails if the node was given a job meanwhile.
+func (c *Controller) holdIdle(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rt := c.nodes[name]
+	if rt.State != node.Idle {
+		return false
+	}
+	rt.held = true
+	return true
+}
+
+func (c *Controller) releaseIdle(name string) {
+	c.mu.Lock()
+	c.nodes[name].held = false
+	c.mu.Unlock()
+	c.Wake()
 }
 
 func (c *Controller) powerError(name string, err error) {

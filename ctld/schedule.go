@@ -28,7 +28,14 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 	s.Blocked = c.energyBlockedLocked(s.Jobs)
 	s.Nodes = make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
-		s.Nodes = append(s.Nodes, c.nodes[name].Node)
+		rt := c.nodes[name]
+		if rt.held {
+			n := *rt.Node
+			n.Drain = true // shown to the scheduler as not available, nothing else
+			s.Nodes = append(s.Nodes, &n)
+			continue
+		}
+		s.Nodes = append(s.Nodes, rt.Node)
 	}
 	return s
 }
@@ -72,7 +79,7 @@ func (c *Controller) schedulePass(ctx context.Context) {
 	for _, a := range plan.Assignments {
 		old, ok := c.jobs[a.JobID]
 		rt, nok := c.nodes[a.Node]
-		if !ok || !nok || old.State != job.Pending || !rt.Available() || used[a.Node] {
+		if !ok || !nok || old.State != job.Pending || !rt.Available() || rt.held || used[a.Node] {
 			c.log.Info("assignment dropped: state changed during the pass", "job", a.JobID, "node", a.Node)
 			continue
 		}

@@ -138,19 +138,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	for _, u := range q["user"] {
 		f.Users = setAdd(f.Users, u)
 	}
-	for _, st := range q["state"] {
-		for _, one := range strings.Split(st, ",") {
-			state, err := parseState(one)
-			if err != nil {
-				WriteError(w, err)
-				return
-			}
-			if f.States == nil {
-				f.States = map[job.State]bool{}
-			}
-			f.States[state] = true
-		}
+	states, err := parseStates(q["state"])
+	if err != nil {
+		WriteError(w, err)
+		return
 	}
+	f.States = states
 	for _, id := range q["id"] {
 		n, err := strconv.ParseUint(strings.SplitN(id, "_", 2)[0], 10, 64)
 		if err != nil {
@@ -214,6 +207,24 @@ func setAdd(m map[string]bool, v string) map[string]bool {
 		m[one] = true
 	}
 	return m
+}
+
+// parseStates reads ?state= values (repeated or comma-separated); nil when none.
+func parseStates(vals []string) (map[job.State]bool, error) {
+	var out map[job.State]bool
+	for _, v := range vals {
+		for _, one := range strings.Split(v, ",") {
+			state, err := parseState(one)
+			if err != nil {
+				return nil, err
+			}
+			if out == nil {
+				out = map[job.State]bool{}
+			}
+			out[state] = true
+		}
+	}
+	return out, nil
 }
 
 // parseState accepts state names in any case and Slurm's short forms.
