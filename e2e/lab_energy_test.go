@@ -199,8 +199,10 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 
 // restartDaemon kills the lab's bmcctld with SIGKILL and starts it again
 // with the same command line, as a crash and a supervisor would.
-func (l *lab) restartDaemon(ctx context.Context) {
-	t := l.t
+func (l *lab) restartDaemon(ctx context.Context) { l.restartDaemonT(l.t, ctx) }
+
+// restartDaemonT is restartDaemon failing t, for use inside subtests.
+func (l *lab) restartDaemonT(t *testing.T, ctx context.Context) {
 	t.Helper()
 	pid, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.pid"))
 	p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))

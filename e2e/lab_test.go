@@ -202,35 +202,8 @@ command = "cat /proc/cmdline; cat /etc/os-release"`))
 	t.Run("kill -9 of bmcctld while a job runs", func(t *testing.T) {
 		id := l.submit(work, l.job("survivor", "", `command = "echo start; sleep 15; echo done"`))
 		l.waitFor(ctx, id, state(job.Running))
-		pid, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.pid"))
-		p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
-		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		for syscall.Kill(p, 0) == nil {
-			<-time.After(50 * time.Millisecond) // the killed process is not our child: poll its end
-		}
-		cmdline, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.cmd"))
-		restart := exec.Command("bash", "-c", "exec "+strings.TrimSpace(string(cmdline)))
-		logf, _ := os.OpenFile(filepath.Join(l.dir, "bmcctld.out"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		restart.Stdout, restart.Stderr = logf, logf
-		restart.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := restart.Start(); err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(l.dir, "bmcctld.pid"), []byte(strconv.Itoa(restart.Process.Pid)+"\n"), 0o644)
-		go restart.Wait()
+		l.restartDaemonT(t, ctx)
 		var d api.JobDetail
-		for i := 0; ; i++ {
-			var err error
-			if d, err = l.client().Job(ctx, id); err == nil {
-				break
-			}
-			if i > 300 {
-				t.Fatalf("restarted bmcctld does not answer: %v", err)
-			}
-			<-time.After(100 * time.Millisecond)
-		}
 		d = l.waitFor(ctx, id, func(d api.JobDetail) bool { return d.State.Final() || d.State == job.Pending })
 		runs := 0
 		for _, e := range d.Events {
