@@ -38,6 +38,11 @@ type acctField struct {
 	fmt func(v float64) string
 }
 
+// summed is a column whose cell and total print the same number the same way.
+func summed(v func(j *api.AcctJob) float64, f func(float64) string) acctField {
+	return acctField{get: func(j *api.AcctJob) string { return f(v(j)) }, sum: v, fmt: f}
+}
+
 func joules(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func money(v float64) string  { return strconv.FormatFloat(v, 'f', 4, 64) }
 
@@ -60,18 +65,12 @@ var acctFields = map[string]acctField{
 	"boots":   {get: func(j *api.AcctJob) string { return strconv.Itoa(j.Boots) }},
 	"start":   {get: func(j *api.AcctJob) string { return ts(j.Start) }},
 	"end":     {get: func(j *api.AcctJob) string { return ts(j.End) }},
-	"elapsed": {get: func(j *api.AcctJob) string { return fmtDuration(j.Elapsed) },
-		sum: func(j *api.AcctJob) float64 { return j.Elapsed }, fmt: fmtDuration},
-	"runtime": {get: func(j *api.AcctJob) string { return fmtDuration(j.RunSeconds) },
-		sum: func(j *api.AcctJob) float64 { return j.RunSeconds }, fmt: fmtDuration},
-	"bootj": {get: func(j *api.AcctJob) string { return joules(j.BootJoules) },
-		sum: func(j *api.AcctJob) float64 { return j.BootJoules }, fmt: joules},
-	"runj": {get: func(j *api.AcctJob) string { return joules(j.RunJoules) },
-		sum: func(j *api.AcctJob) float64 { return j.RunJoules }, fmt: joules},
-	"offj": {get: func(j *api.AcctJob) string { return joules(j.OffJoules) },
-		sum: func(j *api.AcctJob) float64 { return j.OffJoules }, fmt: joules},
-	"energyj": {get: func(j *api.AcctJob) string { return joules(j.EnergyJoules) },
-		sum: func(j *api.AcctJob) float64 { return j.EnergyJoules }, fmt: joules},
+	"elapsed": summed(func(j *api.AcctJob) float64 { return j.Elapsed }, fmtDuration),
+	"runtime": summed(func(j *api.AcctJob) float64 { return j.RunSeconds }, fmtDuration),
+	"bootj":   summed(func(j *api.AcctJob) float64 { return j.BootJoules }, joules),
+	"runj":    summed(func(j *api.AcctJob) float64 { return j.RunJoules }, joules),
+	"offj":    summed(func(j *api.AcctJob) float64 { return j.OffJoules }, joules),
+	"energyj": summed(func(j *api.AcctJob) float64 { return j.EnergyJoules }, joules),
 	"kwh": {get: func(j *api.AcctJob) string { return strconv.FormatFloat(j.EnergyJoules/3.6e6, 'f', 6, 64) },
 		sum: func(j *api.AcctJob) float64 { return j.EnergyJoules / 3.6e6 }, fmt: func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }},
 	"avgw": {get: func(j *api.AcctJob) string {
@@ -80,8 +79,7 @@ var acctFields = map[string]acctField{
 		}
 		return strconv.FormatFloat(j.EnergyJoules/j.Elapsed, 'f', 1, 64)
 	}},
-	"cost": {get: func(j *api.AcctJob) string { return money(j.Cost) },
-		sum: func(j *api.AcctJob) float64 { return j.Cost }, fmt: money},
+	"cost": summed(func(j *api.AcctJob) float64 { return j.Cost }, money),
 	"est": {get: func(j *api.AcctJob) string {
 		if j.EnergyEstimated {
 			return "yes"
