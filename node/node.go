@@ -59,6 +59,32 @@ type Node struct {
 	Drain  bool      `json:"drain,omitempty"`  // admin asked: take no new jobs
 	Job    uint64    `json:"job,omitempty"`
 	Since  time.Time `json:"since"` // when State last changed
+	// Fault says the controller put the node DOWN for a reason it checks
+	// again by itself (the reconciler), and returns it to service once the
+	// check passes. DOWN without a fault waits for an admin's resume.
+	Fault Fault `json:"fault,omitempty"`
+}
+
+// Fault is a DOWN reason the reconciler can see clear.
+type Fault string
+
+const (
+	// FaultPowerOff: switching the machine off failed; the power-off is
+	// retried with backoff until the BMC says off.
+	FaultPowerOff Fault = "power-off"
+	// FaultBMC: the BMC did not answer a power-state query; it is asked
+	// again with backoff until it answers.
+	FaultBMC Fault = "bmc"
+)
+
+// Event is one line in a node's history: what the controller observed of
+// the machine or did to it, and why.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"` // e.g. "power_off_retry"; see ctld's reconciler
+	State  State     `json:"state,omitempty"`
+	Job    uint64    `json:"job,omitempty"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Available reports whether the scheduler may give n a new job now.

@@ -12,6 +12,7 @@
 //	ledger   id(8) boot(8) phase(1) → JSON ledger entry, written once (ctld/ledger.go)
 //	samples  raw/ and curve/ sub-buckets of power samples per job (ctld/energy.go,
 //	         docs/accounting.md)
+//	node_events  name 0x00 seq(8) → JSON node.Event (node_events.go; schema 2)
 package store
 
 import (
@@ -28,7 +29,7 @@ import (
 )
 
 // SchemaVersion is the layout this code writes. Open upgrades older files.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta    = []byte("meta")
@@ -135,6 +136,7 @@ var upgrades = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	addNodeEventsBucket, // node_events.go
 }
 
 func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
