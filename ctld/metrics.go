@@ -21,6 +21,7 @@ type Metrics struct {
 	nodeStates *prometheus.GaugeVec
 	watts      *prometheus.GaugeVec
 	energy     *prometheus.CounterVec
+	reconciler *prometheus.CounterVec
 }
 
 // NewMetrics registers the series.
@@ -57,10 +58,17 @@ func NewMetrics() *Metrics {
 	m.energy = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_energy_joules_total", Help: "Energy written to the ledger, by account (\"\" for jobs without one).",
 	}, []string{"account"})
+	m.reconciler = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bmc_reconciler_actions_total", Help: "Actions of the reconciler (each also a node or job event), by action.",
+	}, []string{"action"})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st))
 	}
-	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy)
+	for _, a := range ReconcilerActions {
+		m.reconciler.WithLabelValues(a)
+	}
+	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy,
+		m.reconciler)
 	return m
 }
 
@@ -79,6 +87,7 @@ func (m *Metrics) Hooks() Hooks {
 		PowerError: func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
 		BootDone:   func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
 		Billed:     func(account string, joules float64) { m.energy.WithLabelValues(account).Add(joules) },
+		Reconciled: func(action string) { m.reconciler.WithLabelValues(action).Inc() },
 	}
 }
 

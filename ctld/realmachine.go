@@ -115,6 +115,17 @@ func (h *AgentHub) Ready(b *boot.Boot, r proto.Ready) {
 	}
 }
 
+// lastBeat is when the agent of one boot last sent a heartbeat; zero when
+// none came since this controller started.
+func (h *AgentHub) lastBeat(jobID, bootN uint64) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w, ok := h.boots[hubKey{jobID, bootN}]; ok {
+		return w.lastBeat
+	}
+	return time.Time{}
+}
+
 // Heartbeat records that the agent is alive and passes on the energy
 // counter it read, if any.
 func (h *AgentHub) Heartbeat(b *boot.Boot, hb proto.Heartbeat) {
@@ -170,8 +181,11 @@ func (m *RealMachine) PowerOff(ctx context.Context) error { return m.drv.PowerOf
 func (m *RealMachine) PowerState(ctx context.Context) (power.State, error) {
 	return m.drv.PowerState(ctx)
 }
-func (m *RealMachine) Close() error    { return m.drv.Close() }
-func (m *RealMachine) Simulated() bool { return false }
+func (m *RealMachine) Close() error { return m.drv.Close() }
+
+// LastContact is when the node agent of j's boot last sent a heartbeat.
+func (m *RealMachine) LastContact(j *job.Job) time.Time { return m.hub.lastBeat(j.ID, j.Boot) }
+func (m *RealMachine) Simulated() bool                  { return false }
 
 // SetMeter gives the node the power meter its BMC offers beside the driver
 // (bmclib reads no power). Call it before the controller starts.

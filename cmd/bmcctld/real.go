@@ -71,7 +71,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
 		ArchDefaults: f.archDefaults, GrubEFI: f.grubEFI,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
-		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
+		TokenTTL: 10 * time.Minute, HeartbeatInterval: ctld.AgentHeartbeat,
 		Clock: clk, Callbacks: hub, Logger: log,
 	})
 	if err != nil {

@@ -101,6 +101,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
 	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs and account energy quotas (TOML; see ctld.TariffFile)")
+	rc := &f.cfg.Reconcile
+	fl.DurationVar(&rc.Interval, "reconcile-interval", rc.Interval, "how often the reconciler compares each node and job with what it observes; also its first retry's wait")
+	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine may be on with no job before the reconciler switches it off")
+	fl.DurationVar(&rc.PowerSync, "power-sync-interval", rc.PowerSync, "how often the BMC of a machine without a job is asked for its power state")
+	fl.DurationVar(&rc.AgentTimeout, "agent-timeout", rc.AgentTimeout, "a running job whose node agent sends no heartbeat this long is NODE_FAIL and its machine switched off (0: never)")
+	fl.DurationVar(&rc.RetryMax, "retry-max", rc.RetryMax, "longest wait between the reconciler's retries (they double from --reconcile-interval)")
 	// Hidden: for bench/core and whoever chases a slow daemon with pprof.
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until bmcctld stops")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when bmcctld stops")
@@ -153,6 +159,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.socket = filepath.Join(f.stateDir, "bmcctld.sock")
 	}
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
+	if err := f.cfg.Reconcile.Validate(); err != nil {
+		return fmt.Errorf("reconciler: %w", err)
+	}
 	if f.tariffsFile != "" {
 		if f.cfg.Energy.Tariffs, f.cfg.Energy.QuotaKWh, err = ctld.LoadTariffFile(f.tariffsFile); err != nil {
 			return fmt.Errorf("--tariffs: %w", err)
