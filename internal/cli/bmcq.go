@@ -405,6 +405,6 @@ func newNodeCommand(env Env, f *qFlags) *cobra.Command {
 			return nil
 		},
 	}
-	node.AddCommand(drain, resume)
+	node.AddCommand(drain, resume, newNodeShowCommand(env, f))
 	return node
 }
