@@ -41,7 +41,6 @@ type Controller struct {
 	stalls   map[uint64]*stall // jobs whose life cycle stopped short; the reconciler's
 	waiters  map[uint64][]chan struct{}
 	lastPass time.Duration
-	started  time.Time // when Run began: no agent is expected to have called before
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
@@ -170,7 +169,6 @@ type NodeMachine struct {
 func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
 	c.mu.Lock()
-	c.started = c.clk.Now()
 	c.reconcileJobsLocked(job.CauseRecovery)
 	c.mu.Unlock()
 	c.runGroup.Add(1)

@@ -20,8 +20,9 @@ import (
 //     has that change committed again, then its life cycle restarted from
 //     the recorded state, with backoff; at start-up this is the recovery of
 //     every job that held a node;
-//   - a running job whose node agent has been silent for AgentTimeout is
-//     stopped: its machine is switched off and the job ends NODE_FAIL;
+//   - a running job whose node agent has been silent for AgentTimeout (one
+//     heard from since the controller started) is stopped: its machine is
+//     switched off and the job ends NODE_FAIL;
 //   - a machine without a job should be off: its BMC is asked every
 //     PowerSync; one found on is held from the scheduler and switched off
 //     after IdleOffGrace; a power-off that failed is retried with backoff
@@ -133,7 +134,7 @@ func (c *Controller) stallLocked(id uint64, tries int, err error) {
 // agentContact is implemented by machines whose node agent reports in.
 type agentContact interface {
 	// LastContact is when j's agent was last heard from this boot; zero
-	// when not since this controller started.
+	// when not since this controller started (then its silence says nothing).
 	LastContact(j *job.Job) time.Time
 }
 
@@ -172,6 +173,8 @@ func (c *Controller) reconcile(ctx context.Context) {
 // every job on a node that has none. by is the cause the restarts record:
 // CauseRecovery for the pass at start-up, CauseReconciler afterwards.
 func (c *Controller) reconcileJobsLocked(by job.Cause) {
+	var acts actions
+	defer c.recordLocked(&acts)
 	now := c.clk.Now()
 	ids := make([]uint64, 0, len(c.stalls))
 	for id := range c.stalls {
@@ -187,7 +190,7 @@ func (c *Controller) reconcileJobsLocked(by job.Cause) {
 			continue
 		}
 		if j := c.jobs[id]; j.State.Active() {
-			c.recoverJobLocked(j, by, s.err)
+			c.recoverJobLocked(&acts, j, by, s.err)
 		}
 		delete(c.stalls, id)
 	}
@@ -220,7 +223,7 @@ func (c *Controller) reconcileJobsLocked(by job.Cause) {
 			c.nodeGoneLocked(j, by)
 			continue
 		}
-		c.recoverJobLocked(j, by, nil)
+		c.recoverJobLocked(&acts, j, by, nil)
 	}
 }
 
@@ -253,8 +256,8 @@ func (c *Controller) retryStepLocked(id uint64, s *stall, now time.Time) bool {
 }
 
 // recoverJobLocked restarts the life cycle of an active job that has none,
-// recording why on its node.
-func (c *Controller) recoverJobLocked(j *job.Job, by job.Cause, why error) {
+// noting why for its node's events.
+func (c *Controller) recoverJobLocked(acts *actions, j *job.Job, by job.Cause, why error) {
 	detail := fmt.Sprintf("job %d was %s with no life cycle", j.ID, j.State)
 	if why != nil {
 		detail = fmt.Sprintf("job %d stopped while %s: %v", j.ID, j.State, why)
@@ -263,7 +266,7 @@ func (c *Controller) recoverJobLocked(j *job.Job, by job.Cause, why error) {
 		detail = fmt.Sprintf("job %d was %s when bmcctld stopped", j.ID, j.State)
 	}
 	c.log.Info("recovering job", "job", j.ID, "state", j.State, "node", j.Node, "cause", by, "reason", detail)
-	c.actedLocked(j.Node, node.Event{Action: ActRecoverJob, Job: j.ID, Detail: detail})
+	acts.add(j.Node, node.Event{Time: c.clk.Now(), Action: ActRecoverJob, Job: j.ID, Detail: detail})
 	c.startLocked(j, by)
 }
 
@@ -288,6 +291,8 @@ func (c *Controller) checkAgentsLocked() {
 	if limit <= 0 {
 		return
 	}
+	var acts actions
+	defer c.recordLocked(&acts)
 	now := c.clk.Now()
 	for id, lc := range c.running {
 		j := c.jobs[id]
@@ -298,36 +303,63 @@ func (c *Controller) checkAgentsLocked() {
 		if !ok {
 			continue
 		}
+		// An agent not heard since this controller started proves nothing
+		// by its silence: its boot's tokens died with the last process, so
+		// its heartbeats are refused. The SSH connection watches it instead.
 		last := ac.LastContact(j)
-		since := maxTime(maxTime(last, j.RunTime), c.started)
+		if last.IsZero() {
+			continue
+		}
+		since := maxTime(last, j.RunTime)
 		if now.Sub(since) < limit {
 			continue
 		}
-		heard := "not since bmcctld started"
-		if !last.IsZero() {
-			heard = "last at " + last.Format(time.RFC3339)
-		}
-		detail := fmt.Sprintf("node agent silent for %s (%s)", now.Sub(since).Round(time.Second), heard)
+		detail := fmt.Sprintf("node agent silent for %s (last heartbeat %s)", now.Sub(since).Round(time.Second),
+			last.Format(time.RFC3339))
 		lc.stopping = true
 		c.log.Warn("reconciler: node agent lost; stopping the job", "job", id, "node", j.Node, "reason", detail)
 		lc.cancel(&stopCause{outcome: job.NodeFail, by: "the reconciler", cause: job.CauseReconciler, detail: detail})
-		c.actedLocked(j.Node, node.Event{Action: ActAgentLost, Job: id, Detail: detail})
+		acts.add(j.Node, node.Event{Time: now, Action: ActAgentLost, Job: id, Detail: detail})
 	}
 }
 
-// actedLocked records one action of the reconciler on a node: its event and
-// its count. The event is the record of the action, not a change of state:
-// a store that cannot take it is logged, and the action stands.
-func (c *Controller) actedLocked(name string, ev node.Event) {
-	c.countAction(ev.Action)
-	if ev.Time.IsZero() {
-		ev.Time = c.clk.Now()
+// actions are reconciler actions taken in one pass, each a node event.
+type actions []struct {
+	node string
+	ev   node.Event
+}
+
+func (a *actions) add(name string, ev node.Event) {
+	*a = append(*a, struct {
+		node string
+		ev   node.Event
+	}{name, ev})
+}
+
+// recordLocked counts the actions and stores their events in one commit (a
+// restart recovers every running job at once). The events are the record of
+// actions already taken, not a change of state: a store that cannot take
+// them is logged, and the actions stand.
+func (c *Controller) recordLocked(acts *actions) {
+	if len(*acts) == 0 {
+		return
 	}
-	if rt, ok := c.nodes[name]; ok && ev.State == "" {
-		ev.State = rt.State
+	for i, a := range *acts {
+		c.countAction(a.ev.Action)
+		if rt, ok := c.nodes[a.node]; ok && a.ev.State == "" {
+			(*acts)[i].ev.State = rt.State
+		}
 	}
-	if err := c.st.Update(func(tx *store.Tx) error { return tx.AddNodeEvent(name, ev) }); err != nil {
-		c.log.Warn("node event not stored", "node", name, "action", ev.Action, "err", err)
+	err := c.st.Update(func(tx *store.Tx) error {
+		for _, a := range *acts {
+			if err := tx.AddNodeEvent(a.node, a.ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Warn("node events not stored", "events", len(*acts), "err", err)
 	}
 }
 

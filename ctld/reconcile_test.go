@@ -209,3 +209,24 @@ func TestBMCBackReturnsNodeToService(t *testing.T) {
 		t.Errorf("node events %v, want %v", got, want)
 	}
 }
+
+// unheardAgent is a machine whose agent the controller has not heard since
+// it started (after a restart its heartbeats are refused: new tokens).
+type unheardAgent struct{ Machine }
+
+func (unheardAgent) LastContact(*job.Job) time.Time { return time.Time{} }
+func (u unheardAgent) Unwrap() Machine              { return u.Machine }
+
+// TestUnheardAgentIsNotLost: silence from an agent never heard since the
+// controller started says nothing; its job runs to the end.
+func TestUnheardAgentIsNotLost(t *testing.T) {
+	h := newHarness(t, 1, func(h *harness) {
+		h.cfg.Reconcile.AgentTimeout = 20 * time.Second
+		h.wrap = func(_ string, m Machine) Machine { return unheardAgent{m} }
+	})
+	id := h.submit(alice, simSpec(2*time.Minute, 0))[0]
+	h.waitState(id, job.Completed)
+	if n := h.action(ActAgentLost); n != 0 {
+		t.Errorf("%d agent_lost for an agent never heard from", n)
+	}
+}

@@ -201,8 +201,10 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 // with the same command line, as a crash and a supervisor would.
 func (l *lab) restartDaemon(ctx context.Context) { l.restartDaemonT(l.t, ctx) }
 
-// restartDaemonT is restartDaemon failing t, for use inside subtests.
-func (l *lab) restartDaemonT(t *testing.T, ctx context.Context) {
+// restartDaemonT is restartDaemon failing t, for use inside subtests. Extra
+// flags are added to the lab's bmcctld command line, for this start and
+// those after it.
+func (l *lab) restartDaemonT(t *testing.T, ctx context.Context, extra ...string) {
 	t.Helper()
 	pid, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.pid"))
 	p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
@@ -213,7 +215,11 @@ func (l *lab) restartDaemonT(t *testing.T, ctx context.Context) {
 		<-time.After(50 * time.Millisecond) // the killed process is not our child: poll its end
 	}
 	cmdline, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.cmd"))
-	restart := exec.Command("bash", "-c", "exec "+strings.TrimSpace(string(cmdline)))
+	line := strings.Join(append([]string{strings.TrimSpace(string(cmdline))}, extra...), " ")
+	if len(extra) > 0 {
+		os.WriteFile(filepath.Join(l.dir, "bmcctld.cmd"), []byte(line+"\n"), 0o644)
+	}
+	restart := exec.Command("bash", "-c", "exec "+line)
 	logf, _ := os.OpenFile(filepath.Join(l.dir, "bmcctld.out"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	restart.Stdout, restart.Stderr = logf, logf
 	restart.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
