@@ -94,7 +94,8 @@ type Rootfs struct {
 
 // Rootfs resolves req for a node and returns its flattened tar, verifying
 // and flattening it first when the cache does not hold it.
-func (r *Resolver) Rootfs(ctx context.Context, req Request) (*Rootfs, error) {
+func (r *Resolver) Rootfs(ctx context.Context, req Request) (_ *Rootfs, err error) {
+	defer recoverMalformed(req.Ref, &err)
 	want, err := Platform(req.Arch)
 	if err != nil {
 		return nil, err
@@ -212,7 +213,8 @@ type Checked struct {
 // limits, special files) for every platform in archs, so that a bad image
 // is refused at submit with the reason; a registry image is only resolved
 // (its layers are pulled at boot).
-func (r *Resolver) Check(ctx context.Context, ref string, owner userfs.Identity, archs []string) (Checked, error) {
+func (r *Resolver) Check(ctx context.Context, ref string, owner userfs.Identity, archs []string) (_ Checked, err error) {
+	defer recoverMalformed(ref, &err)
 	pr, err := ParseRef(ref)
 	if err != nil {
 		return Checked{}, err
@@ -292,6 +294,16 @@ func pickPlatform(ref Ref, idx v1.ImageIndex, want v1.Platform) (v1.Image, error
 		offered = append(offered, d.Platform.String())
 	}
 	return nil, fmt.Errorf("image %s: %w: offers [%s], node needs %s", ref, ErrNoPlatform, strings.Join(offered, " "), want.String())
+}
+
+// recoverMalformed turns a panic of the image library on a malformed
+// image (go-containerregistry v0.20.6's tarball reader indexes a docker
+// manifest's layers by the config's diff_ids unchecked) into the job's
+// error: a user's file must never stop the controller.
+func recoverMalformed(ref string, err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("image %s: %w: malformed image (%v)", ref, ErrUntrusted, p)
+	}
 }
 
 // ctxWriter stops a long flatten when the Prepare that asked for it is cancelled.

@@ -36,7 +36,7 @@ type file struct {
 	name, body string
 }
 
-func layerOf(t *testing.T, files ...file) v1.Layer {
+func layerOf(t testing.TB, files ...file) v1.Layer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -60,7 +60,7 @@ func layerOf(t *testing.T, files ...file) v1.Layer {
 }
 
 // testImage has two layers: the second replaces hello.txt and whites out junk.
-func testImage(t *testing.T, arch, release string) v1.Image {
+func testImage(t testing.TB, arch, release string) v1.Image {
 	t.Helper()
 	base := layerOf(t,
 		file{"etc/", ""},

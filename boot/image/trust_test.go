@@ -12,9 +12,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -76,7 +78,7 @@ func dockerSave(t *testing.T, path string, config []byte, layers ...[]byte) {
 	}
 }
 
-func tarOf(t *testing.T, hdrs ...tar.Header) []byte {
+func tarOf(t testing.TB, hdrs ...tar.Header) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -457,4 +459,45 @@ func TestRegistryAllowList(t *testing.T) {
 		t.Fatalf("redirect off the list: %v", err)
 	}
 	t.Logf("user sees: %v", err)
+}
+
+// FuzzCheckTarball feeds arbitrary bytes as a user's tarball: never a
+// panic, always a one-line error naming the image.
+func FuzzCheckTarball(f *testing.F) {
+	real := testImage(f, "amd64", "fuzz")
+	var seed bytes.Buffer
+	if err := tarball.Write(name.MustParseReference("fuzz:1"), real, &seed); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed.Bytes())
+	f.Add(tarOf(f, tar.Header{Name: "oci-layout", Typeflag: tar.TypeReg, Size: 3}))
+	f.Add([]byte("not a tar"))
+	c, err := cache.Open(f.TempDir(), 0, clock.Real{}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	res := NewResolver(c, Options{Limits: Limits{MaxBytes: 1 << 20, MaxFiles: 100}, Staging: f.TempDir()})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "img.tar")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := res.Check(context.Background(), path, userfs.Identity{}, []string{"x86_64"})
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			os.WriteFile("/tmp/images-hang.bin", data, 0o644)
+			t.Fatalf("hang:\n%s", buf[:n])
+		}
+		if err != nil && (!strings.HasPrefix(err.Error(), "image "+path) || strings.Contains(err.Error(), "\n")) {
+			t.Fatalf("error %q", err)
+		}
+	})
 }
