@@ -178,6 +178,7 @@ func (r *Resolver) stageLayer(rc io.Reader, want v1.Descriptor, diffID v1.Hash, 
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUntrusted, err)
 	}
+	defer un.Close()
 	unpacked := &hashCounter{h: sha256.New()}
 	body := io.TeeReader(r.capped(un, budget, st.bytes), unpacked)
 	if err := r.scanLayer(body, st); err != nil {
@@ -297,7 +298,7 @@ func typeName(t byte) string {
 
 // decompress unpacks gzip or zstd by their magic numbers; anything else is
 // taken as a plain tar (which the tar reader then checks).
-func decompress(r *bufio.Reader) (io.Reader, error) {
+func decompress(r *bufio.Reader) (io.ReadCloser, error) {
 	magic, _ := r.Peek(4)
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
@@ -309,7 +310,7 @@ func decompress(r *bufio.Reader) (io.Reader, error) {
 		}
 		return d.IOReadCloser(), nil
 	}
-	return r, nil
+	return io.NopCloser(r), nil
 }
 
 func writeBlob(dir string, b []byte) error {
