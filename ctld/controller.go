@@ -45,8 +45,7 @@ type Controller struct {
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
 	wake     chan struct{}
-	recWake  chan struct{} // asks the reconciler for a pass now
-	probeQ   chan probe    // BMC calls for the reconciler's workers
+	probeQ   chan probe // BMC calls for the reconciler's workers
 	runCtx   context.Context
 	runGroup sync.WaitGroup
 }
@@ -95,7 +94,7 @@ func New(cfg Config, st Store, nodes []NodeMachine, clk clock.Clock, log *slog.L
 		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
-		wake: make(chan struct{}, 1), recWake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
+		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
 		en: newEnergyState(),
 	}
 	stored := map[string]*node.Node{}

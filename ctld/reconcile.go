@@ -138,13 +138,6 @@ type agentContact interface {
 	LastContact(j *job.Job) time.Time
 }
 
-func (c *Controller) wakeReconciler() {
-	select {
-	case c.recWake <- struct{}{}:
-	default:
-	}
-}
-
 // reconcile runs passes until ctx ends.
 func (c *Controller) reconcile(ctx context.Context) {
 	for range probeWorkers {
@@ -163,7 +156,6 @@ func (c *Controller) reconcile(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.recWake:
 		case <-c.clk.After(c.cfg.Reconcile.Interval):
 		}
 	}

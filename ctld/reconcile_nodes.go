@@ -13,7 +13,8 @@ import (
 
 // nodeRec is what the reconciler knows of a node without a job, and plans.
 type nodeRec struct {
-	busy    bool      // a BMC call for it is queued or in flight
+	queued  bool      // waiting for a probe worker
+	busy    bool      // a BMC call for it is in flight
 	held    bool      // on with no job: kept from the scheduler until it is off
 	onSince time.Time // when it was first seen on with no job
 	next    time.Time // when to ask its BMC again; zero: at the next pass
@@ -38,31 +39,41 @@ type probe struct {
 }
 
 // queueProbesLocked queues every node without a job whose BMC is due to be
-// asked. A node is held from the scheduler while its call is in flight, so
-// it cannot be given a job the answer would then switch off.
+// asked.
 func (c *Controller) queueProbesLocked() {
 	now := c.clk.Now()
 	for _, name := range c.names {
 		rt := c.nodes[name]
-		if rt.Job != 0 || rt.rec.busy || now.Before(rt.rec.next) {
+		if rt.Job != 0 || rt.rec.queued || rt.rec.busy || now.Before(rt.rec.next) {
 			continue
 		}
 		select {
 		case c.probeQ <- probe{name, rt.m}:
-			rt.rec.busy = true
+			rt.rec.queued = true
 		default:
 			return // the queue is full: the rest wait for the next pass
 		}
 	}
 }
 
+// probeWorker asks the BMCs of queued nodes. A node is held from the
+// scheduler while its call is in flight, so it cannot be given a job that
+// the answer would then switch off.
 func (c *Controller) probeWorker(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case p := <-c.probeQ:
-			c.checkNode(ctx, p.name, p.m)
+			c.mu.Lock()
+			rt := c.nodes[p.name]
+			rt.rec.queued = false
+			start := rt.Job == 0
+			rt.rec.busy = start
+			c.mu.Unlock()
+			if start {
+				c.checkNode(ctx, p.name, p.m)
+			}
 		}
 	}
 }
