@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,7 +62,8 @@ func (l *lab) untilNode(ctx context.Context, name, what string, cond func(api.No
 
 // freeze stops the process of a pid file under the lab's directory
 // (SIGSTOP): a frozen guest, or a BMC that stops answering. thaw continues
-// it; calling it again does nothing.
+// it (a process that ended meanwhile, a guest powered off, is fine); calling
+// it again does nothing.
 func (l *lab) freeze(pidFile string) (thaw func()) {
 	l.t.Helper()
 	b, err := os.ReadFile(filepath.Join(l.dir, pidFile))
@@ -78,7 +80,7 @@ func (l *lab) freeze(pidFile string) (thaw func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
 				l.t.Errorf("thaw %s: %v", pidFile, err)
 			}
 		})
