@@ -1,11 +1,7 @@
 package ctld
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -57,40 +53,6 @@ func (e EnergyConfig) options() accounting.Options {
 	return accounting.Options{Interval: iv, MaxGapIntervals: e.MaxGapIntervals}
 }
 
-// Layout inside the store's samples bucket (values are JSON):
-//
-//	samples/raw   node 0x00 ts(8)  → sampleChunk: readings not yet billed
-//	samples/curve id(8) boot(8)    → storedCurve: a billed boot's power curve, down-sampled
-//
-// and in the ledger bucket: id(8) boot(8) phase(1: boot, 2: run, 3: off) → api.LedgerEntry.
-var (
-	bucketRaw   = []byte("raw")
-	bucketCurve = []byte("curve")
-)
-
-const (
-	ledgerBucket  = "ledger"
-	samplesBucket = "samples"
-	// curvePoints bounds a stored power curve: enough to draw, small to keep.
-	curvePoints = 240
-)
-
-type sampleChunk struct {
-	Job     uint64              `json:"job"`
-	Boot    uint64              `json:"boot"`
-	Samples []accounting.Sample `json:"samples"`
-	// RAPL says the counter samples are the node agent's in-band RAPL
-	// counter, which wraps at CounterMax joules (0: unknown).
-	RAPL       bool    `json:"rapl,omitempty"`
-	CounterMax float64 `json:"counter_max,omitempty"`
-}
-
-type storedCurve struct {
-	Node    string              `json:"node"`
-	Phases  accounting.Phases   `json:"phases"`
-	Samples []accounting.Sample `json:"samples"`
-}
-
 // energyState is the controller's live sampling and the billed totals the
 // quotas need. Lock order: Controller.mu before energyState.mu, never the
 // other way round.
@@ -131,42 +93,14 @@ func powered(s job.State) bool {
 	return false
 }
 
-func ledgerKey(id, boot uint64, ph accounting.Phase) []byte {
-	k := binary.BigEndian.AppendUint64(nil, id)
-	k = binary.BigEndian.AppendUint64(k, boot)
-	return append(k, phaseByte[ph])
-}
-
-// phaseByte orders a boot's entries by phase in the ledger.
-var phaseByte = map[accounting.Phase]byte{accounting.Boot: 1, accounting.Run: 2, accounting.Off: 3}
-
-func curveKey(id, boot uint64) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, id), boot)
-}
-
-func rawPrefix(node string) []byte { return append([]byte(node), 0) }
-
 // loadEnergy sums the ledger by account for the quotas.
 func (c *Controller) loadEnergy() error {
 	return c.st.View(func(tx *store.Tx) error {
-		b := tx.Bucket(ledgerBucket)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var e ledgerJoules
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("ledger entry %x: %w", k, err)
-			}
+		return tx.ForEachLedgerEntry(func(e *store.LedgerEntry) error {
 			c.en.used[e.Account] += e.Joules
 			return nil
 		})
 	})
-}
-
-type ledgerJoules struct {
-	Account string  `json:"account"`
-	Joules  float64 `json:"joules"`
 }
 
 // startRecordingLocked starts sampling j's node for its current boot. It is
@@ -335,28 +269,13 @@ func (c *Controller) flushIfDue(r *recording, force bool) {
 		c.en.mu.Unlock()
 		return
 	}
-	chunk := sampleChunk{Job: r.job, Boot: r.boot, Samples: slices.Clone(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
+	chunk := store.SampleChunk{Node: r.node, Job: r.job, Boot: r.boot, Samples: storeSamples(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
 	upto := len(r.samples)
 	c.en.mu.Unlock()
-	v, err := json.Marshal(chunk)
-	if err != nil {
-		c.log.Error("encode power samples", "node", r.node, "err", err)
-		return
-	}
-	key := binary.BigEndian.AppendUint64(rawPrefix(r.node), uint64(chunk.Samples[0].Time.UnixNano()))
-	err = c.st.Batch(func(tx *store.Tx) error {
-		// Once billed, the boot's raw samples are gone for good; a flush
-		// racing the bill must not bring them back.
-		if l := tx.Bucket(ledgerBucket); l != nil && l.Get(ledgerKey(r.job, r.boot, accounting.Boot)) != nil {
-			return nil
-		}
-		raw, err := tx.Bucket(samplesBucket).CreateBucketIfNotExists(bucketRaw)
-		if err != nil {
-			return err
-		}
-		return raw.Put(key, v)
-	})
-	if err != nil {
+	// The store writes nothing once the boot is billed: its raw samples are
+	// gone for good, and a flush racing the bill must not bring them back.
+	if err := c.st.Batch(func(tx *store.Tx) error { return tx.AppendSamples(&chunk) }); err != nil {
+		// Kept in memory: the next flush, or the bill, takes them.
 		c.log.Error("store power samples", "node", r.node, "err", err)
 		return
 	}
@@ -420,22 +339,16 @@ type bootSamples struct {
 // samplesTx returns the readings of one boot of a job on node: those the
 // store holds and those still in memory, in time order.
 func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) (bootSamples, error) {
+	chunks, err := tx.BootSamples(node, id, boot)
+	if err != nil {
+		return bootSamples{}, err
+	}
 	var out []accounting.Sample
 	var rapl bool
 	var counterMax float64
-	if raw := tx.Bucket(samplesBucket).Bucket(bucketRaw); raw != nil {
-		p := rawPrefix(node)
-		cur := raw.Cursor()
-		for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
-			var ch sampleChunk
-			if err := json.Unmarshal(v, &ch); err != nil {
-				return bootSamples{}, fmt.Errorf("power samples %q: %w", k, err)
-			}
-			if ch.Job == id && ch.Boot == boot {
-				out = append(out, ch.Samples...)
-				rapl, counterMax = rapl || ch.RAPL, max(counterMax, ch.CounterMax)
-			}
-		}
+	for _, ch := range chunks {
+		out = append(out, accountingSamples(ch.Samples)...)
+		rapl, counterMax = rapl || ch.RAPL, max(counterMax, ch.CounterMax)
 	}
 	c.en.mu.Lock()
 	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
@@ -453,29 +366,6 @@ func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) (boot
 	}, nil
 }
 
-// dropRawTx deletes the stored raw samples of one boot once it is billed.
-func dropRawTx(tx *store.Tx, node string, id, boot uint64) error {
-	raw := tx.Bucket(samplesBucket).Bucket(bucketRaw)
-	if raw == nil {
-		return nil
-	}
-	var del [][]byte
-	p := rawPrefix(node)
-	cur := raw.Cursor()
-	for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
-		var ch struct{ Job, Boot uint64 }
-		if json.Unmarshal(v, &ch) != nil || (ch.Job == id && ch.Boot == boot) {
-			del = append(del, bytes.Clone(k))
-		}
-	}
-	for _, k := range del {
-		if err := raw.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // energyBlockedLocked returns the waiting jobs whose account is at or over
 // its energy quota.
 func (c *Controller) energyBlockedLocked(jobs []*job.Job) map[uint64]job.Reason {
@@ -485,7 +375,7 @@ func (c *Controller) energyBlockedLocked(jobs []*job.Job) map[uint64]job.Reason 
 	c.en.mu.Lock()
 	over := map[string]bool{}
 	for acct, q := range c.cfg.Energy.QuotaKWh {
-		if c.en.used[acct] >= q*3.6e6 {
+		if c.en.used[acct] >= q*accounting.JoulesPerKWh {
 			over[acct] = true
 		}
 	}
@@ -512,7 +402,3 @@ func (c *Controller) EnergyUsed() map[string]float64 {
 	}
 	return out
 }
-
-// methodRAPL is the ledger method of a phase billed from the node agent's
-// RAPL counter: CPU package energy, not the whole machine's.
-const methodRAPL = "rapl"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stmcginnis/gofish"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -251,7 +252,7 @@ func (m *RedfishMeter) read(ctx context.Context) (power.Reading, error) {
 			return power.Reading{}, err
 		}
 		if em != nil && (em.EnergykWh.DataSourceURI != "" || em.EnergykWh.Reading > 0) {
-			r.Joules = float64(em.EnergykWh.Reading) * 3.6e6
+			r.Joules = float64(em.EnergykWh.Reading) * accounting.JoulesPerKWh
 			r.Counter = true
 		}
 		return r, nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -180,7 +181,7 @@ func TestRedfishMeter(t *testing.T) {
 			if r.Watts != 187 || !r.Time.Equal(t0) {
 				t.Fatalf("reading = %+v", r)
 			}
-			if withEnergy && (!r.Counter || r.Joules != 1.5*3.6e6) {
+			if withEnergy && (!r.Counter || r.Joules != 1.5*accounting.JoulesPerKWh) {
 				t.Fatalf("energy counter = %+v, want 5.4 MJ", r)
 			}
 			if !withEnergy && r.Counter {

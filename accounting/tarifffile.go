@@ -1,20 +1,18 @@
-package ctld
+package accounting
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-
-	"github.com/bmc-sched/bmc/accounting"
 )
 
-// TariffFile is the controller's pricing file (bmcctld --tariffs):
+// TariffFile is the controller's pricing file (bmcctld --tariffs), read by
+// ParseTariffFile:
 //
 //	currency = "EUR"
 //	timezone = "Europe/Paris"          # optional; schedules are read here (default UTC)
@@ -30,10 +28,10 @@ import (
 //	name = "physics"
 //	quota_kwh = 50
 type TariffFile struct {
-	Currency string              `toml:"currency"`
-	Timezone string              `toml:"timezone"`
-	Tariffs  []accounting.Tariff `toml:"tariff"`
-	Accounts []AccountQuota      `toml:"account"`
+	Currency string         `toml:"currency"`
+	Timezone string         `toml:"timezone"`
+	Tariffs  []Tariff       `toml:"tariff"`
+	Accounts []AccountQuota `toml:"account"`
 }
 
 // AccountQuota is one account's energy quota.
@@ -46,9 +44,10 @@ type AccountQuota struct {
 var ErrTariffFile = errors.New("tariff file")
 
 // ParseTariffFile reads a tariff file's text into the energy settings it
-// gives: compiled tariffs (nil when it lists none) and quotas. Unknown keys
-// are errors, so a typo does not silently bill at no cost.
-func ParseTariffFile(name string, data []byte) (*accounting.Tariffs, map[string]float64, error) {
+// gives: compiled tariffs (nil when it lists none) and quotas in kWh by
+// account. Unknown keys are errors, so a typo does not silently bill at no
+// cost. name is only used in errors; the caller reads the file.
+func ParseTariffFile(name string, data []byte) (*Tariffs, map[string]float64, error) {
 	var f TariffFile
 	if err := decodeTOML(data, &f); err != nil {
 		var de *toml.DecodeError
@@ -70,10 +69,10 @@ func ParseTariffFile(name string, data []byte) (*accounting.Tariffs, map[string]
 		}
 		loc = l
 	}
-	var ts *accounting.Tariffs
+	var ts *Tariffs
 	if len(f.Tariffs) > 0 {
 		var err error
-		if ts, err = accounting.ParseTariffs(f.Tariffs, f.Currency, loc); err != nil {
+		if ts, err = ParseTariffs(f.Tariffs, f.Currency, loc); err != nil {
 			return nil, nil, fmt.Errorf("%w %s: %w", ErrTariffFile, name, err)
 		}
 	}
@@ -105,13 +104,4 @@ func decodeTOML(data []byte, v any) (err error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
-}
-
-// LoadTariffFile reads and parses a tariff file.
-func LoadTariffFile(path string) (*accounting.Tariffs, map[string]float64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrTariffFile, err)
-	}
-	return ParseTariffFile(path, data)
 }
