@@ -59,7 +59,15 @@ func (e EnergyConfig) options() accounting.Options {
 type energyState struct {
 	mu   sync.Mutex
 	recs map[string]*recording // by node
+	base map[string]baseline   // by node: read before a boot's recording starts
 	used map[string]float64    // joules billed by account
+}
+
+// baseline is a node's reading taken for one boot of a job before the
+// transition that starts the boot's recording (see baselineReading).
+type baseline struct {
+	job, boot uint64
+	s         accounting.Sample
 }
 
 // recording is the readings of one node while it is powered for one boot
@@ -77,10 +85,13 @@ type recording struct {
 	// (a node without a BMC meter); raplMax is where it wraps, in joules.
 	rapl    bool
 	raplMax float64
+	// offAt is when the node was confirmed off (sampleFinal): the end of
+	// the boot's power-off phase.
+	offAt time.Time
 }
 
 func newEnergyState() *energyState {
-	return &energyState{recs: map[string]*recording{}, used: map[string]float64{}}
+	return &energyState{recs: map[string]*recording{}, base: map[string]baseline{}, used: map[string]float64{}}
 }
 
 // powered reports whether a job in state s has its node switched on (or
@@ -122,6 +133,12 @@ func (c *Controller) startRecordingLocked(j *job.Job) {
 		close(r.stop) // a stale recording (should not happen): the new boot wins
 	}
 	r := &recording{node: j.Node, job: j.ID, boot: j.Boot, m: rt.m, stop: make(chan struct{})}
+	if b, ok := c.en.base[j.Node]; ok {
+		delete(c.en.base, j.Node)
+		if b.job == j.ID && b.boot == j.Boot {
+			r.samples = []accounting.Sample{b.s}
+		}
+	}
 	c.en.recs[j.Node] = r
 	c.en.mu.Unlock()
 	c.runGroup.Add(1)
@@ -171,39 +188,70 @@ const powerOnWindow = 3 * time.Second
 // sample takes one reading for r; errors are counted and left as a gap,
 // which the bill then shows as estimated with its reason.
 func (c *Controller) sample(ctx context.Context, r *recording) {
-	pm, ok := r.m.(power.Meter)
-	if !ok || !hasMeter(r.m) {
+	s, ok := c.readMeter(ctx, r.node, r.job, r.m, &r.errs)
+	if !ok {
 		return
+	}
+	c.en.mu.Lock()
+	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
+		r.samples = append(r.samples, s)
+	}
+	c.en.mu.Unlock()
+}
+
+// readMeter takes one reading of m, the machine of node, for job id. A
+// failure is counted in *errs (guarded by c.en.mu), logged now and then,
+// and reported to the PowerError hook.
+func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m Machine, errs *int) (accounting.Sample, bool) {
+	pm, ok := m.(power.Meter)
+	if !ok || !hasMeter(m) {
+		return accounting.Sample{}, false
 	}
 	rctx, cancel := context.WithTimeout(ctx, max(3*c.cfg.Energy.interval(), 5*time.Second))
 	rd, err := pm.PowerReading(rctx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return
+			return accounting.Sample{}, false
 		}
 		c.en.mu.Lock()
-		r.errs++
-		n := r.errs
+		*errs++
+		n := *errs
 		c.en.mu.Unlock()
 		if n == 1 || n%60 == 0 {
-			c.log.Warn("power reading failed", "node", r.node, "job", r.job, "failures", n, "err", err)
+			c.log.Warn("power reading failed", "node", node, "job", id, "failures", n, "err", err)
 		}
-		c.powerError(r.node, err)
-		return
+		c.powerError(node, err)
+		return accounting.Sample{}, false
 	}
-	s := accounting.Sample(rd)
-	c.en.mu.Lock()
-	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
-		r.samples = append(r.samples, s)
-	}
-	c.en.mu.Unlock()
 	w := rd.Watts
 	c.mu.Lock()
-	if n, ok := c.nodes[r.node]; ok {
+	if n, ok := c.nodes[node]; ok {
 		n.watts = &w
 	}
 	c.mu.Unlock()
+	return accounting.Sample(rd), true
+}
+
+// baselineReading reads the meter of j's node while it is still off, just
+// before the POWERING_ON transition of j's boot, and keeps the reading for
+// the recording that transition starts. Taken before the transition stamps
+// the boot's start, it is a reading at or before that start however late
+// the sampler's goroutine first runs, so a boot cut short (a restart while
+// booting) is not left with one reading and no rate, and a counter has its
+// baseline. Called without c.mu held: a meter read can take seconds.
+func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m Machine) {
+	if c.cfg.Energy.interval() < 0 {
+		return
+	}
+	var errs int
+	s, ok := c.readMeter(ctx, j.Node, j.ID, m, &errs)
+	if !ok {
+		return
+	}
+	c.en.mu.Lock()
+	c.en.base[j.Node] = baseline{job: j.ID, boot: j.Boot, s: s}
+	c.en.mu.Unlock()
 }
 
 // hasMeter reports whether m reads power out of band (its BMC). A
@@ -250,15 +298,32 @@ func (c *Controller) AgentEnergy(r EnergyReading) {
 	}
 }
 
-// sampleFinal takes the reading that closes a powered stretch (the node is
-// now off), so the power-off phase ends on a measurement.
+// sampleFinal notes that node was just confirmed off and takes the reading
+// that closes its powered stretch, so the power-off phase ends there, on a
+// measurement.
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	c.en.mu.Lock()
 	r := c.en.recs[node]
+	if r != nil {
+		r.offAt = c.clk.Now()
+	}
 	c.en.mu.Unlock()
 	if r != nil {
 		c.sample(ctx, r)
 	}
+}
+
+// billEnd is where the bill of the boot j leaves ends: when its node was
+// confirmed off, if the recording saw that, else at the transition (at).
+// The commit that follows a confirmed power off comes a moment later, and
+// that moment's energy is the switched-off machine's, not the job's.
+func (c *Controller) billEnd(j *job.Job, at time.Time) time.Time {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	if r := c.en.recs[j.Node]; r != nil && r.job == j.ID && r.boot == j.Boot && !r.offAt.IsZero() && r.offAt.Before(at) {
+		return r.offAt
+	}
+	return at
 }
 
 // flushIfDue writes r's new samples to the store when the first one is

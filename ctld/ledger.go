@@ -31,7 +31,7 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 	if old == nil || !powered(old.State) || powered(j.State) || tx.Billed(old.ID, old.Boot) {
 		return nil, nil
 	}
-	b, bs, err := c.computeBill(tx, old, c.factsLocked(old, j.State), ev.Time)
+	b, bs, err := c.computeBill(tx, old, c.factsLocked(old, j.State), c.billEnd(old, ev.Time))
 	if err != nil {
 		return nil, err
 	}
