@@ -14,20 +14,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/bmc-sched/bmc/api/wire"
 )
 
 // ErrDaemon is wrapped by every error that bmcctld itself returned, as
-// opposed to failing to reach it.
-var ErrDaemon = errors.New("bmcctld")
+// opposed to failing to reach it, in either protocol.
+var ErrDaemon = wire.ErrDaemon
 
 // StatusError is an error answer from the daemon.
-type StatusError struct {
-	Code int
-	Msg  string
-}
-
-func (e *StatusError) Error() string { return e.Msg }
-func (e *StatusError) Unwrap() error { return ErrDaemon }
+type StatusError = wire.StatusError
 
 // Client talks to bmcctld over its Unix socket.
 type Client struct {
@@ -47,7 +43,7 @@ func SocketFromEnv(flag string) string {
 }
 
 // DefaultSocket is where bmcctld listens with its default state dir.
-const DefaultSocket = "/var/lib/bmc/bmcctld.sock"
+const DefaultSocket = wire.DefaultSocket
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
