@@ -1,19 +1,19 @@
-package cli
+package bmcq
 
 import (
 	"bytes"
 	"testing"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
 )
 
-// Runs of one image digest compare across references and architectures
-// (each platform has its own root filesystem digest); a failed run and another
-// command or image stay out; the kind cheapest in joules need not be the
-// one cheapest in money (its runs fell in a dearer tariff).
+// The advice as bmcq prints it; accounting's own tests cover the rules
+// (runs of one digest across references and architectures, failed runs
+// left out, cheapest in joules apart from cheapest in money).
 func TestCompareAdvice(t *testing.T) {
 	list := load[api.AcctList](t, "compare.json")
-	rows := Compare(list.Jobs)
+	rows := accounting.Compare(usage(list.Jobs))
 	var b bytes.Buffer
 	if err := RenderCompare(&b, rows); err != nil {
 		t.Fatal(err)

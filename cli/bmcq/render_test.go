@@ -1,4 +1,4 @@
-package cli
+package bmcq
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ func TestRenderGolden(t *testing.T) {
 	time.Local = time.UTC
 	jobs := load[api.JobList](t, "jobs.json")
 	var b bytes.Buffer
-	if err := RenderJobs(&b, jobs.Jobs); err != nil {
+	if err := RenderQueue(&b, queueRows(jobs.Jobs)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "queue.txt", b.Bytes())

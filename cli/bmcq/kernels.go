@@ -1,4 +1,4 @@
-package cli
+package bmcq
 
 import (
 	"fmt"
@@ -8,9 +8,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/cli"
 )
 
-func newKernelsCommand(env Env, f *qFlags) *cobra.Command {
+func newKernelsCommand(env cli.Env, f *qFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "kernels",
 		Short: "List the kernels a job may name (the cluster default and the catalog)",

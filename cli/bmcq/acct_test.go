@@ -1,4 +1,4 @@
-package cli
+package bmcq
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
 )
 
@@ -32,7 +33,7 @@ func TestRenderAcctGolden(t *testing.T) {
 	golden(t, "acct.csv", b.Bytes())
 
 	for _, by := range []string{"account", "kind"} {
-		g, err := GroupAcct(list.Jobs, by)
+		g, err := accounting.GroupBy(usage(list.Jobs), by)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func TestRenderAcctGolden(t *testing.T) {
 	}
 
 	b.Reset()
-	if err := RenderCompare(&b, Compare(list.Jobs)); err != nil {
+	if err := RenderCompare(&b, accounting.Compare(usage(list.Jobs))); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "acct-compare.txt", b.Bytes())
@@ -62,19 +63,17 @@ func TestRenderAcctGolden(t *testing.T) {
 	golden(t, "curve.svg", b.Bytes())
 }
 
-func TestAcctTotalsAndCompare(t *testing.T) {
+// The fixture as accounting sees it: what the report sums and compares.
+func TestAcctUsage(t *testing.T) {
 	list := load[api.AcctList](t, "acct.json")
-	tot := totals(list.Jobs)
+	tot := accounting.SumJobs(usage(list.Jobs))
 	if tot.Jobs != 4 || tot.EnergyJoules != tot.BootJoules+tot.RunJoules+tot.OffJoules || tot.Estimated != 1 {
 		t.Errorf("totals: %+v", tot)
 	}
-	rows := Compare(list.Jobs)
+	rows := accounting.Compare(usage(list.Jobs))
 	// The failed job is left out; fft ran once on x86 and twice on arm.
 	if len(rows) != 2 || rows[0].Kind != "sim-arm" || rows[0].Runs != 2 || rows[0].Relative != 1 || rows[1].Relative <= 2 {
 		t.Errorf("compare: %+v", rows)
-	}
-	if _, err := GroupAcct(list.Jobs, "colour"); err == nil {
-		t.Error("--by colour accepted")
 	}
 	if err := RenderAcct(&bytes.Buffer{}, list.Jobs, "JobID,Colour", ""); err == nil || !strings.Contains(err.Error(), "Colour") {
 		t.Errorf("unknown field: %v", err)
