@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/spf13/cobra"
 )
 
 // ExitError carries an exit status other than 1 (bmcsubmit --wait), with
@@ -26,17 +23,7 @@ type LineError struct{ Err error }
 func (e LineError) Error() string { return e.Err.Error() }
 func (e LineError) Unwrap() error { return e.Err }
 
-// Run executes cmd with args, writing to env's streams. Cobra's own error
-// and usage printing is off: Exit prints one line instead.
-func Run(ctx context.Context, cmd *cobra.Command, args []string, env Env) error {
-	cmd.SetArgs(args)
-	cmd.SetOut(env.Stdout)
-	cmd.SetErr(env.Stderr)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	return cmd.ExecuteContext(ctx)
-}
-
-// Exit turns what Run returned into an exit status, printing the error as
+// Exit turns what a command returned into an exit status, printing the error as
 // one line on stderr ("prog: message", or the message alone when it names
 // its file and line).
 func Exit(stderr io.Writer, prog string, err error) int {

@@ -124,10 +124,10 @@ func TestServeWireMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.Write([]byte(wire.Magic + "{\"op\":\"drop\"}\n"))
+	conn.Write([]byte(wire.Magic + "op\tdrop\n\n"))
 	buf := make([]byte, 4096)
 	n, _ := conn.Read(buf)
-	if got := string(buf[:n]); !strings.HasPrefix(got, `{"status":400,"error":"malformed bmcctld plain request or answer: unknown operation \"drop\""`) {
+	if got := string(buf[:n]); got != "status\t400\nerror\tmalformed bmcctld plain request or answer: unknown operation \"drop\"\n\n" {
 		t.Errorf("answered %q", got)
 	}
 }

@@ -52,28 +52,46 @@ func TestRequestRoundTrip(t *testing.T) {
 }
 
 func TestReadRequestRejects(t *testing.T) {
-	long := Magic + `{"op":"wait","wait":{"id":1,"from":"` + strings.Repeat("x", MaxLine) + `"}}` + "\n"
+	long := Magic + "op\twait\nfrom\t" + strings.Repeat("x", MaxLine) + "\n\n"
+	many := Magic + "op\tqueue\n" + strings.Repeat("user\tsomeone-with-a-long-name\n", MaxLine/20) + "\n"
 	for name, in := range map[string]string{
 		"empty":             "",
 		"HTTP":              "GET /v1/jobs HTTP/1.1\r\n\r\n",
-		"no line end":       Magic + `{"op":"wait","wait":{"id":1}}`,
-		"unknown op":        Magic + `{"op":"drop","wait":{"id":1}}` + "\n",
-		"no fields":         Magic + `{"op":"wait"}` + "\n",
-		"two ops":           Magic + `{"op":"wait","wait":{"id":1},"queue":{}}` + "\n",
-		"fields of another": Magic + `{"op":"wait","queue":{}}` + "\n",
-		"unknown field":     Magic + `{"op":"wait","wait":{"id":1,"colour":"red"}}` + "\n",
-		"trailing data":     Magic + `{"op":"wait","wait":{"id":1}} {}` + "\n",
-		"not JSON":          Magic + "op=wait\n",
-		"negative size":     Magic + `{"op":"submit","submit":{"file":"j","cwd":"/","size":-1}}` + "\n",
-		"file too large":    Magic + `{"op":"submit","submit":{"file":"j","cwd":"/","size":2000000}}` + "\n",
-		"file cut short":    Magic + `{"op":"submit","submit":{"file":"j","cwd":"/","size":10}}` + "\nabc",
+		"no end of header":  Magic + "op\twait\nid\t1\n",
+		"no line end":       Magic + "op\twait\nid\t1",
+		"unknown op":        Magic + "op\tdrop\nid\t1\n\n",
+		"no op":             Magic + "id\t1\n\n",
+		"op twice":          Magic + "op\twait\nop\twait\nid\t1\n\n",
+		"fields of another": Magic + "op\twait\nuser\talice\n\n",
+		"unknown field":     Magic + "op\twait\nid\t1\ncolour\tred\n\n",
+		"field twice":       Magic + "op\twait\nid\t1\nid\t2\n\n",
+		"not key value":     Magic + "op wait\n\n",
+		"bad key":           Magic + "op\twait\nID\t1\n\n",
+		"raw control byte":  Magic + "op\twait\nfrom\tPEN\x1bDING\n\n",
+		"bad escape":        Magic + "op\twait\nfrom\t\\q\n\n",
+		"bad number":        Magic + "op\twait\nid\tone\n\n",
+		"zero written":      Magic + "op\twait\nid\t0\n\n",
+		"flag not 1":        Magic + "op\tqueue\nall\ttrue\n\n",
+		"negative size":     Magic + "op\tsubmit\nfile\tj\nsize\t-1\n\n",
+		"file too large":    Magic + "op\tsubmit\nfile\tj\nsize\t2000000\n\n",
+		"file cut short":    Magic + "op\tsubmit\nfile\tj\nsize\t10\n\nabc",
 		"line too long":     long,
+		"header too long":   many,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, _, err := readReq([]byte(in)); !errors.Is(err, ErrProtocol) {
 				t.Errorf("err = %v, want ErrProtocol", err)
 			}
 		})
+	}
+	for name, r := range map[string]Request{
+		"no operation":   {Op: OpWait},
+		"two operations": {Op: OpWait, Wait: &Wait{ID: 1}, Queue: &Queue{}},
+		"op of another":  {Op: OpQueue, Wait: &Wait{ID: 1}},
+	} {
+		if _, err := AppendRequest(nil, r, nil); !errors.Is(err, ErrProtocol) {
+			t.Errorf("AppendRequest, %s: %v", name, err)
+		}
 	}
 }
 
@@ -83,13 +101,16 @@ func TestAnswerRoundTrip(t *testing.T) {
 		{Status: 400, Error: "job.toml:3: imag: unknown field; did you mean image?", LineError: true},
 		{Status: 200, Job: &JobState{JobID: "4_1", State: "FAILED", ExitCode: 7, Detail: "exit status 7", Final: true}},
 		{Status: 200, Rows: 3},
+		{Status: 200, Job: &JobState{}}, // an empty job is still a job
+		{Status: 201, Submitted: &SubmitResponse{IDs: []uint64{0, 1}}},
 	} {
 		got, err := ReadAnswer(bufio.NewReader(bytes.NewReader(AppendAnswer(nil, a))))
 		if err != nil || !reflect.DeepEqual(got, a) {
 			t.Errorf("got %+v, %v; want %+v", got, err, a)
 		}
 	}
-	for _, bad := range []string{"", "{}\n", `{"status":200,"rows":-1}` + "\n", `{"status":200,"x":1}` + "\n", `{"status":200}`} {
+	for _, bad := range []string{"", "\n", "status\t200\nrows\t-1\n\n", "status\t200\nx\t1\n\n", "status\t200\n",
+		"status\t42\n\n", "status\t200\nstate\tRUNNING\n\n", "status\t201\narray_job_id\t0\n\n"} {
 		if _, err := ReadAnswer(bufio.NewReader(strings.NewReader(bad))); !errors.Is(err, ErrProtocol) {
 			t.Errorf("ReadAnswer(%q) = %v, want ErrProtocol", bad, err)
 		}
@@ -100,10 +121,10 @@ func TestAnswerRoundTrip(t *testing.T) {
 // and what it accepts must mean the same when written again.
 func FuzzReadRequest(f *testing.F) {
 	for _, s := range []string{
-		Magic + `{"op":"submit","submit":{"file":"j.toml","cwd":"/","size":3,"overrides":{"hold":true}}}` + "\nabc",
-		Magic + `{"op":"wait","wait":{"id":1,"from":"PENDING"}}` + "\n",
-		Magic + `{"op":"queue","queue":{"users":["a"],"all":true}}` + "\n",
-		Magic + "{}\n", "GET / HTTP/1.1\r\n",
+		Magic + "op\tsubmit\nfile\tj.toml\ncwd\t/\nsize\t3\nhold\t1\n\nabc",
+		Magic + "op\twait\nid\t1\nfrom\tPENDING\n\n",
+		Magic + "op\tqueue\nuser\ta\nuser\t\nstate\tPD\nall\t1\n\n",
+		Magic + "op\twait\nfrom\t\\t\\x1b\\\\\n\n", Magic + "\n", "GET / HTTP/1.1\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -127,9 +148,10 @@ func FuzzReadRequest(f *testing.F) {
 }
 
 func FuzzReadAnswer(f *testing.F) {
-	f.Add([]byte(`{"status":201,"submitted":{"ids":[1]}}` + "\n"))
-	f.Add([]byte(`{"status":400,"error":"x","line_error":true}` + "\n"))
-	f.Add([]byte(`{"status":200,"rows":2}` + "\n"))
+	f.Add([]byte("status\t201\nid\t1\nid\t2\narray_job_id\t1\n\n"))
+	f.Add([]byte("status\t400\nerror\tjob.toml:1: x\\ny\nline_error\t1\n\n"))
+	f.Add([]byte("status\t200\njob_id\t3_1\nstate\tFAILED\nexit_code\t-2\nfinal\t1\n\n"))
+	f.Add([]byte("status\t200\nrows\t2\n\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, err := ReadAnswer(bufio.NewReader(bytes.NewReader(in)))
 		if err != nil {

@@ -11,7 +11,7 @@ const DefaultSocket = "/var/lib/bmc/bmcctld.sock"
 
 // Limits on what either side reads.
 const (
-	MaxLine = 1 << 20 // one JSON line
+	MaxLine = 1 << 20 // a header, and one line of it
 	MaxFile = 1 << 20 // a job file; a real one is a few KiB
 )
 
@@ -22,66 +22,67 @@ const (
 	OpQueue  = "queue"
 )
 
-// Request is the JSON line after Magic. Exactly the field named by Op is set.
+// Request is the header after Magic. Exactly the field named by Op is set.
 type Request struct {
-	Op     string  `json:"op"`
-	Submit *Submit `json:"submit,omitempty"`
-	Wait   *Wait   `json:"wait,omitempty"`
-	Queue  *Queue  `json:"queue,omitempty"`
+	Op     string
+	Submit *Submit
+	Wait   *Wait
+	Queue  *Queue
 }
 
 // Submit queues a job file as written: the daemon parses and checks it, and
-// its errors name the file and line. Size bytes of the file follow the line.
+// its errors name the file and line. Size bytes of the file follow the header.
 type Submit struct {
-	File      string    `json:"file"` // the path as given: for messages and the default job name
-	Cwd       string    `json:"cwd"`  // where relative output paths resolve
-	Size      int       `json:"size"`
-	Overrides Overrides `json:"overrides,omitzero"`
+	File      string // the path as given: for messages and the default job name
+	Cwd       string // where relative output paths resolve
+	Size      int
+	Overrides Overrides
 }
 
 // Overrides are bmcsubmit's flags that replace the file's fields, as typed;
 // empty means not given. It has job.Overrides's fields in the same order, so
 // the daemon converts one into the other and the compiler keeps them equal.
 type Overrides struct {
-	Array      string `json:"array,omitempty"`
-	Dependency string `json:"dependency,omitempty"`
-	Hold       bool   `json:"hold,omitempty"`
-	Time       string `json:"time,omitempty"`
-	Account    string `json:"account,omitempty"`
-	Name       string `json:"name,omitempty"`
-	Output     string `json:"output,omitempty"`
-	Partition  string `json:"partition,omitempty"`
+	Array      string
+	Dependency string
+	Hold       bool
+	Time       string
+	Account    string
+	Name       string
+	Output     string
+	Partition  string
 }
 
 // Wait blocks until job ID leaves state From (or the daemon's poll limit
 // passes) and answers the job as it is then.
 type Wait struct {
-	ID   uint64 `json:"id"`
-	From string `json:"from,omitempty"`
+	ID   uint64
+	From string
 }
 
 // Queue lists jobs as the queue table shows them; empty filters match all.
 type Queue struct {
-	Users  []string `json:"users,omitempty"`
-	States []string `json:"states,omitempty"` // names or Slurm's short forms
-	IDs    []string `json:"ids,omitempty"`    // "12", "12_3"
-	All    bool     `json:"all,omitempty"`    // with jobs that ended long ago
+	Users  []string
+	States []string // names or Slurm's short forms
+	IDs    []string // "12", "12_3"
+	All    bool     // with jobs that ended long ago
 }
 
-// Answer is the daemon's one JSON line.
+// Answer is the daemon's header.
 type Answer struct {
 	// Status is an HTTP status code, so both protocols report alike.
-	Status int    `json:"status"`
-	Error  string `json:"error,omitempty"`
+	Status int
+	Error  string
 	// LineError is set when Error already names the file and line.
-	LineError bool            `json:"line_error,omitempty"`
-	Submitted *SubmitResponse `json:"submitted,omitempty"`
-	Job       *JobState       `json:"job,omitempty"`
-	// Rows is how many queue rows follow the line.
-	Rows int `json:"rows,omitempty"`
+	LineError bool
+	Submitted *SubmitResponse
+	Job       *JobState
+	// Rows is how many queue rows follow the header.
+	Rows int
 }
 
-// SubmitResponse lists the new job ids; an array gets one per task.
+// SubmitResponse lists the new job ids; an array gets one per task. The
+// HTTP API answers a submit with it too (as JSON).
 type SubmitResponse struct {
 	IDs        []uint64 `json:"ids"`
 	ArrayJobID uint64   `json:"array_job_id,omitempty"`
@@ -89,16 +90,16 @@ type SubmitResponse struct {
 
 // JobState is what following a job shows of it.
 type JobState struct {
-	JobID     string `json:"job_id"`
-	State     string `json:"state"`
-	Reason    string `json:"reason,omitempty"` // why it waits; empty when there is nothing to say
-	Node      string `json:"node,omitempty"`
-	Simulated bool   `json:"simulated,omitempty"`
-	ExitCode  int    `json:"exit_code"`
-	Detail    string `json:"detail,omitempty"`
-	Waiting   bool   `json:"waiting,omitempty"`   // pending or held
-	Final     bool   `json:"final,omitempty"`     // no further change
-	Completed bool   `json:"completed,omitempty"` // ended COMPLETED
+	JobID     string
+	State     string
+	Reason    string // why it waits; empty when there is nothing to say
+	Node      string
+	Simulated bool
+	ExitCode  int
+	Detail    string
+	Waiting   bool // pending or held
+	Final     bool // no further change
+	Completed bool // ended COMPLETED
 }
 
 // ErrDaemon is wrapped by every error that bmcctld itself returned, as

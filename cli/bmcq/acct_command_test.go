@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/cli/clitest"
@@ -15,8 +14,6 @@ import (
 // bmcq acct end to end through cobra: flags become the API filter, and each
 // view prints what its golden file holds.
 func TestAcctCommand(t *testing.T) {
-	t.Setenv("TZ", "UTC")
-	time.Local = time.UTC
 	acct, err := os.ReadFile(filepath.Join("testdata", "acct.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 )
 
 func TestRenderAcctGolden(t *testing.T) {
-	t.Setenv("TZ", "UTC")
-	time.Local = time.UTC
 	list := load[api.AcctList](t, "acct.json")
 	var b bytes.Buffer
 	if err := RenderAcct(&b, list.Jobs, DefaultAcctFormat, list.Currency); err != nil {
@@ -82,7 +80,6 @@ func TestAcctUsage(t *testing.T) {
 
 func TestParseWhen(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	time.Local = time.UTC
 	for in, want := range map[string]time.Time{
 		"":                     {},
 		"now":                  now,

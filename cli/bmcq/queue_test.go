@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
-	"time"
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/api/wire"
@@ -118,14 +117,11 @@ func TestRenderQueueHostileDetail(t *testing.T) {
 func run(t *testing.T, d *clitest.Daemon, args ...string) (string, string, int) {
 	t.Helper()
 	env, out, errb := clitest.Env(d.Socket, t.TempDir())
-	err := cli.Run(context.Background(), NewCommand(env), args, env)
-	code := cli.Exit(env.Stderr, "bmcq", err)
+	code := cli.Exit(env.Stderr, "bmcq", Run(context.Background(), env, args))
 	return out.String(), errb.String(), code
 }
 
 func TestQueueCommand(t *testing.T) {
-	t.Setenv("TZ", "UTC")
-	time.Local = time.UTC
 	jobs := load[api.JobList](t, "jobs.json")
 	rawJSON, err := os.ReadFile(filepath.Join("testdata", "jobs.json"))
 	if err != nil {
@@ -174,7 +170,7 @@ func TestQueueCommandErrors(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	env, _, errb := clitest.Env(filepath.Join(t.TempDir(), "none.sock"), "/")
-	code = cli.Exit(env.Stderr, "bmcq", cli.Run(context.Background(), NewCommand(env), nil, env))
+	code = cli.Exit(env.Stderr, "bmcq", Run(context.Background(), env, nil))
 	if code != 1 || !strings.HasPrefix(errb.String(), "bmcq: cannot reach bmcctld at ") || strings.Count(errb.String(), "\n") != 1 {
 		t.Errorf("no daemon: exit %d, %q", code, errb.String())
 	}

@@ -14,6 +14,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
+// TestMain prints times in UTC, so golden files do not depend on where the
+// tests run. It is set once, before any test starts a server goroutine
+// that reads the clock.
+func TestMain(m *testing.M) {
+	time.Local = time.UTC
+	os.Exit(m.Run())
+}
+
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -47,8 +55,6 @@ func load[T any](t *testing.T, name string) T {
 }
 
 func TestRenderGolden(t *testing.T) {
-	t.Setenv("TZ", "UTC")
-	time.Local = time.UTC
 	jobs := load[api.JobList](t, "jobs.json")
 	var b bytes.Buffer
 	if err := RenderQueue(&b, queueRows(jobs.Jobs)); err != nil {

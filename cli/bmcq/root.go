@@ -7,6 +7,8 @@
 package bmcq
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/bmc-sched/bmc/api"
@@ -56,6 +58,18 @@ those that ended in the last few minutes (--all for every job).`,
 		root.AddCommand(newActionCommand(env, &f, a.name, a.short))
 	}
 	return root
+}
+
+// Run is bmcq with args (without the program name), writing to env's
+// streams. Cobra's own error and usage printing is off: cli.Exit prints
+// one line instead.
+func Run(ctx context.Context, env cli.Env, args []string) error {
+	cmd := NewCommand(env)
+	cmd.SetArgs(args)
+	cmd.SetOut(env.Stdout)
+	cmd.SetErr(env.Stderr)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	return cmd.ExecuteContext(ctx)
 }
 
 // client is the HTTP API client for everything but the queue table.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/bmc-sched/bmc/api/wire"
 	"github.com/bmc-sched/bmc/cli"
@@ -39,6 +41,11 @@ func submit(ctx context.Context, env cli.Env, f *flags, file string) error {
 	if !f.wait {
 		return nil
 	}
+	// Following a job may take hours: an interrupt ends it cleanly, and the
+	// daemon sees the connection close. (main installs no handler, to keep
+	// a plain submit's start-up small.)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	return waitAll(ctx, env, c, resp.IDs)
 }
 

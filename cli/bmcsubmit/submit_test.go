@@ -20,7 +20,7 @@ const jobFile = "image = \"busybox\"\ncommand = \"true\"\n"
 func run(t *testing.T, d *clitest.Daemon, dir string, args ...string) (string, string, int) {
 	t.Helper()
 	env, out, errb := clitest.Env(d.Socket, dir)
-	code := cli.Exit(env.Stderr, "bmcsubmit", cli.Run(context.Background(), NewCommand(env), args, env))
+	code := cli.Exit(env.Stderr, "bmcsubmit", Run(context.Background(), env, args))
 	return out.String(), errb.String(), code
 }
 
@@ -88,7 +88,9 @@ func TestSubmitErrors(t *testing.T) {
 		{dir, []string{"-t", "2x", "job.toml"}, "bmcsubmit: --time: \"2x\" is not a duration\n"},
 		{dir, []string{"nope.toml"}, "bmcsubmit: nope.toml: no such file or directory\n"},
 		{big, []string{"job.toml"}, "bmcsubmit: job.toml: larger than 1048576 bytes; a job file is a few KiB\n"},
-		{dir, []string{}, "bmcsubmit: accepts 1 arg(s), received 0\n"},
+		{dir, []string{}, "bmcsubmit: want one job file, got 0 arguments (bmcsubmit [flags] JOB.toml; --help for more)\n"},
+		{dir, []string{"a.toml", "b.toml"}, "bmcsubmit: want one job file, got 2 arguments (bmcsubmit [flags] JOB.toml; --help for more)\n"},
+		{dir, []string{"--colour", "job.toml"}, "bmcsubmit: unknown flag: --colour\n"},
 	} {
 		before := len(d.Requests())
 		out, errOut, code := run(t, d, tc.dir, tc.args...)
@@ -100,7 +102,7 @@ func TestSubmitErrors(t *testing.T) {
 		}
 	}
 	env, _, errb := clitest.Env(filepath.Join(t.TempDir(), "none.sock"), dir)
-	code := cli.Exit(env.Stderr, "bmcsubmit", cli.Run(context.Background(), NewCommand(env), []string{"job.toml"}, env))
+	code := cli.Exit(env.Stderr, "bmcsubmit", Run(context.Background(), env, []string{"job.toml"}))
 	if code != 1 || !strings.HasPrefix(errb.String(), "bmcsubmit: cannot reach bmcctld at ") {
 		t.Errorf("no daemon: exit %d, %q", code, errb.String())
 	}
@@ -137,10 +139,19 @@ func TestSubmitWait(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
+func TestVersionAndHelp(t *testing.T) {
 	d := clitest.Start(t, nil, nil)
 	out, _, code := run(t, d, t.TempDir(), "--version")
-	if code != 0 || !strings.HasPrefix(out, "bmcsubmit version ") || len(d.Requests()) != 0 {
-		t.Errorf("exit %d, %q", code, out)
+	if code != 0 || !strings.HasPrefix(out, "bmcsubmit version ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	for _, arg := range []string{"--help", "-h"} {
+		out, _, code = run(t, d, t.TempDir(), arg)
+		if code != 0 || !strings.Contains(out, "Usage:\n  bmcsubmit [flags] JOB.toml") || !strings.Contains(out, "--dependency string") {
+			t.Errorf("%s: exit %d, %q", arg, code, out)
+		}
+	}
+	if len(d.Requests()) != 0 {
+		t.Error("--version or --help reached the daemon")
 	}
 }

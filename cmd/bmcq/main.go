@@ -20,6 +20,5 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := cli.DefaultEnv(stdout, stderr)
-	return cli.Run(ctx, bmcq.NewCommand(env), args, env)
+	return bmcq.Run(ctx, cli.DefaultEnv(stdout, stderr), args)
 }
