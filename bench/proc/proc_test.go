@@ -1,4 +1,4 @@
-package main
+package proc
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 func TestParseStatus(t *testing.T) {
 	data := []byte("Name:\tbmcctld\nVmHWM:\t   82404 kB\nVmRSS:\t   49312 kB\nRssAnon:\t   31500 kB\nThreads:\t9\nbroken: x kB\n")
-	got := parseStatus(data)
+	got := ParseStatus(data)
 	want := map[string]float64{"VmHWM": 82404, "VmRSS": 49312, "RssAnon": 31500}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
@@ -35,8 +35,8 @@ func TestParseStatCPU(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := parseStatCPU([]byte(tc.in)); got != tc.want {
-				t.Errorf("parseStatCPU(%q) = %v, want %v", tc.in, got, tc.want)
+			if got := ParseStatCPU([]byte(tc.in)); got != tc.want {
+				t.Errorf("ParseStatCPU(%q) = %v, want %v", tc.in, got, tc.want)
 			}
 		})
 	}
@@ -44,7 +44,7 @@ func TestParseStatCPU(t *testing.T) {
 
 // The live file parses and this test process has used some CPU.
 func TestProcCPUOfSelf(t *testing.T) {
-	for i := 0; procCPU(os.Getpid()) == 0; i++ {
+	for i := 0; CPU(os.Getpid()) == 0; i++ {
 		if i > 1e8 {
 			t.Fatal("procCPU of this process stayed 0")
 		}
@@ -58,8 +58,8 @@ func FuzzParseStatCPU(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string, utime, stime uint32) {
 		line := fmt.Sprintf("42 (%s) S 1 42 42 0 -1 4194560 100 0 0 0 %d %d 0 0 20 0 9 0\n", name, utime, stime)
 		want := time.Duration(uint64(utime)+uint64(stime)) * 10 * time.Millisecond
-		if got := parseStatCPU([]byte(line)); got != want {
-			t.Fatalf("parseStatCPU(%q) = %v, want %v", line, got, want)
+		if got := ParseStatCPU([]byte(line)); got != want {
+			t.Fatalf("ParseStatCPU(%q) = %v, want %v", line, got, want)
 		}
 	})
 }
@@ -72,8 +72,8 @@ func FuzzParseStatus(f *testing.F) {
 			t.Skip()
 		}
 		data := fmt.Sprintf("Name:\tx\n%s:\t %d kB\nThreads:\t9\n", key, kb)
-		if got := parseStatus([]byte(data)); got[key] != float64(kb) {
-			t.Fatalf("parseStatus(%q)[%q] = %v, want %d", data, key, got[key], kb)
+		if got := ParseStatus([]byte(data)); got[key] != float64(kb) {
+			t.Fatalf("ParseStatus(%q)[%q] = %v, want %d", data, key, got[key], kb)
 		}
 	})
 }

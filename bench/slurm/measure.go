@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/bmc-sched/bmc/bench/proc"
+)
+
+// loop runs `loops` bash for-loops at once in dir, each running argv n
+// times with its output discarded, and returns the wall time of all.
+func loop(ctx context.Context, dir string, env []string, loops, n int, argv ...string) (time.Duration, error) {
+	script := `for i in $(seq 1 ` + strconv.Itoa(n) + `); do "$@" >/dev/null || exit 1; done`
+	cmds := make([]*exec.Cmd, loops)
+	for i := range cmds {
+		cmds[i] = exec.CommandContext(ctx, "bash", append([]string{"-c", script, "loop"}, argv...)...)
+		cmds[i].Dir = dir
+		cmds[i].Env = append(os.Environ(), env...)
+		cmds[i].Stderr = os.Stderr
+	}
+	t0 := time.Now()
+	for _, c := range cmds {
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+	}
+	var errs []error
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("%s loop: %w", argv[0], err))
+		}
+	}
+	return time.Since(t0), errors.Join(errs...)
+}
+
+// timed runs argv once with stdout to /dev/null and returns its wall time.
+func timed(ctx context.Context, dir string, env []string, argv ...string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	t0 := time.Now()
+	err := cmd.Run()
+	return time.Since(t0), err
+}
+
+// cpuOf is the CPU time the processes have used so far, summed.
+func cpuOf(ds ...*daemon) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += proc.CPU(d.pid())
+	}
+	return t
+}
+
+// rssMB is a process's VmRSS in MB.
+func rssMB(d *daemon) (float64, error) {
+	st, err := proc.Status(d.pid())
+	if err != nil {
+		return 0, err
+	}
+	return st["VmRSS"] / 1024, nil
+}
+
+// stats summarises a sample: median, minimum and maximum.
+type stats struct{ med, min, max float64 }
+
+func summary(xs []float64) stats {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return stats{med, s[0], s[n-1]}
+}
+
+func (s stats) String() string { return fmt.Sprintf("%.1f (%.1f–%.1f)", s.med, s.min, s.max) }
