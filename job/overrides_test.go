@@ -55,3 +55,25 @@ func TestOverridesApply(t *testing.T) {
 		})
 	}
 }
+
+// Flags come from the command line as typed: no value may crash the
+// daemon, and what Apply accepts it leaves in a spec Validate can judge.
+func FuzzOverridesApply(f *testing.F) {
+	f.Add("1-4%2", "afterok:12,afterany:13", "5", "phys", "name", "out-%j", "big", true)
+	f.Add("", "", "2x", "", "", "", "", false)
+	f.Add("0-99999999", "singleton", "-1", "a/b", "\x00", "%a", "", true)
+	f.Fuzz(func(t *testing.T, array, dep, tm, account, name, output, partition string, hold bool) {
+		s, err := Parse("f.toml", []byte("image = \"busybox\"\ncommand = \"true\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := Overrides{Array: array, Dependency: dep, Hold: hold, Time: tm, Account: account, Name: name, Output: output, Partition: partition}
+		if err := o.Apply(s); err != nil {
+			if !strings.HasPrefix(err.Error(), "--") {
+				t.Fatalf("error %q does not name its flag", err)
+			}
+			return
+		}
+		_ = s.Validate()
+	})
+}

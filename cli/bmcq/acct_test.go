@@ -2,6 +2,7 @@ package bmcq
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,30 @@ func FuzzParseWhen(f *testing.F) {
 		got, err := parseWhen(s, now)
 		if err == nil && strings.TrimSpace(s) != "" && got.IsZero() && !strings.HasPrefix(strings.TrimSpace(s), "0001") {
 			t.Fatalf("parseWhen(%q) gave the zero time without an error", s)
+		}
+	})
+}
+
+// --format is typed by users: any text gives fields or one error naming it.
+func FuzzParseFormat(f *testing.F) {
+	for _, s := range []string{DefaultAcctFormat, "jobid,KWH, avgw", ",,", "JobID,Colour", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		names, fields, err := parseFormat(s)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "--format: ") {
+				t.Fatalf("error %q", err)
+			}
+			return
+		}
+		if len(names) == 0 || len(names) != len(fields) {
+			t.Fatalf("%q: %d names, %d fields", s, len(names), len(fields))
+		}
+		for _, n := range names {
+			if !slices.Contains(acctFieldNames, n) {
+				t.Fatalf("%q gave field %q", s, n)
+			}
 		}
 	})
 }
