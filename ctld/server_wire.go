@@ -63,19 +63,20 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		return wireError(fmt.Errorf("%w: %w", ErrInvalid, err)), nil
 	}
 	conn.SetReadDeadline(time.Time{})
-	// The client sends nothing more: a read that returns means it hung up
-	// (a cancelled bmcsubmit --wait), and what it asked can stop.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		conn.Read(make([]byte, 1))
-		cancel()
-	}()
 	who := s.identityOf(cred)
 	switch req.Op {
 	case wire.OpSubmit:
 		return s.wireSubmit(ctx, who, req.Submit, body), nil
 	case wire.OpWait:
+		// A wait may last long, and the client sends nothing more: a read
+		// that returns means it hung up (an interrupted bmcsubmit --wait),
+		// and the wait can stop. The quick requests need no watcher.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			conn.Read(make([]byte, 1))
+			cancel()
+		}()
 		d, err := s.c.WaitChange(ctx, req.Wait.ID, job.State(req.Wait.From))
 		if err != nil {
 			return wireError(err), nil

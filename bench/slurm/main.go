@@ -48,8 +48,8 @@ type config struct {
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.out, "out", "", "also write the report to this file")
-	flag.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds of submit loops at each queue size")
-	flag.IntVar(&cfg.loop, "loop", 200, "submits per loop")
+	flag.IntVar(&cfg.rounds, "rounds", 9, "interleaved rounds of submit loops at each queue size")
+	flag.IntVar(&cfg.loop, "loop", 150, "submits per loop")
 	flag.IntVar(&cfg.held, "held", 3000, "held jobs queued for the second CPU-per-submit measurement")
 	flag.IntVar(&cfg.queue, "queue", 10000, "held jobs queued for the listing and RSS measurements")
 	flag.IntVar(&cfg.qRuns, "q-runs", 20, "timed listings of each system")

@@ -82,3 +82,17 @@ func summary(xs []float64) stats {
 }
 
 func (s stats) String() string { return fmt.Sprintf("%.1f (%.1f–%.1f)", s.med, s.min, s.max) }
+
+// ratios is the median (min–max) of num[i]/den[i]: each pair ran back to
+// back, so a load that came and went weighs on both of its sides.
+func ratios(num, den []float64) string {
+	r := make([]float64, len(num))
+	for i := range num {
+		r[i] = num[i] / den[i]
+	}
+	s := summary(r)
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", s.med, s.min, s.max)
+}
+
+// one prints a single ratio.
+func one(r float64) string { return fmt.Sprintf("%.2f×", r) }

@@ -21,3 +21,9 @@ func TestSummary(t *testing.T) {
 		t.Error("summary sorted its input")
 	}
 }
+
+func TestRatios(t *testing.T) {
+	if got := ratios([]float64{300, 200, 400}, []float64{100, 200, 100}); got != "3.00× (1.00–4.00)" {
+		t.Errorf("ratios = %q", got)
+	}
+}

@@ -141,8 +141,7 @@ func (b *bench) startup(ctx context.Context, work string) error {
 		}
 		sl = append(sl, ms(el)/float64(b.cfg.loop))
 	}
-	x, y := summary(bm), summary(sl)
-	b.add("start-up: `"+b.cfg.startup+"` in a shell loop, ms per process", x.String(), y.String(), y.med/x.med,
+	b.add("start-up: `"+b.cfg.startup+"` in a shell loop, ms per process", summary(bm).String(), summary(sl).String(), ratios(sl, bm),
 		fmt.Sprintf("%d rounds × %d, bmcsubmit vs sbatch", b.cfg.rounds, b.cfg.loop))
 	return nil
 }
@@ -170,12 +169,11 @@ func (b *bench) submitRounds(ctx context.Context, work, at string, bmcSubmit, sb
 		mCPU += cpuOf(b.s.munged) - m0
 		sRate = append(sRate, float64(n)/el.Seconds())
 	}
-	x, y := summary(bRate), summary(sRate)
-	b.add("submit loop, jobs/s, "+at, x.String(), y.String(), x.med/y.med,
+	b.add("submit loop, jobs/s, "+at, summary(bRate).String(), summary(sRate).String(), ratios(bRate, sRate),
 		fmt.Sprintf("%d rounds × %d held jobs, bmcsubmit vs sbatch; target ≥ 1.6×", b.cfg.rounds, n))
 	total := float64(b.cfg.rounds * n)
 	perB, perS, perM := ms(bCPU)/total, ms(sCPU)/total, ms(mCPU)/total
-	b.add("daemon CPU per submit, ms, "+at, fmt.Sprintf("%.2f", perB), fmt.Sprintf("%.2f (+ munged %.2f)", perS, perM), perS/perB,
+	b.add("daemon CPU per submit, ms, "+at, fmt.Sprintf("%.2f", perB), fmt.Sprintf("%.2f (+ munged %.2f)", perS, perM), one(perS/perB),
 		"bmcctld vs slurmctld, utime+stime over the loops above (10 ms ticks)")
 	return nil
 }
@@ -222,7 +220,7 @@ func (b *bench) rss(at string) error {
 	if err != nil {
 		return err
 	}
-	b.add("daemon VmRSS, MB, "+at, fmt.Sprintf("%.1f", x), fmt.Sprintf("%.1f", y), y/x, "bmcctld vs slurmctld; bmcctld target ≤ 40 MB at 10,000")
+	b.add("daemon VmRSS, MB, "+at, fmt.Sprintf("%.1f", x), fmt.Sprintf("%.1f", y), one(y/x), "bmcctld vs slurmctld; bmcctld target ≤ 40 MB at 10,000")
 	return nil
 }
 
@@ -259,18 +257,13 @@ func (b *bench) listing(ctx context.Context, work string) error {
 			bt, st, jt = append(bt, ms(x)), append(st, ms(y)), append(jt, ms(z))
 		}
 	}
-	x, y, z := summary(bt), summary(st), summary(jt)
-	b.add(fmt.Sprintf("queue listing at %d held, ms", b.cfg.queue), x.String(), y.String(), y.med/x.med,
+	b.add(fmt.Sprintf("queue listing at %d held, ms", b.cfg.queue), summary(bt).String(), summary(st).String(), ratios(st, bt),
 		fmt.Sprintf("bmcq vs squeue, %d runs each after 3 warm-ups; target ≤ 55 ms", b.cfg.qRuns))
-	b.add(fmt.Sprintf("bmcq --json at %d held, ms", b.cfg.queue), z.String(), "", 0, "for reference")
+	b.add(fmt.Sprintf("bmcq --json at %d held, ms", b.cfg.queue), summary(jt).String(), "", "", "for reference")
 	return nil
 }
 
-func (b *bench) add(what, bmcFig, slurmFig string, ratio float64, note string) {
-	r := ""
-	if ratio > 0 {
-		r = fmt.Sprintf("%.2f×", ratio)
-	}
+func (b *bench) add(what, bmcFig, slurmFig, r, note string) {
 	b.rows = append(b.rows, [5]string{what, bmcFig, slurmFig, r, note})
 	fmt.Fprintf(os.Stderr, "%-50s bmc %-22s slurm %-22s %s\n", what, bmcFig, slurmFig, r)
 }
@@ -281,7 +274,8 @@ func (b *bench) report(start time.Time, load0, load1 string, took time.Duration)
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), proc.CPUModel())
 	fmt.Fprintf(&buf, "load average before: %s  after: %s  run took %s\n", load0, load1, took.Round(time.Second))
 	fmt.Fprintf(&buf, "bmcctld --sim %d (fsync on every commit)%s; Slurm: %s\n", b.cfg.sim, b.binNote(), b.slurmVersion())
-	fmt.Fprintf(&buf, "figures: median (min–max); ratio: Slurm's cost over bmc's (above 1: bmc is faster)\n\n")
+	fmt.Fprintf(&buf, "figures: median (min–max); ratio: Slurm's cost over bmc's (above 1: bmc is better), for paired\n")
+	fmt.Fprintf(&buf, "measurements the median of the pairs' ratios (min–max): each pair ran back to back\n\n")
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measurement\tbmc\tSlurm\tratio\tnotes")
 	for _, r := range b.rows {
