@@ -131,3 +131,11 @@ func TestServeWireMalformed(t *testing.T) {
 		t.Errorf("answered %q", got)
 	}
 }
+
+// bmcsubmit refuses a file over wire.MaxFile before sending it, and the
+// daemon one over job.MaxFileBytes: one limit.
+func TestWireFileLimitIsTheJobFileLimit(t *testing.T) {
+	if wire.MaxFile != job.MaxFileBytes {
+		t.Errorf("wire.MaxFile = %d, job.MaxFileBytes = %d", wire.MaxFile, job.MaxFileBytes)
+	}
+}
