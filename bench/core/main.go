@@ -304,38 +304,12 @@ func (b *bench) queuePhase(ctx context.Context) error {
 // shellLoops runs `loops` bash for-loops at once, each submitting n jobs
 // with one bmcsubmit process per job, and returns the wall time of all.
 func (b *bench) shellLoops(ctx context.Context, d *daemon, dir string, loops, n int) (time.Duration, error) {
-	script := `for i in $(seq 1 ` + strconv.Itoa(n) + `); do "$BMCSUBMIT" --parsable job.toml >/dev/null || exit 1; done`
-	cmds := make([]*exec.Cmd, loops)
-	for i := range cmds {
-		cmds[i] = exec.CommandContext(ctx, "bash", "-c", script)
-		cmds[i].Dir = dir
-		cmds[i].Env = append(os.Environ(), "BMC_SOCKET="+d.sock, "BMCSUBMIT="+filepath.Join(b.bin, "bmcsubmit"))
-		cmds[i].Stderr = os.Stderr
-	}
-	t0 := time.Now()
-	for _, c := range cmds {
-		if err := c.Start(); err != nil {
-			return 0, err
-		}
-	}
-	var errs []error
-	for _, c := range cmds {
-		if err := c.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("submit loop: %w", err))
-		}
-	}
-	return time.Since(t0), errors.Join(errs...)
+	return proc.ShellLoops(ctx, dir, []string{"BMC_SOCKET=" + d.sock}, loops, n, filepath.Join(b.bin, "bmcsubmit"), "--parsable", "job.toml")
 }
 
 // helpLoop times a bash loop of `bmcsubmit --help`.
 func (b *bench) helpLoop(ctx context.Context, dir string, n int) (time.Duration, error) {
-	script := `for i in $(seq 1 ` + strconv.Itoa(n) + `); do "$BMCSUBMIT" --help >/dev/null || exit 1; done`
-	cmd := exec.CommandContext(ctx, "bash", "-c", script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BMCSUBMIT="+filepath.Join(b.bin, "bmcsubmit"))
-	t0 := time.Now()
-	err := cmd.Run()
-	return time.Since(t0), err
+	return proc.ShellLoops(ctx, dir, nil, 1, n, filepath.Join(b.bin, "bmcsubmit"), "--help")
 }
 
 type apiResult struct {

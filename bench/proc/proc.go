@@ -1,5 +1,6 @@
-// Package proc reads what the benchmarks under bench/ measure of a process
-// and of the machine from /proc: CPU time, memory, load average.
+// Package proc holds what the benchmarks under bench/ share about
+// processes: reading what they measure from /proc (CPU time, memory, load
+// average) and running a command in shell loops as users do.
 package proc
 
 import (

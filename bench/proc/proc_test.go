@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -76,4 +77,19 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatalf("ParseStatus(%q)[%q] = %v, want %d", data, key, got[key], kb)
 		}
 	})
+}
+
+// Each loop runs its command n times; a failing command fails the loops.
+func TestShellLoops(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ShellLoops(context.Background(), dir, nil, 2, 3, "sh", "-c", "echo x >> count"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(dir + "/count")
+	if err != nil || strings.Count(string(data), "x") != 6 {
+		t.Errorf("ran %q, %v; want 6 runs", data, err)
+	}
+	if _, err := ShellLoops(context.Background(), dir, []string{"CODE=3"}, 1, 2, "sh", "-c", `exit "$CODE"`); err == nil {
+		t.Error("a failing command did not fail the loop")
+	}
 }

@@ -119,10 +119,10 @@ func (b *bench) measure(ctx context.Context, work string) error {
 }
 
 func (b *bench) warm(ctx context.Context, work string, bmcSubmit, sbatch []string) error {
-	if _, err := loop(ctx, work, b.b.env, 1, 20, bmcSubmit...); err != nil {
+	if _, err := proc.ShellLoops(ctx, work, b.b.env, 1, 20, bmcSubmit...); err != nil {
 		return err
 	}
-	_, err := loop(ctx, work, b.s.env, 1, 20, sbatch...)
+	_, err := proc.ShellLoops(ctx, work, b.s.env, 1, 20, sbatch...)
 	return err
 }
 
@@ -131,12 +131,12 @@ func (b *bench) warm(ctx context.Context, work string, bmcSubmit, sbatch []strin
 func (b *bench) startup(ctx context.Context, work string) error {
 	var bm, sl []float64
 	for range b.cfg.rounds {
-		el, err := loop(ctx, work, b.b.env, 1, b.cfg.loop, filepath.Join(b.b.bin, "bmcsubmit"), b.cfg.startup)
+		el, err := proc.ShellLoops(ctx, work, b.b.env, 1, b.cfg.loop, filepath.Join(b.b.bin, "bmcsubmit"), b.cfg.startup)
 		if err != nil {
 			return err
 		}
 		bm = append(bm, ms(el)/float64(b.cfg.loop))
-		if el, err = loop(ctx, work, b.s.env, 1, b.cfg.loop, "sbatch", b.cfg.startup); err != nil {
+		if el, err = proc.ShellLoops(ctx, work, b.s.env, 1, b.cfg.loop, "sbatch", b.cfg.startup); err != nil {
 			return err
 		}
 		sl = append(sl, ms(el)/float64(b.cfg.loop))
@@ -154,7 +154,7 @@ func (b *bench) submitRounds(ctx context.Context, work, at string, bmcSubmit, sb
 	n := b.cfg.loop
 	for range b.cfg.rounds {
 		c0 := cpuOf(b.b.ctld)
-		el, err := loop(ctx, work, b.b.env, 1, n, bmcSubmit...)
+		el, err := proc.ShellLoops(ctx, work, b.b.env, 1, n, bmcSubmit...)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (b *bench) submitRounds(ctx context.Context, work, at string, bmcSubmit, sb
 		bRate = append(bRate, float64(n)/el.Seconds())
 
 		c0, m0 := cpuOf(b.s.slurmctld), cpuOf(b.s.munged)
-		if el, err = loop(ctx, work, b.s.env, 1, n, sbatch...); err != nil {
+		if el, err = proc.ShellLoops(ctx, work, b.s.env, 1, n, sbatch...); err != nil {
 			return err
 		}
 		sCPU += cpuOf(b.s.slurmctld) - c0
@@ -187,7 +187,7 @@ func (b *bench) fill(ctx context.Context, work string, want int) error {
 		return err
 	}
 	if more := want - have; more > 0 {
-		if _, err := loop(ctx, work, b.b.env, 1, 1, filepath.Join(b.b.bin, "bmcsubmit"), "--array", fmt.Sprintf("1-%d", more), "job.toml"); err != nil {
+		if _, err := proc.ShellLoops(ctx, work, b.b.env, 1, 1, filepath.Join(b.b.bin, "bmcsubmit"), "--array", fmt.Sprintf("1-%d", more), "job.toml"); err != nil {
 			return err
 		}
 	}
@@ -195,7 +195,7 @@ func (b *bench) fill(ctx context.Context, work string, want int) error {
 		return err
 	}
 	if more := want - have; more > 0 {
-		if _, err := loop(ctx, work, b.s.env, 2, (more+1)/2, "sbatch", "--parsable", "--hold", "job.sh"); err != nil {
+		if _, err := proc.ShellLoops(ctx, work, b.s.env, 2, (more+1)/2, "sbatch", "--parsable", "--hold", "job.sh"); err != nil {
 			return err
 		}
 	}
