@@ -1,7 +1,9 @@
 package bmc
 
 import (
+	"errors"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,9 +21,13 @@ type joulesMeter struct {
 	joules float64
 }
 
-func (m *joulesMeter) Watts() (float64, error)  { m.mu.Lock(); defer m.mu.Unlock(); return m.watts, nil }
-func (m *joulesMeter) Joules() (float64, error) { m.mu.Lock(); defer m.mu.Unlock(); return m.joules, nil }
-func (m *joulesMeter) add(j float64)            { m.mu.Lock(); m.joules += j; m.mu.Unlock() }
+func (m *joulesMeter) Watts() (float64, error) { m.mu.Lock(); defer m.mu.Unlock(); return m.watts, nil }
+func (m *joulesMeter) Joules() (float64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.joules, nil
+}
+func (m *joulesMeter) add(j float64) { m.mu.Lock(); m.joules += j; m.mu.Unlock() }
 
 // TestRedfishCounterPrecision bills an 18 kJ job from a Redfish BMC whose
 // lifetime counter stands at 20 MWh. As a float32 (what gofish decodes
@@ -115,5 +121,16 @@ func TestRedfishDriverAgainstLabBMC(t *testing.T) {
 	}
 	if n := b.Sessions(); n != 0 {
 		t.Errorf("%d sessions left open", n)
+	}
+
+	cfg := b.Config()
+	cfg.PasswordFile = passwordFile(t, "nope")
+	bad, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bad.PowerState(ctx)
+	if !errors.Is(err, power.ErrAuth) || strings.Contains(err.Error(), "nope") {
+		t.Fatalf("bad password: %v", err)
 	}
 }
