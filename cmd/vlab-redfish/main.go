@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	startKWh := fl.Float64("counter-start-kwh", 20_000, "the energy counter's lifetime value at start, kWh")
 	period := fl.Duration("counter-period", time.Second, "how often the energy counter moves")
 	resolution := fl.Float64("counter-resolution-kwh", 1e-6, "the energy counter's step, kWh")
+	noCounter := fl.Bool("no-counter", false, "report watts only: no EnvironmentMetrics energy counter")
 	killWait := fl.Duration("kill-wait", 5*time.Second, "SIGTERM → SIGKILL wait when powering off")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -72,9 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	bmc := redfishtest.New(redfishtest.Options{
 		User: *user, Password: password,
-		Machine: &vlabredfish.QEMU{StartCmd: *startcmd, PIDFile: *pidfile, Log: stdout, KillWait: *killWait},
-		Meter:   vlabredfish.Files{WattsFile: *wattsFile, JoulesFile: *joulesFile},
-		Counter: redfishtest.CounterConfig{StartKWh: *startKWh, Period: *period, ResolutionKWh: *resolution},
+		Machine:         &vlabredfish.QEMU{StartCmd: *startcmd, PIDFile: *pidfile, Log: stdout, KillWait: *killWait},
+		Meter:           vlabredfish.Files{WattsFile: *wattsFile, JoulesFile: *joulesFile},
+		Counter:         redfishtest.CounterConfig{StartKWh: *startKWh, Period: *period, ResolutionKWh: *resolution},
+		NoEnergyCounter: *noCounter,
 	})
 	tlsCfg, err := redfishtest.SelfSignedTLS(time.Now())
 	if err != nil {
@@ -90,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(ln, "", "") }()
 	log.Info("Redfish BMC up", "listen", *listen, "startcmd", *startcmd,
-		"counter_start_kwh", *startKWh, "counter_period", *period, "counter_resolution_kwh", *resolution)
+		"energy_counter", !*noCounter, "counter_start_kwh", *startKWh, "counter_period", *period, "counter_resolution_kwh", *resolution)
 	select {
 	case err := <-done:
 		return err

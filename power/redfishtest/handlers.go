@@ -335,7 +335,7 @@ func (s *Server) chassis(w http.ResponseWriter, _ *http.Request) {
 		"Power":      link(s.chassisPath() + "/Power"),
 		"Links":      doc{"ComputerSystems": []doc{link(s.sysPath())}},
 	}
-	if s.o.Meter != nil {
+	if s.o.Meter != nil && !s.o.NoEnergyCounter {
 		d["EnvironmentMetrics"] = link(s.chassisPath() + "/EnvironmentMetrics")
 	}
 	reply(w, d)

@@ -60,7 +60,10 @@ type Options struct {
 	Machine             Machine // default an in-memory switch
 	Meter               Meter   // default none: 0 W and no EnvironmentMetrics
 	Counter             CounterConfig
-	Clock               clock.Clock // default the wall clock
+	// NoEnergyCounter leaves EnvironmentMetrics out of the chassis: a BMC
+	// that reports watts only.
+	NoEnergyCounter bool
+	Clock           clock.Clock // default the wall clock
 }
 
 // ResetTypes are the ComputerSystem.Reset values the BMC accepts.
