@@ -1,11 +1,12 @@
 // Package accounting owns how bmc turns power readings into bills: the bill
 // of one boot of a job (BillBoot: its event log, samples, tariffs and the
 // job and node facts → one ledger entry per phase: boot, run, power-off),
-// the integration of samples into joules, job totals (SumJob), each
-// application's mean joules per machine kind that arch = "any" placement and
-// its advice use, down-sampling a power curve so it can be drawn, tariffs
-// whose windows are cron expressions, the tariff and quota file, and the one
-// joules-per-kWh constant.
+// the integration of samples into joules, job totals (SumJob), down-sampling
+// a power curve so it can be drawn, tariffs whose windows are cron
+// expressions, the tariff and quota file, the one joules-per-kWh constant,
+// and the reports built on billed jobs: totals, sums per arch, kind, image,
+// user or account, the per-kind advice for each application (Compare) and
+// the mean joules per machine kind that arch = "any" placement uses.
 //
 // The core is pure: no I/O and no clock reads. Time arrives in the data
 // (sample timestamps, event times, phase boundaries, pricing windows), so

@@ -3,6 +3,8 @@ package accounting
 import (
 	"fmt"
 	"time"
+
+	"github.com/bmc-sched/bmc/job"
 )
 
 // JobSum is one job's bill: its entries over every boot, summed.
@@ -67,4 +69,15 @@ func SumJob(es []Entry) JobSum {
 	j.Boots = len(boots)
 	j.Elapsed = j.End.Sub(j.Start).Seconds()
 	return j
+}
+
+// Usage is the job as the reports see it (SumJobs, GroupBy, Compare). A job
+// counts as completed when its last boot ended COMPLETED.
+func (s JobSum) Usage() JobUsage {
+	return JobUsage{
+		JobID: s.JobID, User: s.User, Account: s.Account, Completed: s.State == job.Completed, Arch: s.Arch,
+		Kind: s.Kind, Image: s.Image, Command: s.Command, Elapsed: s.Elapsed, RunSeconds: s.RunSeconds,
+		EnergyJoules: s.Joules, BootJoules: s.BootJoules, RunJoules: s.RunJoules, OffJoules: s.OffJoules,
+		Cost: s.Cost, EnergyEstimated: s.Estimated,
+	}
 }

@@ -1,5 +1,5 @@
 package accounting
 
-// JoulesPerKWh is the number of joules in one kilowatt-hour: bmc measures
-// energy in joules, while prices and quotas are written per kWh.
+// JoulesPerKWh converts energy between the joules bmc measures and bills
+// in and the kilowatt-hours tariffs and reports are written in.
 const JoulesPerKWh = 3.6e6

@@ -9,21 +9,22 @@ import (
 
 // energyPrefer predicts, for each waiting job with arch = "any", the
 // machine kind its application used the fewest mean joules on, from the
-// completed runs in the ledger (accounting.KindHistory). A job whose
-// application has run on fewer than two kinds gets nothing and keeps the
-// normal order. The ledger is read only when such a job waits, once per
-// pass (a pass with one costs a JSON decode per ledger entry). It reads the
-// store and must be called without c.mu held.
+// completed runs in the ledger: the means `bmcq acct --compare` shows
+// (accounting.Compare). A job whose application has run on fewer than two
+// kinds gets nothing and keeps the normal order. The ledger is read only
+// when such a job waits, once per pass (a pass with one costs a JSON decode
+// per ledger entry). It reads the store and must be called without c.mu
+// held.
 func (c *Controller) energyPrefer(jobs []*job.Job) map[uint64]scheduler.Preference {
 	var out map[uint64]scheduler.Preference
-	var apps map[[2]string][]accounting.KindEnergy
+	var apps map[[2]string][]accounting.CompareRow
 	for _, j := range jobs {
 		if j.State != job.Pending || j.Spec.Arch != job.ArchAny {
 			continue
 		}
 		if apps == nil {
 			var err error
-			if apps, err = c.ledgerMeans(); err != nil {
+			if apps, err = c.ledgerKinds(); err != nil {
 				c.log.Error("read the ledger for arch=any placement", "err", err)
 				return nil
 			}
@@ -40,18 +41,26 @@ func (c *Controller) energyPrefer(jobs []*job.Job) map[uint64]scheduler.Preferen
 	return out
 }
 
-// ledgerMeans feeds the whole ledger to accounting's per-kind means.
-func (c *Controller) ledgerMeans() (map[[2]string][]accounting.KindEnergy, error) {
-	var h accounting.KindHistory
+// ledgerKinds sums the ledger job by job (its entries come in job order)
+// and gives accounting's per-kind means of each application.
+func (c *Controller) ledgerKinds() (map[[2]string][]accounting.CompareRow, error) {
+	var jobs []accounting.JobUsage
+	var cur []accounting.Entry
 	err := c.st.View(func(tx *store.Tx) error {
 		return tx.ForEachLedgerEntry(func(e *store.LedgerEntry) error {
-			ae := entryFromStore(e)
-			h.Add(&ae)
+			if len(cur) > 0 && cur[0].Job != e.Job {
+				jobs = append(jobs, accounting.SumJob(cur).Usage())
+				cur = cur[:0]
+			}
+			cur = append(cur, entryFromStore(e))
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return h.Means(), nil
+	if len(cur) > 0 {
+		jobs = append(jobs, accounting.SumJob(cur).Usage())
+	}
+	return accounting.KindsByApp(accounting.Compare(jobs)), nil
 }

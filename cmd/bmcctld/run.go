@@ -23,16 +23,18 @@ import (
 
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/api/wire"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
+	"github.com/bmc-sched/bmc/buildinfo"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
 
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
+// version is what the build stamped (package buildinfo).
+var version = buildinfo.Version()
 
 type flags struct {
 	stateDir       string
@@ -215,10 +217,14 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv, ConnContext: ctld.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	// One socket, two protocols: HTTP for the API, and the plain protocol
+	// that bmcsubmit and bmcq's queue table use to stay quick to start.
+	httpLn, plainLn := wire.Split(ln, 10*time.Second)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
-	g.Go(func() error { return serveUntil(gctx, httpSrv, ln) })
+	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
+	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
 		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
 	}

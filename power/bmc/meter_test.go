@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -205,53 +203,5 @@ func TestRedfishMeterBadPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secret) || len(s.got()) != 0 {
 		t.Fatalf("leaked or retried: %v (sleeps %v)", err, s.got())
-	}
-}
-
-// TestRedfishDriver runs bmclib's real gofish provider against the fake
-// service: sessions, power state, on, and a confirmed off.
-func TestRedfishDriver(t *testing.T) {
-	f, srv := newFakeRedfish(t, "admin", secret, false)
-	u, _ := url.Parse(srv.URL)
-	port, _ := strconv.Atoi(u.Port())
-	cfg := node.BMC{Protocol: "redfish", Address: u.Hostname(), Port: port, User: "admin",
-		PasswordFile: passwordFile(t, secret+"\n"), Insecure: true}
-	d, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxT(t)
-	if st, err := d.PowerState(ctx); err != nil || st != power.Off {
-		t.Fatalf("PowerState = %v, %v", st, err)
-	}
-	if err := d.PowerOn(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.PowerOff(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := d.PowerState(ctx); err != nil || st != power.Off {
-		t.Fatalf("PowerState after off = %v, %v", st, err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fmt.Sprint(f.resets) != "[On ForceOff]" {
-		t.Fatalf("resets = %v", f.resets)
-	}
-	if len(f.tokens) != 0 {
-		t.Fatalf("sessions left open: %v", f.tokens)
-	}
-
-	cfg.PasswordFile = passwordFile(t, "nope")
-	bad, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = bad.PowerState(ctx)
-	if !errors.Is(err, power.ErrAuth) || strings.Contains(err.Error(), "nope") {
-		t.Fatalf("bad password: %v", err)
 	}
 }
