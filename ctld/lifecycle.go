@@ -182,6 +182,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
 	}
 	digest, kernel := bootFactsOf(m, j)
+	c.baselineReading(ctx, j, m)
 	if _, err := c.transition(step{id: id, to: job.PoweringOn, cause: job.CauseLifecycle,
 		edit: func(j *job.Job) { j.ImageDigest, j.KernelName = digest, kernel }}); err != nil {
 		return nil, err

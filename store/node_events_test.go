@@ -64,17 +64,19 @@ func TestNodeEventsKeepTheNewest(t *testing.T) {
 	}
 }
 
-// TestUpgradeFromSchema1AddsNodeEvents opens a file laid out as schema 1
-// wrote it: the node_events bucket appears, nothing else changes.
-func TestUpgradeFromSchema1AddsNodeEvents(t *testing.T) {
+// TestUpgradeAddsNodeEvents opens a file laid out as the schema before
+// node events (2) wrote it: the node_events bucket appears, nothing else changes.
+func TestUpgradeAddsNodeEvents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		if err := upgrades[0](tx); err != nil {
-			return err
+		for _, up := range upgrades[:2] {
+			if err := up(tx); err != nil {
+				return err
+			}
 		}
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -83,7 +85,7 @@ func TestUpgradeFromSchema1AddsNodeEvents(t *testing.T) {
 		if err := tx.Bucket(bucketNodes).Put([]byte("n1"), []byte(`{"name":"n1","state":"IDLE"}`)); err != nil {
 			return err
 		}
-		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, 1))
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, 2))
 	})
 	db.Close()
 	if err != nil {
