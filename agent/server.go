@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,7 +35,10 @@ type ServerOptions struct {
 	JobID uint64
 	// PowerOff is called after a bmc-poweroff request was answered.
 	PowerOff func()
-	Log      *slog.Logger
+	// Reset and Kexec, when set, serve bmc-reset and bmc-kexec.
+	Reset ResetFunc
+	Kexec KexecFunc
+	Log   *slog.Logger
 	// HandshakeTimeout bounds an unauthenticated connection (default 30s).
 	HandshakeTimeout time.Duration
 }
@@ -44,8 +48,14 @@ type Server struct {
 	cfg      *ssh.ServerConfig
 	jobs     *jobTable
 	powerOff func()
+	reset    ResetFunc
+	kexec    KexecFunc
 	log      *slog.Logger
 	hsTO     time.Duration
+	// key is the one client key accepted, in wire format; a reset swaps it.
+	key atomic.Pointer[[]byte]
+	// resetMu keeps two resets or kexecs from interleaving.
+	resetMu sync.Mutex
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -56,14 +66,15 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.HostKey == nil || o.Runner == nil || o.OutputDir == "" {
 		return nil, errors.New("agent: server needs a host key, a runner and an output dir")
 	}
-	authorized, _, _, _, err := ssh.ParseAuthorizedKey([]byte(o.AuthorizedKey))
+	want, err := parseAuthorizedKey(o.AuthorizedKey)
 	if err != nil {
-		return nil, fmt.Errorf("agent: authorized key: %w", err)
+		return nil, err
 	}
-	want := authorized.Marshal()
 	s := &Server{
 		jobs:     &jobTable{runner: o.Runner, dir: o.OutputDir, only: o.JobID},
 		powerOff: o.PowerOff,
+		reset:    o.Reset,
+		kexec:    o.Kexec,
 		log:      o.Log,
 		hsTO:     o.HandshakeTimeout,
 		conns:    make(map[net.Conn]struct{}),
@@ -72,6 +83,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.jobs.log = s.log
+	s.key.Store(&want)
 	if s.hsTO == 0 {
 		s.hsTO = 30 * time.Second
 	}
@@ -79,7 +91,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		// Only the job's key: no password or keyboard-interactive callback is
 		// set, so the library offers neither method.
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			if string(key.Marshal()) == string(want) {
+			if string(key.Marshal()) == string(*s.key.Load()) {
 				return &ssh.Permissions{}, nil
 			}
 			return nil, fmt.Errorf("agent: key %s is not the job's key", ssh.FingerprintSHA256(key))
@@ -88,6 +100,14 @@ func NewServer(o ServerOptions) (*Server, error) {
 	}
 	s.cfg.AddHostKey(o.HostKey)
 	return s, nil
+}
+
+func parseAuthorizedKey(line string) ([]byte, error) {
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, fmt.Errorf("agent: authorized key: %w", err)
+	}
+	return k.Marshal(), nil
 }
 
 // Status reports the job's command for heartbeats: running, and its exit
@@ -209,6 +229,16 @@ func (s *Server) execHandler(command string) (execFunc, bool) {
 			return nil, false
 		}
 		return func(ctx context.Context, ch ssh.Channel) { s.execSignal(ch, sig) }, true
+	case proto.ExecReset:
+		if len(f) != 1 || s.reset == nil {
+			return nil, false
+		}
+		return s.execReset, true
+	case proto.ExecKexec:
+		if len(f) != 1 || s.kexec == nil {
+			return nil, false
+		}
+		return s.execKexec, true
 	case proto.ExecPowerOff:
 		if len(f) != 1 || s.powerOff == nil {
 			return nil, false
