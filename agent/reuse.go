@@ -152,13 +152,19 @@ func (s *Server) execReset(ctx context.Context, ch ssh.Channel) {
 		sendError(ch, err)
 		return
 	}
-	s.key.Store(&key)
+	s.key.Store(&clientKey{wire: key, epoch: s.key.Load().epoch + 1})
 	s.log.Info("node reset for the next job", "job", req.JobID, "boot", req.Boot, "took", time.Since(start).String())
 	_ = ch.CloseWrite()
 	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
-	// Connections authenticated with the old job's key end here.
-	s.closeConns()
+	_ = ch.Close()
+	// Connections authenticated with the old job's key end here, a moment
+	// later so the answer is read before the socket closes under it; the
+	// server refuses their requests meanwhile.
+	time.AfterFunc(closeDelay, s.closeConns)
 }
+
+// closeDelay lets an answer reach the client before its connection closes.
+const closeDelay = 500 * time.Millisecond
 
 func (s *Server) execKexec(ctx context.Context, ch ssh.Channel) {
 	var req proto.KexecRequest

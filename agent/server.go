@@ -52,8 +52,8 @@ type Server struct {
 	kexec    KexecFunc
 	log      *slog.Logger
 	hsTO     time.Duration
-	// key is the one client key accepted, in wire format; a reset swaps it.
-	key atomic.Pointer[[]byte]
+	// key is the one client key accepted; a reset swaps it.
+	key atomic.Pointer[clientKey]
 	// resetMu keeps two resets or kexecs from interleaving.
 	resetMu sync.Mutex
 
@@ -83,7 +83,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.jobs.log = s.log
-	s.key.Store(&want)
+	s.key.Store(&clientKey{wire: want})
 	if s.hsTO == 0 {
 		s.hsTO = 30 * time.Second
 	}
@@ -91,8 +91,9 @@ func NewServer(o ServerOptions) (*Server, error) {
 		// Only the job's key: no password or keyboard-interactive callback is
 		// set, so the library offers neither method.
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			if string(key.Marshal()) == string(*s.key.Load()) {
-				return &ssh.Permissions{}, nil
+			k := s.key.Load()
+			if string(key.Marshal()) == string(k.wire) {
+				return &ssh.Permissions{Extensions: map[string]string{permKeyEpoch: strconv.FormatUint(k.epoch, 10)}}, nil
 			}
 			return nil, fmt.Errorf("agent: key %s is not the job's key", ssh.FingerprintSHA256(key))
 		},
@@ -101,6 +102,17 @@ func NewServer(o ServerOptions) (*Server, error) {
 	s.cfg.AddHostKey(o.HostKey)
 	return s, nil
 }
+
+// clientKey is the accepted key in wire format and its epoch, which each
+// reset raises: a connection made with an older key is refused every
+// request, so it cannot reach the next job even before it is closed.
+type clientKey struct {
+	wire  []byte
+	epoch uint64
+}
+
+// permKeyEpoch carries the epoch of the key a connection authenticated with.
+const permKeyEpoch = "bmc-key-epoch"
 
 func parseAuthorizedKey(line string) ([]byte, error) {
 	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
@@ -168,11 +180,11 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn) {
 			_ = nc.Reject(ssh.Prohibited, "only session channels")
 			continue
 		}
-		go s.handleSession(ctx, nc)
+		go s.handleSession(ctx, nc, sc.Permissions.Extensions[permKeyEpoch])
 	}
 }
 
-func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel) {
+func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel, epoch string) {
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		return
@@ -190,7 +202,7 @@ func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel) {
 			continue
 		}
 		handler, ok := s.execHandler(p.Command)
-		if execDone || !ok {
+		if execDone || !ok || epoch != strconv.FormatUint(s.key.Load().epoch, 10) {
 			_ = req.Reply(false, nil)
 			continue
 		}
