@@ -49,9 +49,8 @@ func (n *node) kexec(ctx context.Context, req proto.KexecRequest) (func(), error
 		}
 		defer kernel.Close()
 	}
-	cmdline := agent.KexecCmdline(req)
-	if err := unix.KexecFileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
-		return nil, kexecError(err)
+	if err := loadKernel(kernel, initrd, agent.KexecCmdline(req)); err != nil {
+		return nil, err
 	}
 	n.log.Info("kexec loaded", "job", req.JobID, "boot", req.Boot, "kernel_bytes", req.KernelSize,
 		"initrd_bytes", req.InitrdSize, "cmdline", agent.KexecCmdline(proto.KexecRequest{Cmdline: req.Cmdline, Token: "<hidden>"}),
@@ -66,6 +65,15 @@ func (n *node) kexec(ctx context.Context, req proto.KexecRequest) (func(), error
 			powerOff(n.log)
 		}
 	}, nil
+}
+
+// fileLoad loads with kexec_file_load(2): the kernel parses the image and
+// places the segments itself, and can check its signature.
+func fileLoad(kernel, initrd *os.File, cmdline string) error {
+	if err := unix.KexecFileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
+		return kexecError(err)
+	}
+	return nil
 }
 
 // kexecError explains the refusals a stock distribution kernel gives.
