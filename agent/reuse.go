@@ -160,7 +160,8 @@ func (s *Server) execReset(ctx context.Context, ch ssh.Channel) {
 	// Connections authenticated with the old job's key end here, a moment
 	// later so the answer is read before the socket closes under it; the
 	// server refuses their requests meanwhile.
-	time.AfterFunc(closeDelay, s.closeConns)
+	epoch := s.key.Load().epoch
+	time.AfterFunc(closeDelay, func() { s.closeOlder(epoch) })
 }
 
 // closeDelay lets an answer reach the client before its connection closes.
@@ -191,15 +192,19 @@ func (s *Server) execKexec(ctx context.Context, ch ssh.Channel) {
 	_ = ch.CloseWrite()
 	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
 	_ = ch.Close()
-	s.closeConns()
+	s.closeOlder(^uint64(0))
 	jump()
 }
 
-func (s *Server) closeConns() {
+// closeOlder closes the connections authenticated with a key older than
+// epoch; those that made it with the current key stay.
+func (s *Server) closeOlder(epoch uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
+	for c, e := range s.conns {
+		if e != 0 && e-1 < epoch {
+			c.Close()
+		}
 	}
 }
 

@@ -116,6 +116,12 @@ func TestResetHandsTheNodeToTheNextJob(t *testing.T) {
 	if _, err := c2.Run(ctx, proto.RunRequest{JobID: 1, Argv: []string{"true"}}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, ErrOtherJob) {
 		t.Errorf("job 1 after the reset: %v, want ErrOtherJob", err)
 	}
+	// The delayed close of the old job's connections, now: it must leave
+	// the new job's connection alone.
+	n.srv.closeOlder(n.srv.key.Load().epoch)
+	if _, err := c.Run(ctx, proto.RunRequest{JobID: 2, Argv: []string{"true"}}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, ErrConnLost) {
+		t.Errorf("old connection after the close: %v, want ErrConnLost", err)
+	}
 	var out bytes.Buffer
 	if code, err := c2.Run(ctx, proto.RunRequest{JobID: 2, Shell: true, Argv: []string{"echo two"}}, &out, &bytes.Buffer{}); err != nil || code != 0 || out.String() != "two\n" {
 		t.Fatalf("job 2: %d, %v, %q", code, err, out.String())

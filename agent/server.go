@@ -58,7 +58,9 @@ type Server struct {
 	resetMu sync.Mutex
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	// conns maps each open connection to 1 + the epoch of the key it
+	// authenticated with, 0 while its handshake runs.
+	conns map[net.Conn]uint64
 }
 
 // NewServer checks the options and builds a server.
@@ -77,7 +79,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		kexec:    o.Kexec,
 		log:      o.Log,
 		hsTO:     o.HandshakeTimeout,
-		conns:    make(map[net.Conn]struct{}),
+		conns:    make(map[net.Conn]uint64),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -152,7 +154,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("agent: accept: %w", err)
 		}
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		s.conns[c] = 0
 		s.mu.Unlock()
 		go func() {
 			s.handleConn(ctx, c)
@@ -173,6 +175,12 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	defer sc.Close()
+	epoch, _ := strconv.ParseUint(sc.Permissions.Extensions[permKeyEpoch], 10, 64)
+	s.mu.Lock()
+	if _, open := s.conns[c]; open {
+		s.conns[c] = epoch + 1
+	}
+	s.mu.Unlock()
 	s.log.Info("ssh connection", "remote", c.RemoteAddr().String())
 	go ssh.DiscardRequests(reqs) // tcpip-forward and friends: refused
 	for nc := range chans {

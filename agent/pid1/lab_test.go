@@ -336,7 +336,8 @@ func (v *vm) powerOff(t *testing.T, ctx context.Context, c *agent.Client) {
 func bootCmdline(m labMachine, port int, token string, extra ...string) string {
 	console := "console=ttyS0"
 	if m.goarch == "arm64" {
-		console = "console=ttyAMA0"
+		// earlycon shows a kexec'd kernel that dies before its console.
+		console = "earlycon console=ttyAMA0"
 	}
 	return strings.Join(append([]string{console, "panic=-1", "rdinit=" + initramfs.AgentPath,
 		fmt.Sprintf("%s=http://10.0.2.2:%d", proto.ParamURL, port), proto.ParamToken + "=" + token}, extra...), " ")
