@@ -57,7 +57,7 @@ type Server struct {
 	// resetMu keeps two resets or kexecs from interleaving.
 	resetMu sync.Mutex
 
-	mu    sync.Mutex
+	mu sync.Mutex
 	// conns maps each open connection to 1 + the epoch of the key it
 	// authenticated with, 0 while its handshake runs.
 	conns map[net.Conn]uint64
