@@ -49,7 +49,7 @@ func (n *node) kexec(ctx context.Context, req proto.KexecRequest) (func(), error
 		}
 		defer kernel.Close()
 	}
-	if err := loadKernel(kernel, initrd, agent.KexecCmdline(req)); err != nil {
+	if err := fileLoad(kernel, initrd, agent.KexecCmdline(req)); err != nil {
 		return nil, err
 	}
 	n.log.Info("kexec loaded", "job", req.JobID, "boot", req.Boot, "kernel_bytes", req.KernelSize,
@@ -84,7 +84,11 @@ func kexecError(err error) error {
 	case errors.Is(err, unix.ENOEXEC):
 		return fmt.Errorf("kexec_file_load: not a kernel image this architecture can load (x86: bzImage; arm64: Image): %w", err)
 	case errors.Is(err, unix.ENOSYS):
-		return fmt.Errorf("kexec_file_load: the running kernel has no CONFIG_KEXEC_FILE: %w", err)
+		// Debian's arm64 kernels (6.1) are built so. kexec_load(2) with a
+		// trampoline (u-root's arm64 loader) loaded there but the new kernel
+		// never started under UEFI in the lab, so it is not attempted: a
+		// refusal lets the controller power-cycle instead of losing the node.
+		return fmt.Errorf("kexec_file_load: the running kernel has no CONFIG_KEXEC_FILE (Debian's arm64 kernels); power-cycle this node instead: %w", err)
 	}
 	return fmt.Errorf("kexec_file_load: %w", err)
 }

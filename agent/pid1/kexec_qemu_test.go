@@ -5,16 +5,51 @@ package pid1_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/agent"
 	"github.com/bmc-sched/bmc/agent/proto"
 )
 
-func TestQEMUKexecX86(t *testing.T)   { testKexec(t, x86Machine(t)) }
-func TestQEMUKexecArm64(t *testing.T) { testKexec(t, armMachine(t)) }
+func TestQEMUKexecX86(t *testing.T) { testKexec(t, x86Machine(t)) }
+
+// TestQEMUKexecArm64Refused: Debian's arm64 kernel has no kexec_file_load,
+// so the agent must refuse the kexec cleanly — a remote error that says
+// why, the next boot's files untouched, and the node still serving, so the
+// controller can power-cycle it instead of waiting for a kernel that never
+// calls back.
+func TestQEMUKexecArm64Refused(t *testing.T) {
+	m := armMachine(t)
+	dir := t.TempDir()
+	initrd := m.agentInitrd(t, dir)
+	ctl := newFakeCtl(t, imageTar(t, m.busybox))
+	b1 := ctl.addBoot(t, "kexec-token-boot1", 21, "varm1")
+	ctl.files["/a/artifact-token-k/vmlinuz"] = []byte("kernel")
+	ctl.files["/a/artifact-token-i/initrd.img"] = []byte("initrd")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	v := m.start(t, ctx, dir, initrd, bootCmdline(m, ctl.port, b1.token))
+	c := v.dial(t, ctx, v.waitReady(t, ctx, ctl, b1.token), b1)
+	err := c.Kexec(ctx, proto.KexecRequest{JobID: 22, Boot: 2,
+		KernelURL: "/a/artifact-token-k/vmlinuz", KernelSize: 6, KernelDigest: digest([]byte("kernel")),
+		InitrdURL: "/a/artifact-token-i/initrd.img", InitrdSize: 6, InitrdDigest: digest([]byte("initrd")),
+		Cmdline: "console=ttyAMA0", Token: "kexec-token-boot2"})
+	var re *agent.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Msg, "CONFIG_KEXEC_FILE") {
+		t.Fatalf("Kexec on Debian's arm64 kernel = %v, want a refusal naming CONFIG_KEXEC_FILE", err)
+	}
+	t.Logf("refused: %s", re.Msg)
+	var out bytes.Buffer
+	if code, err := c.Run(ctx, proto.RunRequest{JobID: 21, Shell: true, Argv: []string{"echo still here"}}, &out, &out); err != nil || code != 0 || out.String() != "still here\n" {
+		t.Fatalf("after the refusal: %d, %v, %q", code, err, out.String())
+	}
+	v.powerOff(t, ctx, c)
+}
 
 // testKexec boots the lab machine, runs job 1, then has the agent kexec
 // into the same kernel with another command line and the next boot's
