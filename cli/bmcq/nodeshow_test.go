@@ -3,13 +3,11 @@ package bmcq
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"github.com/bmc-sched/bmc/api"
 )
 
 func TestRenderNodeGolden(t *testing.T) {
-	time.Local = time.UTC
 	d := load[api.NodeDetail](t, "node-show.json")
 	var b bytes.Buffer
 	if err := RenderNode(&b, d); err != nil {
