@@ -4,6 +4,7 @@
 package node
 
 import (
+	"net/netip"
 	"time"
 )
 
@@ -16,6 +17,10 @@ type Config struct {
 	Cores      int      `json:"cores"`
 	Memory     int64    `json:"memory"` // bytes
 	MAC        string   `json:"mac,omitempty"`
+	// Address is the node's IPv4 address on the provisioning network: bmcctld's
+	// DHCP hands it to MAC, and the node's boot and agent calls are accepted
+	// only from it. Zero for nodes that are not bound (simulated, user-mode lab).
+	Address netip.Addr `json:"address,omitzero"`
 	Partitions []string `json:"partitions,omitempty"` // empty = the default partition
 	Boot       string   `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
 	// ExpectedBoot is how long power-on to agent-ready usually takes; backfill uses it.
