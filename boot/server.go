@@ -225,7 +225,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET "+proto.PathConfig, s.agent(s.serveConfig))
 	m.HandleFunc("GET /agent/rootfs", s.agent(s.serveRootfs))
 	m.HandleFunc("POST "+proto.PathProgress, s.agent(callback(s, func(b *Boot, p proto.Progress) { s.cfg.Callbacks.Progress(b, p) })))
-	m.HandleFunc("POST "+proto.PathReady, s.agent(callback(s, func(b *Boot, p proto.Ready) { s.cfg.Callbacks.Ready(b, p) })))
+	m.HandleFunc("POST "+proto.PathReady, s.agent(s.serveReady))
 	m.HandleFunc("POST "+proto.PathHeartbeat, s.agent(callback(s, func(b *Boot, p proto.Heartbeat) { s.cfg.Callbacks.Heartbeat(b, p) })))
 	m.HandleFunc("/", s.serveOther)
 	return m
@@ -297,19 +297,28 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request, route, rawM
 	s.mu.Lock()
 	st := s.byMAC[mac]
 	reason := ""
+	var kind ConflictKind
 	switch {
 	case st == nil:
 		reason = "no prepared boot"
+	case st.aborted:
+		reason = "boot aborted"
+	case !st.fromNode(r):
+		reason, kind = "asked from another address", ConflictScriptForeign
 	case st.b.Loader != loader:
 		reason = "node boots with " + st.b.Loader
 	case st.scriptServed:
-		reason = "script already served"
+		reason, kind = "script already served", ConflictScriptAgain
 	case !now.Before(st.b.Expires):
 		reason = "boot expired"
 	default:
 		st.scriptServed = true
 	}
+	aborted := kind != "" && s.abortLocked(st)
 	s.mu.Unlock()
+	if aborted {
+		s.conflict(st, r, kind, route)
+	}
 	if reason != "" {
 		attrs := []any{"route", route, "mac", mac, "reason", reason, "remote", r.RemoteAddr}
 		if st != nil {
@@ -380,6 +389,13 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	t, reason := s.lookupLocked(tok, want, s.clk.Now())
 	var b *Boot
 	var path string
+	var stolen *bootState
+	if t != nil && !t.boot.fromNode(r) {
+		if s.abortLocked(t.boot) {
+			stolen = t.boot
+		}
+		t, reason = nil, "token presented from another address"
+	}
 	if t != nil {
 		t.used = true // spent as the transfer starts: a copy of the URL is worth nothing
 		b = t.boot.b
@@ -389,6 +405,9 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if stolen != nil {
+		s.conflict(stolen, r, ConflictTokenForeign, route)
+	}
 	if t == nil {
 		s.refuse(w, r, http.StatusForbidden, route, reason, "token", fp, "file", want.String())
 		return
@@ -419,12 +438,21 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *bootState)) h
 		now := s.clk.Now()
 		s.mu.Lock()
 		t, reason := s.lookupLocked(tok, kindAgent, now)
-		var st *bootState
+		var st, stolen *bootState
+		if t != nil && !t.boot.fromNode(r) {
+			if s.abortLocked(t.boot) {
+				stolen = t.boot
+			}
+			t, reason = nil, "token presented from another address"
+		}
 		if t != nil {
 			t.expires = now.Add(s.ttl)
 			st = t.boot
 		}
 		s.mu.Unlock()
+		if stolen != nil {
+			s.conflict(stolen, r, ConflictTokenForeign, route)
+		}
 		if t == nil {
 			s.refuse(w, r, http.StatusForbidden, route, reason, "token", fingerprint(tok))
 			return
@@ -477,6 +505,32 @@ func callback[T any](s *Server, call func(*Boot, T)) func(http.ResponseWriter, *
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// serveReady passes on the boot's first Ready, which pins the agent's host
+// key; any later one is a conflict.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, st *bootState) {
+	var v proto.Ready
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCallbackBody)).Decode(&v); err != nil {
+		s.refuse(w, r, http.StatusBadRequest, r.Pattern, "bad JSON body", "job", st.b.JobID)
+		return
+	}
+	s.mu.Lock()
+	again := st.readySeen
+	st.readySeen = true
+	aborted := again && s.abortLocked(st)
+	s.mu.Unlock()
+	if again {
+		if aborted {
+			s.conflict(st, r, ConflictReadyAgain, r.Pattern)
+		}
+		s.refuse(w, r, http.StatusConflict, r.Pattern, "the boot's agent is already pinned", "job", st.b.JobID)
+		return
+	}
+	if s.cfg.Callbacks != nil {
+		s.cfg.Callbacks.Ready(st.b, v)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
