@@ -105,3 +105,6 @@ func (s *Server) Abort(jobID, boot uint64) {
 		}
 	}
 }
+
+// SSHPort is the port the agents are told to run their SSH server on.
+func (s *Server) SSHPort() int { return s.cfg.SSHPort }

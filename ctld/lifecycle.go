@@ -203,6 +203,8 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		switch {
 		case perr != nil:
 			c.bootFailedNodeDown(id, j.Node, fmt.Sprintf("%v; then BMC power off: %v", err, perr))
+		case errors.Is(err, ErrBootAborted):
+			c.bootAborted(id, err.Error())
 		case errors.Is(err, ErrNoSignOfLife):
 			c.bootFailedNodeDown(id, j.Node, err.Error())
 		default:

@@ -68,6 +68,11 @@ const (
 	ReasonNodeFailRequeue          Reason = "NodeFailRequeued"
 	ReasonRequeued                 Reason = "Requeued"
 	ReasonRecovered                Reason = "Recovered"
+	// ReasonBootAborted: the boot met a security conflict and was stopped;
+	// the job waits for its next boot, with no attempt counted.
+	ReasonBootAborted Reason = "BootAborted"
+	// ReasonSecurity marks an event that records a security conflict.
+	ReasonSecurity Reason = "SecurityEvent"
 )
 
 // Job is the controller's record of one submitted job (or one task of an array).

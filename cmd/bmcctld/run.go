@@ -55,6 +55,7 @@ type flags struct {
 	tariffsFile    string
 	cpuProfile     string
 	memProfile     string
+	dhcp           dhcpFlags
 	cfg            ctld.Config
 }
 
@@ -92,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.defaultCmdline, "default-cmdline", "console=ttyS0,115200", "kernel command line of the default kernel")
 	fl.Int64Var(&f.cacheMaxBytes, "cache-max-bytes", 8<<30, "size limit of the image and initrd cache")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
+	f.dhcp.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -176,6 +178,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.cfg.ImagePlatforms = nodeLn.boots.ResolvePlatforms
 	}
 	metrics := ctld.NewMetrics()
+	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
 	if err != nil {
 		return err
@@ -183,6 +186,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if nodeLn != nil {
 		// Nodes without a BMC meter are billed from their RAPL counter.
 		nodeLn.hub.OnEnergy(c.AgentEnergy)
+		nodeLn.hub.OnSecurity(func(ev ctld.SecurityEvent) {
+			netMetrics.Security(ev)
+			c.SecurityEvent(ev)
+		})
 	}
 	srv := ctld.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
@@ -200,6 +207,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g.Go(func() error { return serveUntil(gctx, httpSrv, ln) })
 	if nodeLn != nil {
 		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
+	}
+	if nodeLn != nil && nodeLn.dhcp != nil {
+		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
 	}
 	if f.metricsListen != "" {
 		mln, err := net.Listen("tcp", f.metricsListen)
