@@ -301,17 +301,39 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
 	}
-	sess, err := m.connect(ctx, j, r.HostKey, addr, hostKey, 20)
+	// A conflict while the dial goes on (a second Ready, the node's own
+	// script fetch after a neighbour's) stops the boot before the job's
+	// command goes anywhere.
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case ev := <-w.aborted:
+			cancel(fmt.Errorf("%w: %s", ErrBootAborted, ev))
+		case <-done:
+		}
+	}()
+	sess, err := m.connect(cctx, j, r.HostKey, addr, hostKey, 20)
+	close(done)
+	<-exited
+	abort := context.Cause(cctx)
+	if !errors.Is(abort, ErrBootAborted) {
+		select {
+		case ev := <-w.aborted:
+			abort = fmt.Errorf("%w: %s", ErrBootAborted, ev)
+		default:
+		}
+	}
+	if errors.Is(abort, ErrBootAborted) {
+		if sess != nil {
+			sess.Close()
+		}
+		return nil, abort
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
-	}
-	// A conflict during the dial (a second Ready) still stops the boot
-	// before the job's command goes anywhere.
-	select {
-	case ev := <-w.aborted:
-		sess.Close()
-		return nil, fmt.Errorf("%w: %s", ErrBootAborted, ev)
-	default:
 	}
 	return sess, nil
 }

@@ -182,6 +182,10 @@ func (r *Responder) bootOptions(m, req *dhcpv4.DHCPv4, h Host, c Client) string 
 		file = r.cfg.BootURL + r.cfg.GRUBPath
 		// UEFI HTTP Boot takes only an offer that echoes its class.
 		m.UpdateOption(dhcpv4.OptClassIdentifier("HTTPClient"))
+	case c == ClientOS && h.Loader == LoaderGRUB && r.cfg.GRUBPath != "":
+		// GRUB's own net_bootp says no class; its embedded config finds the
+		// controller in this URL. The node agent's DHCP ignores the file.
+		file = r.cfg.BootURL + r.cfg.GRUBPath
 	case c == ClientPXE && h.Loader == LoaderIPXE && r.cfg.PXEFile != "":
 		file = r.cfg.PXEFile
 		srv := r.cfg.TFTPServer
