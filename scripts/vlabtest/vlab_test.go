@@ -61,11 +61,15 @@ func labDown(t *testing.T, dir string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		pids := recordedPIDs(dir)
+		ns, _ := os.ReadFile(filepath.Join(dir, "netns"))
 		vlab(t, ctx, nil, "down", "--dir", dir)
 		for f, pid := range pids {
 			if alive(pid) {
 				t.Errorf("%s: pid %d still alive after vlab down", f, pid)
 			}
+		}
+		if n := strings.TrimSpace(string(ns)); n != "" && exec.Command("ip", "netns", "pids", n).Run() == nil {
+			t.Errorf("the lab's namespace %s outlived vlab down", n)
 		}
 		// Idempotent: a second down is fine.
 		vlab(t, ctx, nil, "down", "--dir", dir)
@@ -250,7 +254,9 @@ func TestLabBootsAndMeters(t *testing.T) {
 	ipmiPort := freeIPMIBase(t)
 
 	t0 := time.Now()
-	vlab(t, ctx, nil, "up", "1", "--no-controller", "--dir", dir,
+	// --net user: without a controller nothing answers DHCP on the lab's
+	// bridge; this test is the controller, on the host's loopback.
+	vlab(t, ctx, nil, "up", "1", "--no-controller", "--net", "user", "--dir", dir,
 		"--port-base", strconv.Itoa(ipmiPort), "--node-port", strconv.Itoa(nodePort),
 		"--ssh-base", strconv.Itoa(freeTCP(t)))
 	t.Logf("vlab up 1: %v", time.Since(t0).Round(time.Millisecond))
@@ -426,7 +432,8 @@ func TestBadPassword(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	port := freeIPMIBase(t)
-	vlab(t, ctx, nil, "up", "2", "--no-controller", "--dir", dir, "--port-base", strconv.Itoa(port),
+	// --net user: the test speaks IPMI to the BMCs from the host.
+	vlab(t, ctx, nil, "up", "2", "--no-controller", "--net", "user", "--dir", dir, "--port-base", strconv.Itoa(port),
 		"--ssh-base", strconv.Itoa(freeTCP(t)), "--bad-password", "2")
 	labDown(t, dir)
 	good := readTrim(t, filepath.Join(dir, "node1", "bmc.pass"))
@@ -471,7 +478,7 @@ func TestBadPassword(t *testing.T) {
 func fakeCtld(args []string) int {
 	fs := flag.NewFlagSet("bmcctld", flag.ContinueOnError)
 	names := []string{"state-dir", "socket", "nodes", "node-listen", "node-url", "default-kernel",
-		"default-initrd", "metrics-listen", "log-file"}
+		"default-initrd", "metrics-listen", "log-file", "dhcp-interface"}
 	vals := map[string]*string{}
 	for _, n := range names {
 		vals[n] = fs.String(n, "", "")
@@ -520,12 +527,13 @@ func TestControllerWiring(t *testing.T) {
 		"state-dir=" + dir + "/state",
 		"socket=" + dir + "/bmcctld.sock",
 		"nodes=" + dir + "/nodes.toml",
-		fmt.Sprintf("node-listen=127.0.0.1:%d", nodePort),
-		fmt.Sprintf("node-url=http://10.0.2.2:%d", nodePort),
+		fmt.Sprintf("node-listen=10.77.0.1:%d", nodePort),
+		fmt.Sprintf("node-url=http://10.77.0.1:%d", nodePort),
 		"default-kernel=" + dir + "/kernel/vmlinuz",
 		"default-initrd=" + dir + "/kernel/initrd.img",
 		fmt.Sprintf("metrics-listen=127.0.0.1:%d", metricsPort),
 		"log-file=" + dir + "/bmcctld.log",
+		"dhcp-interface=br0",
 	}, "\n")
 	if got := readTrim(t, filepath.Join(dir, "bmcctld.log")); got != want {
 		t.Errorf("bmcctld got flags\n%s\nwant\n%s", got, want)
@@ -537,9 +545,25 @@ func TestControllerWiring(t *testing.T) {
 		t.Error(err)
 	}
 	env := readTrim(t, filepath.Join(dir, "env"))
-	if !strings.Contains(env, "BMC_SOCKET="+dir+"/bmcctld.sock\n") || !strings.Contains(env, "VLAB_DIR="+dir+"\n") {
+	if !strings.Contains(env, "BMC_SOCKET="+dir+"/bmcctld.sock\n") || !strings.Contains(env, "VLAB_DIR="+dir+"\n") ||
+		!strings.Contains(env, "VLAB_NET=bridge\n") {
 		t.Errorf("env =\n%s", env)
 	}
+	// The controller runs in the lab's own namespace, which has the bridge
+	// and nothing else: no route out.
+	ns := readTrim(t, filepath.Join(dir, "netns"))
+	if !strings.Contains(env, "VLAB_NETNS="+ns+"\n") {
+		t.Errorf("env names no namespace %s:\n%s", ns, env)
+	}
+	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "route", "show").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "10.77.0.0/16 dev br0 proto kernel scope link src 10.77.0.1 linkdown" &&
+		strings.TrimSpace(string(out)) != "10.77.0.0/16 dev br0 proto kernel scope link src 10.77.0.1" {
+		t.Errorf("routes in the lab's namespace: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "nodes.toml")); err != nil || !bytes.Contains(b, []byte("address = \"10.77.1.1\"\n")) {
+		t.Errorf("nodes.toml gives vnode1 no address: %v\n%s", err, b)
+	}
+
 	// The node file the script wrote with its node's own SDR port.
 	if b, err := os.ReadFile(filepath.Join(dir, "nodes.toml")); err != nil || !bytes.Contains(b, []byte(fmt.Sprintf("port = %d\n", port))) {
 		t.Errorf("nodes.toml: %v\n%s", err, b)
