@@ -120,9 +120,20 @@ func (r *Responder) Reply(req *dhcpv4.DHCPv4, port Port) Decision {
 		m.UpdateOption(dhcpv4.OptRouter(ip(r.cfg.Router)))
 	}
 	d.Boot = r.bootOptions(m, req, h, d.Client)
+	if d.Client == ClientIPXE {
+		// iPXE waits about two seconds for a proxyDHCP offer unless the
+		// DHCP offer says there is none (option 175.176, "no-pxedhcp").
+		m.UpdateOption(dhcpv4.OptGeneric(optIPXEEncap, []byte{ipxeNoPXEDHCP, 1, 1}))
+	}
 	d.Reply = m
 	return d
 }
+
+// iPXE's encapsulated options (option 175) and its "no-pxedhcp" setting.
+const (
+	optIPXEEncap  = dhcpv4.GenericOptionCode(175)
+	ipxeNoPXEDHCP = 176
+)
 
 // proxyReply answers boot firmware beside the site's DHCP server: an OFFER
 // without an address to its DISCOVER on 67, an ACK to its REQUEST on 4011.

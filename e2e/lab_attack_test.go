@@ -200,8 +200,8 @@ func TestLabBootTheft(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 
-	t.Run("x86 attacks aarch64", func(t *testing.T) { attackRound(t, ctx, l, work, x86Node, armNode, false, 40) })
-	t.Run("aarch64 attacks x86", func(t *testing.T) { attackRound(t, ctx, l, work, armNode, x86Node, false, 40) })
+	t.Run("x86 attacks aarch64", func(t *testing.T) { attackRound(t, ctx, l, work, x86Node, armNode, false, 30) })
+	t.Run("aarch64 attacks x86", func(t *testing.T) { attackRound(t, ctx, l, work, armNode, x86Node, false, 30) })
 	m := l.metrics(ctx)
 	if !regexp.MustCompile(`bmc_security_events_total\{kind="script_foreign"\} [1-9]`).MatchString(m) {
 		t.Errorf("no script_foreign security event in the metrics:\n%s", grepLines(m, "bmc_security"))
@@ -209,7 +209,7 @@ func TestLabBootTheft(t *testing.T) {
 	t.Logf("metrics:\n%s", grepLines(m, "bmc_security_events_total", "bmc_dhcp_requests_total"))
 
 	// Spoofing: the attacker takes the victim's address. See docs/security.md.
-	t.Run("x86 spoofs aarch64's address", func(t *testing.T) { attackRound(t, ctx, l, work, x86Node, armNode, true, 40) })
+	t.Run("x86 spoofs aarch64's address", func(t *testing.T) { attackRound(t, ctx, l, work, x86Node, armNode, true, 30) })
 }
 
 func grepLines(s string, subs ...string) string {
