@@ -64,10 +64,26 @@ func remoteAddr(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// fromNode reports whether r comes from the boot's node. An unbound boot
-// (no address) accepts every source.
-func (st *bootState) fromNode(r *http.Request) bool {
-	return !st.b.Address.IsValid() || remoteAddr(r) == st.b.Address
+// NeighbourFunc tells the link-layer address the controller's kernel last
+// saw for an on-link IP address (its ARP table); ok is false when it has none.
+type NeighbourFunc func(netip.Addr) (mac net.HardwareAddr, ok bool)
+
+// fromNode reports whether r comes from the boot's node: from its address
+// and, when the server knows the neighbours (Config.Neighbour), from its MAC
+// too, so a neighbour that only took the node's IP address is told apart.
+// An unbound boot (no address) accepts every source.
+func (s *Server) fromNode(st *bootState, r *http.Request) bool {
+	if !st.b.Address.IsValid() {
+		return true
+	}
+	if remoteAddr(r) != st.b.Address {
+		return false
+	}
+	if s.cfg.Neighbour == nil || st.b.MAC == "" {
+		return true
+	}
+	mac, ok := s.cfg.Neighbour(st.b.Address)
+	return ok && mac.String() == st.b.MAC
 }
 
 // abortLocked revokes every token of the boot and marks it aborted; it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -192,5 +193,37 @@ func TestUnboundBootServesAnySource(t *testing.T) {
 	}
 	if c, _ := e.call("127.0.0.1", "GET", proto.PathConfig, b.AgentToken, nil); c != http.StatusForbidden {
 		t.Fatalf("agent token after a second script fetch: %d, want 403", c)
+	}
+}
+
+// A neighbour that took the node's IP address but not its MAC is told
+// apart by the controller's ARP table, and aborts the boot like any other
+// foreign request.
+func TestBindingChecksTheNeighboursMAC(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		mac   string // what the ARP table says for victimIP
+		codes []int
+	}{
+		{"the node's own MAC", "52:54:00:00:00:02", []int{200, 200, 200, 204}},
+		{"a spoofer's MAC", "52:54:00:00:00:01", []int{200, 403, 403, 403}},
+		{"no ARP entry", "", []int{200, 403, 403, 403}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.srv.cfg.Neighbour = func(a netip.Addr) (net.HardwareAddr, bool) {
+				if a != netip.MustParseAddr(victimIP) || tt.mac == "" {
+					return nil, false
+				}
+				m, _ := net.ParseMAC(tt.mac)
+				return m, true
+			}
+			req := e.req(9, 1, "node2", "52:54:00:00:00:02")
+			req.Address = netip.MustParseAddr(victimIP)
+			b := e.prepare(req)
+			if got := e.boot(victimIP, b); !equalInts(got, tt.codes) {
+				t.Errorf("codes = %v, want %v", got, tt.codes)
+			}
+		})
 	}
 }

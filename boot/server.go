@@ -71,9 +71,12 @@ type Config struct {
 	SSHPort           int
 	Clock             clock.Clock
 	Callbacks         Callbacks
-	Logger            *slog.Logger
-	HTTPClient        *http.Client    // kernel/initrd downloads
-	RegistryOptions   []remote.Option // image pulls (auth, transport)
+	// Neighbour, if set, binds bound boots to the node's MAC as well as its
+	// address (nodes on the controller's own link: bmcctld --dhcp-interface).
+	Neighbour       NeighbourFunc
+	Logger          *slog.Logger
+	HTTPClient      *http.Client    // kernel/initrd downloads
+	RegistryOptions []remote.Option // image pulls (auth, transport)
 }
 
 // Server serves booting nodes. It is an http.Handler for the node listener.
@@ -303,7 +306,7 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request, route, rawM
 		reason = "no prepared boot"
 	case st.aborted:
 		reason = "boot aborted"
-	case !st.fromNode(r):
+	case !s.fromNode(st, r):
 		reason, kind = "asked from another address", ConflictScriptForeign
 	case st.b.Loader != loader:
 		reason = "node boots with " + st.b.Loader
@@ -390,7 +393,7 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	var b *Boot
 	var path string
 	var stolen *bootState
-	if t != nil && !t.boot.fromNode(r) {
+	if t != nil && !s.fromNode(t.boot, r) {
 		if s.abortLocked(t.boot) {
 			stolen = t.boot
 		}
@@ -439,7 +442,7 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *bootState)) h
 		s.mu.Lock()
 		t, reason := s.lookupLocked(tok, kindAgent, now)
 		var st, stolen *bootState
-		if t != nil && !t.boot.fromNode(r) {
+		if t != nil && !s.fromNode(t.boot, r) {
 			if s.abortLocked(t.boot) {
 				stolen = t.boot
 			}

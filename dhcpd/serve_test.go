@@ -157,3 +157,29 @@ func TestServeLeasesTheFixedAddress(t *testing.T) {
 		t.Error("the stranger's request was never seen")
 	}
 }
+
+func TestNeighbours(t *testing.T) {
+	name := testNetwork(t)
+	if out, err := exec.Command("ip", "-n", name, "neigh", "replace", "10.99.0.11", "lladdr", "52:54:00:00:00:01", "dev", "srv").CombinedOutput(); err != nil {
+		t.Fatalf("ip neigh: %v\n%s", err, out)
+	}
+	err := inNS(t, name, func() error {
+		lookup, err := Neighbours("srv")
+		if err != nil {
+			return err
+		}
+		if mac, ok := lookup(netip.MustParseAddr("10.99.0.11")); !ok || mac.String() != "52:54:00:00:00:01" {
+			return fmt.Errorf("10.99.0.11: %v %v", mac, ok)
+		}
+		if mac, ok := lookup(netip.MustParseAddr("10.99.0.12")); ok {
+			return fmt.Errorf("10.99.0.12 has no entry, got %v", mac)
+		}
+		if _, err := Neighbours("nosuch0"); err == nil {
+			return fmt.Errorf("a missing interface was accepted")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -68,13 +68,20 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 	if nodeURL == "" {
 		nodeURL = "http://" + f.nodeListen
 	}
+	var neighbour boot.NeighbourFunc
+	if f.dhcp.iface != "" {
+		// The nodes are on bmcctld's own link: bind their boots to their MACs too.
+		if neighbour, err = dhcpd.Neighbours(f.dhcp.iface); err != nil {
+			return nil, nil, err
+		}
+	}
 	boots, err := boot.New(boot.Config{
 		NodeURL: nodeURL, DefaultKernel: f.defaultKernel, DefaultInitrd: f.defaultInitrd, DefaultCmdline: f.defaultCmdline,
 		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
 		ArchDefaults: f.archDefaults, GrubEFI: f.grubEFI,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
 		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
-		Clock: clk, Callbacks: hub, Logger: log,
+		Clock: clk, Callbacks: hub, Logger: log, Neighbour: neighbour,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("boot server: %w", err)
