@@ -4,15 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 	"github.com/bmc-sched/bmc/boot/cache"
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/boot/initramfs"
+	"github.com/bmc-sched/bmc/internal/userfs"
 )
 
 // Request is one boot of one job on one machine.
@@ -41,6 +38,11 @@ type Request struct {
 	Initrd  string // same forms; "" = the initrd that goes with Kernel
 	Cmdline string
 	Image   string
+	// ImageDigest is what the image named at submit ("" = not pinned).
+	ImageDigest string
+	// Owner is the job's owner: job-named files and path images are read
+	// with this identity, never the controller's.
+	Owner userfs.Identity
 	// AuthorizedKey is the controller's per-job SSH key (authorized_keys line).
 	AuthorizedKey string
 }
@@ -56,6 +58,7 @@ type Artifact struct {
 type RootfsInfo struct {
 	Image    string `json:"image"`    // the reference as resolved
 	Platform string `json:"platform"` // e.g. linux/amd64
+	Manifest string `json:"manifest"` // the verified manifest's digest (the cache key)
 	Config   string `json:"config"`   // the image's config digest
 	Size     int64  `json:"size"`
 	Digest   string `json:"digest"` // sha256:... of the tar stream
@@ -108,6 +111,9 @@ type kernelChoice struct {
 	kernel  string // path or URL
 	initrd  string // path or URL, "" = none
 	cmdline string // the admin's part
+	// jobKernel, jobInitrd: the job named the file or URL itself (read as
+	// its owner, fetched only from allowed hosts), not the admin.
+	jobKernel, jobInitrd bool
 }
 
 // Prepare resolves everything a boot needs, mints its tokens and makes it
@@ -131,17 +137,17 @@ func (s *Server) Prepare(ctx context.Context, req Request) (_ *Boot, err error) 
 			}
 		}
 	}()
-	kernel, err := s.fetch(ctx, st, kc.kernel)
+	kernel, err := s.fetch(ctx, st, kc.kernel, kc.jobKernel, req.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", kc.name, err)
 	}
 	st.kernelPath = kernel.path
-	initrd, err := s.assembleInitrd(ctx, st, kc.initrd, req.Arch)
+	initrd, err := s.assembleInitrd(ctx, st, kc, req)
 	if err != nil {
 		return nil, err
 	}
 	st.initrdPath = initrd.path
-	rf, err := s.images.Rootfs(ctx, req.Image, req.Arch)
+	rf, err := s.images.Rootfs(ctx, image.Request{Ref: req.Image, Arch: req.Arch, Owner: req.Owner, Digest: req.ImageDigest})
 	if err != nil {
 		return nil, imageError{err}
 	}
@@ -156,7 +162,7 @@ func (s *Server) Prepare(ctx context.Context, req Request) (_ *Boot, err error) 
 		Initrd:     initrd.Artifact,
 		Cmdline:    joinCmdline(kc.cmdline, req.Cmdline, "rdinit="+initramfs.AgentPath, proto.ParamURL+"="+s.url),
 		Rootfs: RootfsInfo{
-			Image: rf.Ref, Platform: rf.Platform, Config: rf.Config, Size: rf.Size, Digest: rf.Digest,
+			Image: rf.Ref, Platform: rf.Platform, Manifest: rf.Manifest, Config: rf.Config, Size: rf.Size, Digest: rf.Digest,
 		},
 		AuthorizedKey: req.AuthorizedKey,
 		KernelToken:   newToken(),
@@ -273,7 +279,7 @@ func (s *Server) chooseKernel(req Request) (kernelChoice, error) {
 		}
 		kc = kernelChoice{name: "default", kernel: s.cfg.DefaultKernel, initrd: s.cfg.DefaultInitrd, cmdline: s.cfg.DefaultCmdline}
 	case isURL(k) || strings.HasPrefix(k, "/"):
-		kc = kernelChoice{name: k, kernel: k}
+		kc = kernelChoice{name: k, kernel: k, jobKernel: true}
 	default:
 		e, ok := s.Catalog().Lookup(k)
 		if !ok {
@@ -287,13 +293,13 @@ func (s *Server) chooseKernel(req Request) (kernelChoice, error) {
 	switch i := req.Initrd; {
 	case i == "":
 	case isURL(i) || strings.HasPrefix(i, "/"):
-		kc.initrd = i
+		kc.initrd, kc.jobInitrd = i, true
 	default:
 		e, ok := s.Catalog().Lookup(i)
 		if !ok || e.Initrd == "" {
 			return kc, fmt.Errorf("%w: initrd %q: no catalog kernel of that name with an initrd", ErrUnknownKernel, i)
 		}
-		kc.initrd = e.Initrd
+		kc.initrd, kc.jobInitrd = e.Initrd, false
 	}
 	return kc, nil
 }
@@ -303,71 +309,26 @@ type fetched struct {
 	path string
 }
 
-// fetch makes src (a path or URL) a local file: a path must lie inside a
-// kernel directory unless it came from the admin (default or catalog); a URL
-// is downloaded once into the cache.
-func (s *Server) fetch(ctx context.Context, st *bootState, src string) (fetched, error) {
+// fetch makes src (a path or URL) a local file. An admin's file is read
+// where it is; a job's file is copied into the cache as the job's owner
+// (openJobFile); a URL is downloaded once into the cache.
+func (s *Server) fetch(ctx context.Context, st *bootState, src string, job bool, owner userfs.Identity) (fetched, error) {
 	if isURL(src) {
-		l, err := s.download(ctx, src)
+		l, err := s.download(ctx, src, !job)
 		if err != nil {
 			return fetched{}, err
 		}
 		st.leases = append(st.leases, l)
 		return fetched{Artifact{Source: src, Size: l.Size, Digest: l.Digest}, l.Path}, nil
 	}
-	p, err := s.checkPath(src)
+	if job {
+		return s.openJobFile(ctx, st, src, owner)
+	}
+	d, size, err := s.fileDigest(src)
 	if err != nil {
 		return fetched{}, err
 	}
-	d, size, err := s.fileDigest(p)
-	if err != nil {
-		return fetched{}, err
-	}
-	return fetched{Artifact{Source: src, Size: size, Digest: d}, p}, nil
-}
-
-// checkPath admits admin files (default, catalog) as they are and job files
-// only inside KernelDirs after resolving symlinks, so "../" or a symlink
-// cannot reach anything else.
-func (s *Server) checkPath(p string) (string, error) {
-	s.mu.Lock()
-	admin := s.adminFiles[p]
-	s.mu.Unlock()
-	if admin {
-		return p, nil
-	}
-	if !filepath.IsAbs(p) {
-		return "", fmt.Errorf("%w: %q is not absolute", ErrForbiddenPath, p)
-	}
-	clean := filepath.Clean(p)
-	real, err := filepath.EvalSymlinks(clean)
-	if err != nil {
-		if !s.inKernelDirs(clean) {
-			return "", fmt.Errorf("%w: %s", ErrForbiddenPath, clean)
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("%w: %s does not exist", ErrUnknownKernel, clean)
-		}
-		return "", fmt.Errorf("%w: %s: %v", ErrUnknownKernel, clean, err)
-	}
-	if !s.inKernelDirs(real) {
-		return "", fmt.Errorf("%w: %s", ErrForbiddenPath, clean)
-	}
-	fi, err := os.Stat(real)
-	if err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%w: %s is not a regular file", ErrUnknownKernel, clean)
-	}
-	return real, nil
-}
-
-func (s *Server) inKernelDirs(p string) bool {
-	for _, d := range s.kernelDirs {
-		rel, err := filepath.Rel(d, p)
-		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
+	return fetched{Artifact{Source: src, Size: size, Digest: d}, src}, nil
 }
 
 type fileID struct {
@@ -406,39 +367,10 @@ func (s *Server) fileDigest(p string) (string, int64, error) {
 	return d, fi.Size(), nil
 }
 
-// download fetches a URL once into the cache. The bytes behind a URL are
-// assumed not to change: a new kernel needs a new URL.
-func (s *Server) download(ctx context.Context, u string) (*cache.Lease, error) {
-	sum := sha256.Sum256([]byte(u))
-	key := "download/" + hex.EncodeToString(sum[:])
-	return s.cache.Get(ctx, key, func(ctx context.Context, w io.Writer) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrDownload, err)
-		}
-		resp, err := s.client.Do(req)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrDownload, err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%w: %s: %s", ErrDownload, u, resp.Status)
-		}
-		n, err := io.Copy(w, io.LimitReader(resp.Body, s.maxDownload+1))
-		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrDownload, u, err)
-		}
-		if n > s.maxDownload {
-			return fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, u, s.maxDownload)
-		}
-		s.log.Info("downloaded", "url", u, "bytes", n)
-		return nil
-	})
-}
-
 // assembleInitrd builds (or finds in the cache) the job's initrd with the
 // agent appended, keyed by both inputs' digests.
-func (s *Server) assembleInitrd(ctx context.Context, st *bootState, src, arch string) (fetched, error) {
+func (s *Server) assembleInitrd(ctx context.Context, st *bootState, kc kernelChoice, req Request) (fetched, error) {
+	src, arch := kc.initrd, req.Arch
 	agentPath, ok := s.cfg.AgentBinaries[arch]
 	if !ok {
 		return fetched{}, fmt.Errorf("%w: %s", ErrNoAgent, arch)
@@ -450,7 +382,7 @@ func (s *Server) assembleInitrd(ctx context.Context, st *bootState, src, arch st
 	base := "none"
 	var in fetched
 	if src != "" {
-		in, err = s.fetch(ctx, st, src)
+		in, err = s.fetch(ctx, st, src, kc.jobInitrd, req.Owner)
 		if err != nil {
 			return fetched{}, fmt.Errorf("initrd: %w", err)
 		}

@@ -1,7 +1,6 @@
 package boot
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,7 +75,9 @@ type Config struct {
 	Neighbour       NeighbourFunc
 	Logger          *slog.Logger
 	HTTPClient      *http.Client    // kernel/initrd downloads
-	RegistryOptions []remote.Option // image pulls (auth, transport)
+	RegistryOptions []remote.Option // image pulls (auth)
+	// Sources is what jobs may make the server read or fetch (sources.go).
+	Sources SourcePolicy
 }
 
 // Server serves booting nodes. It is an http.Handler for the node listener.
@@ -174,7 +175,9 @@ func New(cfg Config) (*Server, error) {
 	if s.cache, err = cache.Open(cfg.CacheDir, cfg.CacheMaxBytes, s.clk, s.log); err != nil {
 		return nil, err
 	}
-	s.images = image.NewResolver(s.cache, s.log, cfg.RegistryOptions...)
+	if s.images, err = s.newResolver(); err != nil {
+		return nil, err
+	}
 	s.mux = s.routes()
 	return s, nil
 }
@@ -205,11 +208,6 @@ func (s *Server) Catalog() Catalog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.catalog
-}
-
-// ResolvePlatforms lists the node architectures an image offers (submit check).
-func (s *Server) ResolvePlatforms(ctx context.Context, ref string) ([]string, error) {
-	return s.images.Platforms(ctx, ref)
 }
 
 // Cache exposes the artifact cache (tests and metrics).

@@ -154,6 +154,7 @@ arch = "aarch64"
 		Catalog:        cat,
 		AgentBinaries:  map[string]string{"x86_64": filepath.Join(e.dir, "bmcinit-amd64")},
 		CacheDir:       filepath.Join(e.dir, "cache"),
+		Sources:        SourcePolicy{FetchAllow: mustAllow(t, "127.0.0.1")},
 		Clock:          e.clk,
 		Callbacks:      e.rec,
 		Logger:         newTextLogger(e.logs),

@@ -92,6 +92,9 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	if len(missing) > 0 {
 		return api.SubmitResponse{}, fmt.Errorf("%w: depends_on: no job %s", ErrInvalid, strings.Join(missing, ", "))
 	}
+	if err := c.checkSubmitter(who, &spec, req.Cwd); err != nil {
+		return api.SubmitResponse{}, err
+	}
 	nodes, err := c.checkImage(ctx, who, &spec, req.Cwd, nodes)
 	if err != nil {
 		return api.SubmitResponse{}, err

@@ -1,7 +1,6 @@
 package ctld
 
 import (
-	"context"
 	"time"
 
 	"github.com/bmc-sched/bmc/scheduler"
@@ -27,9 +26,11 @@ type Config struct {
 	WaitPoll time.Duration
 	// Energy: power sampling, tariffs and quotas (energy.go).
 	Energy EnergyConfig
-	// ImagePlatforms says which architectures an image offers (nil: not
-	// checked at submit; the boot fails instead).
-	ImagePlatforms func(ctx context.Context, ref string) ([]string, error)
+	// Images checks a job's image and kernel sources at submit (nil: not
+	// checked; the boot fails instead). See ctld/image.go.
+	Images ImageChecker
+	// ImageRootUsers may set user = "root" in a job file besides admins.
+	ImageRootUsers []string
 }
 
 // DefaultConfig returns the settings used when flags say nothing.

@@ -9,9 +9,19 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bmc-sched/bmc/boot/image"
+	"github.com/bmc-sched/bmc/internal/userfs"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 )
+
+// ImageChecker is the boot server's part of submit: it reads a path image
+// as the submitter and verifies it, and it holds kernel and initrd URLs to
+// the admin's list (boot.Server implements it).
+type ImageChecker interface {
+	CheckImage(ctx context.Context, ref string, owner userfs.Identity, archs []string) (image.Checked, error)
+	CheckSources(kernel, initrd string) error
+}
 
 // imagePath returns the file or directory a path-like image names (a docker
 // or OCI tarball, or an OCI layout directory), made absolute against the
@@ -33,31 +43,51 @@ func imagePath(ref, cwd string) (path string, rewrite func(string) string) {
 	return "", nil
 }
 
-// checkImage makes a path image absolute, checks that the submitter may read
-// it (bmcctld runs as root and must not lend a job files its owner cannot
-// read), and, where the cluster has real machines, asks which architectures
-// the image offers: a job pinned to one it lacks is refused, and the nodes
-// it could run on are narrowed to those the image supports.
+// checkImage makes a path image absolute and, where the cluster has real
+// machines, has the boot server read it as the submitter and verify it
+// (docs/security.md, "Users and their files"): the digest it finds is
+// pinned in the job, and a boot must find the same bytes. A job pinned to
+// an architecture the image lacks is refused, and the nodes it could run
+// on are narrowed to those the image supports.
 func (c *Controller) checkImage(ctx context.Context, who Identity, spec *job.Spec, cwd string, nodes []*node.Node) ([]*node.Node, error) {
-	if path, rewrite := imagePath(spec.Image, cwd); path != "" {
-		flags := os.O_RDONLY
-		if strings.HasPrefix(spec.Image, "oci:") {
-			flags |= syscall.O_DIRECTORY
-		}
-		f, err := openAs(path, flags, who.UID, who.GID)
-		if err != nil {
-			return nil, fmt.Errorf("%w: image: %w", ErrInvalid, err)
-		}
-		f.Close()
+	// Filled in here only, never taken from the client.
+	spec.ImageArchs, spec.ImageDigest = nil, ""
+	owner := userfs.Lookup(who.UID, who.GID)
+	path, rewrite := imagePath(spec.Image, cwd)
+	if path != "" {
 		spec.Image = rewrite(path)
 	}
-	if c.cfg.ImagePlatforms == nil || !c.hasRealNodes() {
+	if c.cfg.Images == nil || !c.hasRealNodes() {
+		// Simulated machines boot nothing; still refuse what the
+		// submitter could not read.
+		if path != "" {
+			flags := os.O_RDONLY | syscall.O_NONBLOCK
+			if strings.HasPrefix(spec.Image, "oci:") {
+				flags |= syscall.O_DIRECTORY
+			}
+			f, err := userfs.Open(owner, path, flags)
+			if err != nil {
+				return nil, fmt.Errorf("%w: image: %w", ErrInvalid, err)
+			}
+			f.Close()
+		}
 		return nodes, nil
 	}
-	archs, err := c.cfg.ImagePlatforms(ctx, spec.Image)
-	if err != nil {
-		return nil, fmt.Errorf("%w: image: %w", ErrInvalid, err)
+	if err := c.cfg.Images.CheckSources(spec.Kernel, spec.Initrd); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	var clusterArchs []string
+	for _, n := range nodes {
+		if !slices.Contains(clusterArchs, n.Arch) {
+			clusterArchs = append(clusterArchs, n.Arch)
+		}
+	}
+	ck, err := c.cfg.Images.CheckImage(ctx, spec.Image, owner, clusterArchs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	spec.Image, spec.ImageDigest = ck.Ref, ck.Digest
+	archs := ck.Archs
 	if len(archs) == 0 {
 		return nodes, nil // the image names no architecture: any node may try
 	}

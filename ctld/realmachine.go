@@ -19,6 +19,7 @@ import (
 	"github.com/bmc-sched/bmc/agent/proto"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/internal/userfs"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -242,6 +243,7 @@ func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
 	b, err := m.boots.Prepare(ctx, boot.Request{
 		JobID: j.ID, Boot: j.Boot, Node: m.cfg.Name, MAC: m.cfg.MAC, Address: m.cfg.Address, Arch: m.cfg.Arch, Loader: m.cfg.Boot,
 		Kernel: j.Spec.Kernel, Initrd: j.Spec.Initrd, Cmdline: j.Spec.Cmdline, Image: j.Spec.Image, AuthorizedKey: auth,
+		ImageDigest: j.Spec.ImageDigest, Owner: userfs.Lookup(j.UID, j.GID),
 	})
 	if err != nil {
 		for _, jobFault := range []error{boot.ErrImage, boot.ErrUnknownKernel, boot.ErrForbiddenPath, boot.ErrCmdline,

@@ -25,6 +25,18 @@ type ErrorList = tomlpos.ErrorList
 
 func errorOf(errs []*Error) error { return tomlpos.ErrorOf(errs) }
 
+// ErrTooLarge is a job file over MaxFileBytes.
+var ErrTooLarge = errors.New("job file too large")
+
+// MaxFileBytes bounds a job file. It is checked before parsing: a job file
+// is a page of settings, and a bigger one is a mistake or an attack.
+const MaxFileBytes = 1 << 20
+
+// fileShape bounds what a job file may hold before it is decoded: the
+// schema has two small tables (environment, sim), so these are generous,
+// and they keep decoding fast (see tomlpos.Limits).
+var fileShape = tomlpos.Limits{MaxKeys: 1000, MaxTables: 16}
+
 // Default output patterns, used when the job file names none.
 const (
 	DefaultOutput      = "bmc-%j.out"
@@ -39,9 +51,16 @@ const (
 // is a *Error when there is one problem and an ErrorList when there are more.
 // Syntax errors stop parsing, so they are always alone.
 func Parse(filename string, data []byte) (*Spec, error) {
-	m, ix, err := tomlpos.Decode(data)
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: filename, Msg: fmt.Sprintf("%d bytes; a job file may have at most %d (1 MiB)", len(data), MaxFileBytes), Cause: ErrTooLarge}
+	}
+	m, ix, err := tomlpos.DecodeLimited(data, fileShape)
 	if err != nil {
 		var se *tomlpos.SyntaxError
+		var sh *tomlpos.ShapeError
+		if errors.As(err, &sh) {
+			return nil, &Error{File: filename, Line: sh.Line, Field: sh.Field, Msg: sh.Msg + " (a job file's limit)", Cause: ErrTooLarge}
+		}
 		if errors.As(err, &se) {
 			return nil, &Error{File: filename, Line: se.Line, Msg: se.Error(), Cause: err}
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/robfig/cron/v3"
@@ -155,8 +156,8 @@ func (s *Spec) Validate() error {
 	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
 		if !envRE.MatchString(k) {
 			bad("environment."+k, fmt.Errorf("%q is not a variable name", k))
-		} else if strings.ContainsRune(s.Environment[k], 0) {
-			bad("environment."+k, errors.New("contains a NUL byte"))
+		} else if err := checkText(s.Environment[k]); err != nil {
+			bad("environment."+k, err)
 		}
 	}
 	if s.RunAs != "" && !userRE.MatchString(s.RunAs) {
@@ -172,7 +173,9 @@ func (s *Spec) Validate() error {
 		}
 	}
 	if s.Schedule != "" {
-		if _, err := cronParser.Parse(s.Schedule); err != nil {
+		if hasControl(s.Schedule) {
+			bad("schedule", fmt.Errorf("%q must not contain control characters", s.Schedule))
+		} else if _, err := cronParser.Parse(s.Schedule); err != nil {
 			bad("schedule", fmt.Errorf("%q is not a cron expression: %v", s.Schedule, err))
 		}
 	}
@@ -191,10 +194,25 @@ func (s *Spec) Validate() error {
 	return errorOf(errs)
 }
 
-// hasControl reports whether s holds a control character; such bytes would
-// break the one-line messages, iPXE scripts and file names they end up in.
+// hasControl reports whether s holds a control character (C0, DEL or C1,
+// or bytes that are not UTF-8 and a terminal might read as C1); such bytes
+// would break the one-line messages, iPXE scripts, file names and
+// terminal lines they end up in, or forge lines of their own.
 func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// checkText is for multi-line text (a shell command, environment values):
+// newline and tab are fine, every other control character is refused.
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Errorf("control character %U at byte %d is not allowed (only newline and tab are)", r, i)
+	}
+	return nil
 }
 
 func checkName(n string) error {
@@ -286,9 +304,12 @@ func checkCommand(c Command) error {
 	case strings.TrimSpace(c.Argv[0]) == "":
 		return errors.New("must not be empty")
 	}
-	for _, a := range c.Argv {
-		if strings.ContainsRune(a, 0) {
-			return errors.New("must not contain NUL bytes")
+	for i, a := range c.Argv {
+		if err := checkText(a); err != nil {
+			if len(c.Argv) > 1 {
+				return fmt.Errorf("argument %d: %w", i+1, err)
+			}
+			return err
 		}
 	}
 	return nil

@@ -34,6 +34,10 @@ type Spec struct {
 	// controller at submit (never read from a job file); empty = unknown,
 	// any node may try.
 	ImageArchs []string `json:"image_archs,omitempty"`
+	// ImageDigest is what the image named when the controller checked it
+	// at submit (never read from a job file): boots pull a registry image
+	// by it, and a path image must still have it.
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 // Command is what runs inside the image. A TOML string runs through /bin/sh -c;

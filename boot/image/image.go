@@ -1,21 +1,24 @@
 // Package image owns turning a job's container image into the root file
-// system a node boots: it resolves a registry reference, a `docker save`
-// tarball or an OCI layout directory to the image for the node's platform,
-// flattens its layers into one uncompressed tar (whiteouts applied), and keeps
-// that tar in the boot cache once per image.
+// system a node boots: it resolves a registry reference, a `docker save` or
+// OCI tarball, or an OCI layout directory to the image for the node's
+// platform, checks every byte of it against the digests that name it,
+// flattens its layers into one uncompressed tar (whiteouts applied), and
+// keeps that tar in the boot cache once per image manifest.
 //
-// Cache key: the image's config digest. It is cheap to learn for every source
-// (a docker tarball's manifest digest would need every layer recompressed),
-// and two images with the same config have the same diff_ids, hence the same
-// flattened tree; the config also names the platform.
+// Trust (docs/security.md, "Users and their files"): a path image is read
+// only through descriptors opened with the job owner's identity; a registry
+// is contacted only when an admin lists it. Every layer is checked against
+// the manifest and the config's diff_ids before anything is cached, and the
+// cache key is the digest of the verified manifest, so a cache entry is
+// shared only by images whose bytes are the same. A path image is read and
+// verified again at every boot, so a cache hit never lends a user an image
+// they could not show they hold.
 package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,152 +26,252 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/bmc-sched/bmc/boot/cache"
+	"github.com/bmc-sched/bmc/internal/netallow"
+	"github.com/bmc-sched/bmc/internal/userfs"
 )
 
 // refNameAnnotation tags a manifest in an OCI layout's index.json.
 const refNameAnnotation = "org.opencontainers.image.ref.name"
+
+// Options configure a Resolver.
+type Options struct {
+	Limits Limits
+	// Registries are the registry hosts images may be pulled from, and
+	// where those registries may redirect (blob stores, token services).
+	Registries netallow.List
+	// Remote goes to every registry call (auth); Transport (nil: the
+	// default) is wrapped so that it reaches only Registries.
+	Remote    []remote.Option
+	Transport http.RoundTripper
+	// Staging is where images are verified into before they are flattened
+	// ("" = os.TempDir()); it needs room for the largest image.
+	Staging string
+	Logger  *slog.Logger
+}
 
 // Resolver opens images and flattens them into the cache.
 type Resolver struct {
 	cache  *cache.Cache
 	log    *slog.Logger
 	remote []remote.Option
-	tmp    string // where OCI archives are unpacked; "" = os.TempDir()
+	allow  netallow.List
+	lim    Limits
+	tmp    string
 }
 
-// NewResolver flattens into c. opts go to every registry call (auth,
-// transport); each call also gets the caller's context.
-func NewResolver(c *cache.Cache, log *slog.Logger, opts ...remote.Option) *Resolver {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// NewResolver flattens into c (nil: Check only).
+func NewResolver(c *cache.Cache, o Options) *Resolver {
+	r := &Resolver{cache: c, log: o.Logger, allow: o.Registries, lim: o.Limits, tmp: o.Staging}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{cache: c, log: log, remote: opts}
+	r.remote = append(slices.Clone(o.Remote), remote.WithTransport(o.Registries.Transport(remoteTransport(o.Transport))))
+	return r
+}
+
+// Request is one image for one node.
+type Request struct {
+	Ref   string
+	Arch  string          // the node's architecture
+	Owner userfs.Identity // whose files a path image is read as
+	// Digest is what Check returned at submit ("" = not pinned): a
+	// registry image is pulled by it, and a path image must still have it.
+	Digest string
 }
 
 // Rootfs is a flattened image held in the cache until Release.
 type Rootfs struct {
 	*cache.Lease        // Path, Size, Digest (sha256 of the tar stream)
 	Ref          string // the reference as resolved
-	Config       string // the image's config digest: the cache key
+	Manifest     string // the verified manifest's digest: the cache key
+	Config       string // the image's config digest
 	Platform     string // e.g. "linux/amd64"
 }
 
-// Rootfs resolves ref for a node of architecture arch and returns its
-// flattened tar, flattening it first if the cache does not hold it.
-func (r *Resolver) Rootfs(ctx context.Context, ref, arch string) (*Rootfs, error) {
-	want, err := Platform(arch)
+// Rootfs resolves req for a node and returns its flattened tar, verifying
+// and flattening it first when the cache does not hold it.
+func (r *Resolver) Rootfs(ctx context.Context, req Request) (_ *Rootfs, err error) {
+	defer recoverMalformed(req.Ref, &err)
+	want, err := Platform(req.Arch)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := ParseRef(ref)
+	pr, err := ParseRef(req.Ref)
 	if err != nil {
 		return nil, err
 	}
-	img, done, err := r.image(ctx, pr, want)
+	var pin *v1.Hash
+	if req.Digest != "" {
+		h, err := v1.NewHash(req.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: pinned digest: %w", pr, err)
+		}
+		pin = &h
+	}
+	src, err := r.open(ctx, pr, req.Owner, pin)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	cfg, err := img.ConfigName()
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", pr, err)
+	defer src.done()
+	if err := src.checkPin(pin, src.top); err != nil {
+		return nil, err
 	}
-	key := "rootfs/" + cfg.Algorithm + "-" + cfg.Hex + ".tar"
-	lease, err := r.cache.Get(ctx, key, func(ctx context.Context, w io.Writer) error {
-		r.log.Info("flattening image", "image", pr.String(), "config", cfg.String(), "platform", want.String())
-		rc := mutate.Extract(img)
-		defer rc.Close()
-		_, err := io.Copy(ctxWriter{ctx, w}, rc)
-		return err
+	img, err := src.pick(want)
+	if err != nil {
+		return nil, err
+	}
+	out := &Rootfs{Ref: pr.String(), Platform: want.String()}
+	fail := func(err error) (*Rootfs, error) { return nil, fmt.Errorf("image %s: %w", pr, err) }
+	if pr.Kind == Registry {
+		// The registry an admin allowed vouches for what the digest names:
+		// a hit needs no download.
+		md, err := img.Digest()
+		if err != nil {
+			return fail(err)
+		}
+		out.Manifest = md.String()
+		out.Lease, err = r.cache.Get(ctx, cacheKey(md), func(ctx context.Context, w io.Writer) error {
+			dir, err := os.MkdirTemp(r.tmp, "bmc-stage-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			st, err := r.stage(ctx, img, false, dir)
+			if err != nil {
+				return err
+			}
+			out.Config = st.config.String()
+			return r.flatten(ctx, pr, dir, st, w)
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if out.Config == "" {
+			if h, err := img.ConfigName(); err == nil {
+				out.Config = h.String()
+			}
+		}
+		return out, nil
+	}
+	// A path image is read through the owner's descriptors into a private
+	// copy and verified there, hit or miss: the cache lends its entry only
+	// to a job that just showed it holds the same bytes.
+	dir, err := os.MkdirTemp(r.tmp, "bmc-stage-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := r.stage(ctx, img, src.canonical, dir)
+	if err != nil {
+		return fail(err)
+	}
+	if src.canonical {
+		if err := src.checkPin(pin, &st.manifest.Digest); err != nil {
+			return nil, err
+		}
+	}
+	out.Manifest, out.Config = st.manifest.Digest.String(), st.config.String()
+	out.Lease, err = r.cache.Get(ctx, cacheKey(st.manifest.Digest), func(ctx context.Context, w io.Writer) error {
+		return r.flatten(ctx, pr, dir, st, w)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("image %s: flatten: %w", pr, err)
+		return fail(err)
 	}
-	return &Rootfs{Lease: lease, Ref: pr.String(), Config: cfg.String(), Platform: want.String()}, nil
+	return out, nil
 }
 
-// Platforms lists the node architectures an image offers ("x86_64",
-// "aarch64"; others in OCI spelling), sorted. An image that is not an index
-// offers the one its config names; an image whose config names no
-// architecture offers none that can be checked and yields an empty list.
-func (r *Resolver) Platforms(ctx context.Context, ref string) ([]string, error) {
+func cacheKey(manifest v1.Hash) string {
+	return "rootfs/" + manifest.Algorithm + "-" + manifest.Hex + ".tar"
+}
+
+// flatten writes the image staged (verified) in dir as one tar.
+func (r *Resolver) flatten(ctx context.Context, ref Ref, dir string, st staged, w io.Writer) error {
+	img, err := privateLayout(dir).image(st.manifest)
+	if err != nil {
+		return err
+	}
+	r.log.Info("flattening image", "image", ref.String(), "manifest", st.manifest.Digest.String(), "layer_bytes", st.bytes, "files", st.files)
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	_, err = io.Copy(ctxWriter{ctx, w}, rc)
+	return err
+}
+
+// Checked is what submit learns of an image.
+type Checked struct {
+	Ref    string   // the reference as resolved (absolute paths)
+	Digest string   // what the reference names now: a boot must find the same
+	Archs  []string // node architectures the image offers, sorted; empty = it names none
+}
+
+// Check is the submit-time look at an image: its platforms and digest. A
+// path image is read as owner and verified in full (digests, diff_ids,
+// limits, special files) for every platform in archs, so that a bad image
+// is refused at submit with the reason; a registry image is only resolved
+// (its layers are pulled at boot).
+func (r *Resolver) Check(ctx context.Context, ref string, owner userfs.Identity, archs []string) (_ Checked, err error) {
+	defer recoverMalformed(ref, &err)
 	pr, err := ParseRef(ref)
 	if err != nil {
-		return nil, err
+		return Checked{}, err
 	}
-	img, idx, done, err := r.open(ctx, pr)
+	src, err := r.open(ctx, pr, owner, nil)
 	if err != nil {
-		return nil, err
+		return Checked{}, err
 	}
-	defer done()
-	var out []string
-	if idx != nil {
-		im, err := idx.IndexManifest()
+	defer src.done()
+	out := Checked{Ref: pr.String()}
+	if src.top != nil {
+		out.Digest = src.top.String()
+	}
+	var imgs []v1.Image
+	if src.idx != nil {
+		im, err := src.idx.IndexManifest()
 		if err != nil {
-			return nil, fmt.Errorf("image %s: index: %w", pr, err)
+			return Checked{}, fmt.Errorf("image %s: index: %w", pr, err)
 		}
 		for _, d := range im.Manifests {
 			if d.Platform == nil || d.Platform.OS == "unknown" {
 				continue // attestations and the like
 			}
-			out = append(out, Arch(*d.Platform))
+			a := Arch(*d.Platform)
+			out.Archs = append(out.Archs, a)
+			if pr.Kind != Registry && d.MediaType.IsImage() && slices.Contains(archs, a) {
+				img, err := src.idx.Image(d.Digest)
+				if err != nil {
+					return Checked{}, fmt.Errorf("image %s: %s: %w", pr, d.Platform, err)
+				}
+				imgs = append(imgs, img)
+			}
 		}
 	} else {
-		cf, err := img.ConfigFile()
+		cf, err := src.img.ConfigFile()
 		if err != nil {
-			return nil, fmt.Errorf("image %s: config: %w", pr, err)
+			return Checked{}, fmt.Errorf("image %s: config: %w", pr, err)
 		}
 		if cf.Architecture != "" {
-			out = append(out, Arch(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+			out.Archs = append(out.Archs, Arch(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+		}
+		if pr.Kind != Registry {
+			imgs = append(imgs, src.img)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
-// ResolvePlatforms is Platforms without a cache, for the submit-time check.
-func ResolvePlatforms(ctx context.Context, ref string, opts ...remote.Option) ([]string, error) {
-	return (&Resolver{log: slog.New(slog.DiscardHandler), remote: opts}).Platforms(ctx, ref)
-}
-
-// image opens ref and picks the image for platform want. done frees what
-// opening took (an unpacked OCI archive) once the image is no longer read.
-func (r *Resolver) image(ctx context.Context, ref Ref, want v1.Platform) (_ v1.Image, done func(), err error) {
-	img, idx, closer, err := r.open(ctx, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() {
+	for _, img := range imgs {
+		st, err := r.stage(ctx, img, src.canonical, "")
 		if err != nil {
-			closer()
+			return Checked{}, fmt.Errorf("image %s: %w", pr, err)
 		}
-	}()
-	if idx != nil {
-		img, err := pickPlatform(ref, idx, want)
-		if err != nil {
-			return nil, nil, err
-		}
-		return img, closer, nil
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, nil, fmt.Errorf("image %s: config: %w", ref, err)
-	}
-	// An image without an architecture in its config cannot be checked; let it boot.
-	if cf.Architecture != "" {
-		have := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
-		if !matches(have, want) {
-			return nil, nil, fmt.Errorf("image %s: %w: image is %s, node needs %s", ref, ErrNoPlatform, have.String(), want.String())
+		if src.canonical {
+			out.Digest = st.manifest.Digest.String()
 		}
 	}
-	return img, closer, nil
+	slices.Sort(out.Archs)
+	out.Archs = slices.Compact(out.Archs)
+	return out, nil
 }
 
 func pickPlatform(ref Ref, idx v1.ImageIndex, want v1.Platform) (v1.Image, error) {
@@ -193,127 +296,14 @@ func pickPlatform(ref Ref, idx v1.ImageIndex, want v1.Platform) (v1.Image, error
 	return nil, fmt.Errorf("image %s: %w: offers [%s], node needs %s", ref, ErrNoPlatform, strings.Join(offered, " "), want.String())
 }
 
-func noop() {}
-
-// open returns either an image or an index for ref, and a func to call when
-// done reading it.
-func (r *Resolver) open(ctx context.Context, ref Ref) (v1.Image, v1.ImageIndex, func(), error) {
-	img, idx, err := r.open1(ctx, ref)
-	if err == nil || ref.Kind != Tarball || !isOCIArchive(ref.Path) {
-		return img, idx, noop, err
+// recoverMalformed turns a panic of the image library on a malformed
+// image (go-containerregistry v0.20.6's tarball reader indexes a docker
+// manifest's layers by the config's diff_ids unchecked) into the job's
+// error: a user's file must never stop the controller.
+func recoverMalformed(ref string, err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("image %s: %w: malformed image (%v)", ref, ErrUntrusted, p)
 	}
-	dir, err := unpackLayout(ref.Path, r.tmp)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("image %s: %w", ref, err)
-	}
-	done := func() { os.RemoveAll(dir) }
-	img, idx, err = openLayout(Ref{Kind: Layout, Path: dir})
-	if err != nil {
-		done()
-		// Name the archive, not the temporary directory.
-		return nil, nil, nil, renamed{strings.ReplaceAll(err.Error(), "oci:"+dir, ref.Path), err}
-	}
-	return img, idx, done, nil
-}
-
-func (r *Resolver) open1(ctx context.Context, ref Ref) (v1.Image, v1.ImageIndex, error) {
-	switch ref.Kind {
-	case Registry:
-		opts := append(slices.Clone(r.remote), remote.WithContext(ctx))
-		desc, err := remote.Get(ref.Name, opts...)
-		if err != nil {
-			if isNotFound(err) {
-				return nil, nil, fmt.Errorf("image %s: %w", ref, ErrNotFound)
-			}
-			return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		if desc.MediaType.IsIndex() {
-			idx, err := desc.ImageIndex()
-			if err != nil {
-				return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-			}
-			return nil, idx, nil
-		}
-		img, err := desc.Image()
-		if err != nil {
-			return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		return img, nil, nil
-	case Tarball:
-		if _, err := os.Stat(ref.Path); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, fmt.Errorf("image %s: %w", ref, ErrNotFound)
-			}
-			return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		img, err := tarball.ImageFromPath(ref.Path, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("image %s: neither a docker save nor an OCI archive: %w", ref, err)
-		}
-		return img, nil, nil
-	case Layout:
-		return openLayout(ref)
-	}
-	return nil, nil, fmt.Errorf("image %s: %w", ref, ErrBadRef)
-}
-
-func openLayout(ref Ref) (v1.Image, v1.ImageIndex, error) {
-	if _, err := os.Stat(ref.Path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("image %s: %w", ref, ErrNotFound)
-	}
-	root, err := layout.ImageIndexFromPath(ref.Path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("image %s: not an OCI layout: %w", ref, err)
-	}
-	im, err := root.IndexManifest()
-	if err != nil {
-		return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-	}
-	var pick *v1.Descriptor
-	var tags []string
-	for i, d := range im.Manifests {
-		n := d.Annotations[refNameAnnotation]
-		tags = append(tags, n)
-		if ref.Tag == "" || n == ref.Tag || strings.HasSuffix(n, ":"+ref.Tag) {
-			if pick != nil && ref.Tag == "" {
-				return nil, nil, fmt.Errorf("image %s: %w: layout holds %d manifests, name one of [%s]", ref, ErrBadRef, len(im.Manifests), strings.Join(tags, " "))
-			}
-			if pick == nil {
-				pick = &im.Manifests[i]
-			}
-		}
-	}
-	if pick == nil {
-		return nil, nil, fmt.Errorf("image %s: %w (layout has [%s])", ref, ErrNotFound, strings.Join(tags, " "))
-	}
-	if pick.MediaType.IsIndex() {
-		idx, err := root.ImageIndex(pick.Digest)
-		if err != nil {
-			return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		return nil, idx, nil
-	}
-	img, err := root.Image(pick.Digest)
-	if err != nil {
-		return nil, nil, fmt.Errorf("image %s: %w", ref, err)
-	}
-	return img, nil, nil
-}
-
-func isNotFound(err error) bool {
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return false
-	}
-	if te.StatusCode == http.StatusNotFound {
-		return true
-	}
-	for _, d := range te.Errors {
-		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
-			return true
-		}
-	}
-	return false
 }
 
 // ctxWriter stops a long flatten when the Prepare that asked for it is cancelled.

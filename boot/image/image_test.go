@@ -28,13 +28,15 @@ import (
 
 	"github.com/bmc-sched/bmc/boot/cache"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/internal/netallow"
+	"github.com/bmc-sched/bmc/internal/userfs"
 )
 
 type file struct {
 	name, body string
 }
 
-func layerOf(t *testing.T, files ...file) v1.Layer {
+func layerOf(t testing.TB, files ...file) v1.Layer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -58,7 +60,7 @@ func layerOf(t *testing.T, files ...file) v1.Layer {
 }
 
 // testImage has two layers: the second replaces hello.txt and whites out junk.
-func testImage(t *testing.T, arch, release string) v1.Image {
+func testImage(t testing.TB, arch, release string) v1.Image {
 	t.Helper()
 	base := layerOf(t,
 		file{"etc/", ""},
@@ -131,7 +133,11 @@ func newFixture(t *testing.T, max int64) *fixture {
 		t.Fatal(err)
 	}
 	fx.cache = c
-	fx.res = NewResolver(c, nil)
+	allow, err := netallow.Parse("--registry-allow", []string{fx.registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.res = NewResolver(c, Options{Registries: allow, Staging: t.TempDir()})
 
 	amd := testImage(t, "amd64", "single")
 	if err := tarball.WriteToFile(filepath.Join(fx.dir, "app.tar"), name.MustParseReference("app:1"), amd); err != nil {
@@ -183,7 +189,7 @@ func TestRootfsSources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rf, err := fx.res.Rootfs(context.Background(), tt.ref, tt.arch)
+			rf, err := fx.res.Rootfs(context.Background(), Request{Ref: tt.ref, Arch: tt.arch})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,28 +208,27 @@ func TestRootfsSources(t *testing.T) {
 	}
 }
 
-func TestRootfsCachedOncePerImage(t *testing.T) {
+func TestRootfsCachedOncePerManifest(t *testing.T) {
 	fx := newFixture(t, 0)
 	ctx := context.Background()
-	start := time.Now()
-	first, err := fx.res.Rootfs(ctx, fx.dir+"/app.tar", "x86_64")
+	first, err := fx.res.Rootfs(ctx, Request{Ref: fx.registry + "/app:1", Arch: "x86_64"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("flatten of a 2-layer image: %v, %d bytes", time.Since(start), first.Size)
-	// Same image from the registry: same config, so the same cache entry.
+	first.Release()
+	// The same manifest asked for at once: one flatten.
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rf, err := fx.res.Rootfs(ctx, fx.registry+"/app:1", "x86_64")
+			rf, err := fx.res.Rootfs(ctx, Request{Ref: fx.registry + "/app:1", Arch: "x86_64"})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			if rf.Digest != first.Digest {
-				t.Errorf("digest %s != %s", rf.Digest, first.Digest)
+			if rf.Digest != first.Digest || rf.Manifest != first.Manifest {
+				t.Errorf("rootfs %s/%s != %s/%s", rf.Digest, rf.Manifest, first.Digest, first.Manifest)
 			}
 			rf.Release()
 		}()
@@ -232,11 +237,26 @@ func TestRootfsCachedOncePerImage(t *testing.T) {
 	if n := fx.cache.Fills(); n != 1 {
 		t.Fatalf("flattened %d times, want 1", n)
 	}
-	if _, err := fx.res.Rootfs(ctx, fx.registry+"/multi:1", "x86_64"); err != nil {
-		t.Fatal(err)
+	// The same config from a docker tarball is another manifest (bmc's,
+	// with unpacked layers): its own entry, made once.
+	for range 2 {
+		rf, err := fx.res.Rootfs(ctx, Request{Ref: fx.dir + "/app.tar", Arch: "x86_64"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rf.Config != first.Config || rf.Manifest == first.Manifest {
+			t.Errorf("tarball: config %s manifest %s; registry: %s %s", rf.Config, rf.Manifest, first.Config, first.Manifest)
+		}
+		rf.Release()
 	}
 	if n := fx.cache.Fills(); n != 2 {
 		t.Fatalf("flattened %d times, want 2", n)
+	}
+	if _, err := fx.res.Rootfs(ctx, Request{Ref: fx.registry + "/multi:1", Arch: "x86_64"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := fx.cache.Fills(); n != 3 {
+		t.Fatalf("flattened %d times, want 3", n)
 	}
 }
 
@@ -260,7 +280,7 @@ func TestRootfsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := fx.res.Rootfs(context.Background(), tt.ref, tt.arch)
+			_, err := fx.res.Rootfs(context.Background(), Request{Ref: tt.ref, Arch: tt.arch})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -275,7 +295,7 @@ func TestRootfsErrors(t *testing.T) {
 	if err := remote.WriteIndex(mustRef(t, fx.registry+"/armonly:1"), idx); err != nil {
 		t.Fatal(err)
 	}
-	_, err := fx.res.Rootfs(context.Background(), fx.registry+"/armonly:1", "x86_64")
+	_, err := fx.res.Rootfs(context.Background(), Request{Ref: fx.registry + "/armonly:1", Arch: "x86_64"})
 	if !errors.Is(err, ErrNoPlatform) || !strings.Contains(err.Error(), "linux/arm64") {
 		t.Fatalf("err = %v, want ErrNoPlatform naming linux/arm64", err)
 	}
@@ -294,11 +314,11 @@ func TestPlatforms(t *testing.T) {
 		{"oci:" + fx.dir + "/oci:2", []string{"aarch64", "x86_64"}},
 	}
 	for _, tt := range tests {
-		got, err := ResolvePlatforms(context.Background(), tt.ref)
+		c, err := fx.res.Check(context.Background(), tt.ref, userfs.Identity{}, []string{"x86_64", "aarch64"})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.ref, err)
 		}
-		if !reflect.DeepEqual(got, tt.want) {
+		if got := c.Archs; !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: platforms %v, want %v", tt.ref, got, tt.want)
 		}
 	}
@@ -307,11 +327,11 @@ func TestPlatforms(t *testing.T) {
 func TestRootfsLRUEviction(t *testing.T) {
 	fx := newFixture(t, 1) // every idle entry is over budget
 	ctx := context.Background()
-	a, err := fx.res.Rootfs(ctx, fx.dir+"/app.tar", "x86_64")
+	a, err := fx.res.Rootfs(ctx, Request{Ref: fx.dir + "/app.tar", Arch: "x86_64"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := fx.res.Rootfs(ctx, "oci:"+fx.dir+"/oci:1", "aarch64")
+	b, err := fx.res.Rootfs(ctx, Request{Ref: "oci:" + fx.dir + "/oci:1", Arch: "aarch64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +347,7 @@ func TestRootfsLRUEviction(t *testing.T) {
 	}
 	b.Release()
 	// Asking again flattens again.
-	again, err := fx.res.Rootfs(ctx, fx.dir+"/app.tar", "x86_64")
+	again, err := fx.res.Rootfs(ctx, Request{Ref: fx.dir + "/app.tar", Arch: "x86_64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +472,12 @@ func tarDir(t *testing.T, dir, out, hostile string) {
 func TestOCIArchiveUnpacksOnlyLayout(t *testing.T) {
 	fx := newFixture(t, 0)
 	tmp := t.TempDir()
-	dir, err := unpackLayout(fx.dir+"/oci-archive.tar", tmp)
+	f, err := os.Open(fx.dir + "/oci-archive.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir, err := unpackLayout(f, tmp, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +490,7 @@ func TestOCIArchiveUnpacksOnlyLayout(t *testing.T) {
 	// A resolution leaves no unpacked archive behind.
 	fx.res.tmp = tmp
 	os.RemoveAll(dir)
-	if _, err := fx.res.Rootfs(context.Background(), fx.dir+"/lone-archive.tar", "x86_64"); err != nil {
+	if _, err := fx.res.Rootfs(context.Background(), Request{Ref: fx.dir + "/lone-archive.tar", Arch: "x86_64"}); err != nil {
 		t.Fatal(err)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
@@ -491,15 +516,15 @@ func TestFlattenTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := NewResolver(c, nil)
+	res := NewResolver(c, Options{})
 	start := time.Now()
-	rf, err := res.Rootfs(context.Background(), path, "x86_64") // random images name no architecture
+	rf, err := res.Rootfs(context.Background(), Request{Ref: path, Arch: "x86_64"}) // random images name no architecture
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := time.Since(start)
 	start = time.Now()
-	again, err := res.Rootfs(context.Background(), path, "x86_64")
+	again, err := res.Rootfs(context.Background(), Request{Ref: path, Arch: "x86_64"})
 	if err != nil {
 		t.Fatal(err)
 	}

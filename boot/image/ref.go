@@ -16,6 +16,15 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrNoPlatform  = errors.New("no matching platform")
 	ErrUnknownArch = errors.New("unknown node architecture")
+	// ErrUntrusted is an image whose bytes do not match the digests that
+	// name them, or that holds what no image may (device nodes, FIFOs).
+	ErrUntrusted = errors.New("refused")
+	// ErrTooBig is an image over --image-max-bytes or --image-max-files.
+	ErrTooBig = errors.New("too big")
+	// ErrChanged is a path image whose content changed after submit.
+	ErrChanged = errors.New("changed since submit")
+	// ErrRegistryNotAllowed is a registry the admin did not list.
+	ErrRegistryNotAllowed = errors.New("registry not allowed")
 )
 
 // Kind says where an image reference points.

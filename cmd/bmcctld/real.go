@@ -14,9 +14,11 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/boot"
+	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/internal/netallow"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/power/bmc"
@@ -75,11 +77,16 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 			return nil, nil, err
 		}
 	}
+	sources, err := sourcePolicy(f)
+	if err != nil {
+		return nil, nil, err
+	}
 	boots, err := boot.New(boot.Config{
 		NodeURL: nodeURL, DefaultKernel: f.defaultKernel, DefaultInitrd: f.defaultInitrd, DefaultCmdline: f.defaultCmdline,
 		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
 		ArchDefaults: f.archDefaults, GrubEFI: f.grubEFI,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
+		MaxDownloadBytes: f.fetchMaxBytes, Sources: sources,
 		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
 		Clock: clk, Callbacks: hub, Logger: log, Neighbour: neighbour,
 	})
@@ -137,6 +144,23 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 	}
 	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
 	return out, &nodeListener{ln: ln, boots: boots, hub: hub, dhcp: dhcp, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+}
+
+// sourcePolicy reads the flags that say what jobs may make bmcctld read
+// and fetch for them.
+func sourcePolicy(f *flags) (boot.SourcePolicy, error) {
+	fetch, err := netallow.Parse("--fetch-allow", f.fetchAllow)
+	if err != nil {
+		return boot.SourcePolicy{}, err
+	}
+	reg, err := netallow.Parse("--registry-allow", f.registryAllow)
+	if err != nil {
+		return boot.SourcePolicy{}, err
+	}
+	return boot.SourcePolicy{
+		FetchAllow: fetch, FetchTimeout: f.fetchTimeout, RegistryAllow: reg,
+		Image: image.Limits{MaxBytes: f.imageMaxBytes, MaxFiles: f.imageMaxFiles},
+	}, nil
 }
 
 // agentBinaries finds bmcinit for each architecture: bmcinit-<arch> in dir

@@ -22,6 +22,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/boot"
+	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
@@ -52,6 +54,12 @@ type flags struct {
 	agentDir       string
 	defaultCmdline string
 	cacheMaxBytes  int64
+	fetchAllow     []string
+	fetchTimeout   time.Duration
+	fetchMaxBytes  int64
+	registryAllow  []string
+	imageMaxBytes  int64
+	imageMaxFiles  int
 	tariffsFile    string
 	cpuProfile     string
 	memProfile     string
@@ -92,6 +100,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.grubEFI, "grub-efi", "", "GRUB EFI image served at /grubaa64.efi to UEFI HTTP Boot nodes")
 	fl.StringVar(&f.defaultCmdline, "default-cmdline", "console=ttyS0,115200", "kernel command line of the default kernel")
 	fl.Int64Var(&f.cacheMaxBytes, "cache-max-bytes", 8<<30, "size limit of the image and initrd cache")
+	fl.StringSliceVar(&f.fetchAllow, "fetch-allow", nil, "hosts (host, host:port or *.domain) job kernel/initrd URLs may name and redirect to; empty: job URLs are refused")
+	fl.DurationVar(&f.fetchTimeout, "fetch-timeout", boot.DefaultFetchTimeout, "time limit of one job kernel/initrd download")
+	fl.Int64Var(&f.fetchMaxBytes, "fetch-max-bytes", boot.DefaultMaxDownloadBytes, "size limit of one kernel or initrd a job names (URL or file)")
+	fl.StringSliceVar(&f.registryAllow, "registry-allow", nil, "registries (host[:port], *.domain) images may be pulled from, with the hosts they redirect to; empty: registry images are refused")
+	fl.Int64Var(&f.imageMaxBytes, "image-max-bytes", image.DefaultMaxBytes, "limit of an image's unpacked layers, all layers together")
+	fl.IntVar(&f.imageMaxFiles, "image-max-files", image.DefaultMaxFiles, "limit of an image's files, all layers together")
+	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
@@ -174,8 +189,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	defer closeMachines()
 	if nodeLn != nil {
-		// Submit asks which architectures an image offers (issue 5).
-		f.cfg.ImagePlatforms = nodeLn.boots.ResolvePlatforms
+		// Submit reads and verifies path images as the submitter, and
+		// holds job URLs to the allow list.
+		f.cfg.Images = nodeLn.boots
 	}
 	metrics := ctld.NewMetrics()
 	netMetrics := metrics.NewNetMetrics()

@@ -59,6 +59,7 @@ func Decode(data []byte) (map[string]any, *Index, error) {
 func failingLine(data []byte) int {
 	p := unstable.Parser{}
 	p.Reset(data)
+	ls := newLineStarts(data)
 	var starts []int // byte offset of the line each expression begins on
 	var lines []int
 	for p.NextExpression() {
@@ -70,9 +71,9 @@ func failingLine(data []byte) int {
 		if !it.Next() || it.Node().Raw.Length == 0 {
 			continue
 		}
-		pos := p.Shape(it.Node().Raw).Start
-		starts = append(starts, bytes.LastIndexByte(data[:pos.Offset], '\n')+1)
-		lines = append(lines, pos.Line)
+		line := ls.line(int(it.Node().Raw.Offset))
+		starts = append(starts, ls[line-1])
+		lines = append(lines, line)
 	}
 	fails := func(k int) bool { // does the prefix holding expressions 0..k fail?
 		end := len(data)

@@ -1,7 +1,9 @@
 package tomlpos
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -104,4 +106,48 @@ func TestDecodeBOM(t *testing.T) {
 	if m["a"] != int64(1) || ix.Line("b") != 2 {
 		t.Errorf("m = %v, line(b) = %d", m, ix.Line("b"))
 	}
+}
+
+func TestShapeLimits(t *testing.T) {
+	lim := Limits{MaxKeys: 3, MaxTables: 2}
+	tests := []struct {
+		doc, want string
+	}{
+		{"a = 1\nb = 2\nc = 3\n", ""},
+		{"a = 1\nb = 2\nc = 3\nd = 4\n", "line 4: more than 3 keys in one table"},
+		{"[t]\na = 1\nb = 2\nc = 3\nd = 4\n", "line 5: t: more than 3 keys in one table"},
+		{"x.a = 1\nx.b = 2\nx.c = 3\nx.d = 4\n", "line 4: x: more than 3 keys in one table"},
+		{"t = { a = 1, b = 2, c = 3, d = 4 }\n", "line 1: t: more than 3 keys in one table"},
+		{"[a]\n[b]\n[c]\n", "line 3: c: more than 2 tables"},
+		{"l = [{a = 1}, {a = 1}, {a = 1}]\n", "line 1: l.2: more than 2 tables"},
+		{"a = [1, 2, 3, 4, 5, 6]\n", ""},
+		{"a = \n", "invalid TOML"}, // syntax errors are Decode's
+	}
+	for _, tt := range tests {
+		_, _, err := DecodeLimited([]byte(tt.doc), lim)
+		if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
+func FuzzDecodeLimited(f *testing.F) {
+	for _, s := range []string{"a = 1\n[t]\nb.c = 2\n", "x = [{a=1},{b=2}]\n[[n]]\nm = 1\n", "a = \"\"\"\nx\n\"\"\"\n", "t = {a = {b = 1}}\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, ix, err := DecodeLimited(data, Limits{MaxKeys: 8, MaxTables: 4})
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error of more than one line: %q", err)
+			}
+			return
+		}
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for k := range m {
+			if l := ix.Line(k); l < 0 || l > lines {
+				t.Fatalf("key %q on line %d of %d", k, l, lines)
+			}
+		}
+	})
 }
