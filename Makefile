@@ -17,7 +17,7 @@ test:
 	$(GO) test -race -timeout 25m ./...
 	$(GO) test -race -timeout 15m -tags vlab ./scripts/vlabtest/
 	$(GO) test -race -timeout 10m -tags vlab -run QEMU ./agent/pid1/ ./boot/ ./boot/initramfs/
-	$(GO) test -race -timeout 20m -tags vlab -run 'Lab' ./e2e/
+	$(GO) test -race -timeout 35m -tags vlab -run 'Lab' ./e2e/
 
 # Unit tests only, for the edit-compile loop.
 test-quick:
