@@ -14,6 +14,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
 )
 
 // inNS runs f on a thread inside the named network namespace; sockets f
@@ -56,6 +58,10 @@ func testNetwork(t *testing.T) string {
 	}
 	run("netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	// Link-local addresses without duplicate detection: usable at once.
+	if out, err := exec.Command("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl: %v\n%s", err, out)
+	}
 	run("-n", name, "link", "add", "srv", "type", "veth", "peer", "name", "node")
 	run("-n", name, "link", "set", "node", "address", "52:54:00:00:00:01")
 	run("-n", name, "addr", "add", "10.99.0.1/24", "dev", "srv")
@@ -182,4 +188,82 @@ func TestNeighbours(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The no-router advertisement answers a solicitation on the link, with
+// lifetime 0 and no prefix.
+func TestServeNoRouter(t *testing.T) {
+	name := testNetwork(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- inNS(t, name, func() error { return ServeNoRouter(ctx, "srv", nil) }) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("ServeNoRouter: %v", err)
+		}
+	}()
+	err := inNS(t, name, func() error {
+		c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		p := c.IPv6PacketConn()
+		node, err := net.InterfaceByName("node")
+		if err != nil {
+			return err
+		}
+		p.SetMulticastInterface(node)
+		p.SetMulticastHopLimit(255)
+		p.JoinGroup(node, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: "node"})
+		rs, _ := (&icmp.Message{Type: ipv6.ICMPTypeRouterSolicitation, Body: &icmp.RawBody{Data: make([]byte, 4)}}).Marshal(nil)
+		buf := make([]byte, 1500)
+		// The server may not listen yet: solicit again, as firmware does.
+		for try := 0; try < 20; try++ {
+			if _, err := p.WriteTo(rs, nil, &net.IPAddr{IP: net.ParseIP("ff02::2"), Zone: "node"}); err != nil {
+				return fmt.Errorf("send RS: %w", err)
+			}
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			for {
+				n, _, _, err := p.ReadFrom(buf)
+				if err != nil {
+					break
+				}
+				m, err := icmp.ParseMessage(58, buf[:n])
+				if err != nil || m.Type != ipv6.ICMPTypeRouterAdvertisement {
+					continue
+				}
+				body := m.Body.(*icmp.RawBody).Data
+				if routerLifetime(body) != 0 || len(body) != 20 || body[1] != 0 {
+					return fmt.Errorf("advertisement %x: want lifetime 0, no flags, only the link-layer option", body)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no router advertisement")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseSolicitation(t *testing.T) {
+	rs, _ := (&icmp.Message{Type: ipv6.ICMPTypeRouterSolicitation, Body: &icmp.RawBody{Data: make([]byte, 4)}}).Marshal(nil)
+	ra, _ := (&icmp.Message{Type: ipv6.ICMPTypeRouterAdvertisement, Body: &icmp.RawBody{Data: NoRouterAdvertisement(nil)}}).Marshal(nil)
+	for _, tt := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{{"solicitation", rs, true}, {"advertisement", ra, false}, {"short", rs[:2], false}, {"empty", nil, false}} {
+		if err := parseSolicitation(tt.b); (err == nil) != tt.ok {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+func FuzzParseSolicitation(f *testing.F) {
+	rs, _ := (&icmp.Message{Type: ipv6.ICMPTypeRouterSolicitation, Body: &icmp.RawBody{Data: make([]byte, 4)}}).Marshal(nil)
+	f.Add(rs)
+	f.Fuzz(func(t *testing.T, b []byte) { parseSolicitation(b) })
 }

@@ -15,12 +15,13 @@ import (
 
 // dhcpFlags configure bmcctld's DHCP on the provisioning network.
 type dhcpFlags struct {
-	iface  string
-	proxy  bool
-	router string
-	lease  time.Duration
-	pxe    string
-	tftp   string
+	iface    string
+	proxy    bool
+	router   string
+	lease    time.Duration
+	pxe      string
+	tftp     string
+	noRouter bool
 }
 
 func (d *dhcpFlags) register(fl *pflag.FlagSet) {
@@ -29,6 +30,7 @@ func (d *dhcpFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&d.router, "dhcp-router", "", "default gateway to hand out (default: none; the provisioning network needs no route)")
 	fl.DurationVar(&d.lease, "dhcp-lease", dhcpd.DefaultLeaseTime, "DHCP lease time")
 	fl.StringVar(&d.pxe, "dhcp-pxe-file", "", "TFTP boot file (e.g. undionly.kpxe) for plain PXE ROMs to chainload iPXE; bmcctld serves no TFTP")
+	fl.BoolVar(&d.noRouter, "dhcp-ipv6-no-router", false, "answer IPv6 router solicitations on --dhcp-interface with \"no router here\" (lifetime 0, no prefix), so firmware such as iPXE stops waiting ~15 s for one; only on a provisioning network without an IPv6 router")
 	fl.StringVar(&d.tftp, "dhcp-tftp-server", "", "TFTP server of --dhcp-pxe-file (default: bmcctld's address)")
 }
 

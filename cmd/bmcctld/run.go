@@ -25,6 +25,7 @@ import (
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/ctld"
+	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
@@ -226,6 +227,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	if nodeLn != nil && nodeLn.dhcp != nil {
 		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
+		if f.dhcp.noRouter {
+			g.Go(func() error { return dhcpd.ServeNoRouter(gctx, f.dhcp.iface, log) })
+		}
 	}
 	if f.metricsListen != "" {
 		mln, err := net.Listen("tcp", f.metricsListen)

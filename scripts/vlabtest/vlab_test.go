@@ -483,6 +483,7 @@ func fakeCtld(args []string) int {
 	for _, n := range names {
 		vals[n] = fs.String(n, "", "")
 	}
+	noRouter := fs.Bool("dhcp-ipv6-no-router", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return 2
 	}
@@ -494,6 +495,7 @@ func fakeCtld(args []string) int {
 		}
 		fmt.Fprintf(&rec, "%s=%s\n", n, *vals[n])
 	}
+	fmt.Fprintf(&rec, "dhcp-ipv6-no-router=%v\n", *noRouter)
 	if err := os.WriteFile(*vals["log-file"], []byte(rec.String()), 0o644); err != nil {
 		return 1
 	}
@@ -534,6 +536,7 @@ func TestControllerWiring(t *testing.T) {
 		fmt.Sprintf("metrics-listen=127.0.0.1:%d", metricsPort),
 		"log-file=" + dir + "/bmcctld.log",
 		"dhcp-interface=br0",
+		"dhcp-ipv6-no-router=true",
 	}, "\n")
 	if got := readTrim(t, filepath.Join(dir, "bmcctld.log")); got != want {
 		t.Errorf("bmcctld got flags\n%s\nwant\n%s", got, want)
