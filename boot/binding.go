@@ -1,9 +1,12 @@
 package boot
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/netip"
+
+	"github.com/bmc-sched/bmc/agent/proto"
 )
 
 // A boot is bound to its node's address: the script, the artifacts and the
@@ -124,3 +127,29 @@ func (s *Server) Abort(jobID, boot uint64) {
 
 // SSHPort is the port the agents are told to run their SSH server on.
 func (s *Server) SSHPort() int { return s.cfg.SSHPort }
+
+// serveReady passes on the boot's first Ready, which pins the agent's host
+// key; any later one is a conflict.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, st *bootState) {
+	var v proto.Ready
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCallbackBody)).Decode(&v); err != nil {
+		s.refuse(w, r, http.StatusBadRequest, r.Pattern, "bad JSON body", "job", st.b.JobID)
+		return
+	}
+	s.mu.Lock()
+	again := st.readySeen
+	st.readySeen = true
+	aborted := again && s.abortLocked(st)
+	s.mu.Unlock()
+	if again {
+		if aborted {
+			s.conflict(st, r, ConflictReadyAgain, r.Pattern)
+		}
+		s.refuse(w, r, http.StatusConflict, r.Pattern, "the boot's agent is already pinned", "job", st.b.JobID)
+		return
+	}
+	if s.cfg.Callbacks != nil {
+		s.cfg.Callbacks.Ready(st.b, v)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
