@@ -541,7 +541,8 @@ func TestControllerWiring(t *testing.T) {
 	if got := readTrim(t, filepath.Join(dir, "bmcctld.log")); got != want {
 		t.Errorf("bmcctld got flags\n%s\nwant\n%s", got, want)
 	}
-	if cmd := readTrim(t, filepath.Join(dir, "bmcctld.cmd")); !strings.HasPrefix(cmd, self+" --state-dir ") {
+	ns := readTrim(t, filepath.Join(dir, "netns"))
+	if cmd := readTrim(t, filepath.Join(dir, "bmcctld.cmd")); !strings.HasPrefix(cmd, "ip netns exec "+ns+" "+self+" --state-dir ") {
 		t.Errorf("bmcctld.cmd = %q", cmd)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "bmcctld.sock")); err != nil {
@@ -554,7 +555,6 @@ func TestControllerWiring(t *testing.T) {
 	}
 	// The controller runs in the lab's own namespace, which has the bridge
 	// and nothing else: no route out.
-	ns := readTrim(t, filepath.Join(dir, "netns"))
 	if !strings.Contains(env, "VLAB_NETNS="+ns+"\n") {
 		t.Errorf("env names no namespace %s:\n%s", ns, env)
 	}
