@@ -142,7 +142,10 @@ func attackRound(t *testing.T, ctx context.Context, l *lab, work string, attacke
 	}
 
 	// The conflict is on record: on the victim's job and on the attacker's.
-	if !hasEvent(v, job.ReasonSecurity, "") || !hasEvent(v, job.ReasonBootAborted, "") {
+	// A spoofer may never reach bmcctld at all (the real machine answers ARP
+	// for its own address while it boots): then there is nothing to record,
+	// and the log below says what did happen (docs/security.md).
+	if !spoof && (!hasEvent(v, job.ReasonSecurity, "") || !hasEvent(v, job.ReasonBootAborted, "")) {
 		t.Errorf("victim's events record no security event and aborted boot:\n%s", eventLines(v))
 	}
 	if !spoof && !hasEvent(a, job.ReasonSecurity, "touched job") {
