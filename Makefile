@@ -1,13 +1,15 @@
 # bmc — the two commands a new machine needs are `make demo` and `make test`.
 GO ?= go
 BIN := bin
+# What every command prints with --version.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 .PHONY: all build test test-quick demo demo-sim fmt vet bench clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w -X github.com/bmc-sched/bmc/buildinfo.version=$(VERSION)' -o $(BIN)/ ./cmd/...
 
 # The whole suite, as CI runs it: unit tests, end-to-end tests of the real
 # binaries, and the virtual-lab tests (QEMU + ipmi_sim, tagged vlab), all with -race.

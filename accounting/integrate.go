@@ -18,6 +18,11 @@ import (
 // value. Before the first and after the last reading the nearest power is
 // held.
 //
+// When every reading carries both a counter and watts, the counter is used
+// unless it is coarse for the window: it stood still between readings while
+// the machine drew power, and its smallest step is more than 0.5 % of the
+// window's energy. Result.Method says which was used.
+//
 // Nothing unmeasured is silently zero: gaps longer than
 // opt.MaxGapIntervals×opt.Interval are bridged by linear interpolation,
 // counter resets start over from the new value, and both set Estimated with
@@ -50,10 +55,21 @@ func Integrate(samples []Sample, from, to time.Time, opt Options) (Result, error
 		}
 	}
 	switch {
-	case counters == 0 || counters == len(near):
+	case counters == 0:
 		// One kind of reading around the window (the usual case): use the
 		// slice as is, without copying.
-		return integrateSeries(near, counters > 0, from, to, opt), nil
+		return integrateSeries(near, false, from, to, opt), nil
+	case counters == len(near):
+		r := integrateSeries(near, true, from, to, opt)
+		// A counter whose step is coarse for this window (a BMC counter
+		// in Wh steps, or one that moves once a second, over a short job)
+		// is less exact than the watts read with it: use those.
+		if dualReadings(near) {
+			if step, ok := coarseStep(near, opt.CounterMax); ok && step > coarseCounterShare*r.Joules {
+				return integrateSeries(near, false, from, to, opt), nil
+			}
+		}
+		return r, nil
 	}
 	cs := series(samples, lo, hi, true)
 	ws := series(samples, lo, hi, false)

@@ -8,7 +8,7 @@ import (
 )
 
 // Sample is one power reading. Counter readings carry a cumulative energy
-// counter in joules (Joules valid, Counter true; e.g. Redfish EnergykWh×3.6e6,
+// counter in joules (Joules valid, Counter true; e.g. Redfish EnergykWh×JoulesPerKWh,
 // RAPL energy_uj/1e6); the others carry instantaneous watts (IPMI DCMI,
 // an SDR sensor, Redfish PowerConsumedWatts).
 //
@@ -73,6 +73,9 @@ const (
 	MethodWatts   Method = "watts"   // trapezoid rule over instantaneous watts
 	MethodNone    Method = "none"    // no readings at all
 	MethodMixed   Method = "mixed"   // a sum over results that used different methods
+	// MethodRAPL names, in a bill, counter readings that came from the node
+	// agent's in-band RAPL counter: CPU package energy, not the machine's.
+	MethodRAPL Method = "rapl"
 )
 
 // Result is the energy over one window.

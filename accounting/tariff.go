@@ -41,8 +41,6 @@ type Piece struct {
 	Cost        float64   `json:"cost"`
 }
 
-const joulesPerKWh = 3.6e6
-
 // Standard cron fields plus descriptors; seconds are not offered because a
 // tariff never changes within a minute.
 var tariffParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -223,7 +221,7 @@ func (ts *Tariffs) PriceFunc(energy EnergyFunc, from, to time.Time) (float64, []
 			return 0, nil, fmt.Errorf("pricing %s to %s: %w", stamp(c.from), stamp(c.to), err)
 		}
 		e := ts.entries[c.entry]
-		p := Piece{Tariff: e.Name, PricePerKWh: e.PricePerKWh, From: c.from, To: c.to, Energy: r, Cost: r.Joules / joulesPerKWh * e.PricePerKWh}
+		p := Piece{Tariff: e.Name, PricePerKWh: e.PricePerKWh, From: c.from, To: c.to, Energy: r, Cost: r.Joules / JoulesPerKWh * e.PricePerKWh}
 		cost += p.Cost
 		pieces = append(pieces, p)
 	}

@@ -7,6 +7,7 @@ package api
 import (
 	"time"
 
+	"github.com/bmc-sched/bmc/api/wire"
 	"github.com/bmc-sched/bmc/job"
 )
 
@@ -42,11 +43,9 @@ type SubmitRequest struct {
 	File string `json:"file,omitempty"`
 }
 
-// SubmitResponse lists the new job ids; an array gets one per task.
-type SubmitResponse struct {
-	IDs        []uint64 `json:"ids"`
-	ArrayJobID uint64   `json:"array_job_id,omitempty"`
-}
+// SubmitResponse lists the new job ids; an array gets one per task. Both
+// protocols answer a submit with it.
+type SubmitResponse = wire.SubmitResponse
 
 // JobInfo is one row of the queue. `bmcq --json` prints these, and `bmcq show
 // --json` embeds the same struct so the two always agree.

@@ -10,24 +10,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/bmc-sched/bmc/api/wire"
 )
 
 // ErrDaemon is wrapped by every error that bmcctld itself returned, as
-// opposed to failing to reach it.
-var ErrDaemon = errors.New("bmcctld")
+// opposed to failing to reach it, in either protocol.
+var ErrDaemon = wire.ErrDaemon
 
 // StatusError is an error answer from the daemon.
-type StatusError struct {
-	Code int
-	Msg  string
-}
-
-func (e *StatusError) Error() string { return e.Msg }
-func (e *StatusError) Unwrap() error { return ErrDaemon }
+type StatusError = wire.StatusError
 
 // Client talks to bmcctld over its Unix socket.
 type Client struct {
@@ -35,19 +29,8 @@ type Client struct {
 	hc     *http.Client
 }
 
-// SocketFromEnv returns flag if set, else $BMC_SOCKET, else the default.
-func SocketFromEnv(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if s := os.Getenv("BMC_SOCKET"); s != "" {
-		return s
-	}
-	return DefaultSocket
-}
-
 // DefaultSocket is where bmcctld listens with its default state dir.
-const DefaultSocket = "/var/lib/bmc/bmcctld.sock"
+const DefaultSocket = wire.DefaultSocket
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
@@ -155,14 +138,6 @@ func (c *Client) Jobs(ctx context.Context, f JobFilter) (JobList, error) {
 	return out, err
 }
 
-// JobsRaw returns the daemon's JSON as is, for `bmcq --json` (no decode and
-// re-encode of 10,000 rows).
-func (c *Client) JobsRaw(ctx context.Context, f JobFilter) ([]byte, error) {
-	var raw json.RawMessage
-	err := c.do(ctx, http.MethodGet, PathJobs, f.query(), nil, &raw)
-	return raw, err
-}
-
 // JobsTo copies the daemon's JSON listing to w as it arrives, for
 // `bmcq --json`: with 10,000 jobs, reading the 3 MB answer into memory first
 // cost the short-lived bmcq more in page faults than the copy itself.
@@ -216,14 +191,4 @@ func (c *Client) Whoami(ctx context.Context) (Whoami, error) {
 // Get fetches any JSON route into out (for commands added later).
 func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
 	return c.do(ctx, http.MethodGet, path, q, nil, out)
-}
-
-// AbsCwd returns the working directory for SubmitRequest.Cwd.
-func AbsCwd() string {
-	d, err := os.Getwd()
-	if err != nil {
-		return "/"
-	}
-	d, _ = filepath.Abs(d)
-	return d
 }

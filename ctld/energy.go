@@ -1,11 +1,7 @@
 package ctld
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -57,47 +53,21 @@ func (e EnergyConfig) options() accounting.Options {
 	return accounting.Options{Interval: iv, MaxGapIntervals: e.MaxGapIntervals}
 }
 
-// Layout inside the store's samples bucket (values are JSON):
-//
-//	samples/raw   node 0x00 ts(8)  → sampleChunk: readings not yet billed
-//	samples/curve id(8) boot(8)    → storedCurve: a billed boot's power curve, down-sampled
-//
-// and in the ledger bucket: id(8) boot(8) phase(1: boot, 2: run, 3: off) → api.LedgerEntry.
-var (
-	bucketRaw   = []byte("raw")
-	bucketCurve = []byte("curve")
-)
-
-const (
-	ledgerBucket  = "ledger"
-	samplesBucket = "samples"
-	// curvePoints bounds a stored power curve: enough to draw, small to keep.
-	curvePoints = 240
-)
-
-type sampleChunk struct {
-	Job     uint64              `json:"job"`
-	Boot    uint64              `json:"boot"`
-	Samples []accounting.Sample `json:"samples"`
-	// RAPL says the counter samples are the node agent's in-band RAPL
-	// counter, which wraps at CounterMax joules (0: unknown).
-	RAPL       bool    `json:"rapl,omitempty"`
-	CounterMax float64 `json:"counter_max,omitempty"`
-}
-
-type storedCurve struct {
-	Node    string              `json:"node"`
-	Phases  accounting.Phases   `json:"phases"`
-	Samples []accounting.Sample `json:"samples"`
-}
-
 // energyState is the controller's live sampling and the billed totals the
 // quotas need. Lock order: Controller.mu before energyState.mu, never the
 // other way round.
 type energyState struct {
 	mu   sync.Mutex
 	recs map[string]*recording // by node
+	base map[string]baseline   // by node: read before a boot's recording starts
 	used map[string]float64    // joules billed by account
+}
+
+// baseline is a node's reading taken for one boot of a job before the
+// transition that starts the boot's recording (see baselineReading).
+type baseline struct {
+	job, boot uint64
+	s         accounting.Sample
 }
 
 // recording is the readings of one node while it is powered for one boot
@@ -115,10 +85,13 @@ type recording struct {
 	// (a node without a BMC meter); raplMax is where it wraps, in joules.
 	rapl    bool
 	raplMax float64
+	// offAt is when the node was confirmed off (sampleFinal): the end of
+	// the boot's power-off phase.
+	offAt time.Time
 }
 
 func newEnergyState() *energyState {
-	return &energyState{recs: map[string]*recording{}, used: map[string]float64{}}
+	return &energyState{recs: map[string]*recording{}, base: map[string]baseline{}, used: map[string]float64{}}
 }
 
 // powered reports whether a job in state s has its node switched on (or
@@ -131,42 +104,14 @@ func powered(s job.State) bool {
 	return false
 }
 
-func ledgerKey(id, boot uint64, ph accounting.Phase) []byte {
-	k := binary.BigEndian.AppendUint64(nil, id)
-	k = binary.BigEndian.AppendUint64(k, boot)
-	return append(k, phaseByte[ph])
-}
-
-// phaseByte orders a boot's entries by phase in the ledger.
-var phaseByte = map[accounting.Phase]byte{accounting.Boot: 1, accounting.Run: 2, accounting.Off: 3}
-
-func curveKey(id, boot uint64) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, id), boot)
-}
-
-func rawPrefix(node string) []byte { return append([]byte(node), 0) }
-
 // loadEnergy sums the ledger by account for the quotas.
 func (c *Controller) loadEnergy() error {
 	return c.st.View(func(tx *store.Tx) error {
-		b := tx.Bucket(ledgerBucket)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var e ledgerJoules
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("ledger entry %x: %w", k, err)
-			}
+		return tx.ForEachLedgerEntry(func(e *store.LedgerEntry) error {
 			c.en.used[e.Account] += e.Joules
 			return nil
 		})
 	})
-}
-
-type ledgerJoules struct {
-	Account string  `json:"account"`
-	Joules  float64 `json:"joules"`
 }
 
 // startRecordingLocked starts sampling j's node for its current boot. It is
@@ -188,6 +133,12 @@ func (c *Controller) startRecordingLocked(j *job.Job) {
 		close(r.stop) // a stale recording (should not happen): the new boot wins
 	}
 	r := &recording{node: j.Node, job: j.ID, boot: j.Boot, m: rt.m, stop: make(chan struct{})}
+	if b, ok := c.en.base[j.Node]; ok {
+		delete(c.en.base, j.Node)
+		if b.job == j.ID && b.boot == j.Boot {
+			r.samples = []accounting.Sample{b.s}
+		}
+	}
 	c.en.recs[j.Node] = r
 	c.en.mu.Unlock()
 	c.runGroup.Add(1)
@@ -237,39 +188,70 @@ const powerOnWindow = 3 * time.Second
 // sample takes one reading for r; errors are counted and left as a gap,
 // which the bill then shows as estimated with its reason.
 func (c *Controller) sample(ctx context.Context, r *recording) {
-	pm, ok := r.m.(power.Meter)
-	if !ok || !hasMeter(r.m) {
+	s, ok := c.readMeter(ctx, r.node, r.job, r.m, &r.errs)
+	if !ok {
 		return
+	}
+	c.en.mu.Lock()
+	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
+		r.samples = append(r.samples, s)
+	}
+	c.en.mu.Unlock()
+}
+
+// readMeter takes one reading of m, the machine of node, for job id. A
+// failure is counted in *errs (guarded by c.en.mu), logged now and then,
+// and reported to the PowerError hook.
+func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m Machine, errs *int) (accounting.Sample, bool) {
+	pm, ok := m.(power.Meter)
+	if !ok || !hasMeter(m) {
+		return accounting.Sample{}, false
 	}
 	rctx, cancel := context.WithTimeout(ctx, max(3*c.cfg.Energy.interval(), 5*time.Second))
 	rd, err := pm.PowerReading(rctx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return
+			return accounting.Sample{}, false
 		}
 		c.en.mu.Lock()
-		r.errs++
-		n := r.errs
+		*errs++
+		n := *errs
 		c.en.mu.Unlock()
 		if n == 1 || n%60 == 0 {
-			c.log.Warn("power reading failed", "node", r.node, "job", r.job, "failures", n, "err", err)
+			c.log.Warn("power reading failed", "node", node, "job", id, "failures", n, "err", err)
 		}
-		c.powerError(r.node, err)
-		return
+		c.powerError(node, err)
+		return accounting.Sample{}, false
 	}
-	s := accounting.Sample(rd)
-	c.en.mu.Lock()
-	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
-		r.samples = append(r.samples, s)
-	}
-	c.en.mu.Unlock()
 	w := rd.Watts
 	c.mu.Lock()
-	if n, ok := c.nodes[r.node]; ok {
+	if n, ok := c.nodes[node]; ok {
 		n.watts = &w
 	}
 	c.mu.Unlock()
+	return accounting.Sample(rd), true
+}
+
+// baselineReading reads the meter of j's node while it is still off, just
+// before the POWERING_ON transition of j's boot, and keeps the reading for
+// the recording that transition starts. Taken before the transition stamps
+// the boot's start, it is a reading at or before that start however late
+// the sampler's goroutine first runs, so a boot cut short (a restart while
+// booting) is not left with one reading and no rate, and a counter has its
+// baseline. Called without c.mu held: a meter read can take seconds.
+func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m Machine) {
+	if c.cfg.Energy.interval() < 0 {
+		return
+	}
+	var errs int
+	s, ok := c.readMeter(ctx, j.Node, j.ID, m, &errs)
+	if !ok {
+		return
+	}
+	c.en.mu.Lock()
+	c.en.base[j.Node] = baseline{job: j.ID, boot: j.Boot, s: s}
+	c.en.mu.Unlock()
 }
 
 // hasMeter reports whether m reads power out of band (its BMC). A
@@ -316,15 +298,32 @@ func (c *Controller) AgentEnergy(r EnergyReading) {
 	}
 }
 
-// sampleFinal takes the reading that closes a powered stretch (the node is
-// now off), so the power-off phase ends on a measurement.
+// sampleFinal notes that node was just confirmed off and takes the reading
+// that closes its powered stretch, so the power-off phase ends there, on a
+// measurement.
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	c.en.mu.Lock()
 	r := c.en.recs[node]
+	if r != nil {
+		r.offAt = c.clk.Now()
+	}
 	c.en.mu.Unlock()
 	if r != nil {
 		c.sample(ctx, r)
 	}
+}
+
+// billEnd is where the bill of the boot j leaves ends: when its node was
+// confirmed off, if the recording saw that, else at the transition (at).
+// The commit that follows a confirmed power off comes a moment later, and
+// that moment's energy is the switched-off machine's, not the job's.
+func (c *Controller) billEnd(j *job.Job, at time.Time) time.Time {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	if r := c.en.recs[j.Node]; r != nil && r.job == j.ID && r.boot == j.Boot && !r.offAt.IsZero() && r.offAt.Before(at) {
+		return r.offAt
+	}
+	return at
 }
 
 // flushIfDue writes r's new samples to the store when the first one is
@@ -335,28 +334,13 @@ func (c *Controller) flushIfDue(r *recording, force bool) {
 		c.en.mu.Unlock()
 		return
 	}
-	chunk := sampleChunk{Job: r.job, Boot: r.boot, Samples: slices.Clone(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
+	chunk := store.SampleChunk{Node: r.node, Job: r.job, Boot: r.boot, Samples: storeSamples(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
 	upto := len(r.samples)
 	c.en.mu.Unlock()
-	v, err := json.Marshal(chunk)
-	if err != nil {
-		c.log.Error("encode power samples", "node", r.node, "err", err)
-		return
-	}
-	key := binary.BigEndian.AppendUint64(rawPrefix(r.node), uint64(chunk.Samples[0].Time.UnixNano()))
-	err = c.st.Batch(func(tx *store.Tx) error {
-		// Once billed, the boot's raw samples are gone for good; a flush
-		// racing the bill must not bring them back.
-		if l := tx.Bucket(ledgerBucket); l != nil && l.Get(ledgerKey(r.job, r.boot, accounting.Boot)) != nil {
-			return nil
-		}
-		raw, err := tx.Bucket(samplesBucket).CreateBucketIfNotExists(bucketRaw)
-		if err != nil {
-			return err
-		}
-		return raw.Put(key, v)
-	})
-	if err != nil {
+	// The store writes nothing once the boot is billed: its raw samples are
+	// gone for good, and a flush racing the bill must not bring them back.
+	if err := c.st.Batch(func(tx *store.Tx) error { return tx.AppendSamples(&chunk) }); err != nil {
+		// Kept in memory: the next flush, or the bill, takes them.
 		c.log.Error("store power samples", "node", r.node, "err", err)
 		return
 	}
@@ -420,22 +404,16 @@ type bootSamples struct {
 // samplesTx returns the readings of one boot of a job on node: those the
 // store holds and those still in memory, in time order.
 func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) (bootSamples, error) {
+	chunks, err := tx.BootSamples(node, id, boot)
+	if err != nil {
+		return bootSamples{}, err
+	}
 	var out []accounting.Sample
 	var rapl bool
 	var counterMax float64
-	if raw := tx.Bucket(samplesBucket).Bucket(bucketRaw); raw != nil {
-		p := rawPrefix(node)
-		cur := raw.Cursor()
-		for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
-			var ch sampleChunk
-			if err := json.Unmarshal(v, &ch); err != nil {
-				return bootSamples{}, fmt.Errorf("power samples %q: %w", k, err)
-			}
-			if ch.Job == id && ch.Boot == boot {
-				out = append(out, ch.Samples...)
-				rapl, counterMax = rapl || ch.RAPL, max(counterMax, ch.CounterMax)
-			}
-		}
+	for _, ch := range chunks {
+		out = append(out, accountingSamples(ch.Samples)...)
+		rapl, counterMax = rapl || ch.RAPL, max(counterMax, ch.CounterMax)
 	}
 	c.en.mu.Lock()
 	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
@@ -453,29 +431,6 @@ func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) (boot
 	}, nil
 }
 
-// dropRawTx deletes the stored raw samples of one boot once it is billed.
-func dropRawTx(tx *store.Tx, node string, id, boot uint64) error {
-	raw := tx.Bucket(samplesBucket).Bucket(bucketRaw)
-	if raw == nil {
-		return nil
-	}
-	var del [][]byte
-	p := rawPrefix(node)
-	cur := raw.Cursor()
-	for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
-		var ch struct{ Job, Boot uint64 }
-		if json.Unmarshal(v, &ch) != nil || (ch.Job == id && ch.Boot == boot) {
-			del = append(del, bytes.Clone(k))
-		}
-	}
-	for _, k := range del {
-		if err := raw.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // energyBlockedLocked returns the waiting jobs whose account is at or over
 // its energy quota.
 func (c *Controller) energyBlockedLocked(jobs []*job.Job) map[uint64]job.Reason {
@@ -485,7 +440,7 @@ func (c *Controller) energyBlockedLocked(jobs []*job.Job) map[uint64]job.Reason 
 	c.en.mu.Lock()
 	over := map[string]bool{}
 	for acct, q := range c.cfg.Energy.QuotaKWh {
-		if c.en.used[acct] >= q*3.6e6 {
+		if c.en.used[acct] >= q*accounting.JoulesPerKWh {
 			over[acct] = true
 		}
 	}
@@ -512,7 +467,3 @@ func (c *Controller) EnergyUsed() map[string]float64 {
 	}
 	return out
 }
-
-// methodRAPL is the ledger method of a phase billed from the node agent's
-// RAPL counter: CPU package energy, not the whole machine's.
-const methodRAPL = "rapl"

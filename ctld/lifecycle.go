@@ -165,6 +165,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		return nil, err
 	}
 	digest, kernel := bootFactsOf(m, j)
+	c.baselineReading(ctx, j, m)
 	if _, err := c.transition(id, job.Event{}, func(j *job.Job) error {
 		j.State, j.ImageDigest, j.KernelName = job.PoweringOn, digest, kernel
 		return nil

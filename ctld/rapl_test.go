@@ -2,11 +2,11 @@ package ctld
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/agent/proto"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/job"
@@ -89,8 +89,8 @@ func TestRAPLBillsANodeWithoutMeter(t *testing.T) {
 		t.Fatalf("ledger: %+v", es)
 	}
 	run := es[1]
-	if run.Phase != "run" || run.Method != methodRAPL {
-		t.Errorf("run entry: phase %q method %q, want run billed by %q", run.Phase, run.Method, methodRAPL)
+	if run.Phase != "run" || run.Method != string(accounting.MethodRAPL) {
+		t.Errorf("run entry: phase %q method %q, want run billed by %q", run.Phase, run.Method, accounting.MethodRAPL)
 	}
 	// Heartbeats 1 s apart measure the whole run; a wrap taken for a reset
 	// would lose up to 2000 J and mark the phase estimated.
@@ -162,16 +162,8 @@ func TestRAPLWrapAcrossRestart(t *testing.T) {
 	wrapsBefore := a.wraps
 	h.stop() // as a crash leaves it
 	var chunks, marked int
-	h.st.View(func(tx *store.Tx) error {
-		raw := tx.Bucket(samplesBucket).Bucket(bucketRaw)
-		if raw == nil {
-			return nil
-		}
-		return raw.ForEach(func(k, v []byte) error {
-			var ch sampleChunk
-			if err := json.Unmarshal(v, &ch); err != nil {
-				t.Errorf("chunk %q: %v", k, err)
-			}
+	err := h.st.View(func(tx *store.Tx) error {
+		return tx.ForEachSampleChunk(func(ch *store.SampleChunk) error {
 			chunks++
 			if ch.RAPL && ch.CounterMax == 2000 {
 				marked++
@@ -179,6 +171,9 @@ func TestRAPLWrapAcrossRestart(t *testing.T) {
 			return nil
 		})
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if chunks == 0 || marked != chunks {
 		t.Fatalf("%d of %d stored chunks carry the RAPL range of 2000 J", marked, chunks)
 	}
@@ -194,7 +189,7 @@ func TestRAPLWrapAcrossRestart(t *testing.T) {
 		t.Fatalf("ledger: %+v", es)
 	}
 	run := es[1]
-	if run.Method != methodRAPL || run.EnergyEstimated {
+	if run.Method != string(accounting.MethodRAPL) || run.EnergyEstimated {
 		t.Errorf("run: method %q estimated %v %v", run.Method, run.EnergyEstimated, run.Reasons)
 	}
 	if want := 250 * 30.0; !near(run.Joules, want, 0.03) {

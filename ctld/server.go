@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -66,22 +67,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ConnContext attaches the peer's credentials to every request on conn.
 func ConnContext(ctx context.Context, conn net.Conn) context.Context {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return ctx
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return ctx
-	}
-	var cred *unix.Ucred
-	raw.Control(func(fd uintptr) {
-		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	})
-	if err != nil || cred == nil {
+	cred := peerCred(conn)
+	if cred == nil {
 		return ctx
 	}
 	return context.WithValue(ctx, ctxKey{}, cred)
+}
+
+// peerCred asks the kernel who is at the other end of a Unix socket (nil
+// for anything else). conn may wrap the socket (wire.Conn) as long as it
+// reaches it through syscall.Conn.
+func peerCred(conn net.Conn) *unix.Ucred {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var cred *unix.Ucred
+	cerr := raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if cerr != nil || err != nil {
+		return nil
+	}
+	return cred
 }
 
 // WithCred is ConnContext for tests that have no socket.
@@ -90,7 +102,10 @@ func WithCred(ctx context.Context, uid, gid uint32) context.Context {
 }
 
 func (s *Server) identity(r *http.Request) Identity {
-	cred := r.Context().Value(ctxKey{}).(*unix.Ucred)
+	return s.identityOf(r.Context().Value(ctxKey{}).(*unix.Ucred))
+}
+
+func (s *Server) identityOf(cred *unix.Ucred) Identity {
 	id := Identity{UID: cred.Uid, GID: cred.Gid, User: strconv.FormatUint(uint64(cred.Uid), 10)}
 	u, err := user.LookupId(id.User)
 	if err == nil {
@@ -134,26 +149,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := Filter{All: q.Get("all") != ""}
-	for _, u := range q["user"] {
-		f.Users = setAdd(f.Users, u)
-	}
-	states, err := parseStates(q["state"])
+	f, err := jobFilter(q["user"], q["state"], q["id"], q.Get("all") != "")
 	if err != nil {
 		WriteError(w, err)
 		return
-	}
-	f.States = states
-	for _, id := range q["id"] {
-		n, err := strconv.ParseUint(strings.SplitN(id, "_", 2)[0], 10, 64)
-		if err != nil {
-			WriteError(w, fmt.Errorf("%w: %q is not a job id", ErrInvalid, id))
-			return
-		}
-		if f.IDs == nil {
-			f.IDs = map[uint64]bool{}
-		}
-		f.IDs[n] = true
 	}
 	jobs, err := s.c.ListJobs(f)
 	if err != nil {
@@ -161,6 +160,30 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJobList(w, jobs)
+}
+
+// jobFilter reads a listing's filters as both protocols carry them.
+func jobFilter(users, states, ids []string, all bool) (Filter, error) {
+	f := Filter{All: all}
+	for _, u := range users {
+		f.Users = setAdd(f.Users, u)
+	}
+	st, err := parseStates(states)
+	if err != nil {
+		return f, err
+	}
+	f.States = st
+	for _, id := range ids {
+		n, err := strconv.ParseUint(strings.SplitN(id, "_", 2)[0], 10, 64)
+		if err != nil {
+			return f, fmt.Errorf("%w: %q is not a job id", ErrInvalid, id)
+		}
+		if f.IDs == nil {
+			f.IDs = map[uint64]bool{}
+		}
+		f.IDs[n] = true
+	}
+	return f, nil
 }
 
 // writeJobList writes what writeJSON writes for api.JobList, in 32 KiB
@@ -302,6 +325,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // WriteError maps controller errors to HTTP codes with a one-line message.
 func WriteError(w http.ResponseWriter, err error) {
+	code, msg := errorStatus(err)
+	writeJSON(w, code, api.Error{Error: msg})
+}
+
+// errorStatus is the HTTP status code and the message an error is
+// answered with, in both protocols.
+func errorStatus(err error) (int, string) {
 	code := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -320,5 +350,5 @@ func WriteError(w http.ResponseWriter, err error) {
 	if code == http.StatusForbidden && !strings.Contains(msg, ErrForbidden.Error()) {
 		msg = ErrForbidden.Error() + ": " + msg
 	}
-	writeJSON(w, code, api.Error{Error: msg})
+	return code, msg
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
 )
 
@@ -49,7 +50,7 @@ func TestAcctThroughTheBinaries(t *testing.T) {
 		if math.Abs(j.BootJoules+j.RunJoules+j.OffJoules-j.EnergyJoules) > 1e-6 {
 			t.Errorf("job %s: phases do not add up to %.3f J", j.JobID, j.EnergyJoules)
 		}
-		if want := j.EnergyJoules / 3.6e6 * 0.25; math.Abs(j.Cost-want) > 1e-12 || j.Currency != "EUR" {
+		if want := j.EnergyJoules / accounting.JoulesPerKWh * 0.25; math.Abs(j.Cost-want) > 1e-12 || j.Currency != "EUR" {
 			t.Errorf("job %s: cost %g %s, want %g EUR", j.JobID, j.Cost, j.Currency, want)
 		}
 		if j.Account != "physics" || j.Kind == "" || j.Image != "busybox:1.36" {

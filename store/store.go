@@ -1,17 +1,24 @@
-// Package store owns bmcctld's durable state: one bbolt file with buckets for
-// jobs, nodes, the per-job event log and the accounting ledger, the encoding of
-// each record, and the schema version with its upgrade steps. It knows nothing
-// of HTTP or power.
+// Package store owns bmcctld's durable state: one bbolt file, every bucket in
+// it, the keys and record types of each, transactions, and the schema version
+// with its upgrade steps. Callers get typed methods on Tx, never a bucket; no
+// other package imports bbolt. It knows nothing of HTTP, power or pricing:
+// ledger entries, samples and curves are records here, computed elsewhere
+// (package accounting) and converted by the controller.
 //
-// Layout (all keys big-endian where numeric):
+// Layout, schema 2 (numbers big-endian; JSON values; seq from NextSequence):
 //
-//	meta     "schema" → uint32 version
-//	jobs     id(8) → JSON job.Job
-//	events   id(8) seq(4) → JSON job.Event
-//	nodes    name → JSON node.Node
-//	ledger   id(8) boot(8) phase(1) → JSON ledger entry, written once (ctld/ledger.go)
-//	samples  raw/ and curve/ sub-buckets of power samples per job (ctld/energy.go,
-//	         docs/accounting.md)
+//	meta     "schema"                     → uint32 version
+//	jobs     id(8)                        → job.Job
+//	events   id(8) seq(8)                 → job.Event, a job's history in order
+//	nodes    name                         → node.Node
+//	ledger   id(8) boot(8) phase(1)       → LedgerEntry, written once (phase 1 boot, 2 run, 3 off)
+//	samples  node 0x00 id(8) boot(8) t(8) → SampleChunk: readings of a boot not yet billed,
+//	                                        t = the first reading's Unix nanoseconds
+//	curves   id(8) boot(8)                → Curve: a billed boot's down-sampled power curve
+//
+// Record fields that the key holds (job, boot, phase, node) are not repeated
+// in the value, so a record never contradicts its key. schema.go lists every
+// layout change and the step that upgrades a file written by an older bmcctld.
 package store
 
 import (
@@ -27,22 +34,10 @@ import (
 	"github.com/bmc-sched/bmc/node"
 )
 
-// SchemaVersion is the layout this code writes. Open upgrades older files.
-const SchemaVersion = 1
-
-var (
-	bucketMeta    = []byte("meta")
-	bucketJobs    = []byte("jobs")
-	bucketEvents  = []byte("events")
-	bucketNodes   = []byte("nodes")
-	bucketLedger  = []byte("ledger")
-	bucketSamples = []byte("samples")
-	keySchema     = []byte("schema")
-)
-
 // Errors callers tell apart with errors.Is.
 var (
 	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
 	ErrNewerSchema = errors.New("state file was written by a newer bmcctld")
 )
 
@@ -97,45 +92,6 @@ func (s *Store) Close() error {
 
 // Path is the state file's path.
 func (s *Store) Path() string { return s.db.Path() }
-
-// upgrade creates missing buckets and runs each step from the file's version
-// to SchemaVersion in one transaction, so a crash leaves the old or new layout.
-func (s *Store) upgrade() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		var v uint32
-		if b := meta.Get(keySchema); b != nil {
-			if len(b) != 4 {
-				return fmt.Errorf("schema version: corrupt value %x", b)
-			}
-			v = binary.BigEndian.Uint32(b)
-		}
-		if v > SchemaVersion {
-			return fmt.Errorf("%w: schema %d, this bmcctld knows %d", ErrNewerSchema, v, SchemaVersion)
-		}
-		for ; v < SchemaVersion; v++ {
-			if err := upgrades[v](tx); err != nil {
-				return fmt.Errorf("upgrade schema %d→%d: %w", v, v+1, err)
-			}
-		}
-		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
-	})
-}
-
-// upgrades[v] turns schema v into v+1. Version 0 is an empty file.
-var upgrades = []func(tx *bolt.Tx) error{
-	func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketEvents, bucketNodes, bucketLedger, bucketSamples} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
-}
 
 func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
@@ -206,10 +162,6 @@ func (t *Tx) PutNode(n *node.Node) error {
 	}
 	return t.tx.Bucket(bucketNodes).Put([]byte(n.Name), v)
 }
-
-// Bucket gives packages that own a bucket's values (accounting) raw access to
-// it inside the same transaction as the job change they belong to.
-func (t *Tx) Bucket(name string) *bolt.Bucket { return t.tx.Bucket([]byte(name)) }
 
 // Update runs fn in one read-write transaction. fn's side effects outside the
 // transaction must wait until Update returns nil.

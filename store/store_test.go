@@ -153,8 +153,14 @@ func TestUpgradeFromEmptyFileCreatesBuckets(t *testing.T) {
 	}
 	db.Close()
 	s := open(t, path)
-	s.View(func(tx *Tx) error {
-		for _, b := range []string{"jobs", "events", "nodes", "ledger", "samples"} {
+	s.Close()
+	db, err = bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketJobs, bucketEvents, bucketNodes, bucketLedger, bucketSamples, bucketCurves} {
 			if tx.Bucket(b) == nil {
 				t.Errorf("bucket %s missing after upgrade", b)
 			}

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,6 +32,7 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/bench/proc"
 	"github.com/bmc-sched/bmc/job"
 )
 
@@ -98,7 +98,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	start := time.Now().UTC()
-	load0 := loadavg()
+	load0 := proc.Loadavg()
 	if err := b.build(ctx); err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func run(ctx context.Context, cfg config) error {
 	if err := b.queuePhase(ctx); err != nil {
 		return err
 	}
-	report := b.report(start, load0, loadavg(), time.Since(start))
+	report := b.report(start, load0, proc.Loadavg(), time.Since(start))
 	fmt.Print(report)
 	if cfg.out != "" {
 		return os.WriteFile(cfg.out, []byte(report), 0o644)
@@ -175,12 +175,12 @@ func (b *bench) submitPhase(ctx context.Context) error {
 	}
 	b.add(row{"API submit, 1 client", "", fmt.Sprintf("%.0f jobs/s", one.rate), "",
 		fmt.Sprintf("latency p50 %.2f ms, p99 %.2f ms", one.p50, one.p99)})
-	cpu0, self0 := procCPU(d.cmd.Process.Pid), procCPU(os.Getpid())
+	cpu0, self0 := proc.CPU(d.cmd.Process.Pid), proc.CPU(os.Getpid())
 	many, err := b.apiSubmits(ctx, d, b.cfg.clients, b.cfg.apiTime)
 	if err != nil {
 		return err
 	}
-	cpu, self := procCPU(d.cmd.Process.Pid)-cpu0, procCPU(os.Getpid())-self0
+	cpu, self := proc.CPU(d.cmd.Process.Pid)-cpu0, proc.CPU(os.Getpid())-self0
 	b.add(row{fmt.Sprintf("API submit, %d clients", b.cfg.clients), "≥ 20,000 jobs/s", fmt.Sprintf("%.0f jobs/s", many.rate),
 		verdict(many.rate >= 20000), fmt.Sprintf("%d durable submits in %s; p50 %.2f ms, p99 %.2f ms; CPU per submit: bmcctld %.0f µs (%.0f %% of a core), clients %.0f µs; CPU-bound ceiling with all %d CPUs free: %.0f/s",
 			many.n, b.cfg.apiTime, many.p50, many.p99, cpu.Seconds()*1e6/float64(many.n), 100*cpu.Seconds()/b.cfg.apiTime.Seconds(),
@@ -196,15 +196,15 @@ func (b *bench) seqPhase(ctx context.Context, d *daemon, dir string) error {
 		return err
 	}
 	n := b.cfg.seqN
-	cpu0 := procCPU(d.cmd.Process.Pid)
+	cpu0 := proc.CPU(d.cmd.Process.Pid)
 	el, err := b.shellLoops(ctx, d, dir, 1, n)
 	if err != nil {
 		return err
 	}
-	cpu := procCPU(d.cmd.Process.Pid) - cpu0
+	cpu := proc.CPU(d.cmd.Process.Pid) - cpu0
 	rate := float64(n) / el.Seconds()
 	b.add(row{"bmcsubmit --parsable, 1 shell loop", "≥ 300 jobs/s", fmt.Sprintf("%.0f jobs/s (%.2f ms each)", rate, ms(el)/float64(n)),
-		verdict(rate >= 300), fmt.Sprintf("%d sequential processes; bmcctld CPU %.0f µs/submit; Slurm sbatch here: 181/s", n, cpu.Seconds()*1e6/float64(n))})
+		verdict(rate >= 300), fmt.Sprintf("%d sequential processes; bmcctld CPU %.0f µs/submit; Slurm side by side: go run ./bench/slurm", n, cpu.Seconds()*1e6/float64(n))})
 	// The floor: the same loop running a command that starts the same
 	// binary and exits at once.
 	help, err := b.helpLoop(ctx, dir, n/4)
@@ -291,7 +291,7 @@ func (b *bench) queuePhase(ctx context.Context) error {
 	}
 	b.add(row{"bmcq (table), same queue", "", fmt.Sprintf("%.1f ms", ms(time.Since(t0))), "", "one run"})
 
-	st, err := procStatus(d.cmd.Process.Pid)
+	st, err := proc.Status(d.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -304,38 +304,12 @@ func (b *bench) queuePhase(ctx context.Context) error {
 // shellLoops runs `loops` bash for-loops at once, each submitting n jobs
 // with one bmcsubmit process per job, and returns the wall time of all.
 func (b *bench) shellLoops(ctx context.Context, d *daemon, dir string, loops, n int) (time.Duration, error) {
-	script := `for i in $(seq 1 ` + strconv.Itoa(n) + `); do "$BMCSUBMIT" --parsable job.toml >/dev/null || exit 1; done`
-	cmds := make([]*exec.Cmd, loops)
-	for i := range cmds {
-		cmds[i] = exec.CommandContext(ctx, "bash", "-c", script)
-		cmds[i].Dir = dir
-		cmds[i].Env = append(os.Environ(), "BMC_SOCKET="+d.sock, "BMCSUBMIT="+filepath.Join(b.bin, "bmcsubmit"))
-		cmds[i].Stderr = os.Stderr
-	}
-	t0 := time.Now()
-	for _, c := range cmds {
-		if err := c.Start(); err != nil {
-			return 0, err
-		}
-	}
-	var errs []error
-	for _, c := range cmds {
-		if err := c.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("submit loop: %w", err))
-		}
-	}
-	return time.Since(t0), errors.Join(errs...)
+	return proc.ShellLoops(ctx, dir, []string{"BMC_SOCKET=" + d.sock}, loops, n, filepath.Join(b.bin, "bmcsubmit"), "--parsable", "job.toml")
 }
 
 // helpLoop times a bash loop of `bmcsubmit --help`.
 func (b *bench) helpLoop(ctx context.Context, dir string, n int) (time.Duration, error) {
-	script := `for i in $(seq 1 ` + strconv.Itoa(n) + `); do "$BMCSUBMIT" --help >/dev/null || exit 1; done`
-	cmd := exec.CommandContext(ctx, "bash", "-c", script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BMCSUBMIT="+filepath.Join(b.bin, "bmcsubmit"))
-	t0 := time.Now()
-	err := cmd.Run()
-	return time.Since(t0), err
+	return proc.ShellLoops(ctx, dir, nil, 1, n, filepath.Join(b.bin, "bmcsubmit"), "--help")
 }
 
 type apiResult struct {
@@ -513,7 +487,7 @@ func (b *bench) add(r row) {
 func (b *bench) report(start time.Time, load0, load1 string, took time.Duration) string {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "bench/core  %s  %s  %s/%s  %d CPUs (%s)\n", start.Format("2006-01-02 15:04 UTC"),
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), proc.CPUModel())
 	fmt.Fprintf(&buf, "load average before: %s  after: %s  run took %s\n", load0, load1, took.Round(time.Second))
 	fmt.Fprintf(&buf, "bmcctld --sim %d, fresh state dir per phase, fsync on every commit (NoSync off)\n\n", b.cfg.sim)
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
@@ -533,86 +507,3 @@ func verdict(ok bool) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// procStatus reads the kB fields of /proc/PID/status.
-func procStatus(pid int) (map[string]float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	return parseStatus(data), nil
-}
-
-// parseStatus returns the "Key:   123 kB" lines of a /proc/PID/status file.
-func parseStatus(data []byte) map[string]float64 {
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || !strings.HasSuffix(v, " kB") {
-			continue
-		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, " kB")), 64)
-		if err == nil {
-			out[k] = n
-		}
-	}
-	return out
-}
-
-// procCPU is the user+system CPU time a process has used so far (0 if it
-// cannot be read).
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	return parseStatCPU(data)
-}
-
-// parseStatCPU sums utime and stime, the 14th and 15th fields of
-// /proc/PID/stat, in clock ticks of 10 ms. The command name (field 2) may
-// hold spaces and parentheses, so fields are counted after its last ')'.
-func parseStatCPU(data []byte) time.Duration {
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(u+st) * 10 * time.Millisecond
-}
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "?"
-	}
-	defer f.Close()
-	data, _ := io.ReadAll(io.LimitReader(f, 1<<16))
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}

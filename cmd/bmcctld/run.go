@@ -21,9 +21,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/api/wire"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
+	"github.com/bmc-sched/bmc/buildinfo"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
@@ -31,8 +34,8 @@ import (
 	"github.com/bmc-sched/bmc/store"
 )
 
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
+// version is what the build stamped (package buildinfo).
+var version = buildinfo.Version()
 
 type flags struct {
 	stateDir       string
@@ -118,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
 	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
-	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs and account energy quotas (TOML; see ctld.TariffFile)")
+	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs and account energy quotas (TOML; see accounting.TariffFile)")
 	// Hidden: for bench/core and whoever chases a slow daemon with pprof.
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until bmcctld stops")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when bmcctld stops")
@@ -172,7 +175,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
 	if f.tariffsFile != "" {
-		if f.cfg.Energy.Tariffs, f.cfg.Energy.QuotaKWh, err = ctld.LoadTariffFile(f.tariffsFile); err != nil {
+		data, err := os.ReadFile(f.tariffsFile)
+		if err != nil {
+			return fmt.Errorf("--tariffs: %w", err)
+		}
+		if f.cfg.Energy.Tariffs, f.cfg.Energy.QuotaKWh, err = accounting.ParseTariffFile(f.tariffsFile, data); err != nil {
 			return fmt.Errorf("--tariffs: %w", err)
 		}
 	}
@@ -218,10 +225,14 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv, ConnContext: ctld.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	// One socket, two protocols: HTTP for the API, and the plain protocol
+	// that bmcsubmit and bmcq's queue table use to stay quick to start.
+	httpLn, plainLn := wire.Split(ln, 10*time.Second)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
-	g.Go(func() error { return serveUntil(gctx, httpSrv, ln) })
+	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
+	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
 		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
 	}

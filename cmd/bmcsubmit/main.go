@@ -3,18 +3,22 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/bmc-sched/bmc/internal/cli"
+	"github.com/bmc-sched/bmc/cli"
+	"github.com/bmc-sched/bmc/cli/bmcsubmit"
 )
 
+// main installs no signal handler: a submit is one round trip, and an
+// interrupt ends it as it ends any command (bmcsubmit.Run handles
+// interrupts itself while --wait follows a job). Handling signals from the
+// start cost two more threads at every submit.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	env := cli.DefaultEnv()
-	code := cli.Main(ctx, cli.NewSubmitCommand(env), os.Args[1:], env, "bmcsubmit")
-	stop()
-	os.Exit(code)
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(cli.Exit(os.Stderr, "bmcsubmit", err))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return bmcsubmit.Run(ctx, cli.DefaultEnv(stdout, stderr), args)
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/stmcginnis/gofish"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -250,11 +254,52 @@ func (m *RedfishMeter) read(ctx context.Context) (power.Reading, error) {
 		if err != nil {
 			return power.Reading{}, err
 		}
-		if em != nil && (em.EnergykWh.DataSourceURI != "" || em.EnergykWh.Reading > 0) {
-			r.Joules = float64(em.EnergykWh.Reading) * 3.6e6
-			r.Counter = true
+		if em != nil {
+			kwh, ok, err := energyKWh(c, em.ODataID)
+			if err != nil {
+				return power.Reading{}, err
+			}
+			if ok {
+				r.Joules = kwh * accounting.JoulesPerKWh
+				r.Counter = true
+			}
 		}
 		return r, nil
 	}
 	return power.Reading{}, fmt.Errorf("no chassis reports power: %w", power.ErrUnsupported)
 }
+
+// energyKWh reads EnvironmentMetrics.EnergykWh.Reading from the resource's
+// raw JSON as a float64. gofish decodes it as a float32, whose 24-bit
+// mantissa cannot hold a lifetime counter: at 20 MWh one step is 2⁻⁹ kWh,
+// about 7 kJ, so an 18 kJ job was billed 21 kJ. ok is false when the BMC
+// has no such reading.
+func energyKWh(c *gofish.APIClient, uri string) (kwh float64, ok bool, err error) {
+	resp, err := c.Get(uri)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		EnergykWh *struct {
+			Reading *json.Number
+		}
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxResourceBytes))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return 0, false, fmt.Errorf("%s: %w", uri, err)
+	}
+	if doc.EnergykWh == nil || doc.EnergykWh.Reading == nil {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseFloat(doc.EnergykWh.Reading.String(), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) {
+		return 0, false, fmt.Errorf("%s: EnergykWh reading %q is not a counter", uri, doc.EnergykWh.Reading.String())
+	}
+	return v, true, nil
+}
+
+// maxResourceBytes bounds one Redfish resource read: a BMC is not trusted
+// to send a sane amount.
+const maxResourceBytes = 1 << 20

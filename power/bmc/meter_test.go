@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -180,7 +179,7 @@ func TestRedfishMeter(t *testing.T) {
 			if r.Watts != 187 || !r.Time.Equal(t0) {
 				t.Fatalf("reading = %+v", r)
 			}
-			if withEnergy && (!r.Counter || r.Joules != 1.5*3.6e6) {
+			if withEnergy && (!r.Counter || r.Joules != 1.5*accounting.JoulesPerKWh) {
 				t.Fatalf("energy counter = %+v, want 5.4 MJ", r)
 			}
 			if !withEnergy && r.Counter {
@@ -204,53 +203,5 @@ func TestRedfishMeterBadPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secret) || len(s.got()) != 0 {
 		t.Fatalf("leaked or retried: %v (sleeps %v)", err, s.got())
-	}
-}
-
-// TestRedfishDriver runs bmclib's real gofish provider against the fake
-// service: sessions, power state, on, and a confirmed off.
-func TestRedfishDriver(t *testing.T) {
-	f, srv := newFakeRedfish(t, "admin", secret, false)
-	u, _ := url.Parse(srv.URL)
-	port, _ := strconv.Atoi(u.Port())
-	cfg := node.BMC{Protocol: "redfish", Address: u.Hostname(), Port: port, User: "admin",
-		PasswordFile: passwordFile(t, secret+"\n"), Insecure: true}
-	d, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxT(t)
-	if st, err := d.PowerState(ctx); err != nil || st != power.Off {
-		t.Fatalf("PowerState = %v, %v", st, err)
-	}
-	if err := d.PowerOn(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.PowerOff(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := d.PowerState(ctx); err != nil || st != power.Off {
-		t.Fatalf("PowerState after off = %v, %v", st, err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fmt.Sprint(f.resets) != "[On ForceOff]" {
-		t.Fatalf("resets = %v", f.resets)
-	}
-	if len(f.tokens) != 0 {
-		t.Fatalf("sessions left open: %v", f.tokens)
-	}
-
-	cfg.PasswordFile = passwordFile(t, "nope")
-	bad, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = bad.PowerState(ctx)
-	if !errors.Is(err, power.ErrAuth) || strings.Contains(err.Error(), "nope") {
-		t.Fatalf("bad password: %v", err)
 	}
 }

@@ -17,18 +17,28 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(c.Interval) != 100*time.Millisecond || time.Duration(c.CSVInterval) != time.Second {
-		t.Errorf("intervals = %v, %v", time.Duration(c.Interval), time.Duration(c.CSVInterval))
+	if time.Duration(c.Interval) != 20*time.Millisecond || time.Duration(c.CSVInterval) != time.Second || c.Seed != 42 {
+		t.Errorf("intervals = %v, %v, seed %d", time.Duration(c.Interval), time.Duration(c.CSVInterval), c.Seed)
 	}
-	if m := c.Model(0); m.Average != 2*time.Second || m.IdleWatts != 40 || m.StepWatts != 4 {
-		t.Errorf("Model(0) = %+v", m)
+	wantModel := Model{IdleWatts: 40, DynamicWatts: 60, StandbyWatts: 10, SurgeWatts: 30, SurgeTime: 2 * time.Second,
+		Smoothing: 300 * time.Millisecond, CPUs: 1, Average: 2 * time.Second}
+	if m := c.Model(0); m != wantModel {
+		t.Errorf("Model(0) = %+v, want %+v", m, wantModel)
 	}
-	if d, err := ParseConfig([]byte("[[node]]\nname = \"a\"\ndir = \"/x\"\n")); err != nil || d.Model(0).Average != time.Second {
-		t.Errorf("default average: %+v %v", d, err)
+	// Unset sensor keys take the documented defaults.
+	wantSensor := DefaultSensor
+	wantSensor.Window, wantSensor.Noise = 2*time.Second, 0.03
+	if s := c.SensorConfig(); s != wantSensor {
+		t.Errorf("SensorConfig = %+v, want %+v", s, wantSensor)
+	}
+	d, err := ParseConfig([]byte("[[node]]\nname = \"a\"\ndir = \"/x\"\n"))
+	if err != nil || d.Model(0).Average != 500*time.Millisecond || time.Duration(d.Interval) != 20*time.Millisecond || d.SensorConfig() != DefaultSensor {
+		t.Errorf("defaults: %+v %v", d, err)
 	}
 	want := []NodeConfig{
-		{Name: "vnode1", Dir: "/lab/node1", Kind: "qemu-x86", CPUs: 1, IdleWatts: 40, DynamicWatts: 60, StepWatts: 4},
-		{Name: "vnode2", Dir: "/lab/node2", Kind: "qemu-x86", CPUs: 1, IdleWatts: 20, DynamicWatts: 100, StepWatts: 4},
+		{Name: "vnode1", Dir: "/lab/node1", Kind: "qemu-x86", CPUs: 1, IdleWatts: 40, DynamicWatts: 60,
+			StandbyWatts: 10, SurgeWatts: 30, SurgeTime: Duration(2 * time.Second), Smoothing: Duration(300 * time.Millisecond)},
+		{Name: "vnode2", Dir: "/lab/node2", Kind: "qemu-x86", CPUs: 1, IdleWatts: 20, DynamicWatts: 100},
 	}
 	if len(c.Nodes) != len(want) {
 		t.Fatalf("nodes = %+v", c.Nodes)
@@ -57,6 +67,15 @@ func TestParseConfigRejects(t *testing.T) {
 		"beyond sensor":      "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = 500\ndynamic_watts = 600\n",
 		"cpus":               "[[node]]\nname = \"a\"\ndir = \"/x\"\ncpus = -2\n",
 		"negative average":   "average = \"-1s\"" + node,
+		"negative surge":     "[[node]]\nname = \"a\"\ndir = \"/x\"\nsurge_watts = -5\n",
+		"surge beyond":       "[[node]]\nname = \"a\"\ndir = \"/x\"\nidle_watts = 500\nsurge_watts = 600\n",
+		"negative smoothing": "[[node]]\nname = \"a\"\ndir = \"/x\"\nsmoothing = \"-1s\"\n",
+		"sensor period zero": "[sensor]\nperiod = \"0s\"" + node,
+		"sensor window long": "[sensor]\nwindow = \"1h\"" + node,
+		"sensor lag":         "[sensor]\nlag = \"-1s\"" + node,
+		"sensor resolution":  "[sensor]\nresolution_watts = -4.0" + node,
+		"sensor noise":       "[sensor]\nnoise_percent = 80.0" + node,
+		"sensor unknown key": "[sensor]\nrate = 3" + node,
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -84,8 +103,8 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted %+v", c)
 		}
 		for i, n := range c.Nodes {
-			w := c.Model(i).Watts(true, 1)
-			if !(w >= 0 && w <= maxSensorWatts+n.StepWatts) || n.CPUs < 1 || !filepath.IsAbs(n.Dir) {
+			w := c.Model(i).Watts(true, 1, 0)
+			if !(w >= 0 && w <= maxSensorWatts) || n.CPUs < 1 || !filepath.IsAbs(n.Dir) {
 				t.Fatalf("accepted node %+v (peak %v W)", n, w)
 			}
 		}

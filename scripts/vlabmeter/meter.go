@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,12 +17,13 @@ import (
 // Files a node's directory holds.
 const (
 	PIDFile    = "qemu.pid"      // written by QEMU (-pidfile)
-	WattsFile  = "power_watts"   // integer watts; ipmi_sim polls it for "Sys Power"
-	JoulesFile = "energy_joules" // the ground-truth counter
-	TruthFile  = "truth.csv"     // time,watts,joules at csv_interval
+	WattsFile  = "power_watts"   // the sensor's integer watts; ipmi_sim polls it for "Sys Power"
+	JoulesFile = "energy_joules" // the ground-truth counter, rewritten every interval
+	TruthFile  = "truth.csv"     // time,true watts,joules at csv_interval
 )
 
-// Meter samples every node of a lab, publishes its watts and integrates them.
+// Meter samples every node of a lab, integrates its true watts into the
+// ground-truth counter and publishes its sensor's degraded view of them.
 type Meter struct {
 	cfg   Config
 	procs Processes
@@ -33,6 +35,8 @@ type Meter struct {
 type nodeMeter struct {
 	cfg     NodeConfig
 	integ   *Integrator
+	sensor  *Sensor
+	shown   string // the sensor file's content, rewritten only on change
 	csv     *os.File
 	lastRow time.Time
 	watts   float64
@@ -63,9 +67,10 @@ func New(cfg Config, procs Processes, now func() time.Time, log *slog.Logger) (*
 				return nil, fmt.Errorf("node %s: %w", n.Name, err)
 			}
 		}
-		m.nodes = append(m.nodes, &nodeMeter{cfg: n, integ: NewIntegrator(cfg.Model(i), j), csv: f, joules: j})
+		m.nodes = append(m.nodes, &nodeMeter{cfg: n, integ: NewIntegrator(cfg.Model(i), j),
+			sensor: NewSensor(cfg.SensorConfig(), cfg.Seed, n.Name), csv: f, joules: j})
 		log.Info("metering node", "node", n.Name, "dir", n.Dir, "joules", j,
-			"idle_watts", n.IdleWatts, "dynamic_watts", n.DynamicWatts)
+			"idle_watts", n.IdleWatts, "dynamic_watts", n.DynamicWatts, "standby_watts", n.StandbyWatts)
 	}
 	return m, nil
 }
@@ -113,8 +118,12 @@ func (m *Meter) Step() error {
 			m.log.Info("node power", "node", n.cfg.Name, "running", ok, "pid", pid, "joules", j)
 		}
 		n.watts, n.joules, n.t, n.running = w, j, t, ok
-		if err := writeAtomic(filepath.Join(n.cfg.Dir, WattsFile), strconv.Itoa(int(w))+"\n"); err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
+		if shown := strconv.Itoa(int(math.Round(n.sensor.Add(t, w)))) + "\n"; shown != n.shown {
+			if err := writeAtomic(filepath.Join(n.cfg.Dir, WattsFile), shown); err != nil {
+				errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
+			} else {
+				n.shown = shown
+			}
 		}
 		if err := writeAtomic(filepath.Join(n.cfg.Dir, JoulesFile), strconv.FormatFloat(j, 'f', 3, 64)+"\n"); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
@@ -131,7 +140,7 @@ func (m *Meter) Step() error {
 
 func (n *nodeMeter) row() error {
 	n.lastRow = n.t
-	_, err := fmt.Fprintf(n.csv, "%.3f,%d,%.3f\n", float64(n.t.UnixMilli())/1000, int(n.watts), n.joules)
+	_, err := fmt.Fprintf(n.csv, "%.3f,%.2f,%.3f\n", float64(n.t.UnixMilli())/1000, n.watts, n.joules)
 	return err
 }
 
@@ -156,7 +165,7 @@ func (m *Meter) Close() error {
 
 // writeAtomic replaces path so that a reader (ipmi_sim, the accounting test)
 // never sees a half-written number. No fsync: the files are live readings,
-// rewritten ten times a second, not records.
+// rewritten many times a second, not records.
 func writeAtomic(path, data string) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {

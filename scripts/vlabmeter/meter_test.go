@@ -33,12 +33,18 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func TestMeterRun(t *testing.T) {
 	dir := t.TempDir()
+	// A sensor that shows each 100 ms mean at once, in 4 W steps, without
+	// noise, so every row can be worked out by hand.
 	cfg := Config{
 		Interval:    Duration(100 * time.Millisecond),
 		CSVInterval: Duration(time.Second),
-		Nodes:       []NodeConfig{{Name: "vnode1", Dir: dir, CPUs: 1, IdleWatts: 40, DynamicWatts: 60, StepWatts: 4}},
+		Sensor: SensorTOML{Window: ptr(Duration(100 * time.Millisecond)), Period: ptr(Duration(100 * time.Millisecond)),
+			Lag: ptr(Duration(0)), ResolutionWatts: ptr(4.0), NoisePercent: ptr(0.0)},
+		Nodes: []NodeConfig{{Name: "vnode1", Dir: dir, CPUs: 1, IdleWatts: 40, DynamicWatts: 60, StandbyWatts: 10}},
 	}
 	// A counter left by an earlier meter run is resumed.
 	must(t, os.WriteFile(filepath.Join(dir, JoulesFile), []byte("10.000\n"), 0o644))
@@ -54,14 +60,14 @@ func TestMeterRun(t *testing.T) {
 		at         time.Duration
 		on         bool
 		cpu        time.Duration
-		watts      string
-		joulesWant string
+		watts      string // the sensor: the mean of the last 100 ms, in 4 W steps
+		joulesWant string // the truth
 	}{
-		{0, false, 0, "0\n", "10.000\n"},
-		{100 * time.Millisecond, true, 0, "40\n", "12.000\n"},                       // +(0+40)/2·0.1
-		{200 * time.Millisecond, true, 100 * time.Millisecond, "100\n", "19.000\n"}, // +7
-		{1200 * time.Millisecond, true, 100 * time.Millisecond, "40\n", "89.000\n"}, // +70
-		{1300 * time.Millisecond, false, 0, "0\n", "91.000\n"},                      // +2
+		{0, false, 0, "12\n", "10.000\n"},                                           // standby 10 W → 12
+		{100 * time.Millisecond, true, 0, "24\n", "12.500\n"},                       // +(10+40)/2·0.1; mean 25 → 24
+		{200 * time.Millisecond, true, 100 * time.Millisecond, "72\n", "19.500\n"},  // +7; mean 70 → 72
+		{1200 * time.Millisecond, true, 100 * time.Millisecond, "44\n", "89.500\n"}, // +70; 100→40 W over 1 s, last 100 ms: 43 → 44
+		{1300 * time.Millisecond, false, 0, "24\n", "92.000\n"},                     // +2.5; mean 25 → 24
 	}
 	for i, st := range steps {
 		clk.t = time.Unix(1_800_000_000, 0).Add(st.at)
@@ -89,9 +95,9 @@ func TestMeterRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "time,watts,joules\n" +
-		"1800000000.000,0,10.000\n" +
-		"1800000001.200,40,89.000\n" +
-		"1800000001.400,0,91.000\n"
+		"1800000000.000,10.00,10.000\n" +
+		"1800000001.200,40.00,89.500\n" +
+		"1800000001.400,10.00,93.000\n"
 	if got := readFile(t, filepath.Join(dir, TruthFile)); got != want {
 		t.Errorf("truth.csv =\n%s\nwant\n%s", got, want)
 	}

@@ -5,36 +5,49 @@ import (
 	"time"
 )
 
-// Model is a node's power model. Its values are model values, chosen for the
-// lab, not measurements of any machine.
+// Model is a node's wall-power model: the lab's truth. Its values are model
+// values, chosen for the lab, not measurements of any machine. It is not
+// rounded to anything a sensor can show: the BMC's view of it is a separate,
+// degraded Sensor.
 type Model struct {
 	IdleWatts    float64 // drawn while QEMU runs and the guest does nothing
 	DynamicWatts float64 // added at full CPU use
-	// StepWatts is the resolution of the BMC's sensor (ipmi_sim's M=4): the
-	// model only produces values the sensor can show exactly, so the truth
-	// integrates what the BMC exposes and billing differs only by sampling.
-	StepWatts float64
+	// StandbyWatts is drawn while the machine is off but plugged in: the
+	// BMC and the power supply's standby rail.
+	StandbyWatts float64
+	// SurgeWatts is added at power-on (fans at full speed, disks and
+	// VRMs charging during POST) and decays with time constant SurgeTime.
+	SurgeWatts float64
+	SurgeTime  time.Duration
+	// Smoothing is the time constant of a first-order low-pass on the
+	// CPU-driven part: a machine's draw follows load through VRMs, capacitors
+	// and fans, not in steps of the 10 ms CPU-time accounting of the host.
+	Smoothing time.Duration
 	CPUs      int // vCPUs of the node; CPU use is normalised by it
 	// Average is the window CPU use is measured over (0: the last interval).
-	// Like a real BMC's averaged power reading it smooths the 10 Hz jitter of
-	// a TCG guest, so a reader sampling once a second sees what was drawn.
+	// /proc counts CPU time in 10 ms ticks, so at 50 Hz one interval holds
+	// at most two ticks: a window of several intervals gives a usable rate.
 	Average time.Duration
 }
 
-// Watts is the model's draw at cpuUse (0..1, clamped) while running, 0 when off.
-func (m Model) Watts(running bool, cpuUse float64) float64 {
+// Watts is the draw at (smoothed) CPU use u (0..1, clamped) while running,
+// since the power-on that was sinceOn ago; StandbyWatts when off.
+func (m Model) Watts(running bool, u float64, sinceOn time.Duration) float64 {
 	if !running {
-		return 0
+		return m.StandbyWatts
 	}
-	u := 0.0
-	if cpuUse > 0 { // NaN stays 0
-		u = math.Min(cpuUse, 1)
-	}
-	w := m.IdleWatts + m.DynamicWatts*u
-	if m.StepWatts > 0 {
-		w = m.StepWatts * math.Round(w/m.StepWatts)
+	w := m.IdleWatts + m.DynamicWatts*clamp01(u)
+	if m.SurgeWatts > 0 && m.SurgeTime > 0 && sinceOn >= 0 {
+		w += m.SurgeWatts * math.Exp(-sinceOn.Seconds()/m.SurgeTime.Seconds())
 	}
 	return w
+}
+
+func clamp01(u float64) float64 {
+	if !(u > 0) { // NaN too
+		return 0
+	}
+	return math.Min(u, 1)
 }
 
 // Sample is one look at a node's QEMU process.
@@ -45,14 +58,17 @@ type Sample struct {
 	CPU     time.Duration // user+system time the process has used so far
 }
 
-// Integrator turns a sequence of samples into watts and a joules counter
-// (trapezoid rule). It is pure: time comes in with the samples.
+// Integrator turns a sequence of samples into the true watts and a joules
+// counter (trapezoid rule at the sampling rate). It is pure: time comes in
+// with the samples.
 type Integrator struct {
 	model     Model
 	joules    float64
 	last      Sample
 	lastWatts float64
 	started   bool
+	onAt      time.Time // when the running process was first seen
+	use       float64   // smoothed CPU use of the running process
 	// hist holds the running process's samples back to Average ago,
 	// oldest first.
 	hist []Sample
@@ -68,15 +84,16 @@ func NewIntegrator(m Model, joules float64) *Integrator {
 // counter after it. Samples must come in time order; one that does not move
 // time forward only updates the watts.
 func (in *Integrator) Add(s Sample) (watts, joules float64) {
-	use := 0.0
 	dt := 0.0
 	if in.started {
 		dt = s.Time.Sub(in.last.Time).Seconds()
 	}
 	// CPU use needs the same process at both ends of the window; the first
-	// sample of a new process counts as idle (one interval, 100 ms).
+	// sample of a new process is a power-on: idle, and the surge starts.
 	if !s.Running || len(in.hist) == 0 || s.PID != in.hist[0].PID {
 		in.hist = in.hist[:0]
+		in.use = 0
+		in.onAt = s.Time
 	}
 	if in.started && dt > 0 && len(in.hist) > 0 {
 		// Measure from the newest sample at least Average old (or the oldest).
@@ -84,13 +101,11 @@ func (in *Integrator) Add(s Sample) (watts, joules float64) {
 			in.hist = in.hist[1:]
 		}
 		base := in.hist[0]
-		cpus := in.model.CPUs
-		if cpus < 1 {
-			cpus = 1
-		}
-		use = (s.CPU - base.CPU).Seconds() / s.Time.Sub(base.Time).Seconds() / float64(cpus)
+		cpus := max(in.model.CPUs, 1)
+		raw := (s.CPU - base.CPU).Seconds() / s.Time.Sub(base.Time).Seconds() / float64(cpus)
+		in.use = smooth(in.use, clamp01(raw), dt, in.model.Smoothing)
 	}
-	watts = in.model.Watts(s.Running, use)
+	watts = in.model.Watts(s.Running, in.use, s.Time.Sub(in.onAt))
 	if in.started && dt > 0 {
 		in.joules += (in.lastWatts + watts) / 2 * dt
 	}
@@ -103,6 +118,15 @@ func (in *Integrator) Add(s Sample) (watts, joules float64) {
 	in.lastWatts = watts
 	in.started = true
 	return watts, in.joules
+}
+
+// smooth moves prev towards x as a first-order low-pass with time constant
+// tau does over dt seconds (tau 0: no smoothing).
+func smooth(prev, x, dt float64, tau time.Duration) float64 {
+	if tau <= 0 {
+		return x
+	}
+	return prev + (x-prev)*(1-math.Exp(-dt/tau.Seconds()))
 }
 
 // Joules is the counter now.

@@ -6,30 +6,36 @@ import (
 	"time"
 )
 
-var x86 = Model{IdleWatts: 40, DynamicWatts: 60, StepWatts: 4, CPUs: 1}
+// x86 is the lab's x86 model without smoothing or surge, so that table rows
+// can be worked out by hand.
+var x86 = Model{IdleWatts: 40, DynamicWatts: 60, StandbyWatts: 10, CPUs: 1}
 
 func TestModelWatts(t *testing.T) {
+	surge := Model{IdleWatts: 40, DynamicWatts: 60, StandbyWatts: 10, SurgeWatts: 30, SurgeTime: 2 * time.Second}
 	tests := []struct {
 		name    string
 		m       Model
 		running bool
 		use     float64
+		since   time.Duration
 		want    float64
 	}{
-		{"off draws nothing", x86, false, 1, 0},
-		{"idle", x86, true, 0, 40},
-		{"full", x86, true, 1, 100},
-		{"over one is clamped", x86, true, 1.7, 100},
-		{"negative is idle", x86, true, -0.3, 40},
-		{"NaN is idle", x86, true, math.NaN(), 40},
-		{"half rounds to the sensor step", x86, true, 0.5, 72},      // 70 → 72
-		{"a third rounds down to the step", x86, true, 1.0 / 3, 60}, // 60
-		{"no step keeps fractions", Model{IdleWatts: 40, DynamicWatts: 60}, true, 0.25, 55},
+		{"off draws standby", x86, false, 1, 0, 10},
+		{"idle", x86, true, 0, time.Minute, 40},
+		{"full", x86, true, 1, time.Minute, 100},
+		{"over one is clamped", x86, true, 1.7, time.Minute, 100},
+		{"negative is idle", x86, true, -0.3, time.Minute, 40},
+		{"NaN is idle", x86, true, math.NaN(), time.Minute, 40},
+		{"not rounded to any sensor step", x86, true, 1.0 / 3, time.Minute, 60},
+		{"fractions stay", x86, true, 0.255, time.Minute, 55.3},
+		{"surge at power-on", surge, true, 0, 0, 70},
+		{"surge decays", surge, true, 0, 2 * time.Second, 40 + 30/math.E},
+		{"no surge while off", surge, false, 0, 0, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.m.Watts(tt.running, tt.use); got != tt.want {
-				t.Errorf("Watts(%v, %v) = %v, want %v", tt.running, tt.use, got, tt.want)
+			if got := tt.m.Watts(tt.running, tt.use, tt.since); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("Watts(%v, %v, %v) = %v, want %v", tt.running, tt.use, tt.since, got, tt.want)
 			}
 		})
 	}
@@ -50,23 +56,22 @@ func TestIntegrator(t *testing.T) {
 		steps []step
 	}{
 		{
-			name:  "off stays at zero",
+			name:  "off draws standby",
 			model: x86,
 			steps: []step{
-				{Sample{Time: at(0)}, 0, 0},
-				{Sample{Time: at(100)}, 0, 0},
+				{Sample{Time: at(0)}, 10, 0},
+				{Sample{Time: at(100)}, 10, 1},
 			},
 		},
 		{
 			name:  "power on: first sample of a process is idle, then busy",
 			model: x86,
 			steps: []step{
-				{Sample{Time: at(0)}, 0, 0},
-				{Sample{Time: at(100), Running: true, PID: 7, CPU: cpu(50)}, 40, 2},     // (0+40)/2·0.1
-				{Sample{Time: at(200), Running: true, PID: 7, CPU: cpu(150)}, 100, 9},   // +7
-				{Sample{Time: at(300), Running: true, PID: 7, CPU: cpu(200)}, 72, 17.6}, // 50% → 70 → 72; +8.6
-				{Sample{Time: at(400)}, 0, 21.2},                                        // +3.6
-				{Sample{Time: at(1400)}, 0, 21.2},
+				{Sample{Time: at(0)}, 10, 0},
+				{Sample{Time: at(100), Running: true, PID: 7, CPU: cpu(50)}, 40, 2.5},   // (10+40)/2·0.1
+				{Sample{Time: at(200), Running: true, PID: 7, CPU: cpu(150)}, 100, 9.5}, // +7
+				{Sample{Time: at(300), Running: true, PID: 7, CPU: cpu(200)}, 70, 18},   // 50 % → 70 W; +8.5
+				{Sample{Time: at(400)}, 10, 22},                                         // +4
 			},
 		},
 		{
@@ -88,24 +93,31 @@ func TestIntegrator(t *testing.T) {
 		},
 		{
 			name:  "two vCPUs halve the use",
-			model: Model{IdleWatts: 40, DynamicWatts: 60, StepWatts: 4, CPUs: 2},
+			model: Model{IdleWatts: 40, DynamicWatts: 60, CPUs: 2},
 			steps: []step{
 				{Sample{Time: at(0), Running: true, PID: 3}, 40, 0},
-				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(1000)}, 72, 56},
+				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(1000)}, 70, 55},
 			},
 		},
 		{
-			name:  "use is averaged over the window",
-			model: Model{IdleWatts: 40, DynamicWatts: 60, StepWatts: 4, CPUs: 1, Average: time.Second},
+			name:  "use is measured over the window",
+			model: Model{IdleWatts: 40, DynamicWatts: 60, CPUs: 1, Average: time.Second},
 			steps: []step{
 				{Sample{Time: at(0), Running: true, PID: 3}, 40, 0},
-				{Sample{Time: at(500), Running: true, PID: 3, CPU: cpu(500)}, 100, 35},      // busy: base t=0
-				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(500)}, 72, 78},      // idle half: 0.5/1.0
-				{Sample{Time: at(1500), Running: true, PID: 3, CPU: cpu(500)}, 40, 106},     // base t=0.5
-				{Sample{Time: at(1600), Running: true, PID: 3, CPU: cpu(600)}, 44, 110.2},   // base t=0.5: 0.1/1.1 → 45.5 → 44
-				{Sample{Time: at(1700), Running: false}, 0, 112.4},                          // off clears the window
-				{Sample{Time: at(1800), Running: true, PID: 4, CPU: cpu(900)}, 40, 114.4},   // new process: idle
-				{Sample{Time: at(1900), Running: true, PID: 4, CPU: cpu(1000)}, 100, 121.4}, // window restarts
+				{Sample{Time: at(500), Running: true, PID: 3, CPU: cpu(500)}, 100, 35},    // busy: base t=0
+				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(500)}, 70, 77.5},  // 0.5/1.0
+				{Sample{Time: at(1500), Running: true, PID: 3, CPU: cpu(500)}, 40, 105},   // base t=0.5
+				{Sample{Time: at(1700), Running: false}, 0, 109},                          // standby 0 here
+				{Sample{Time: at(1800), Running: true, PID: 4, CPU: cpu(900)}, 40, 111},   // new process: idle
+				{Sample{Time: at(1900), Running: true, PID: 4, CPU: cpu(1000)}, 100, 118}, // window restarts
+			},
+		},
+		{
+			name:  "smoothing: a step of load reaches 1-1/e after one time constant",
+			model: Model{IdleWatts: 40, DynamicWatts: 60, CPUs: 1, Smoothing: time.Second},
+			steps: []step{
+				{Sample{Time: at(0), Running: true, PID: 3}, 40, 0},
+				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(1000)}, 40 + 60*(1-1/math.E), 40/2 + (40+40+60*(1-1/math.E))/2 - 20},
 			},
 		},
 		{
@@ -114,7 +126,7 @@ func TestIntegrator(t *testing.T) {
 			steps: []step{
 				{Sample{Time: at(0), Running: true, PID: 3}, 40, 0},
 				{Sample{Time: at(0), Running: true, PID: 3, CPU: cpu(500)}, 40, 0},
-				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(500)}, 72, 56},
+				{Sample{Time: at(1000), Running: true, PID: 3, CPU: cpu(500)}, 70, 55},
 			},
 		},
 	}
@@ -123,7 +135,7 @@ func TestIntegrator(t *testing.T) {
 			in := NewIntegrator(tt.model, tt.start)
 			for i, st := range tt.steps {
 				w, j := in.Add(st.s)
-				if w != st.watts || math.Abs(j-st.jou) > 1e-9 {
+				if math.Abs(w-st.watts) > 1e-9 || math.Abs(j-st.jou) > 1e-9 {
 					t.Fatalf("step %d: got %v W %v J, want %v W %v J", i, w, j, st.watts, st.jou)
 				}
 			}
@@ -131,17 +143,17 @@ func TestIntegrator(t *testing.T) {
 	}
 }
 
-// A steady load integrates to watts × seconds whatever the sampling rate.
+// A steady load integrates to watts × seconds at the model's 50 Hz.
 func TestIntegratorSteadyLoad(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	in := NewIntegrator(x86, 0)
 	var j float64
-	for i := 0; i <= 600; i++ { // 60 s at 10 Hz, 25% CPU → 55 → 56 W
-		_, j = in.Add(Sample{Time: t0.Add(time.Duration(i) * 100 * time.Millisecond), Running: true, PID: 9,
-			CPU: time.Duration(i) * 25 * time.Millisecond})
+	for i := 0; i <= 3000; i++ { // 60 s at 50 Hz, 25 % CPU → 55 W
+		_, j = in.Add(Sample{Time: t0.Add(time.Duration(i) * 20 * time.Millisecond), Running: true, PID: 9,
+			CPU: time.Duration(i) * 5 * time.Millisecond})
 	}
-	// The first interval starts at idle (40 W): 0.1 s × (40+56)/2 = 4.8 J.
-	want := 4.8 + 59.9*56
+	// The first interval starts at idle (40 W): 0.02 s × (40+55)/2 = 0.95 J.
+	want := 0.95 + 59.98*55
 	if math.Abs(j-want) > 1e-6 {
 		t.Errorf("joules = %v, want %v", j, want)
 	}

@@ -297,8 +297,10 @@ func TestLabBootsAndMeters(t *testing.T) {
 	if out, err := ipmitool(ctx, ipmiPort, pass, "chassis", "power", "status"); err != nil || !strings.Contains(out, "is off") {
 		t.Fatalf("before power on: %q %v", out, err)
 	}
-	if w := readTrim(t, filepath.Join(nd, "power_watts")); w != "0" {
-		t.Errorf("power_watts while off = %q, want 0", w)
+	// Off is not 0 W: the BMC and the power supply draw standby power, and
+	// the sensor (4 W steps, a few percent of noise) shows it.
+	if w, _ := strconv.Atoi(readTrim(t, filepath.Join(nd, "power_watts"))); w < 4 || w > standbySensorMax {
+		t.Errorf("power_watts while off = %d, want the standby draw (4..%d W)", w, standbySensorMax)
 	}
 	j0, _ := strconv.ParseFloat(readTrim(t, filepath.Join(nd, "energy_joules")), 64)
 
@@ -381,7 +383,8 @@ func TestLabBootsAndMeters(t *testing.T) {
 	}
 	for {
 		out, _ := ipmitool(ctx, ipmiPort, pass, "chassis", "power", "status")
-		if strings.Contains(out, "is off") && readTrim(t, filepath.Join(nd, "power_watts")) == "0" {
+		w, _ := strconv.Atoi(readTrim(t, filepath.Join(nd, "power_watts")))
+		if strings.Contains(out, "is off") && w <= standbySensorMax {
 			break
 		}
 		select {
@@ -390,10 +393,10 @@ func TestLabBootsAndMeters(t *testing.T) {
 			t.Fatal(ctx.Err())
 		}
 		if time.Since(tOff) > 30*time.Second {
-			t.Fatalf("node did not reach off with 0 W in 30 s")
+			t.Fatalf("node did not reach off with standby watts in 30 s")
 		}
 	}
-	t.Logf("power off → status off and 0 W: %v", time.Since(tOff).Round(time.Millisecond))
+	t.Logf("power off → status off and the sensor at standby: %v", time.Since(tOff).Round(time.Millisecond))
 
 	j1, err := strconv.ParseFloat(readTrim(t, filepath.Join(nd, "energy_joules")), 64)
 	if err != nil {
@@ -401,13 +404,21 @@ func TestLabBootsAndMeters(t *testing.T) {
 	}
 	onFor := tOff.Sub(tOn).Seconds()
 	t.Logf("energy: %.1f J over %.1f s on (mean %.1f W)", j1-j0, onFor, (j1-j0)/onFor)
-	if mean := (j1 - j0) / onFor; mean < 40 || mean > 100 {
-		t.Errorf("mean power %.1f W is outside the model's 40..100 W", mean)
+	if mean := (j1 - j0) / onFor; mean < 40 || mean > 120 {
+		t.Errorf("mean power %.1f W is outside the model's 40..120 W (idle..peak + surge)", mean)
 	}
 
-	// The energy subcommand prints the same counter; it no longer moves.
-	if got := strings.TrimSpace(vlab(t, ctx, nil, "energy", "--dir", dir, "vnode1")); got != readTrim(t, filepath.Join(nd, "energy_joules")) {
-		t.Errorf("vlab energy = %q", got)
+	// The energy subcommand prints the same counter, which now grows by
+	// the standby draw only.
+	got, err := strconv.ParseFloat(strings.TrimSpace(vlab(t, ctx, nil, "energy", "--dir", dir, "vnode1")), 64)
+	j2, _ := strconv.ParseFloat(readTrim(t, filepath.Join(nd, "energy_joules")), 64)
+	if err != nil || got < j1 || got > j2 {
+		t.Errorf("vlab energy = %v (%v), want between %.3f and %.3f", got, err, j1, j2)
+	}
+	<-time.After(time.Second) // the standby draw is measured over a second of lab time
+	j3, _ := strconv.ParseFloat(readTrim(t, filepath.Join(nd, "energy_joules")), 64)
+	if d := j3 - j2; d < 5 || d > 30 {
+		t.Errorf("counter grew %.2f J in ~1 s off, want the standby draw (~10 J)", d)
 	}
 	if got := vlab(t, ctx, nil, "status", "--dir", dir); !strings.Contains(got, "power=off") {
 		t.Errorf("vlab status = %q", got)
@@ -418,6 +429,10 @@ func TestLabBootsAndMeters(t *testing.T) {
 		t.Errorf("truth.csv has %d rows for %.0f s (header %q)", len(rows), onFor, rows[0])
 	}
 }
+
+// standbySensorMax bounds the BMC's reading of a machine that is off: the
+// lab's 10 W standby, plus noise, in 4 W steps.
+const standbySensorMax = 16
 
 func tail(p string) string {
 	b, _ := os.ReadFile(p)

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarizeAndTable(t *testing.T) {
+	cfg := config{paths: []path{pathIPMI, pathRAPL}, lengths: []time.Duration{10 * time.Second, time.Minute}, jobs: 3}
+	rs := []result{
+		{path: pathIPMI, length: 10 * time.Second, billed: 1010, truth: 1000, window: 30 * time.Second, methods: "watts/watts/watts"},
+		{path: pathIPMI, length: 10 * time.Second, billed: 980, truth: 1000, window: 32 * time.Second, methods: "watts/watts/watts"},
+		{path: pathIPMI, length: 10 * time.Second, err: "job 3 ended FAILED"},
+		{path: pathIPMI, length: time.Minute, billed: 5100, truth: 5000, window: 80 * time.Second, methods: "watts/counter/watts", est: true},
+	}
+	cells := summarize(rs, cfg)
+	if len(cells) != 4 {
+		t.Fatalf("%d cells", len(cells))
+	}
+	c := cells[0]
+	if c.n != 2 || c.failed != 1 || c.worst != -2 || c.mean != -0.5 || c.window != 31 {
+		t.Errorf("10 s cell = %+v", c)
+	}
+	var b strings.Builder
+	writeTable(&b, cfg, cells, 95*time.Second)
+	got := b.String()
+	want, err := os.ReadFile(filepath.Join("testdata", "table.golden"))
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		os.WriteFile(filepath.Join("testdata", "table.golden"), []byte(got), 0o644)
+		return
+	}
+	if err != nil || got != string(want) {
+		t.Errorf("table =\n%s\nwant\n%s (%v)", got, want, err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	if _, err := parsePaths("ipmi-sdr,dcmi"); err == nil {
+		t.Error("unknown path accepted")
+	}
+	if _, err := parseLengths("10s,1ms"); err == nil {
+		t.Error("1ms accepted")
+	}
+	l, err := parseLengths("10s, 600s")
+	if err != nil || len(l) != 2 || l[1] != 10*time.Minute {
+		t.Errorf("lengths %v %v", l, err)
+	}
+	// The full table: 3 measurable paths × 5 jobs × (10+30+60+600 s + 4 × 25 s).
+	cfg := config{paths: allPaths, lengths: []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 10 * time.Minute}, jobs: 5}
+	if got := estimate(cfg); got != 3*5*800*time.Second {
+		t.Errorf("estimate %v", got)
+	}
+}
+
+func TestInterpolateAndCommand(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	rows := []truthRow{{t0, 100}, {t0.Add(time.Second), 200}}
+	for _, tc := range []struct {
+		at   time.Duration
+		want float64
+		ok   bool
+	}{{0, 100, true}, {250 * time.Millisecond, 125, true}, {time.Second, 200, true}, {-time.Millisecond, 0, false}, {2 * time.Second, 0, false}} {
+		if got, ok := interpolate(rows, t0.Add(tc.at)); ok != tc.ok || got != tc.want {
+			t.Errorf("at %v: %v %v, want %v %v", tc.at, got, ok, tc.want, tc.ok)
+		}
+	}
+	if c := command(11 * time.Second); !strings.Contains(c, "+ 5 ))") || !strings.HasSuffix(c, "sleep 6") {
+		t.Errorf("command = %s", c)
+	}
+}
