@@ -50,6 +50,8 @@ while [ "$(date +%%s)" -lt "$end" ]; do
     timeout 5 wget -q -O /tmp/c --header "Authorization: Bearer $t" "$U/agent/config" 2>/dev/null && echo "ATTACK: victim's agent config served" || echo "ATTACK: victim's agent config refused"
     timeout 5 wget -q -O /dev/null --header "Authorization: Bearer $t" --post-data "$key" "$U/agent/ready" 2>/dev/null && echo "ATTACK: forged Ready accepted" || echo "ATTACK: forged Ready refused"
   fi
+  timeout 5 wget -q -O /dev/null --header "Authorization: Bearer forged-$tries" --post-data "$key" "$U/agent/ready" 2>/dev/null && r=accepted || r=refused
+  echo "forged Ready (made-up token) $r" >> /tmp/readies
   if [ -n "$own" ]; then
     timeout 5 wget -q -O /dev/null --header "Authorization: Bearer $own" --post-data "$key" "$U/agent/ready" 2>/dev/null && r=accepted || r=refused
     echo "second Ready for its own boot $r" >> /tmp/readies
@@ -136,6 +138,9 @@ func attackRound(t *testing.T, ctx context.Context, l *lab, work string, attacke
 		if strings.Contains(string(aout), tok) {
 			t.Errorf("the attacker's output holds a boot token")
 		}
+	}
+	if strings.Contains(string(aout), "accepted") {
+		t.Errorf("a forged Ready was accepted:\n%s", aout)
 	}
 	if !spoof && strings.Contains(string(aout), "ATTACK: got the victim's boot script") {
 		t.Errorf("a neighbour got the victim's boot script:\n%s", aout)
