@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -61,6 +62,15 @@ func (l *lab) dial(ctx context.Context, addr string) (net.Conn, error) {
 	defer netns.Set(orig)
 	d := net.Dialer{Timeout: 10 * time.Second}
 	return d.DialContext(ctx, "tcp", addr)
+}
+
+// command is name args run where the lab's BMCs are: inside the lab's
+// network namespace when it has one.
+func (l *lab) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if ns := l.labEnv("VLAB_NETNS"); ns != "" {
+		return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	}
+	return exec.CommandContext(ctx, name, args...)
 }
 
 // nodeSSH is where node vnodeN's SSH server is, as the controller reaches it.
