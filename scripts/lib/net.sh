@@ -64,6 +64,11 @@ net_up() {
 	ip netns add "$ns" || die "ip netns add $ns failed"
 	printf '%s\n' "$ns" >"$d/netns"
 	ip -n "$ns" link set lo up
+	# No TIME_WAIT in the lab's network: GRUB reuses its source ports from
+	# one boot to the next (see GRUB_EMBED in scripts/vlab), and a machine
+	# booted again within a minute would otherwise lose its first request.
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=0 ||
+		log "could not turn TIME_WAIT off in $ns"
 	ip -n "$ns" link add "$NET_BRIDGE" type bridge
 	# No STP and no forwarding delay: a tap is usable as soon as QEMU opens it.
 	ip -n "$ns" link set "$NET_BRIDGE" type bridge stp_state 0 forward_delay 0
