@@ -46,6 +46,9 @@ func inNS(t *testing.T, name string, f func() error) error {
 // server's side) and node (no address, the client's). Nothing routes out.
 func testNetwork(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("makes a network namespace (root); make test runs it")
+	}
 	if os.Geteuid() != 0 {
 		t.Fatal("this test makes a network namespace: run it as root (make test does)")
 	}
