@@ -229,6 +229,8 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 			c.powerError(j.Node, perr)
 			return nil, c.bootFailed(id, fmt.Sprintf("%v; then BMC power off: %v", err, perr),
 				downNode(fmt.Sprintf("power off failed: %v", perr), node.FaultPowerOff))
+		case errors.Is(err, ErrBootAborted):
+			return nil, c.bootAborted(id, err.Error())
 		case errors.Is(err, ErrNoSignOfLife):
 			return nil, c.bootFailed(id, err.Error(), downNode(err.Error(), ""))
 		}

@@ -184,10 +184,16 @@ command = "cat /proc/cmdline; cat /etc/os-release"`))
 		id := l.submit(work, l.job("sshkey", "", `command = "sleep 120"`))
 		d := l.waitFor(ctx, id, state(job.Running))
 		n, _ := strconv.Atoi(strings.TrimPrefix(d.Node, "vnode"))
-		addr := fmt.Sprintf("127.0.0.1:%d", 12222+n-1)
+		addr := l.nodeSSH(n)
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		signer, _ := ssh.NewSignerFromKey(priv)
-		_, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
+		conn, err := l.dial(ctx, addr)
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _, _, err = ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 			User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), // the test is the attacker here
 			Timeout:         10 * time.Second,

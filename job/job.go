@@ -71,6 +71,11 @@ const (
 	// ReasonBadConstraints: the job asks for something the scheduler never
 	// plans (more than one node), e.g. a record from an older release.
 	ReasonBadConstraints Reason = "BadConstraints"
+	// ReasonBootAborted: the boot met a security conflict and was stopped;
+	// the job waits for its next boot, with no attempt counted.
+	ReasonBootAborted Reason = "BootAborted"
+	// ReasonSecurity marks an event that records a security conflict.
+	ReasonSecurity Reason = "SecurityEvent"
 )
 
 // Job is the controller's record of one submitted job (or one task of an array).

@@ -4,20 +4,25 @@
 package node
 
 import (
+	"net/netip"
 	"time"
 )
 
 // Config is one machine as the admin describes it in the nodes file.
 type Config struct {
-	Name       string   `json:"name"`
-	Arch       string   `json:"arch"` // "x86_64" or "aarch64"
-	Kind       string   `json:"kind"` // machine kind for reports, e.g. "sim-small"; defaults to arch
-	Features   []string `json:"features,omitempty"`
-	Cores      int      `json:"cores"`
-	Memory     int64    `json:"memory"` // bytes
-	MAC        string   `json:"mac,omitempty"`
-	Partitions []string `json:"partitions,omitempty"` // empty = the default partition
-	Boot       string   `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
+	Name     string   `json:"name"`
+	Arch     string   `json:"arch"` // "x86_64" or "aarch64"
+	Kind     string   `json:"kind"` // machine kind for reports, e.g. "sim-small"; defaults to arch
+	Features []string `json:"features,omitempty"`
+	Cores    int      `json:"cores"`
+	Memory   int64    `json:"memory"` // bytes
+	MAC      string   `json:"mac,omitempty"`
+	// Address is the node's IPv4 address on the provisioning network: bmcctld's
+	// DHCP hands it to MAC, and the node's boot and agent calls are accepted
+	// only from it. Zero for nodes that are not bound (simulated, user-mode lab).
+	Address    netip.Addr `json:"address,omitzero"`
+	Partitions []string   `json:"partitions,omitempty"` // empty = the default partition
+	Boot       string     `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
 	// ExpectedBoot is how long power-on to agent-ready usually takes; backfill uses it.
 	ExpectedBoot time.Duration `json:"expected_boot"`
 	BMC          BMC           `json:"bmc"`

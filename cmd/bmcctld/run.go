@@ -28,6 +28,7 @@ import (
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/buildinfo"
 	"github.com/bmc-sched/bmc/ctld"
+	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
@@ -66,6 +67,7 @@ type flags struct {
 	tariffsFile    string
 	cpuProfile     string
 	memProfile     string
+	dhcp           dhcpFlags
 	cfg            ctld.Config
 }
 
@@ -110,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.IntVar(&f.imageMaxFiles, "image-max-files", image.DefaultMaxFiles, "limit of an image's files, all layers together")
 	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
+	f.dhcp.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -208,6 +211,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.cfg.Images = nodeLn.boots
 	}
 	metrics := ctld.NewMetrics()
+	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
 	if err != nil {
 		return err
@@ -215,6 +219,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if nodeLn != nil {
 		// Nodes without a BMC meter are billed from their RAPL counter.
 		nodeLn.hub.OnEnergy(c.AgentEnergy)
+		nodeLn.hub.OnSecurity(func(ev ctld.SecurityEvent) {
+			netMetrics.Security(ev)
+			c.SecurityEvent(ev)
+		})
 	}
 	srv := ctld.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
@@ -236,6 +244,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
 		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
+	}
+	if nodeLn != nil && nodeLn.dhcp != nil {
+		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
+		if f.dhcp.noRouter {
+			g.Go(func() error { return dhcpd.ServeNoRouter(gctx, f.dhcp.iface, log) })
+		}
 	}
 	if f.metricsListen != "" {
 		mln, err := net.Listen("tcp", f.metricsListen)
