@@ -68,19 +68,26 @@ type flags struct {
 	cpuProfile     string
 	memProfile     string
 	dhcp           dhcpFlags
+	backup         backupFlags
 	cfg            ctld.Config
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := flags{cfg: ctld.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:           "bmcctld",
 		Short:         "bmc controller daemon: queue, power, network boot, energy",
-		Args:          cobra.NoArgs,
+		Use:           "bmcctld [--restore [FILE]]",
+		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.backup.restore {
+				return restore(&f, args, time.Now(), stdout)
+			}
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected argument %q (only --restore takes a file)", args[0])
+			}
 			return serve(cmd.Context(), &f, stderr)
 		},
 	}
@@ -113,6 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
+	f.backup.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -211,6 +219,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.cfg.Images = nodeLn.boots
 	}
 	metrics := ctld.NewMetrics()
+	backups, err := newBackups(&f.backup, f.stateDir, st, clk, log, metrics.Registry)
+	if err != nil {
+		return err
+	}
 	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
 	if err != nil {
@@ -240,6 +252,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
+	g.Go(func() error { return backups.Run(gctx) })
 	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
@@ -265,10 +278,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	log.Info("bmcctld started", "version", version, "socket", f.socket, "state_dir", f.stateDir,
 		"nodes", len(machines), "metrics", f.metricsListen, "pid", os.Getpid())
 	err = g.Wait()
-	log.Info("bmcctld stopped")
-	if errors.Is(err, context.Canceled) {
-		return nil
+	if err == nil || errors.Is(err, context.Canceled) {
+		// A clean shutdown: nothing writes the state any more.
+		err = backups.Final()
 	}
+	log.Info("bmcctld stopped")
 	return err
 }
 
