@@ -30,7 +30,7 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	}
 	s, err := parser.Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("backup schedule %q: %w", spec, err)
+		return nil, fmt.Errorf("%q: %w", spec, err)
 	}
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/pflag"
 
 	"github.com/bmc-sched/bmc/backup"
@@ -32,15 +33,24 @@ func (b *backupFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&b.force, "force", false, "with --restore: restore even over a state file that is not damaged")
 }
 
-// newBackups checks the backup flags and returns the runner that takes the
-// daemon's backups, counted on reg.
-func newBackups(b *backupFlags, stateDir string, st *store.Store, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*backup.Runner, error) {
+// check reads the schedule and checks the count, before anything starts.
+func (b *backupFlags) check() (cron.Schedule, error) {
 	sched, err := backup.ParseSchedule(b.schedule)
 	if err != nil {
 		return nil, fmt.Errorf("--backup-schedule: %w", err)
 	}
 	if b.keep < 1 {
 		return nil, fmt.Errorf("--backup-keep %d: keep at least 1", b.keep)
+	}
+	return sched, nil
+}
+
+// newBackups returns the runner that takes the daemon's backups, counted on
+// reg.
+func newBackups(b *backupFlags, stateDir string, st *store.Store, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*backup.Runner, error) {
+	sched, err := b.check()
+	if err != nil {
+		return nil, err
 	}
 	total := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_state_backups_total", Help: "State file backups taken, by result (ok, failed).",

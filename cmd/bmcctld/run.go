@@ -88,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if len(args) > 0 {
 				return fmt.Errorf("unexpected argument %q (only --restore takes a file)", args[0])
 			}
+			if f.backup.force {
+				return errors.New("--force goes only with --restore")
+			}
 			return serve(cmd.Context(), &f, stderr)
 		},
 	}
@@ -190,6 +193,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
 	if err := f.cfg.Reconcile.Validate(); err != nil {
 		return fmt.Errorf("reconciler: %w", err)
+	}
+	if _, err := f.backup.check(); err != nil {
+		return err
 	}
 	if f.tariffsFile != "" {
 		data, err := os.ReadFile(f.tariffsFile)
