@@ -43,6 +43,7 @@ type Controller struct {
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
+	acct     *acctState // associations, quotas, fair share, carbon (assoc.go)
 	wake     chan struct{}
 	runCtx   context.Context
 	runGroup sync.WaitGroup
@@ -57,6 +58,9 @@ type Hooks struct {
 	BootDone   func(node string, d time.Duration)
 	// Billed reports joules written to the ledger for an account.
 	Billed func(account string, joules float64)
+	// QuotaWarning reports an energy budget that reached 80 or 100 % of
+	// its limit (quota.go).
+	QuotaWarning func(kind, name string, percent int)
 }
 
 type nodeRT struct {
@@ -107,6 +111,9 @@ func New(cfg Config, st *store.Store, nodes []NodeMachine, clk clock.Clock, log 
 	}
 	if err := c.loadEnergy(); err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
+	}
+	if c.acct, err = c.loadAccounting(); err != nil {
+		return nil, fmt.Errorf("load associations: %w", err)
 	}
 	for _, nm := range nodes {
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}

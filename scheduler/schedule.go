@@ -47,6 +47,12 @@ type pass struct {
 
 	placedEnd []time.Time // per node: when the job placed on it this pass ends
 
+	// Energy budgets (energy.go): joules reserved by jobs placed this
+	// pass, by budget, and the reservation of the job consider last let
+	// through, which run spends when the job was placed.
+	spent map[string]float64
+	need  float64
+
 	plan Plan
 }
 
@@ -121,7 +127,7 @@ func (p *pass) run() {
 	for i, j := range s.Jobs {
 		switch j.State {
 		case job.Held:
-			p.plan.Priority[j.ID] = Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg)
+			p.plan.Priority[j.ID] = p.priority(j)
 			if j.Reason == job.ReasonHeldAdmin {
 				p.plan.Reasons[j.ID] = job.ReasonHeldAdmin
 			} else {
@@ -132,7 +138,7 @@ func (p *pass) run() {
 		default:
 			continue
 		}
-		prio := Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg)
+		prio := p.priority(j)
 		e := entry{key: descKey(prio), prio: prio,
 			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec)}
 		if len(s.Blocked) > 0 {
@@ -169,6 +175,8 @@ func (p *pass) run() {
 		p.plan.Priority[e.id] = e.prio
 		if r := p.consider(e); r != "" {
 			p.plan.Reasons[e.id] = r
+		} else if p.s.Energy != nil {
+			p.spend(e.id, p.s.Jobs[e.j])
 		}
 	}
 }
@@ -321,6 +329,11 @@ func (p *pass) consider(e *entry) job.Reason {
 	}
 	if si.up < si.nodes {
 		return job.ReasonNodeDown
+	}
+	if p.s.Energy != nil {
+		if r := p.energyFits(p.s.Jobs[e.j], si); r != "" {
+			return r
+		}
 	}
 	fallback := ""
 	if len(p.s.Prefer) > 0 {

@@ -15,17 +15,22 @@ import (
 //	2  the store's own record types: ledger values without the key's fields;
 //	   raw samples keyed node/job/boot/time directly in samples; curves in a
 //	   bucket of their own. Every bucket exists from the upgrade on.
-const SchemaVersion = 2
+//	3  associations (accounts, users) and imported carbon intensities
+//	   (carbon); ledger entries may carry carbon and credit fields.
+const SchemaVersion = 3
 
 var (
-	bucketMeta    = []byte("meta")
-	bucketJobs    = []byte("jobs")
-	bucketEvents  = []byte("events")
-	bucketNodes   = []byte("nodes")
-	bucketLedger  = []byte("ledger")
-	bucketSamples = []byte("samples")
-	bucketCurves  = []byte("curves")
-	keySchema     = []byte("schema")
+	bucketMeta     = []byte("meta")
+	bucketJobs     = []byte("jobs")
+	bucketEvents   = []byte("events")
+	bucketNodes    = []byte("nodes")
+	bucketLedger   = []byte("ledger")
+	bucketSamples  = []byte("samples")
+	bucketCurves   = []byte("curves")
+	bucketAccounts = []byte("accounts")
+	bucketUsers    = []byte("users")
+	bucketCarbon   = []byte("carbon")
+	keySchema      = []byte("schema")
 )
 
 // upgrade creates missing buckets and runs each step from the file's version
@@ -66,4 +71,5 @@ var upgrades = []func(tx *bolt.Tx) error{
 		return nil
 	},
 	upgradeV2,
+	upgradeV3,
 }
