@@ -115,5 +115,5 @@ func (c *Controller) whenGreenest(sub *wire.Submit, spec *job.Spec) (string, err
 	spec.Begin = start
 	at := start.In(c.siteZone()).Format("2006-01-02 15:04 MST")
 	return fmt.Sprintf("begins %s: the lowest carbon intensity within %s for its %s time limit (%.0f gCO2e/kWh on average; %.0f if it started at once)",
-		at, sub.Deadline, run, mean, first), nil
+		at, sub.Deadline, job.Duration(run), mean, first), nil
 }
