@@ -152,9 +152,12 @@ func TestCoordinatorsHoldReleaseAndCancel(t *testing.T) {
 // goes past its limit by more than the running job's own excess over its
 // reservation.
 func TestQuotaHoldsForJobsArrivingTogether(t *testing.T) {
-	h := newHarness(t, 4) // sim-x86: 250 W peak, 3 s boot
-	spec := loadSpec(20*time.Second, 1)
+	h := newHarness(t, 6) // three sim-x86 (250 W peak, 3 s boot) and three sim-arm
+	// Each job draws about 13 kJ of its 15.75 kJ reservation: once one is
+	// billed, what is left fits no other.
+	spec := loadSpec(50*time.Second, 1)
 	spec.TimeLimit = job.Duration(time.Minute)
+	spec.Arch = job.ArchX86
 	reservation := 250 * 63.0 // peak × (time limit + boot)
 	limitJ := 1.5 * reservation
 	h.associate(assoc.Account{Name: "physics", Limit: assoc.Limit{EnergyKWh: limitJ / 3.6e6}})

@@ -270,6 +270,14 @@ func (x crossing) String() string {
 	return s
 }
 
+// inZone shows t in the site's zone; the zero time stays zero.
+func inZone(t time.Time, loc *time.Location) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(loc)
+}
+
 func kwh(j float64) string { return fmt.Sprintf("%.4g kWh", j/accounting.JoulesPerKWh) }
 
 // quotaEventsLocked is the job events a bill adds when it takes a budget
@@ -348,7 +356,7 @@ func (c *Controller) Quota() api.QuotaList {
 	for _, lk := range limited(t) {
 		p := c.acct.usage(t, lk.key, lk.limit, now, c.siteZone())
 		q := api.Quota{Kind: lk.key.Kind, Name: lk.key.Name, LimitJ: lk.limit.EnergyKWh * accounting.JoulesPerKWh,
-			UsedJ: p.used, ReservedJ: reserved[lk.key.String()], Period: p.spec, Since: p.since, Reset: p.reset}
+			UsedJ: p.used, ReservedJ: reserved[lk.key.String()], Period: p.spec, Since: inZone(p.since, c.siteZone()), Reset: inZone(p.reset, c.siteZone())}
 		q.LeftJ = q.LimitJ - q.UsedJ - q.ReservedJ
 		for _, pct := range warnAt {
 			if q.UsedJ >= q.LimitJ*float64(pct)/100 {

@@ -129,6 +129,7 @@ func TestFairShareConvergesToEqualEnergy(t *testing.T) {
 	}
 
 	plain, plainLight := weekOfSharing(t, 0)
+	t.Logf("without fair share: heavy %.3f times light after a week", plain[6]/plainLight[6])
 	if r := plain[6] / plainLight[6]; r < 2 {
 		t.Errorf("without fair share heavy used only %.2f times light's energy: the test shows nothing", r)
 	}

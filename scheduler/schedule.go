@@ -52,6 +52,13 @@ type pass struct {
 	// through, which run spends when the job was placed.
 	spent map[string]float64
 	need  float64
+	// What the sweep looked up per account (terms.go), the distinct sets
+	// of budgets jobs draw on, and each signature's expected draw.
+	accounts   map[string]*accountInfo
+	userIDs    map[string]int32 // users with budgets, numbered
+	budgetSets [][]string
+	budgetIdx  map[[2]int32]int32
+	sigDraw    map[int32]draw
 
 	plan Plan
 }
@@ -75,6 +82,11 @@ type entry struct {
 	j      int32 // index into Snapshot.Jobs
 	sig    int32 // index into pass.sigList
 	flags  uint8 // which of the per-job checks apply
+	// With energy budgets: the budgets the job draws on (an index into
+	// pass.budgetSets, -1 for none) and its time limit, read in the sweep
+	// so that deciding needs no job record.
+	bud   int32
+	limit time.Duration
 }
 
 const (
@@ -127,7 +139,7 @@ func (p *pass) run() {
 	for i, j := range s.Jobs {
 		switch j.State {
 		case job.Held:
-			p.plan.Priority[j.ID] = p.priority(j)
+			p.plan.Priority[j.ID] = p.priority(j, p.accountOf(j.Spec.Account))
 			if j.Reason == job.ReasonHeldAdmin {
 				p.plan.Reasons[j.ID] = job.ReasonHeldAdmin
 			} else {
@@ -138,9 +150,13 @@ func (p *pass) run() {
 		default:
 			continue
 		}
-		prio := p.priority(j)
+		acct := p.accountOf(j.Spec.Account)
+		prio := p.priority(j, acct)
 		e := entry{key: descKey(prio), prio: prio,
-			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec)}
+			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec), bud: -1}
+		if s.Energy != nil {
+			e.bud, e.limit = p.budgetsOf(j, acct), timeLimit(&j.Spec, p.cfg)
+		}
 		if len(s.Blocked) > 0 {
 			if _, ok := s.Blocked[j.ID]; ok {
 				e.flags |= fBlocked
@@ -175,8 +191,8 @@ func (p *pass) run() {
 		p.plan.Priority[e.id] = e.prio
 		if r := p.consider(e); r != "" {
 			p.plan.Reasons[e.id] = r
-		} else if p.s.Energy != nil {
-			p.spend(e.id, p.s.Jobs[e.j])
+		} else if e.bud >= 0 {
+			p.spend(e)
 		}
 	}
 }
@@ -330,8 +346,8 @@ func (p *pass) consider(e *entry) job.Reason {
 	if si.up < si.nodes {
 		return job.ReasonNodeDown
 	}
-	if p.s.Energy != nil {
-		if r := p.energyFits(p.s.Jobs[e.j], si); r != "" {
+	if e.bud >= 0 {
+		if r := p.energyFits(e, si); r != "" {
 			return r
 		}
 	}

@@ -15,16 +15,35 @@ type Term struct {
 	Detail string  `json:"detail"`
 }
 
-// priority is Priority plus the fair-share term of the job's account.
-func (p *pass) priority(j *job.Job) float64 {
-	return Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg) + fairShareTerm(p.s.FairShare, j.Spec.Account, p.cfg)
+// accountInfo is what a pass looks up once per account rather than once
+// per job: 100,000 string-keyed lookups cost a pass ~15 ms.
+type accountInfo struct {
+	fairShare float64  // the weighted fair-share term
+	keys      []string // the account's energy budgets
+	id        int32    // numbers the accounts seen, for interning budgets
 }
 
-func fairShareTerm(factors map[string]float64, account string, cfg Config) float64 {
-	if f, ok := factors[account]; ok {
-		return cfg.FairShareWeight * f
+func (p *pass) accountOf(name string) *accountInfo {
+	if a, ok := p.accounts[name]; ok {
+		return a
 	}
-	return 0
+	if p.accounts == nil {
+		p.accounts = map[string]*accountInfo{}
+	}
+	a := &accountInfo{id: int32(len(p.accounts))}
+	if f, ok := p.s.FairShare[name]; ok {
+		a.fairShare = p.cfg.FairShareWeight * f
+	}
+	if p.s.Energy != nil {
+		a.keys = p.s.Energy.AccountKeys[name]
+	}
+	p.accounts[name] = a
+	return a
+}
+
+// priority is Priority plus the fair-share term of the job's account.
+func (p *pass) priority(j *job.Job, a *accountInfo) float64 {
+	return Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg) + a.fairShare
 }
 
 // Terms explains a waiting job's priority term by term, as a pass computes
@@ -49,7 +68,7 @@ func Terms(spec *job.Spec, submit, now time.Time, largestCores int, factors map[
 		fs.Detail = fmt.Sprintf("%g × factor %.3f of account %s (energy used against its shares)", cfg.FairShareWeight, f, orNone(spec.Account))
 	}
 	out = append(out, fs)
-	out = append(out, Term{"nice", -cfg.NiceWeight * float64(spec.Nice) / 10000, fmt.Sprintf("−%g × nice %d / 10000", cfg.NiceWeight, spec.Nice)})
+	out = append(out, Term{"nice", cfg.NiceWeight * float64(-spec.Nice) / 10000, fmt.Sprintf("−%g × nice %d / 10000", cfg.NiceWeight, spec.Nice)})
 	return out
 }
 
