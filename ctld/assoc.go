@@ -27,6 +27,7 @@ type acctState struct {
 
 	mu      sync.Mutex
 	bills   []billRec                     // every billed entry, in billing order
+	names   map[string]string             // interned account and user names
 	periods map[assoc.Key]*periodUsage    // quotas' used energy, by budget
 	fair    map[string]accounting.Decayed // fair-share usage, by account
 	watts   map[string][]float64          // run-phase mean watts by kind, newest last

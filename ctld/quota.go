@@ -55,7 +55,7 @@ var warnAt = []int{80, 100}
 // fair-share usage, the kind's power history and the cached periods it
 // counts towards (t may be nil while loading, when none is cached).
 func (a *acctState) addBill(b billedEntry, halfLife time.Duration) {
-	r := billRec{end: b.End, joules: b.Joules, account: b.Account, user: b.User}
+	r := billRec{end: b.End, joules: b.Joules, account: a.intern(b.Account), user: a.intern(b.User)}
 	a.bills = append(a.bills, r)
 	a.fair[b.Account] = a.fair[b.Account].Add(b.Joules, b.End, halfLife)
 	if b.Phase == accounting.Run && b.Seconds >= 1 && b.Kind != "" {
@@ -73,6 +73,19 @@ func (a *acctState) addBill(b billedEntry, halfLife time.Duration) {
 }
 
 func (a *acctState) treeNow() *assoc.Tree { return a.tree.Load() }
+
+// intern keeps one copy of each account and user name the bill log holds:
+// names decoded from the ledger are fresh strings, one per entry.
+func (a *acctState) intern(s string) string {
+	if x, ok := a.names[s]; ok {
+		return x
+	}
+	if a.names == nil {
+		a.names = map[string]string{}
+	}
+	a.names[s] = s
+	return s
+}
 
 // counts reports whether bill r draws on budget k: a user's own, or an
 // account's with the accounts below it.
