@@ -145,6 +145,12 @@ func (a *API) Heartbeat(ctx context.Context, h proto.Heartbeat) error {
 
 // Rootfs opens the image tar stream (RootfsURL, token-bound).
 func (a *API) Rootfs(ctx context.Context, ref string) (io.ReadCloser, error) {
+	return a.Get(ctx, ref)
+}
+
+// Get opens a file the controller serves (an absolute URL or one relative
+// to BaseURL): the rootfs, or a kexec's kernel and initrd.
+func (a *API) Get(ctx context.Context, ref string) (io.ReadCloser, error) {
 	resp, err := a.do(ctx, http.MethodGet, ref, nil)
 	if err != nil {
 		return nil, err

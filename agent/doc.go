@@ -1,8 +1,10 @@
 // Package agent owns both ends of the node-agent protocol: the pieces bmcinit
 // runs on a booted node (boot parameters, the controller callbacks, safe rootfs
-// extraction, the SSH server that runs the job's command inside the image root)
-// and the controller's SSH client that drives it (Dial, Run, Attach, PowerOff,
-// per-job keys).
+// extraction, the SSH server that runs the job's command inside the image root
+// in a PID namespace of its own, and hands the machine to the next job with
+// bmc-reset or bmc-kexec) and the controller's SSH client that drives it (Dial,
+// Run, Attach, Signal, PowerOff, Reset, Kexec, per-job keys). docs/agent.md
+// describes the protocol.
 //
 // Everything here must stay importable by a static, CGO-free bmcinit: no
 // controller packages, only the standard library, golang.org/x/crypto/ssh and

@@ -135,6 +135,60 @@ func (t *jobTable) signal(sig syscall.Signal) error {
 	return j.proc.Signal(sig)
 }
 
+// kill ends the current job's command and everything it started, and
+// waits until it is gone. No job, or one that ended, is no error.
+func (t *jobTable) kill(ctx context.Context) error {
+	j := t.current()
+	if j == nil {
+		return nil
+	}
+	if j.proc != nil {
+		select {
+		case <-j.done:
+		default:
+			if err := j.proc.Signal(syscall.SIGKILL); err != nil {
+				return err
+			}
+		}
+	}
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent: job %d did not end after SIGKILL: %w", j.id, ctx.Err())
+	}
+}
+
+// handOver makes the table belong to the next job on this machine: the
+// previous job's output files go, and only jobID may start. Call it after
+// kill.
+func (t *jobTable) handOver(jobID uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if j := t.job; j != nil {
+		select {
+		case <-j.done:
+		default:
+			return fmt.Errorf("agent: job %d still runs", j.id)
+		}
+		j.out.f.Close()
+		j.err.f.Close()
+		base := filepath.Join(t.dir, fmt.Sprint(j.id))
+		if err := errors.Join(removeIfExists(base+".out"), removeIfExists(base+".err")); err != nil {
+			return fmt.Errorf("agent: drop job %d's output: %w", j.id, err)
+		}
+	}
+	t.job, t.only = nil, jobID
+	return nil
+}
+
+func removeIfExists(name string) error {
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // wait blocks until j ended and returns its exit code or start error.
 func (t *jobTable) wait(ctx context.Context, j *runningJob) (int, error) {
 	select {

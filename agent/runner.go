@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,12 @@ type ExecRunner struct {
 	// Reaper, when set, is told about the children so PID 1's zombie reaper
 	// leaves them to Wait.
 	Reaper *Reaper
+	// JobInit, when set, is a binary that runs JobInitMain when started as
+	// JobInitName (bmcinit itself): each job then runs under it in new PID
+	// and mount namespaces, and ends with everything it started.
+	JobInit string
+	// Cmdline is a file the job sees as /proc/cmdline (JobInit with Chroot).
+	Cmdline string
 }
 
 // Start implements Runner.
@@ -67,6 +74,7 @@ func (r ExecRunner) Start(req proto.RunRequest, stdout, stderr io.Writer) (Proce
 	user := User{Name: "root", Home: "/root"}
 	var attr syscall.SysProcAttr
 	attr.Setsid = true // the job's process group outlives no session of ours and can be killed whole
+	var cred *syscall.Credential
 	dir := req.Dir
 	if r.Chroot {
 		f, err := os.Open(filepath.Join(r.Root, "etc", "passwd"))
@@ -79,9 +87,8 @@ func (r ExecRunner) Start(req proto.RunRequest, stdout, stderr io.Writer) (Proce
 		if err != nil {
 			return nil, err
 		}
-		attr.Chroot = r.Root
 		// Groups: only the primary one; the agent's own must not leak in.
-		attr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: []uint32{user.GID}}
+		cred = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: []uint32{user.GID}}
 		if dir == "" {
 			dir = user.Home
 			if !isDirIn(r.Root, dir) {
@@ -119,10 +126,52 @@ func (r ExecRunner) Start(req proto.RunRequest, stdout, stderr io.Writer) (Proce
 		// returning after the job's own process ended.
 		WaitDelay: outputGrace,
 	}
+	if r.JobInit != "" {
+		spec := jobSpec{Path: prog, Args: argv, Env: env, Dir: dir}
+		if r.Chroot {
+			spec.Root, spec.Cmdline = r.Root, r.Cmdline
+		}
+		if cred != nil {
+			spec.UID, spec.GID, spec.Groups, spec.SetCred = cred.Uid, cred.Gid, cred.Groups, true
+		}
+		return r.startInit(cmd, spec)
+	}
+	if r.Chroot {
+		attr.Chroot = r.Root
+		attr.Credential = cred
+	}
 	if err := r.Reaper.start(cmd); err != nil {
 		return nil, fmt.Errorf("agent: start %q: %w", argv[0], err)
 	}
 	return &execProcess{cmd: cmd, reaper: r.Reaper}, nil
+}
+
+// startInit starts the job under its job init in new PID and mount
+// namespaces; cmd's stdout, stderr and process group carry over.
+func (r ExecRunner) startInit(cmd *exec.Cmd, spec jobSpec) (Process, error) {
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("agent: encode job spec: %w", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("agent: job spec pipe: %w", err)
+	}
+	defer pr.Close()
+	cmd.Path, cmd.Args, cmd.Env, cmd.Dir = r.JobInit, []string{JobInitName}, []string{}, "/"
+	cmd.ExtraFiles = []*os.File{pr}
+	cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
+	if err := r.Reaper.start(cmd); err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("agent: start job init for %q: %w", spec.Args[0], err)
+	}
+	// The pipe holds 64 KiB; a larger environment is written while the
+	// job init reads.
+	go func() {
+		_, _ = pw.Write(body)
+		pw.Close()
+	}()
+	return &execProcess{cmd: cmd, reaper: r.Reaper, init: true}, nil
 }
 
 func envPath(env []string) string {
@@ -195,12 +244,21 @@ func isDirIn(root, dir string) bool {
 type execProcess struct {
 	cmd    *exec.Cmd
 	reaper *Reaper
+	init   bool // cmd is the job init of the job's PID namespace
 }
 
-// Signal reaches the whole process group: Setsid made the command its leader.
+// Signal reaches the whole process group: Setsid made the command (or its
+// job init, whose group the command shares) its leader. SIGKILL also goes
+// to the job init itself, which ends its whole namespace even if the
+// command moved to a group of its own.
 func (p *execProcess) Signal(sig syscall.Signal) error {
 	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("agent: signal %v: %w", sig, err)
+	}
+	if sig == syscall.SIGKILL && p.init {
+		if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("agent: kill job init: %w", err)
+		}
 	}
 	return nil
 }

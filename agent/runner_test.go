@@ -31,10 +31,14 @@ func staticBusybox(t *testing.T) string {
 	return p
 }
 
-func TestChrootRunner(t *testing.T) {
+// busyboxRoot builds an image root: dirs, a static busybox with links for
+// applets (absolute targets resolve inside the image only after chroot),
+// and passwd as /etc/passwd.
+func busyboxRoot(t *testing.T, dirs, applets []string, passwd string) string {
+	t.Helper()
 	bb := staticBusybox(t)
 	root := t.TempDir()
-	for _, d := range []string{"bin", "etc", "home/app"} {
+	for _, d := range append([]string{"bin", "etc"}, dirs...) {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -46,15 +50,19 @@ func TestChrootRunner(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, applet := range []string{"sh", "id"} {
-		// Absolute targets resolve inside the image only after chroot.
+	for _, applet := range applets {
 		if err := os.Symlink("/bin/busybox", filepath.Join(root, "bin", applet)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return root
+}
+
+func TestChrootRunner(t *testing.T) {
+	root := busyboxRoot(t, []string{"home/app"}, []string{"sh", "id"}, "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n")
 	if err := os.Chown(filepath.Join(root, "home/app"), 1000, 1001); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,7 +35,10 @@ type ServerOptions struct {
 	JobID uint64
 	// PowerOff is called after a bmc-poweroff request was answered.
 	PowerOff func()
-	Log      *slog.Logger
+	// Reset and Kexec, when set, serve bmc-reset and bmc-kexec.
+	Reset ResetFunc
+	Kexec KexecFunc
+	Log   *slog.Logger
 	// HandshakeTimeout bounds an unauthenticated connection (default 30s).
 	HandshakeTimeout time.Duration
 }
@@ -44,11 +48,19 @@ type Server struct {
 	cfg      *ssh.ServerConfig
 	jobs     *jobTable
 	powerOff func()
+	reset    ResetFunc
+	kexec    KexecFunc
 	log      *slog.Logger
 	hsTO     time.Duration
+	// key is the one client key accepted; a reset swaps it.
+	key atomic.Pointer[clientKey]
+	// resetMu keeps two resets or kexecs from interleaving.
+	resetMu sync.Mutex
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu sync.Mutex
+	// conns maps each open connection to 1 + the epoch of the key it
+	// authenticated with, 0 while its handshake runs.
+	conns map[net.Conn]uint64
 }
 
 // NewServer checks the options and builds a server.
@@ -56,22 +68,24 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.HostKey == nil || o.Runner == nil || o.OutputDir == "" {
 		return nil, errors.New("agent: server needs a host key, a runner and an output dir")
 	}
-	authorized, _, _, _, err := ssh.ParseAuthorizedKey([]byte(o.AuthorizedKey))
+	want, err := parseAuthorizedKey(o.AuthorizedKey)
 	if err != nil {
-		return nil, fmt.Errorf("agent: authorized key: %w", err)
+		return nil, err
 	}
-	want := authorized.Marshal()
 	s := &Server{
 		jobs:     &jobTable{runner: o.Runner, dir: o.OutputDir, only: o.JobID},
 		powerOff: o.PowerOff,
+		reset:    o.Reset,
+		kexec:    o.Kexec,
 		log:      o.Log,
 		hsTO:     o.HandshakeTimeout,
-		conns:    make(map[net.Conn]struct{}),
+		conns:    make(map[net.Conn]uint64),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.jobs.log = s.log
+	s.key.Store(&clientKey{wire: want})
 	if s.hsTO == 0 {
 		s.hsTO = 30 * time.Second
 	}
@@ -79,8 +93,9 @@ func NewServer(o ServerOptions) (*Server, error) {
 		// Only the job's key: no password or keyboard-interactive callback is
 		// set, so the library offers neither method.
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			if string(key.Marshal()) == string(want) {
-				return &ssh.Permissions{}, nil
+			k := s.key.Load()
+			if string(key.Marshal()) == string(k.wire) {
+				return &ssh.Permissions{Extensions: map[string]string{permKeyEpoch: strconv.FormatUint(k.epoch, 10)}}, nil
 			}
 			return nil, fmt.Errorf("agent: key %s is not the job's key", ssh.FingerprintSHA256(key))
 		},
@@ -88,6 +103,25 @@ func NewServer(o ServerOptions) (*Server, error) {
 	}
 	s.cfg.AddHostKey(o.HostKey)
 	return s, nil
+}
+
+// clientKey is the accepted key in wire format and its epoch, which each
+// reset raises: a connection made with an older key is refused every
+// request, so it cannot reach the next job even before it is closed.
+type clientKey struct {
+	wire  []byte
+	epoch uint64
+}
+
+// permKeyEpoch carries the epoch of the key a connection authenticated with.
+const permKeyEpoch = "bmc-key-epoch"
+
+func parseAuthorizedKey(line string) ([]byte, error) {
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, fmt.Errorf("agent: authorized key: %w", err)
+	}
+	return k.Marshal(), nil
 }
 
 // Status reports the job's command for heartbeats: running, and its exit
@@ -120,7 +154,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("agent: accept: %w", err)
 		}
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		s.conns[c] = 0
 		s.mu.Unlock()
 		go func() {
 			s.handleConn(ctx, c)
@@ -141,6 +175,12 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	defer sc.Close()
+	epoch, _ := strconv.ParseUint(sc.Permissions.Extensions[permKeyEpoch], 10, 64)
+	s.mu.Lock()
+	if _, open := s.conns[c]; open {
+		s.conns[c] = epoch + 1
+	}
+	s.mu.Unlock()
 	s.log.Info("ssh connection", "remote", c.RemoteAddr().String())
 	go ssh.DiscardRequests(reqs) // tcpip-forward and friends: refused
 	for nc := range chans {
@@ -148,11 +188,11 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn) {
 			_ = nc.Reject(ssh.Prohibited, "only session channels")
 			continue
 		}
-		go s.handleSession(ctx, nc)
+		go s.handleSession(ctx, nc, sc.Permissions.Extensions[permKeyEpoch])
 	}
 }
 
-func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel) {
+func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel, epoch string) {
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		return
@@ -170,7 +210,7 @@ func (s *Server) handleSession(ctx context.Context, nc ssh.NewChannel) {
 			continue
 		}
 		handler, ok := s.execHandler(p.Command)
-		if execDone || !ok {
+		if execDone || !ok || epoch != strconv.FormatUint(s.key.Load().epoch, 10) {
 			_ = req.Reply(false, nil)
 			continue
 		}
@@ -209,6 +249,16 @@ func (s *Server) execHandler(command string) (execFunc, bool) {
 			return nil, false
 		}
 		return func(ctx context.Context, ch ssh.Channel) { s.execSignal(ch, sig) }, true
+	case proto.ExecReset:
+		if len(f) != 1 || s.reset == nil {
+			return nil, false
+		}
+		return s.execReset, true
+	case proto.ExecKexec:
+		if len(f) != 1 || s.kexec == nil {
+			return nil, false
+		}
+		return s.execKexec, true
 	case proto.ExecPowerOff:
 		if len(f) != 1 || s.powerOff == nil {
 			return nil, false

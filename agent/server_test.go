@@ -45,6 +45,12 @@ func newSigner(t testing.TB) ssh.Signer {
 
 func startNode(t *testing.T) *testNode {
 	t.Helper()
+	return startNodeWith(t, func(*ServerOptions) {})
+}
+
+// startNodeWith starts a node whose options edit may change.
+func startNodeWith(t *testing.T, edit func(*ServerOptions)) *testNode {
+	t.Helper()
 	jobKey, pemBytes, authorized, err := NewJobKey()
 	if err != nil {
 		t.Fatal(err)
@@ -54,13 +60,15 @@ func startNode(t *testing.T) *testNode {
 	}
 	host := newSigner(t)
 	n := &testNode{hostKey: host.PublicKey(), jobKey: jobKey, dir: t.TempDir(), outDir: t.TempDir(), powerOff: make(chan struct{}, 1)}
-	n.srv, err = NewServer(ServerOptions{
+	opts := ServerOptions{
 		HostKey:       host,
 		AuthorizedKey: authorized,
 		Runner:        ExecRunner{Root: n.dir},
 		OutputDir:     n.outDir,
 		PowerOff:      func() { n.powerOff <- struct{}{} },
-	})
+	}
+	edit(&opts)
+	n.srv, err = NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

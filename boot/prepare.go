@@ -379,7 +379,7 @@ func (s *Server) assembleInitrd(ctx context.Context, st *bootState, kc kernelCho
 		}
 		base = strings.TrimPrefix(in.Digest, "sha256:")
 	}
-	key := "initrd/" + base + "-" + strings.TrimPrefix(agentDigest, "sha256:") + ".img"
+	key := "initrd/" + base + "-" + strings.TrimPrefix(agentDigest, "sha256:") + "-" + initramfs.Format + ".img"
 	l, err := s.cache.Get(ctx, key, func(ctx context.Context, w io.Writer) error {
 		var r io.Reader = strings.NewReader("")
 		if in.path != "" {

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/bmc-sched/bmc/agent/proto"
 	"github.com/bmc-sched/bmc/boot/image"
@@ -383,7 +384,12 @@ func checkInitrd(t *testing.T, got, orig, agent []byte) {
 		t.Fatal("served initrd does not start with the original")
 	}
 	off := (len(orig) + 3) &^ 3
-	r := cpio.NewReader(bytes.NewReader(got[off:]))
+	zr, err := zstd.NewReader(bytes.NewReader(got[off:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	r := cpio.NewReader(zr)
 	h, err := r.Next()
 	if err != nil {
 		t.Fatal(err)

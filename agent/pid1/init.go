@@ -25,8 +25,10 @@ import (
 
 // Paths of the node's layout.
 const (
-	NewRoot     = "/newroot"
-	OutputDir   = "/run/bmc"
+	NewRoot   = "/newroot"
+	OutputDir = "/run/bmc"
+	// CmdlineCopy is /proc/cmdline without the token, shown to jobs.
+	CmdlineCopy = "/run/bmc/cmdline"
 	ModulesDir  = "/lib/modules"
 	ModulesList = "/etc/modules.order"
 	RAPLEnergy  = "/sys/class/powercap/intel-rapl:0/energy_uj"
@@ -63,12 +65,12 @@ func Main() int {
 	reaper := agent.NewReaper()
 	go reap(reaper)
 	ctx := context.Background()
-	srv, cfg, lease, err := boot(ctx, log, &api, reaper)
+	srv, cfg, n, err := boot(ctx, log, &api, reaper)
 	if err != nil {
 		fail(log, api, err)
 	}
-	go keepLease(ctx, log, lease)
-	serve(ctx, log, api, srv, cfg, lease)
+	go keepLease(ctx, log, n.lease)
+	serve(ctx, log, n, srv, cfg)
 	return 0
 }
 
@@ -161,11 +163,11 @@ func readCmdline() (agent.BootParams, error) {
 
 // boot does everything up to Ready. api is set as soon as the controller is
 // known so a later failure can be reported.
-func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *agent.Reaper) (*agent.Server, proto.Config, Lease, error) {
+func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *agent.Reaper) (*agent.Server, proto.Config, *node, error) {
 	var cfg proto.Config
 	params, err := readCmdline()
 	if err != nil {
-		return nil, cfg, Lease{}, err
+		return nil, cfg, nil, err
 	}
 	_ = unix.Setenv("PATH", agent.DefaultPath)
 	unix.Umask(0o022)
@@ -174,12 +176,12 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 		mods, perr := ParseModulesOrder(f)
 		f.Close()
 		if perr != nil {
-			return nil, cfg, Lease{}, perr
+			return nil, cfg, nil, perr
 		}
 		n := loadModules(log, ModulesDir, mods)
 		log.Info("modules", "loaded", n, "listed", len(mods))
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, cfg, Lease{}, fmt.Errorf("bmcinit: %w", err)
+		return nil, cfg, nil, fmt.Errorf("bmcinit: %w", err)
 	}
 
 	// The DHCP library polls getrandom(GRND_NONBLOCK) in a busy loop until
@@ -194,14 +196,15 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 
 	lease, err := bringUpNetwork(ctx, log)
 	if err != nil {
-		return nil, cfg, Lease{}, err
+		return nil, cfg, nil, err
 	}
 	api := &agent.API{BaseURL: params.URL, Token: params.Token, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	*apiOut = api
+	n := newNode(log, lease, api)
 
 	cfg, err = fetchConfig(ctx, log, api)
 	if err != nil {
-		return nil, cfg, lease, err
+		return nil, cfg, n, err
 	}
 	log.Info("config", "job", cfg.JobID, "node", cfg.Node, "rootfs_size", cfg.RootfsSize)
 	if cfg.Hostname != "" {
@@ -213,37 +216,41 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 
 	progress(ctx, log, api, "rootfs", fmt.Sprintf("%d bytes", cfg.RootfsSize))
 	if err := fetchRootfs(ctx, log, api, cfg, lease); err != nil {
-		return nil, cfg, lease, err
+		return nil, cfg, n, err
 	}
 
 	progress(ctx, log, api, "sshd", fmt.Sprintf("port %d", cfg.SSHPort))
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, cfg, lease, fmt.Errorf("bmcinit: host key: %w", err)
+		return nil, cfg, n, fmt.Errorf("bmcinit: host key: %w", err)
 	}
 	hostKey, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
-		return nil, cfg, lease, fmt.Errorf("bmcinit: host key: %w", err)
+		return nil, cfg, n, fmt.Errorf("bmcinit: host key: %w", err)
 	}
 	srv, err := agent.NewServer(agent.ServerOptions{
 		HostKey:       hostKey,
 		AuthorizedKey: cfg.AuthorizedKey,
-		Runner:        agent.ExecRunner{Root: NewRoot, Chroot: true, Reaper: reaper},
-		OutputDir:     OutputDir,
-		JobID:         cfg.JobID,
+		// Each job runs in PID and mount namespaces of its own under a
+		// job init that is bmcinit again (cmd/bmcinit dispatches on argv[0]).
+		Runner:    agent.ExecRunner{Root: NewRoot, Chroot: true, Reaper: reaper, JobInit: "/proc/self/exe", Cmdline: CmdlineCopy},
+		OutputDir: OutputDir,
+		JobID:     cfg.JobID,
 		PowerOff: func() {
 			// Let the reply leave the machine before the NIC goes away.
 			<-time.After(300 * time.Millisecond)
 			powerOff(log)
 		},
-		Log: log,
+		Reset: n.reset,
+		Kexec: n.kexec,
+		Log:   log,
 	})
 	if err != nil {
-		return nil, cfg, lease, err
+		return nil, cfg, n, err
 	}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.SSHPort))
 	if err != nil {
-		return nil, cfg, lease, fmt.Errorf("bmcinit: ssh listen: %w", err)
+		return nil, cfg, n, fmt.Errorf("bmcinit: ssh listen: %w", err)
 	}
 	go func() {
 		if err := srv.Serve(ctx, ln); err != nil {
@@ -257,10 +264,10 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 		Uptime:    Uptime().Seconds(),
 	}
 	if err := retry(ctx, log, "ready", 30*time.Second, func(ctx context.Context) error { return api.Ready(ctx, ready) }); err != nil {
-		return nil, cfg, lease, err
+		return nil, cfg, n, err
 	}
 	log.Info("ready", "addr", lease.Addr.IP.String(), "port", cfg.SSHPort, "host_key", ssh.FingerprintSHA256(hostKey.PublicKey()))
-	return srv, cfg, lease, nil
+	return srv, cfg, n, nil
 }
 
 func progress(ctx context.Context, log *slog.Logger, api *agent.API, phase, detail string) {
@@ -373,7 +380,7 @@ func fetchRootfs(ctx context.Context, log *slog.Logger, api *agent.API, cfg prot
 }
 
 // serve sends heartbeats until the controller powers the node off.
-func serve(ctx context.Context, log *slog.Logger, api *agent.API, srv *agent.Server, cfg proto.Config, lease Lease) {
+func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cfg proto.Config) {
 	t := time.NewTicker(time.Duration(cfg.HeartbeatSeconds) * time.Second)
 	defer t.Stop()
 	failures := 0
@@ -384,7 +391,8 @@ func serve(ctx context.Context, log *slog.Logger, api *agent.API, srv *agent.Ser
 		hb := proto.Heartbeat{Uptime: Uptime().Seconds(), Running: running, ExitCode: code}
 		hb.EnergyUJ, hb.EnergyMaxUJ = ReadRAPL(RAPLEnergy, energyMax)
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := api.Heartbeat(hctx, hb)
+		// After a reset the callbacks carry the new job's token.
+		err := n.callbacks().Heartbeat(hctx, hb)
 		cancel()
 		if err != nil {
 			failures++
@@ -437,13 +445,13 @@ func hideToken() error {
 		return err
 	}
 	clean := ScrubCmdline(string(b))
-	if err := os.MkdirAll("/run/bmc", 0o700); err != nil {
+	if err := os.MkdirAll(OutputDir, 0o700); err != nil {
 		return err
 	}
-	if err := os.WriteFile("/run/bmc/cmdline", []byte(clean), 0o444); err != nil {
+	if err := os.WriteFile(CmdlineCopy, []byte(clean), 0o444); err != nil {
 		return err
 	}
-	if err := unix.Mount("/run/bmc/cmdline", NewRoot+"/proc/cmdline", "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(CmdlineCopy, NewRoot+"/proc/cmdline", "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("hide the boot token from the job: %w", err)
 	}
 	return nil

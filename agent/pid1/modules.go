@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"bufio"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,17 +68,113 @@ func loadModule(dir, name string) error {
 	return fmt.Errorf("%w: %s: %w", ErrModule, name, err)
 }
 
-// loadModules loads the list in order; a failing module is logged and the
-// rest still tried, as a missing NIC shows up clearly a step later.
+// loadModules loads the list, each module as soon as the modules it
+// depends on (its .modinfo "depends=") are in, so independent ones load
+// side by side: probing a device sleeps (virtio_pci waits for each device's
+// reset), and another module's load fills that wait. A module whose
+// dependencies cannot be read waits for every module listed before it, as
+// with strictly ordered loading. A failing module is logged and the rest
+// still tried, as a missing NIC shows up clearly a step later.
 func loadModules(log *slog.Logger, dir string, mods []string) int {
-	loaded := 0
-	for _, m := range mods {
-		if err := loadModule(dir, m); err != nil {
-			log.Warn("module not loaded", "module", m, "err", err)
+	done := make([]chan struct{}, len(mods))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	after := ModuleWaits(mods, func(name string) ([]string, error) { return moduleDepends(filepath.Join(dir, name)) })
+	var loaded atomic.Int32
+	var wg sync.WaitGroup
+	for i, m := range mods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[i])
+			for _, j := range after[i] {
+				<-done[j]
+			}
+			if err := loadModule(dir, m); err != nil {
+				log.Warn("module not loaded", "module", m, "err", err)
+				return
+			}
+			loaded.Add(1)
+			log.Info("module loaded", "module", m)
+		}()
+	}
+	wg.Wait()
+	return int(loaded.Load())
+}
+
+// ModuleWaits says, for each module of the list, which earlier entries it
+// must wait for: those its dependencies name, or all earlier ones when
+// depends fails for it. Dependencies not listed before it are taken as
+// built in (or already loaded); if they are not, its load fails and says so.
+func ModuleWaits(mods []string, depends func(file string) ([]string, error)) [][]int {
+	index := make(map[string]int, len(mods))
+	waits := make([][]int, len(mods))
+	for i, m := range mods {
+		deps, err := depends(m)
+		if err != nil {
+			for j := 0; j < i; j++ {
+				waits[i] = append(waits[i], j)
+			}
+		}
+		for _, d := range deps {
+			if j, ok := index[ModuleName(d)]; ok {
+				waits[i] = append(waits[i], j)
+			}
+		}
+		index[ModuleName(m)] = i
+	}
+	return waits
+}
+
+// ModuleName is the kernel's name for a module file or a depends= entry:
+// the base name without .ko and compression suffix, '-' read as '_'.
+func ModuleName(file string) string {
+	n := filepath.Base(file)
+	if i := strings.Index(n, ".ko"); i >= 0 {
+		n = n[:i]
+	}
+	return strings.ReplaceAll(n, "-", "_")
+}
+
+// moduleDepends reads a plain .ko's dependencies from its .modinfo
+// section. Compressed modules are not opened: their order in the list is
+// kept instead.
+func moduleDepends(path string) ([]string, error) {
+	if !strings.HasSuffix(path, ".ko") {
+		return nil, fmt.Errorf("%w: %s: compressed, order kept", ErrModule, path)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModule, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("%w: %s has no .modinfo", ErrModule, path)
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrModule, path, err)
+	}
+	return ParseModinfoDepends(data), nil
+}
+
+// ParseModinfoDepends finds "depends=a,b" among a .modinfo section's
+// NUL-separated key=value strings.
+func ParseModinfoDepends(modinfo []byte) []string {
+	for _, kv := range strings.Split(string(modinfo), "\x00") {
+		v, ok := strings.CutPrefix(kv, "depends=")
+		if !ok {
 			continue
 		}
-		loaded++
-		log.Info("module loaded", "module", m)
+		var deps []string
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				deps = append(deps, d)
+			}
+		}
+		return deps
 	}
-	return loaded
+	return nil
 }

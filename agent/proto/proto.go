@@ -93,3 +93,54 @@ type RunRequest struct {
 	User  string            `json:"user,omitempty"` // name or uid inside the image
 	Dir   string            `json:"dir,omitempty"`
 }
+
+// Requests that turn a booted machine over to the next job of the same user
+// without a power cycle. Both carry their JSON on the exec channel's stdin
+// (at most 1 MiB), like bmc-run, and answer exit-status 0 or a bmc-error.
+const (
+	// ExecReset ("bmc-reset", stdin ResetRequest): end the current job and
+	// give the next one a fresh machine on the same boot. The agent kills
+	// every process of the old job (each job runs in its own PID namespace,
+	// so none can outlive it), drops the old job's root and output, fetches
+	// the new job's Config with ResetRequest.Token, unpacks the image into a
+	// new tmpfs, switches its callbacks to the new token and accepts only
+	// the new job's key. After exit-status 0 the agent closes every SSH
+	// connection: dial again with the new job's key (the host key stays).
+	ExecReset = "bmc-reset"
+	// ExecKexec ("bmc-kexec", stdin KexecRequest): end the current job,
+	// load the next boot's kernel and initrd with kexec_file_load(2) and,
+	// after answering exit-status 0, jump into it without firmware. The new
+	// kernel's bmcinit calls back with the new boot's token as after a
+	// network boot; the old boot's host key and connections are gone.
+	ExecKexec = "bmc-kexec"
+)
+
+// ResetRequest starts a new job on a running machine. Token is the new
+// job's agent token (a fresh boot's, never the old one's): the agent fetches
+// PathConfig with it, checks that Config.JobID is JobID, fetches the rootfs
+// with it and sends every later callback with it.
+type ResetRequest struct {
+	JobID uint64 `json:"job_id"`
+	Boot  uint64 `json:"boot,omitempty"` // the controller's boot number, for logs
+	Token string `json:"token"`
+}
+
+// KexecRequest boots the machine into another kernel without firmware.
+// KernelURL and InitrdURL (absolute, or relative to bmc.url) are the new
+// boot's single-use artifact URLs; the initrd is the one the controller
+// serves for a network boot, agent appended. Sizes and digests are the
+// served artifacts' ("sha256:<hex>"); the agent refuses other bytes.
+// Cmdline is the new kernel's command line without the token parameter:
+// the agent appends ParamToken=Token itself, so a request can be logged.
+type KexecRequest struct {
+	JobID        uint64 `json:"job_id"`
+	Boot         uint64 `json:"boot,omitempty"`
+	KernelURL    string `json:"kernel_url"`
+	KernelSize   int64  `json:"kernel_size"`
+	KernelDigest string `json:"kernel_digest"`
+	InitrdURL    string `json:"initrd_url"`
+	InitrdSize   int64  `json:"initrd_size"`
+	InitrdDigest string `json:"initrd_digest"`
+	Cmdline      string `json:"cmdline"`
+	Token        string `json:"token"`
+}

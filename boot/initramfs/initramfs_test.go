@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
+	"github.com/klauspost/compress/zstd"
 )
 
 // oldArchive is a stand-in for a job's initrd: a real newc archive.
@@ -47,10 +48,23 @@ func TestAppend(t *testing.T) {
 			if !bytes.Equal(got[len(tt.initrd):off], make([]byte, off-len(tt.initrd))) {
 				t.Fatal("padding is not zeros")
 			}
-			if !bytes.HasPrefix(got[off:], []byte("070701")) {
-				t.Fatalf("no newc header at %d: %q", off, got[off:off+6])
+			// The kernel recognises each archive by its magic: zstd's here.
+			if !bytes.HasPrefix(got[off:], []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+				t.Fatalf("no zstd frame at %d: %x", off, got[off:off+4])
 			}
-			r := cpio.NewReader(bytes.NewReader(got[off:]))
+			zr, err := zstd.NewReader(bytes.NewReader(got[off:]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			raw, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatalf("zstd: %v", err)
+			}
+			if !bytes.HasPrefix(raw, []byte("070701")) {
+				t.Fatalf("no newc header in the frame: %q", raw[:6])
+			}
+			r := cpio.NewReader(bytes.NewReader(raw))
 			hdr, err := r.Next()
 			if err != nil {
 				t.Fatal(err)
@@ -63,6 +77,24 @@ func TestAppend(t *testing.T) {
 				t.Fatalf("after agent: %v, want EOF (trailer)", err)
 			}
 		})
+	}
+}
+
+// TestAppendReproducible: the same inputs give the same bytes, so the
+// assembled initrd's digest (and cache key) is stable.
+func TestAppendReproducible(t *testing.T) {
+	agent := bytes.Repeat([]byte("agent code "), 100000)
+	var a, b bytes.Buffer
+	for _, out := range []*bytes.Buffer{&a, &b} {
+		if err := Append(out, bytes.NewReader(oldArchive(t)), bytes.NewReader(agent), int64(len(agent))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two runs differ")
+	}
+	if a.Len() > len(agent)/10 {
+		t.Fatalf("%d bytes of repetitive agent became %d: not compressed", len(agent), a.Len())
 	}
 }
 
