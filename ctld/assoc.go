@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
@@ -32,7 +33,8 @@ type acctState struct {
 	fair    map[string]accounting.Decayed // fair-share usage, by account
 	watts   map[string][]float64          // run-phase mean watts by kind, newest last
 	reserve map[uint64]float64            // joules each running job reserved
-	factors map[string]float64            // the last pass's fair-share factors
+	factors map[string]float64            // the last pass's fair-share factors ...
+	passAt  time.Time                     // ... and its time
 }
 
 // loadAccounting reads the associations, the imported carbon values and

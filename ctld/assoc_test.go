@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,28 @@ func TestStatementAcrossTheMonthBoundary(t *testing.T) {
 		if s.Account == "physics" && (s.Factor >= 1 || math.Abs(s.UsageJ-total) > 0.01*total) {
 			t.Errorf("share %+v after %.0f J", s, total)
 		}
+	}
+}
+
+// bmcq show's terms add up to the priority the last pass gave.
+func TestPriorityTermsAddUp(t *testing.T) {
+	h := newHarness(t, 1)
+	h.associate(assoc.Account{Name: "physics"})
+	long := loadSpec(time.Hour, 1)
+	busy := h.submit(alice, long)[0]
+	h.waitState(busy, job.Running)
+	waiting := h.submit(alice, loadSpec(time.Second, 0))[0]
+	var d api.JobDetail
+	h.until("a pass to give the waiting job a priority", func() bool {
+		var err error
+		d, err = h.c.JobDetail(strconv.FormatUint(waiting, 10))
+		return err == nil && d.Priority > 0
+	})
+	var sum float64
+	for _, tm := range d.PriorityTerms {
+		sum += tm.Value
+	}
+	if len(d.PriorityTerms) != 4 || math.Abs(sum-d.Priority) > 1e-6 || !strings.Contains(d.PriorityTerms[2].Detail, "account physics") {
+		t.Errorf("priority %g, terms %+v", d.Priority, d.PriorityTerms)
 	}
 }

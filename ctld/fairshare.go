@@ -45,10 +45,12 @@ func (c *Controller) Share() api.ShareList {
 	return out
 }
 
-// priorityTermsLocked explains a waiting job's priority with the factors
-// of the last pass; other jobs have none. Called with c.mu held.
+// priorityTermsLocked explains a pending job's priority as the last pass
+// computed it (its time and fair-share factors), so the terms add up to the
+// Priority shown; other jobs have none, as they have no priority. Called
+// with c.mu held.
 func (c *Controller) priorityTermsLocked(j *job.Job) []api.PriorityTerm {
-	if !j.State.Waiting() {
+	if j.State != job.Pending {
 		return nil
 	}
 	largest := 0
@@ -56,10 +58,13 @@ func (c *Controller) priorityTermsLocked(j *job.Job) []api.PriorityTerm {
 		largest = max(largest, rt.Cores)
 	}
 	c.acct.mu.Lock()
-	factors := c.acct.factors
+	factors, at := c.acct.factors, c.acct.passAt
 	c.acct.mu.Unlock()
+	if at.IsZero() {
+		at = c.clk.Now()
+	}
 	var out []api.PriorityTerm
-	for _, t := range scheduler.Terms(&j.Spec, j.SubmitTime, c.clk.Now(), largest, factors, c.cfg.Scheduler) {
+	for _, t := range scheduler.Terms(&j.Spec, j.SubmitTime, at, largest, factors, c.cfg.Scheduler) {
 		out = append(out, api.PriorityTerm(t))
 	}
 	return out

@@ -153,7 +153,7 @@ func (c *Controller) budgetSnapshotLocked(s *scheduler.Snapshot) {
 	a := c.acct
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.factors = assoc.Factors(assoc.FairShare(t, c.fairUsageLocked(s.Now)))
+	a.factors, a.passAt = assoc.Factors(assoc.FairShare(t, c.fairUsageLocked(s.Now))), s.Now
 	s.FairShare = a.factors
 	for id := range a.reserve {
 		if j, ok := c.jobs[id]; !ok || !j.State.Active() {
