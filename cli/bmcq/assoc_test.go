@@ -212,3 +212,21 @@ func TestShowExplainsThePriority(t *testing.T) {
 		t.Errorf("got\n%s\nwant it to hold\n%s", b.String(), want)
 	}
 }
+
+func FuzzParseEnergyKWh(f *testing.F) {
+	for _, s := range []string{"50", "50kWh", "0.5 MWh", "180MJ", "none", "1e9", "-0", "NaN J"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseEnergyKWh(s)
+		if err != nil {
+			return
+		}
+		if !(v >= 0 && v <= assoc.MaxEnergyKWh) {
+			t.Fatalf("%q gave %g kWh", s, v)
+		}
+		if _, err := assoc.NewTree([]assoc.Account{{Name: "a", Limit: assoc.Limit{EnergyKWh: v}}}, nil); err != nil {
+			t.Fatalf("%q gave %g kWh, which a tree refuses: %v", s, v, err)
+		}
+	})
+}
