@@ -243,19 +243,26 @@ func (t *Tree) Resolve(user, requested string, enforce bool) (string, error) {
 		return requested, nil
 	}
 	if !known {
-		return "", fmt.Errorf("%w: user %s has no account on this cluster; an admin adds one with bmcq user add %s --account NAME", ErrNotMember, user, user)
+		return "", notMember(fmt.Sprintf("user %s has no account on this cluster; an admin adds one with bmcq user add %s --account NAME", user, user))
 	}
 	if requested == "" {
 		return u.DefaultAccount, nil
 	}
 	if _, ok := t.Account(requested); !ok {
-		return "", fmt.Errorf("%w: account %q does not exist; yours: %s", ErrNotMember, requested, u.list())
+		return "", notMember(fmt.Sprintf("account %q does not exist; yours: %s", requested, u.list()))
 	}
 	if !slices.Contains(u.Accounts, requested) {
-		return "", fmt.Errorf("%w: user %s may not charge account %s; yours: %s", ErrNotMember, user, requested, u.list())
+		return "", notMember(fmt.Sprintf("user %s may not charge account %s; yours: %s", user, requested, u.list()))
 	}
 	return requested, nil
 }
+
+// notMember is a refused account: the message says it all, and it is
+// ErrNotMember for errors.Is.
+type notMember string
+
+func (e notMember) Error() string        { return string(e) }
+func (e notMember) Is(target error) bool { return target == ErrNotMember }
 
 // list names u's accounts, the default marked.
 func (u User) list() string {

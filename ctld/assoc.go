@@ -107,7 +107,7 @@ func (c *Controller) checkAccount(who Identity, spec *job.Spec) ([]string, error
 	}
 	acct, err := t.Resolve(who.User, spec.Account, c.cfg.EnforceAssociations)
 	if err != nil {
-		return nil, fmt.Errorf("%w: account: %w", ErrForbidden, err)
+		return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
 	spec.Account = acct
 	return c.quotaWarnings(who.User, spec.Account), nil

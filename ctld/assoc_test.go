@@ -69,7 +69,7 @@ func TestSubmitChargesAnAccountItsUserMay(t *testing.T) {
 	}{
 		{"a member names her account", alice, "physics", "physics"},
 		{"no account: the default", alice, "", "physics"},
-		{"another account", alice, "chemistry", "permission denied: account: account not allowed: user alice may not charge account chemistry; yours: physics (default)"},
+		{"another account", alice, "chemistry", "permission denied: user alice may not charge account chemistry; yours: physics (default)"},
 		{"a made-up account", alice, "physcis", `account "physcis" does not exist`},
 		{"a user without associations", bob, "", "user bob has no account on this cluster"},
 		{"an admin charges any account", root, "chemistry", "chemistry"},

@@ -50,7 +50,7 @@ func TestAssociationsThroughTheBinaries(t *testing.T) {
 	// A foreign account: one line, nothing queued.
 	before := len(d.jobs(true))
 	r := d.run(nobody, dir, "bmcsubmit", "--account", "physics", "j.toml")
-	if r.code != 1 || r.stderr != "bmcsubmit: permission denied: account: account not allowed: user nobody may not charge account physics; yours: chemistry (default)\n" {
+	if r.code != 1 || r.stderr != "bmcsubmit: permission denied: user nobody may not charge account physics; yours: chemistry (default)\n" {
 		t.Errorf("foreign account: exit %d %q", r.code, r.stderr)
 	}
 	if r := d.run(nobody, dir, "bmcsubmit", "--account", "physcis", "j.toml"); r.code != 1 || !strings.Contains(r.stderr, `account "physcis" does not exist; yours: chemistry (default)`) {
