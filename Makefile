@@ -18,7 +18,7 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 25m ./...
 	$(GO) test -race -timeout 15m -tags vlab ./scripts/vlabtest/
-	$(GO) test -race -timeout 20m -tags vlab -run 'Lab' ./e2e/
+	$(GO) test -race -timeout 35m -tags vlab -run 'Lab' ./e2e/
 	# After the e2e lab tests: their aarch64 lab fetched the arm64 kernel,
 	# initrd and firmware that agent/pid1's aarch64 QEMU test boots.
 	$(GO) test -race -timeout 10m -tags vlab -run QEMU ./agent/pid1/ ./boot/ ./boot/initramfs/

@@ -23,6 +23,12 @@
 // the agent token expires TokenTTL after its last use (heartbeats keep it
 // alive) or at Finish. Logs name a token by a fingerprint, never its value.
 //
+// A boot whose Request names the node's Address is bound to it (binding.go):
+// its script, artifacts and agent calls are served only to that address, the
+// script once, and the first Ready pins the agent. A foreign or second fetch
+// of the script, a token from another address or a second Ready aborts the
+// boot (every token revoked) and tells the controller (ConflictHandler).
+//
 // Kernel command line: the admin's part (catalog entry or default) then the
 // job's, both checked by ValidateCmdline, then rdinit=/bmcinit and the bmc.*
 // parameters, which no one else may set. No console= is added: the serial

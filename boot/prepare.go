@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -24,7 +25,12 @@ type Request struct {
 	Boot  uint64 // the job's boot counter: a retry is a new boot with new tokens
 	Node  string
 	MAC   string
-	Arch  string // node.Config.Arch
+	// Address is the node's address on the provisioning network: its
+	// script, artifacts and agent calls are served to that address only.
+	// Zero leaves the boot unbound (the user-mode lab, where every node
+	// reaches the controller from the host's loopback).
+	Address netip.Addr
+	Arch    string // node.Config.Arch
 	// Loader is node.Config.Boot: "" or "ipxe", or "uefi-grub".
 	Loader string
 	// From the job spec.
@@ -60,12 +66,14 @@ type RootfsInfo struct {
 
 // Boot is a prepared boot. Its fields do not change after Prepare.
 type Boot struct {
-	JobID  uint64 `json:"job_id"`
-	Boot   uint64 `json:"boot"`
-	Node   string `json:"node"`
-	MAC    string `json:"mac"` // lower case, colon separated
-	Arch   string `json:"arch"`
-	Loader string `json:"loader"`
+	JobID uint64 `json:"job_id"`
+	Boot  uint64 `json:"boot"`
+	Node  string `json:"node"`
+	MAC   string `json:"mac"` // lower case, colon separated
+	// Address is Request.Address: where the boot's calls must come from.
+	Address netip.Addr `json:"address,omitzero"`
+	Arch    string     `json:"arch"`
+	Loader  string     `json:"loader"`
 	// KernelName is what accounting shows: the catalog name, "default", or
 	// the path or URL the job gave.
 	KernelName string     `json:"kernel_name"`
@@ -94,6 +102,7 @@ type bootState struct {
 	leases       []*cache.Lease
 	tokens       []tokenKey
 	scriptServed bool
+	binding      // what the node did that only it may do once
 }
 
 // kernelChoice is a resolved kernel selection before any file is touched.
@@ -147,7 +156,7 @@ func (s *Server) Prepare(ctx context.Context, req Request) (_ *Boot, err error) 
 
 	now := s.clk.Now()
 	b := &Boot{
-		JobID: req.JobID, Boot: req.Boot, Node: req.Node, MAC: mac, Arch: req.Arch, Loader: req.Loader,
+		JobID: req.JobID, Boot: req.Boot, Node: req.Node, MAC: mac, Address: req.Address, Arch: req.Arch, Loader: req.Loader,
 		KernelName: kc.name,
 		Kernel:     kernel.Artifact,
 		Initrd:     initrd.Artifact,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"github.com/bmc-sched/bmc/agent/proto"
 	"github.com/bmc-sched/bmc/boot/cache"
 	"github.com/bmc-sched/bmc/boot/image"
-	"github.com/bmc-sched/bmc/boot/initramfs"
 	"github.com/bmc-sched/bmc/internal/clock"
 )
 
@@ -70,9 +68,12 @@ type Config struct {
 	SSHPort           int
 	Clock             clock.Clock
 	Callbacks         Callbacks
-	Logger            *slog.Logger
-	HTTPClient        *http.Client    // kernel/initrd downloads
-	RegistryOptions   []remote.Option // image pulls (auth)
+	// Neighbour, if set, binds bound boots to the node's MAC as well as its
+	// address (nodes on the controller's own link: bmcctld --dhcp-interface).
+	Neighbour       NeighbourFunc
+	Logger          *slog.Logger
+	HTTPClient      *http.Client    // kernel/initrd downloads
+	RegistryOptions []remote.Option // image pulls (auth)
 	// Sources is what jobs may make the server read or fetch (sources.go).
 	Sources SourcePolicy
 }
@@ -223,7 +224,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET "+proto.PathConfig, s.agent(s.serveConfig))
 	m.HandleFunc("GET /agent/rootfs", s.agent(s.serveRootfs))
 	m.HandleFunc("POST "+proto.PathProgress, s.agent(callback(s, func(b *Boot, p proto.Progress) { s.cfg.Callbacks.Progress(b, p) })))
-	m.HandleFunc("POST "+proto.PathReady, s.agent(callback(s, func(b *Boot, p proto.Ready) { s.cfg.Callbacks.Ready(b, p) })))
+	m.HandleFunc("POST "+proto.PathReady, s.agent(s.serveReady))
 	m.HandleFunc("POST "+proto.PathHeartbeat, s.agent(callback(s, func(b *Boot, p proto.Heartbeat) { s.cfg.Callbacks.Heartbeat(b, p) })))
 	m.HandleFunc("/", s.serveOther)
 	return m
@@ -240,99 +241,6 @@ func writeScript(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(body)
-}
-
-func (s *Server) serveChain(w http.ResponseWriter, r *http.Request) {
-	writeScript(w, render(chainScript, scriptData{URL: s.url}))
-}
-
-// serveGrubEFI hands out the GRUB image without a token: like boot.ipxe it
-// is the same for every machine and says nothing of a job; its embedded
-// config asks for the per-MAC grub.cfg, which is the token-bound part.
-func (s *Server) serveGrubEFI(w http.ResponseWriter, r *http.Request) {
-	f, err := os.Open(s.cfg.GrubEFI)
-	if err != nil {
-		s.log.Error("GRUB EFI image unreadable", "err", err)
-		http.Error(w, "GRUB image unreadable", http.StatusInternalServerError)
-		return
-	}
-	defer f.Close()
-	// UEFI HTTP Boot takes the image by this type (or by a URL ending in .efi).
-	w.Header().Set("Content-Type", "application/efi")
-	http.ServeContent(w, r, "", time.Time{}, f)
-}
-
-func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
-	s.serveScript(w, r, "/ipxe/{mac}", r.PathValue("mac"), LoaderIPXE)
-}
-
-// serveOther carries the GRUB route (ServeMux wildcards cannot share a
-// segment with "grub.cfg-") and refuses everything else.
-func (s *Server) serveOther(w http.ResponseWriter, r *http.Request) {
-	if mac, ok := strings.CutPrefix(r.URL.Path, "/grub.cfg-"); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		s.serveScript(w, r, "/grub.cfg-{mac}", mac, LoaderGRUB)
-		return
-	}
-	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	s.refuse(w, r, http.StatusNotFound, "/"+first, "no such route", "method", r.Method)
-}
-
-// serveScript hands out a boot's script once. Anything else gets the
-// "no job" script: printing it on the console tells an operator why the
-// machine did not boot, and it exits to the firmware.
-func (s *Server) serveScript(w http.ResponseWriter, r *http.Request, route, rawMAC, loader string) {
-	script, noJob := ipxeScript, ipxeNoJob
-	if loader == LoaderGRUB {
-		script, noJob = grubScript, grubNoJob
-	}
-	hw, err := net.ParseMAC(rawMAC)
-	if err != nil || len(hw) != 6 {
-		s.refuse(w, r, http.StatusNotFound, route, "not a MAC address")
-		return
-	}
-	mac := hw.String()
-	now := s.clk.Now()
-	s.mu.Lock()
-	st := s.byMAC[mac]
-	reason := ""
-	switch {
-	case st == nil:
-		reason = "no prepared boot"
-	case st.b.Loader != loader:
-		reason = "node boots with " + st.b.Loader
-	case st.scriptServed:
-		reason = "script already served"
-	case !now.Before(st.b.Expires):
-		reason = "boot expired"
-	default:
-		st.scriptServed = true
-	}
-	s.mu.Unlock()
-	if reason != "" {
-		attrs := []any{"route", route, "mac", mac, "reason", reason, "remote", r.RemoteAddr}
-		if st != nil {
-			attrs = append(attrs, "job", st.b.JobID, "boot", st.b.Boot)
-		}
-		s.log.Warn("no boot script", attrs...)
-		writeScript(w, render(noJob, scriptData{}))
-		return
-	}
-	b := st.b
-	s.log.Info("boot script served", "job", b.JobID, "boot", b.Boot, "node", b.Node, "mac", mac, "loader", loader, "remote", r.RemoteAddr)
-	writeScript(w, render(script, s.scriptData(b)))
-}
-
-func (s *Server) scriptData(b *Boot) scriptData {
-	// The admin's and the job's parameters; Boot.Cmdline also lists ours.
-	var user string
-	if i := strings.Index(b.Cmdline, "rdinit="+initramfs.AgentPath); i >= 0 {
-		user = strings.TrimSpace(b.Cmdline[:i])
-	}
-	return scriptData{
-		URL: s.url, GRUBRoot: s.grubRoot, JobID: b.JobID, Boot: b.Boot, Node: b.Node,
-		KernelToken: b.KernelToken, InitrdToken: b.InitrdToken, AgentToken: b.AgentToken,
-		Cmdline: user, Init: initramfs.AgentPath,
-	}
 }
 
 // lookup finds a live token of kind want. It returns the refusal reason
@@ -378,6 +286,13 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	t, reason := s.lookupLocked(tok, want, s.clk.Now())
 	var b *Boot
 	var path string
+	var stolen *bootState
+	if t != nil && !s.fromNode(t.boot, r) {
+		if s.abortLocked(t.boot) {
+			stolen = t.boot
+		}
+		t, reason = nil, "token presented from another address"
+	}
 	if t != nil {
 		t.used = true // spent as the transfer starts: a copy of the URL is worth nothing
 		b = t.boot.b
@@ -387,6 +302,9 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if stolen != nil {
+		s.conflict(stolen, r, ConflictTokenForeign, route)
+	}
 	if t == nil {
 		s.refuse(w, r, http.StatusForbidden, route, reason, "token", fp, "file", want.String())
 		return
@@ -417,12 +335,21 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *bootState)) h
 		now := s.clk.Now()
 		s.mu.Lock()
 		t, reason := s.lookupLocked(tok, kindAgent, now)
-		var st *bootState
+		var st, stolen *bootState
+		if t != nil && !s.fromNode(t.boot, r) {
+			if s.abortLocked(t.boot) {
+				stolen = t.boot
+			}
+			t, reason = nil, "token presented from another address"
+		}
 		if t != nil {
 			t.expires = now.Add(s.ttl)
 			st = t.boot
 		}
 		s.mu.Unlock()
+		if stolen != nil {
+			s.conflict(stolen, r, ConflictTokenForeign, route)
+		}
 		if t == nil {
 			s.refuse(w, r, http.StatusForbidden, route, reason, "token", fingerprint(tok))
 			return

@@ -49,6 +49,9 @@ func (r *recorder) Ready(b *Boot, p proto.Ready)       { r.add(b, "ready "+p.Hos
 func (r *recorder) Heartbeat(b *Boot, h proto.Heartbeat) {
 	r.add(b, fmt.Sprintf("heartbeat %v", h.Running))
 }
+func (r *recorder) Conflict(b *Boot, c Conflict) {
+	r.add(b, fmt.Sprintf("conflict %s from %s on %s", c.Kind, c.Remote, c.Route))
+}
 func (r *recorder) list() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -252,10 +255,7 @@ func TestEndToEnd(t *testing.T) {
 	masked := strings.NewReplacer(b.KernelToken, "KERNEL-TOKEN", b.InitrdToken, "INITRD-TOKEN", b.AgentToken, "AGENT-TOKEN").Replace(script)
 	golden(t, "e2e-job42.ipxe", []byte(masked))
 
-	// The script is served once.
-	_, body = e.get("/ipxe/52-54-00-12-34-56")
-	golden(t, "nojob.ipxe", body)
-	// And a machine without a job gets the no-job script.
+	// A machine without a job gets the no-job script.
 	_, body = e.get("/ipxe/52-54-00-99-99-99")
 	golden(t, "nojob.ipxe", body)
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -20,36 +19,6 @@ type Identity struct {
 	UID, GID uint32
 	User     string
 	Admin    bool
-}
-
-// recover restarts the life cycle of every job that held a node when the
-// previous bmcctld stopped; each one reconciles with what its machine says.
-func (c *Controller) recover(ctx context.Context) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var ids []uint64
-	for id, j := range c.jobs {
-		if j.State.Active() {
-			ids = append(ids, id)
-		}
-	}
-	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
-	for _, id := range ids {
-		j := c.jobs[id]
-		if _, ok := c.nodes[j.Node]; !ok {
-			// The node vanished from the configuration: nothing to ask.
-			_, err := c.transitionLocked(id, job.Event{Detail: fmt.Sprintf("node %s is no longer configured", j.Node)}, func(j *job.Job) error {
-				j.State, j.EndTime, j.Detail = job.NodeFail, c.clk.Now(), "node no longer configured"
-				return nil
-			})
-			if err != nil {
-				c.log.Error("recover", "job", id, "err", err)
-			}
-			continue
-		}
-		c.log.Info("recovering job", "job", id, "state", j.State, "node", j.Node)
-		c.startLocked(j, true)
-	}
 }
 
 // Submit validates and queues a job (one record per array task). The answer
@@ -250,18 +219,17 @@ func (c *Controller) Act(who Identity, expr, action string) ([]uint64, error) {
 
 func (c *Controller) actLocked(who Identity, id uint64, action string) error {
 	j := c.jobs[id]
-	by := who.User
+	by, cause := who.User, ownerCause(who, j)
 	switch action {
 	case api.ActionCancel:
 		switch {
 		case j.State.Waiting():
-			_, err := c.transitionLocked(id, job.Event{Detail: "cancelled by " + by}, func(j *job.Job) error {
-				j.State, j.EndTime, j.Detail = job.Cancelled, c.clk.Now(), "cancelled by "+by
-				return nil
-			})
+			now := c.clk.Now()
+			_, err := c.transitionLocked(step{id: id, to: job.Cancelled, cause: cause, ev: job.Event{Detail: "cancelled by " + by},
+				edit: func(j *job.Job) { j.EndTime, j.Detail = now, "cancelled by "+by }})
 			return err
 		case j.State.Active():
-			return c.stopLocked(j, &stopCause{outcome: job.Cancelled, by: by})
+			return c.stopLocked(j, &stopCause{outcome: job.Cancelled, by: by, cause: cause})
 		}
 	case api.ActionHold:
 		if j.State == job.Pending {
@@ -269,10 +237,8 @@ func (c *Controller) actLocked(who Identity, id uint64, action string) error {
 			if who.UID != j.UID {
 				r = job.ReasonHeldAdmin
 			}
-			_, err := c.transitionLocked(id, job.Event{Reason: r, Detail: "held by " + by}, func(j *job.Job) error {
-				j.State, j.Reason = job.Held, r
-				return nil
-			})
+			_, err := c.transitionLocked(step{id: id, to: job.Held, cause: cause, ev: job.Event{Reason: r, Detail: "held by " + by},
+				edit: func(j *job.Job) { j.Reason = r }})
 			return err
 		}
 		if j.State == job.Held {
@@ -283,23 +249,22 @@ func (c *Controller) actLocked(who Identity, id uint64, action string) error {
 			if j.Reason == job.ReasonHeldAdmin && !c.actsAsAdmin(who, j, action) {
 				return fmt.Errorf("%w: job %s was held by an admin or a coordinator; only they may release it", ErrForbidden, displayID(j))
 			}
-			_, err := c.transitionLocked(id, job.Event{Detail: "released by " + by}, func(j *job.Job) error {
-				j.State, j.Reason = job.Pending, job.ReasonNone
-				return nil
-			})
+			_, err := c.transitionLocked(step{id: id, to: job.Pending, cause: cause, ev: job.Event{Detail: "released by " + by},
+				edit: func(j *job.Job) { j.Reason = job.ReasonNone }})
 			return err
 		}
 	case api.ActionRequeue:
 		switch {
 		case j.State.Active():
-			return c.stopLocked(j, &stopCause{outcome: job.Pending, by: by})
+			return c.stopLocked(j, &stopCause{outcome: job.Pending, by: by, cause: cause})
 		case j.State.Final():
-			_, err := c.transitionLocked(id, job.Event{Reason: job.ReasonRequeued, Detail: "requeued by " + by}, func(j *job.Job) error {
-				resetForQueue(j)
-				j.Restarts++
-				j.Reason = job.ReasonRequeued
-				return nil
-			})
+			_, err := c.transitionLocked(step{id: id, to: job.Pending, cause: cause,
+				ev: job.Event{Reason: job.ReasonRequeued, Detail: "requeued by " + by},
+				edit: func(j *job.Job) {
+					resetForQueue(j)
+					j.Restarts++
+					j.Reason = job.ReasonRequeued
+				}})
 			return err
 		}
 	default:
@@ -315,10 +280,14 @@ func (c *Controller) stopLocked(j *job.Job, cause *stopCause) error {
 		return fmt.Errorf("%w: job %s is already ending", ErrConflict, displayID(j))
 	}
 	lc, ok := c.running[j.ID]
-	if !ok {
+	switch {
+	case !ok:
 		return fmt.Errorf("%w: job %s is being recovered; try again shortly", ErrConflict, displayID(j))
+	case lc.stopping:
+		return fmt.Errorf("%w: job %s is already being stopped", ErrConflict, displayID(j))
 	}
-	c.log.Info("stopping job", "job", j.ID, "why", cause.Error())
+	lc.stopping = true
+	c.log.Info("stopping job", "job", j.ID, "node", j.Node, "cause", cause.cause, "outcome", cause.outcome, "reason", cause.Error())
 	lc.cancel(cause)
 	return nil
 }
@@ -353,7 +322,19 @@ func (c *Controller) NodeAction(who Identity, name, action, reason string) error
 		return fmt.Errorf("%w: unknown node action %q", ErrInvalid, action)
 	}
 	n.Since = c.clk.Now()
-	if err := c.st.Update(func(tx *store.Tx) error { return tx.PutNode(&n) }); err != nil {
+	ev := node.Event{Time: n.Since, Action: action, State: n.State, Detail: fmt.Sprintf("by %s", who.User)}
+	if reason != "" {
+		ev.Detail += ": " + reason
+	}
+	if action == api.ActionResume {
+		n.Fault = ""
+	}
+	if err := c.st.Update(func(tx *store.Tx) error {
+		if err := tx.PutNode(&n); err != nil {
+			return err
+		}
+		return tx.AddNodeEvent(name, ev)
+	}); err != nil {
 		return err
 	}
 	rt.Node = &n

@@ -24,6 +24,8 @@ type Config struct {
 	MinJobAge time.Duration
 	// WaitPoll bounds one long-poll of GET /v1/jobs/{id}/wait.
 	WaitPoll time.Duration
+	// Reconcile tunes the reconciler (reconcile.go).
+	Reconcile ReconcileConfig
 	// Energy: power sampling, tariffs and quotas (energy.go).
 	Energy EnergyConfig
 	// Images checks a job's image and kernel sources at submit (nil: not
@@ -50,6 +52,7 @@ func DefaultConfig() Config {
 		SchedInterval:   2 * time.Second,
 		MinJobAge:       5 * time.Minute,
 		WaitPoll:        25 * time.Second,
+		Reconcile:       DefaultReconcileConfig(),
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 // pointers taken under the read lock stays consistent without copying.
 type Controller struct {
 	cfg   Config
-	st    *store.Store
+	st    Store
 	clk   clock.Clock
 	log   *slog.Logger
 	hooks Hooks
@@ -38,6 +38,7 @@ type Controller struct {
 	priority map[uint64]float64
 	why      map[uint64]string
 	running  map[uint64]*lifecycle
+	stalls   map[uint64]*stall // jobs whose life cycle stopped short; the reconciler's
 	waiters  map[uint64][]chan struct{}
 	lastPass time.Duration
 
@@ -45,8 +46,17 @@ type Controller struct {
 	en       *energyState
 	acct     *acctState // associations, quotas, fair share, carbon (assoc.go)
 	wake     chan struct{}
+	probeQ   chan probe // BMC calls for the reconciler's workers
 	runCtx   context.Context
 	runGroup sync.WaitGroup
+}
+
+// Store is what the controller needs of the state file: closures over typed
+// transactions, as *store.Store offers them. Tests wrap it to make commits fail.
+type Store interface {
+	Update(fn func(*store.Tx) error) error
+	Batch(fn func(*store.Tx) error) error
+	View(fn func(*store.Tx) error) error
 }
 
 // Hooks lets bmcctld observe the controller (metrics) without the controller
@@ -61,30 +71,35 @@ type Hooks struct {
 	// QuotaWarning reports an energy budget that reached 80 or 100 % of
 	// its limit (quota.go).
 	QuotaWarning func(kind, name string, percent int)
+	// Reconciled counts one action of the reconciler (reconcile.go).
+	Reconciled func(action string)
 }
 
 type nodeRT struct {
 	*node.Node
-	held  bool // the start-up check is switching it off: not schedulable
 	m     Machine
 	power power.State
 	watts *float64
+	rec   nodeRec // what the reconciler knows and plans for it
 }
 
 type lifecycle struct {
-	cancel context.CancelCauseFunc
+	cancel   context.CancelCauseFunc
+	tries    int  // failed runs since the job last changed state (backoff)
+	stopping bool // cancelled with a stopCause; the first cause wins
 }
 
 // New loads the state file, merges the configured nodes with their stored
 // records, and returns a controller ready to Run.
-func New(cfg Config, st *store.Store, nodes []NodeMachine, clk clock.Clock, log *slog.Logger, hooks Hooks) (*Controller, error) {
+func New(cfg Config, st Store, nodes []NodeMachine, clk clock.Clock, log *slog.Logger, hooks Hooks) (*Controller, error) {
 	c := &Controller{
 		cfg: cfg, st: st, clk: clk, log: log, hooks: hooks,
 		jobs: map[uint64]*job.Job{}, done: map[uint64]job.State{},
 		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
-		running: map[uint64]*lifecycle{}, waiters: map[uint64][]chan struct{}{},
-		wake: make(chan struct{}, 1), en: newEnergyState(),
+		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
+		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
+		en: newEnergyState(),
 	}
 	stored := map[string]*node.Node{}
 	now := clk.Now()
@@ -118,7 +133,7 @@ func New(cfg Config, st *store.Store, nodes []NodeMachine, clk clock.Clock, log 
 	for _, nm := range nodes {
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}
 		if old, ok := stored[nm.Config.Name]; ok {
-			n.State, n.Reason, n.Drain, n.Job, n.Since = old.State, old.Reason, old.Drain, old.Job, old.Since
+			n.State, n.Reason, n.Drain, n.Job, n.Since, n.Fault = old.State, old.Reason, old.Drain, old.Job, old.Since, old.Fault
 			if n.Job != 0 {
 				if j, ok := c.jobs[n.Job]; !ok || !j.State.Active() || j.Node != n.Name {
 					n.State, n.Job = node.Idle, 0
@@ -154,15 +169,25 @@ type NodeMachine struct {
 	Machine Machine
 }
 
-// Run reconciles unfinished jobs, then schedules until ctx ends. Running
-// commands on nodes are left alone at shutdown: a restart picks them up.
+// Run recovers unfinished jobs, starts the reconciler, then schedules until
+// ctx ends. Running commands on nodes are left alone at shutdown: a restart
+// picks them up.
 func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
-	c.checkNodes(ctx)
-	c.recover(ctx)
+	c.mu.Lock()
+	c.reconcileJobsLocked(job.CauseRecovery)
+	c.mu.Unlock()
+	c.runGroup.Add(1)
+	go func() {
+		defer c.runGroup.Done()
+		c.reconcile(ctx)
+	}()
 	for {
 		start := time.Now()
-		c.schedulePass(ctx)
+		if err := c.schedulePass(ctx); err != nil {
+			// Nothing was applied; the next pass plans again from the state as it is.
+			c.log.Warn("scheduling plan not applied; the next pass retries", "err", err)
+		}
 		cost := time.Since(start)
 		select {
 		case <-ctx.Done():
@@ -202,70 +227,6 @@ func (c *Controller) Wake() {
 	}
 }
 
-// checkNodes asks every BMC for its power state in the background: a wrong
-// password or a dead BMC shows as DOWN at once, and an idle machine left on
-// is switched off (it would burn energy nobody is billed for).
-func (c *Controller) checkNodes(ctx context.Context) {
-	type check struct {
-		name string
-		m    Machine
-	}
-	c.mu.RLock()
-	var idle []check
-	for _, name := range c.names {
-		if n := c.nodes[name]; n.State != node.Allocated {
-			idle = append(idle, check{name, n.m})
-		}
-	}
-	c.mu.RUnlock()
-	for _, n := range idle {
-		c.runGroup.Add(1)
-		go func() {
-			defer c.runGroup.Done()
-			st, err := n.m.PowerState(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					c.nodeDown(n.name, fmt.Sprintf("BMC: %v", err))
-					c.powerError(n.name, err)
-				}
-				return
-			}
-			c.setPower(n.name, st)
-			if st != power.On || !c.holdIdle(n.name) {
-				return
-			}
-			defer c.releaseIdle(n.name)
-			c.log.Info("idle node is powered on; switching it off", "node", n.name)
-			if err := n.m.PowerOff(ctx); err != nil && ctx.Err() == nil {
-				c.nodeDown(n.name, fmt.Sprintf("BMC power off: %v", err))
-				c.powerError(n.name, err)
-				return
-			}
-			c.setPower(n.name, power.Off)
-		}()
-	}
-}
-
-// holdIdle keeps the scheduler off an idle node while the start-up check
-// switches it off; it fails if the node was given a job meanwhile.
-func (c *Controller) holdIdle(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	rt := c.nodes[name]
-	if rt.State != node.Idle {
-		return false
-	}
-	rt.held = true
-	return true
-}
-
-func (c *Controller) releaseIdle(name string) {
-	c.mu.Lock()
-	c.nodes[name].held = false
-	c.mu.Unlock()
-	c.Wake()
-}
-
 func (c *Controller) powerError(name string, err error) {
 	if c.hooks.PowerError != nil {
 		c.hooks.PowerError(name, err)
@@ -287,109 +248,3 @@ var (
 	ErrConflict  = errors.New("not possible in this state")
 	ErrInvalid   = errors.New("invalid request")
 )
-
-// transition changes job id in one store transaction: mutate edits a copy;
-// the event is appended; nodes touched are written in the same transaction.
-// It must be called with c.mu held for writing.
-func (c *Controller) transitionLocked(id uint64, ev job.Event, mutate func(j *job.Job) error, nodes ...*node.Node) (*job.Job, error) {
-	old, ok := c.jobs[id]
-	if !ok {
-		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
-	}
-	j := *old
-	if err := mutate(&j); err != nil {
-		return nil, err
-	}
-	if ev.State == "" {
-		ev.State = j.State
-	}
-	if ev.Time.IsZero() {
-		ev.Time = c.clk.Now()
-	}
-	if ev.Node == "" {
-		ev.Node = j.Node
-	}
-	var billed []billedEntry
-	next, nextEv := c.successor(old, &j)
-	err := c.st.Update(func(tx *store.Tx) error {
-		if next != nil {
-			if err := tx.NewJob(next, nextEv); err != nil {
-				return err
-			}
-		}
-		if err := tx.PutJob(&j); err != nil {
-			return err
-		}
-		for _, n := range nodes {
-			if err := tx.PutNode(n); err != nil {
-				return err
-			}
-		}
-		if err := tx.AddEvent(id, ev); err != nil {
-			return err
-		}
-		var err error
-		billed, err = c.billTx(tx, old, &j, ev)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("job %d → %s: %w", id, j.State, err)
-	}
-	c.publishLocked(old, &j)
-	for _, n := range nodes {
-		c.nodes[n.Name].Node = n
-	}
-	c.energyAfterLocked(old, &j, billed)
-	if next != nil {
-		c.publishLocked(nil, next)
-		c.log.Info("recurring job: next run queued", "job", id, "next", next.ID, "begin", next.Spec.Begin)
-	}
-	c.log.Info("job state", "job", id, "from", old.State, "to", j.State, "reason", ev.Reason, "node", j.Node, "detail", ev.Detail)
-	return &j, nil
-}
-
-// publishLocked swaps in a committed job record and wakes its waiters.
-func (c *Controller) publishLocked(old, j *job.Job) {
-	c.jobs[j.ID] = j
-	if j.State.Final() {
-		c.done[j.ID] = j.State
-	} else {
-		delete(c.done, j.ID)
-	}
-	if old != nil && old.State != j.State && c.hooks.JobState != nil {
-		c.hooks.JobState(old.State, j.State)
-	}
-	for _, ch := range c.waiters[j.ID] {
-		close(ch)
-	}
-	delete(c.waiters, j.ID)
-}
-
-func (c *Controller) transition(id uint64, ev job.Event, mutate func(j *job.Job) error, nodes ...*node.Node) (*job.Job, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.transitionLocked(id, ev, mutate, nodes...)
-}
-
-// nodeCopy returns a copy of a node's record to change and pass to transition.
-func (c *Controller) nodeCopyLocked(name string) *node.Node {
-	n := *c.nodes[name].Node
-	return &n
-}
-
-// nodeDown marks a node DOWN with a reason users can read in bmcq nodes.
-func (c *Controller) nodeDown(name, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.nodeCopyLocked(name)
-	if n.State == node.Down && n.Reason == reason {
-		return
-	}
-	n.State, n.Reason, n.Job, n.Since = node.Down, reason, 0, c.clk.Now()
-	if err := c.st.Update(func(tx *store.Tx) error { return tx.PutNode(n) }); err != nil {
-		c.log.Error("store node state", "node", name, "err", err)
-		return
-	}
-	c.nodes[name].Node = n
-	c.log.Warn("node down", "node", name, "reason", reason)
-}

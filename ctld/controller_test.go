@@ -28,7 +28,10 @@ type harness struct {
 	dir      string
 	clk      *clock.Fake
 	st       *store.Store
+	faults   *faultStore // wraps st for the controller: commits can be made to fail
 	c        *Controller
+	actMu    sync.Mutex
+	actions  map[string]int // reconciler actions counted through Hooks
 	cancel   context.CancelFunc
 	done     chan error
 	changed  chan struct{}
@@ -54,7 +57,7 @@ func newHarness(t *testing.T, nodes int, opts ...func(*harness)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.st = st
+	h.st, h.faults = st, &faultStore{Store: st}
 	t.Cleanup(func() { h.stop(); h.st.Close() })
 	h.start()
 	return h
@@ -84,8 +87,15 @@ func (h *harness) start() {
 		case h.changed <- struct{}{}:
 		default:
 		}
+	}, Reconciled: func(action string) {
+		h.actMu.Lock()
+		defer h.actMu.Unlock()
+		if h.actions == nil {
+			h.actions = map[string]int{}
+		}
+		h.actions[action]++
 	}}
-	c, err := New(h.cfg, h.st, ms, h.clk, testLogger(), hooks)
+	c, err := New(h.cfg, h.faults, ms, h.clk, testLogger(), hooks)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ type Metrics struct {
 	// warnings at 80 % and 100 %.
 	quotaUsed     *prometheus.GaugeVec
 	quotaWarnings *prometheus.CounterVec
+	reconciler    *prometheus.CounterVec
 }
 
 // NewMetrics registers the series.
@@ -69,11 +70,17 @@ func NewMetrics() *Metrics {
 	m.quotaWarnings = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_energy_quota_warnings_total", Help: "Energy budgets that reached 80 or 100 percent of their limit in a period.",
 	}, []string{"kind", "name", "percent"})
+	m.reconciler = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bmc_reconciler_actions_total", Help: "Actions of the reconciler (each also a node or job event), by action.",
+	}, []string{"action"})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st))
 	}
+	for _, a := range ReconcilerActions {
+		m.reconciler.WithLabelValues(a)
+	}
 	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy,
-		m.quotaUsed, m.quotaWarnings)
+		m.quotaUsed, m.quotaWarnings, m.reconciler)
 	return m
 }
 
@@ -95,6 +102,7 @@ func (m *Metrics) Hooks() Hooks {
 		QuotaWarning: func(kind, name string, percent int) {
 			m.quotaWarnings.WithLabelValues(kind, name, strconv.Itoa(percent)).Inc()
 		},
+		Reconciled: func(action string) { m.reconciler.WithLabelValues(action).Inc() },
 	}
 }
 

@@ -194,7 +194,7 @@ func (c *Controller) Nodes() []api.NodeInfo {
 			kind = n.Arch
 		}
 		in := api.NodeInfo{
-			Name: n.Name, State: n.DisplayState(), Arch: n.Arch, Kind: kind, Reason: n.Reason, Job: n.Job,
+			Name: n.Name, State: n.DisplayState(), Arch: n.Arch, Kind: kind, Reason: c.nodeReasonLocked(rt), Job: n.Job,
 			Cores: n.Cores, Memory: n.Memory, Features: n.Features, Partitions: parts,
 			Protocol: n.BMC.Protocol, Since: n.Since, Simulated: rt.m.Simulated(),
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,11 +28,12 @@ import (
 // AgentHub receives the node agents' callbacks from the boot server and
 // hands each to the machine waiting for that boot.
 type AgentHub struct {
-	log    *slog.Logger
-	clk    clock.Clock
-	mu     sync.Mutex
-	boots  map[hubKey]*bootWatch
-	energy func(EnergyReading) // set by OnEnergy
+	log      *slog.Logger
+	clk      clock.Clock
+	mu       sync.Mutex
+	boots    map[hubKey]*bootWatch
+	energy   func(EnergyReading) // set by OnEnergy
+	security func(SecurityEvent) // set by OnSecurity
 }
 
 // EnergyReading is one in-band energy counter value a node agent sent
@@ -61,6 +61,7 @@ type hubKey struct{ job, boot uint64 }
 type bootWatch struct {
 	ready    chan proto.Ready // buffered: the first Ready wins
 	failed   chan string
+	aborted  chan SecurityEvent // buffered: the boot server aborted the boot
 	lastBeat time.Time
 	phase    string
 }
@@ -76,7 +77,7 @@ func (h *AgentHub) watch(jobID, bootN uint64) *bootWatch {
 	k := hubKey{jobID, bootN}
 	w, ok := h.boots[k]
 	if !ok {
-		w = &bootWatch{ready: make(chan proto.Ready, 1), failed: make(chan string, 1)}
+		w = &bootWatch{ready: make(chan proto.Ready, 1), failed: make(chan string, 1), aborted: make(chan SecurityEvent, 1)}
 		h.boots[k] = w
 	}
 	return w
@@ -107,13 +108,25 @@ func (h *AgentHub) Progress(b *boot.Boot, p proto.Progress) {
 	}
 }
 
-// Ready hands the agent's host key and addresses to the waiting machine.
+// Ready hands the agent's host key to the waiting machine. The boot server
+// passes on only a boot's first Ready, from the node's own address.
 func (h *AgentHub) Ready(b *boot.Boot, r proto.Ready) {
 	h.log.Info("agent ready", "job", b.JobID, "node", b.Node, "addresses", r.Addresses, "uptime", r.Uptime)
 	select {
 	case h.watch(b.JobID, b.Boot).ready <- r:
 	default:
 	}
+}
+
+// lastBeat is when the agent of one boot last sent a heartbeat; zero when
+// none came since this controller started.
+func (h *AgentHub) lastBeat(jobID, bootN uint64) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w, ok := h.boots[hubKey{jobID, bootN}]; ok {
+		return w.lastBeat
+	}
+	return time.Time{}
 }
 
 // Heartbeat records that the agent is alive and passes on the energy
@@ -171,8 +184,11 @@ func (m *RealMachine) PowerOff(ctx context.Context) error { return m.drv.PowerOf
 func (m *RealMachine) PowerState(ctx context.Context) (power.State, error) {
 	return m.drv.PowerState(ctx)
 }
-func (m *RealMachine) Close() error    { return m.drv.Close() }
-func (m *RealMachine) Simulated() bool { return false }
+func (m *RealMachine) Close() error { return m.drv.Close() }
+
+// LastContact is when the node agent of j's boot last sent a heartbeat.
+func (m *RealMachine) LastContact(j *job.Job) time.Time { return m.hub.lastBeat(j.ID, j.Boot) }
+func (m *RealMachine) Simulated() bool                  { return false }
 
 // SetMeter gives the node the power meter its BMC offers beside the driver
 // (bmclib reads no power). Call it before the controller starts.
@@ -239,7 +255,7 @@ func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
 		return err
 	}
 	b, err := m.boots.Prepare(ctx, boot.Request{
-		JobID: j.ID, Boot: j.Boot, Node: m.cfg.Name, MAC: m.cfg.MAC, Arch: m.cfg.Arch, Loader: m.cfg.Boot,
+		JobID: j.ID, Boot: j.Boot, Node: m.cfg.Name, MAC: m.cfg.MAC, Address: m.cfg.Address, Arch: m.cfg.Arch, Loader: m.cfg.Boot,
 		Kernel: j.Spec.Kernel, Initrd: j.Spec.Initrd, Cmdline: j.Spec.Cmdline, Image: j.Spec.Image, AuthorizedKey: auth,
 		ImageDigest: j.Spec.ImageDigest, Owner: userfs.Lookup(j.UID, j.GID),
 	})
@@ -273,6 +289,8 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 	var r proto.Ready
 	select {
 	case r = <-w.ready:
+	case ev := <-w.aborted:
+		return nil, fmt.Errorf("%w: %s", ErrBootAborted, ev)
 	case msg := <-w.failed:
 		return nil, fmt.Errorf("%w: node agent: %s", ErrBootFailed, msg)
 	case <-ctx.Done():
@@ -295,23 +313,58 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
 	}
-	addr := m.cfg.SSHAddress
-	if addr == "" {
-		if len(r.Addresses) == 0 {
-			return nil, fmt.Errorf("%w: the node agent reported no address", ErrBootFailed)
-		}
-		host, _, _ := strings.Cut(r.Addresses[0], "/")
-		port := r.SSHPort
-		if port == 0 {
-			port = 22
-		}
-		addr = net.JoinHostPort(host, strconv.Itoa(port))
+	addr, err := m.sshAddress()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
 	}
-	sess, err := m.connect(ctx, j, r.HostKey, addr, hostKey, 20)
+	// A conflict while the dial goes on (a second Ready, the node's own
+	// script fetch after a neighbour's) stops the boot before the job's
+	// command goes anywhere.
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case ev := <-w.aborted:
+			cancel(fmt.Errorf("%w: %s", ErrBootAborted, ev))
+		case <-done:
+		}
+	}()
+	sess, err := m.connect(cctx, j, r.HostKey, addr, hostKey, 20)
+	close(done)
+	<-exited
+	abort := context.Cause(cctx)
+	if !errors.Is(abort, ErrBootAborted) {
+		select {
+		case ev := <-w.aborted:
+			abort = fmt.Errorf("%w: %s", ErrBootAborted, ev)
+		default:
+		}
+	}
+	if errors.Is(abort, ErrBootAborted) {
+		if sess != nil {
+			sess.Close()
+		}
+		return nil, abort
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
 	}
 	return sess, nil
+}
+
+// sshAddress is where the node's SSH server is: the nodes file's
+// ssh_address, else its address on port SSHPort the agent was told. Never
+// an address a message names: a neighbour could name itself.
+func (m *RealMachine) sshAddress() (string, error) {
+	if m.cfg.SSHAddress != "" {
+		return m.cfg.SSHAddress, nil
+	}
+	if !m.cfg.Address.IsValid() {
+		return "", fmt.Errorf("node %s has neither address nor ssh_address in the nodes file", m.cfg.Name)
+	}
+	return net.JoinHostPort(m.cfg.Address.String(), strconv.Itoa(m.boots.SSHPort())), nil
 }
 
 // connect dials the agent, retrying briefly: a port forward or the agent's

@@ -29,19 +29,20 @@ func nextRun(schedule string, now time.Time) (time.Time, error) {
 }
 
 // successor is the next run of a recurring job that has just ended, or nil.
-func (c *Controller) successor(old, j *job.Job) (*job.Job, job.Event) {
+// An error (a schedule that never fires again) ends the series; the caller
+// writes it into the ending run's event.
+func (c *Controller) successor(old, j *job.Job) (*job.Job, job.Event, error) {
 	if j.Spec.Schedule == "" || old.State.Final() || !j.State.Final() || j.State == job.Cancelled {
-		return nil, job.Event{}
+		return nil, job.Event{}, nil
 	}
 	now := c.clk.Now()
 	begin, err := nextRun(j.Spec.Schedule, now)
 	if err != nil {
-		c.log.Error("recurring job: cannot schedule the next run", "job", j.ID, "err", err)
-		return nil, job.Event{}
+		return nil, job.Event{}, fmt.Errorf("recurring: no next run: %w", err)
 	}
 	n := &job.Job{ArrayTaskID: -1, User: j.User, UID: j.UID, GID: j.GID, Cwd: j.Cwd, Spec: j.Spec,
 		State: job.Pending, Reason: job.ReasonBeginTime, SubmitTime: now}
 	n.Spec.Begin, n.Spec.Hold = begin, false
 	return n, job.Event{Time: now, State: job.Pending, Reason: job.ReasonBeginTime,
-		Detail: fmt.Sprintf("recurring (%s): next run after job %d, at %s", j.Spec.Schedule, j.ID, begin.Format(time.RFC3339))}
+		Detail: fmt.Sprintf("recurring (%s): next run after job %d, at %s", j.Spec.Schedule, j.ID, begin.Format(time.RFC3339))}, nil
 }

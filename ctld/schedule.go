@@ -2,12 +2,12 @@ package ctld
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/scheduler"
-	"github.com/bmc-sched/bmc/store"
 )
 
 // snapshotLocked builds the scheduler's input. Records are immutable once
@@ -29,7 +29,7 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 	s.Nodes = make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
 		rt := c.nodes[name]
-		if rt.held {
+		if rt.rec.reserved() {
 			n := *rt.Node
 			n.Drain = true // shown to the scheduler as not available, nothing else
 			s.Nodes = append(s.Nodes, &n)
@@ -41,9 +41,11 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 }
 
 // schedulePass runs the scheduler on a snapshot outside the lock, then
-// applies the plan in one transaction after re-checking every assignment
-// against the state as it is by then.
-func (c *Controller) schedulePass(ctx context.Context) {
+// applies the plan: every assignment is staged through the same checked
+// transition as any other change (the job must still be PENDING, its node
+// still free), those that no longer hold are dropped, and the rest commit in
+// one transaction. An error means nothing was applied.
+func (c *Controller) schedulePass(ctx context.Context) error {
 	now := c.clk.Now()
 	c.mu.RLock()
 	snap := c.snapshotLocked(now)
@@ -68,53 +70,33 @@ func (c *Controller) schedulePass(ctx context.Context) {
 		c.hooks.SchedPass(took, waiting, len(plan.Assignments))
 	}
 	if len(plan.Assignments) == 0 || ctx.Err() != nil {
-		return
+		return nil
 	}
-	type change struct {
-		old, j *job.Job
-		n      *node.Node
-		why    string
-	}
-	var changes []change
-	used := map[string]bool{}
+	b := newBatch()
+	var steps []*staged
 	for _, a := range plan.Assignments {
-		old, ok := c.jobs[a.JobID]
-		rt, nok := c.nodes[a.Node]
-		if !ok || !nok || old.State != job.Pending || !rt.Available() || rt.held || used[a.Node] {
-			c.log.Info("assignment dropped: state changed during the pass", "job", a.JobID, "node", a.Node)
+		st, err := c.stageLocked(step{
+			id: a.JobID, to: job.Allocated, cause: job.CauseScheduler,
+			ev: job.Event{Time: now, Node: a.Node, Detail: a.Why},
+			edit: func(j *job.Job) {
+				j.Reason, j.Detail, j.Node, j.StartTime = job.ReasonNone, "", a.Node, now
+				j.Boot++
+			},
+			node: nodeEffect{op: nodeAllocate},
+		}, b)
+		if err != nil {
+			c.log.Info("assignment dropped: state changed during the pass", "job", a.JobID, "node", a.Node, "reason", err)
 			continue
 		}
-		used[a.Node] = true
-		j := *old
-		j.State, j.Reason, j.Detail, j.Node, j.StartTime = job.Allocated, job.ReasonNone, "", a.Node, now
-		j.Boot++
-		n := *rt.Node
-		n.State, n.Job, n.Since, n.Reason = node.Allocated, j.ID, now, ""
-		changes = append(changes, change{old, &j, &n, a.Why})
+		steps = append(steps, st)
 	}
-	err := c.st.Update(func(tx *store.Tx) error {
-		for _, ch := range changes {
-			if err := tx.PutJob(ch.j); err != nil {
-				return err
-			}
-			if err := tx.PutNode(ch.n); err != nil {
-				return err
-			}
-			if err := tx.AddEvent(ch.j.ID, job.Event{Time: now, State: job.Allocated, Node: ch.n.Name, Detail: ch.why}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	jobs, err := c.commitLocked(steps)
 	if err != nil {
-		c.log.Error("apply scheduling plan", "err", err)
-		return
+		return fmt.Errorf("apply scheduling plan: %w", err)
 	}
-	for _, ch := range changes {
-		c.publishLocked(ch.old, ch.j)
-		c.nodes[ch.n.Name].Node = ch.n
-		c.why[ch.j.ID] = ch.why
-		c.log.Info("job allocated", "job", ch.j.ID, "node", ch.n.Name, "why", ch.why)
-		c.startLocked(ch.j, false)
+	for i, j := range jobs {
+		c.why[j.ID] = steps[i].ev.Detail
+		c.startLocked(j, "")
 	}
+	return nil
 }

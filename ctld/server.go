@@ -45,6 +45,7 @@ func NewServer(c *Controller, log *slog.Logger, adminGroup, version string) *Ser
 	s.mux.HandleFunc("GET "+api.PathJobs+"/{id}/wait", s.wait)
 	s.mux.HandleFunc("POST "+api.PathJobs+"/{id}/{action}", s.act)
 	s.mux.HandleFunc("GET "+api.PathNodes, s.nodes)
+	s.mux.HandleFunc("GET "+api.PathNodes+"/{name}", s.node)
 	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
 	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
 	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
@@ -301,6 +302,15 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.NodeList{Nodes: s.c.Nodes()})
+}
+
+func (s *Server) node(w http.ResponseWriter, r *http.Request) {
+	d, err := s.c.NodeDetail(r.PathValue("name"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) nodeAct(w http.ResponseWriter, r *http.Request) {

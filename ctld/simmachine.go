@@ -25,7 +25,11 @@ type simMachine struct {
 
 var _ power.Meter = simMachine{}
 
-func (simMachine) Simulated() bool                               { return true }
+func (simMachine) Simulated() bool { return true }
+
+// LastContact is when the simulated node agent was last heard: it answers
+// for as long as the machine is on and not frozen.
+func (m simMachine) LastContact(*job.Job) time.Time              { return m.Machine.LastContact() }
 func (simMachine) Prepare(ctx context.Context, j *job.Job) error { return ctx.Err() }
 func (simMachine) Finish(*job.Job)                               {}
 

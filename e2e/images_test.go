@@ -119,6 +119,7 @@ arch = "x86_64"
 cores = 2
 memory = "1G"
 mac = "52:54:00:00:00:99"
+address = "10.77.9.9"
 bmc = { protocol = "wol", address = "127.0.0.1", port = 9 }
 `)
 	d := startDaemon(t, state, "--nodes", nodes, "--node-listen", freePort(t), "--kernel-dir", kdir,

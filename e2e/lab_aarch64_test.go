@@ -91,7 +91,8 @@ command = "echo arch=$(uname -m); cat /etc/os-release"
 		}
 	}
 	serial, _ := os.ReadFile(filepath.Join(l.dir, "arm1", "serial.log"))
-	if !strings.Contains(string(serial), "bmc: GRUB asks 10.0.2.2:") {
+	host := strings.TrimPrefix(l.labEnv("VLAB_NODE_URL"), "http://")
+	if !strings.Contains(string(serial), "bmc: GRUB asks "+host+" ") {
 		t.Errorf("varm1's console shows no GRUB network boot:\n%s", tail(string(serial), 20))
 	}
 }

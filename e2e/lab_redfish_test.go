@@ -45,7 +45,7 @@ func TestLabRedfish(t *testing.T) {
 		t.Helper()
 		base := []string{"-r", "127.0.0.1:" + strconv.Itoa(19001+redfishOff), "-u", "admin",
 			"-p", strings.TrimSpace(string(pass)), "-S", "Always", "-T", "10"}
-		out, err := exec.CommandContext(ctx, "redfishtool", append(base, args...)...).CombinedOutput()
+		out, err := l.command(ctx, "redfishtool", append(base, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("redfishtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}

@@ -11,9 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -184,10 +184,16 @@ command = "cat /proc/cmdline; cat /etc/os-release"`))
 		id := l.submit(work, l.job("sshkey", "", `command = "sleep 120"`))
 		d := l.waitFor(ctx, id, state(job.Running))
 		n, _ := strconv.Atoi(strings.TrimPrefix(d.Node, "vnode"))
-		addr := fmt.Sprintf("127.0.0.1:%d", 12222+n-1)
+		addr := l.nodeSSH(n)
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		signer, _ := ssh.NewSignerFromKey(priv)
-		_, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
+		conn, err := l.dial(ctx, addr)
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _, _, err = ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 			User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), // the test is the attacker here
 			Timeout:         10 * time.Second,
@@ -260,6 +266,15 @@ func TestLabWrongBMCPassword(t *testing.T) {
 			t.Errorf("vnode1 is %s (%q), want DOWN with a reason about the credentials", n.State, n.Reason)
 		}
 	}
+	n := l.nodeDetail(ctx, "vnode1")
+	if acts := actions(n.Events); len(acts) == 0 || acts[0] != "node_down" || !strings.Contains(n.Events[0].Detail, "credentials") {
+		t.Errorf("vnode1 events %v: want the reconciler's node_down saying why", n.Events)
+	}
+	for i := 1; i <= 2; i++ {
+		if p := l.powerState(i); p != "off" {
+			t.Errorf("vnode%d is %s at the end; want off", i, p)
+		}
+	}
 	pw, _ := os.ReadFile(filepath.Join(l.dir, "node1/bmc.pass"))
 	if b, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.log")); bytes.Contains(b, bytes.TrimSpace(pw)) {
 		t.Error("bmcctld.log contains vnode1's password")
@@ -267,28 +282,32 @@ func TestLabWrongBMCPassword(t *testing.T) {
 }
 
 // TestLabHungNode: a machine that stops answering while its job runs (its
-// QEMU process frozen) makes the job NODE_FAIL, and the machine is powered off.
+// QEMU process frozen) makes the job NODE_FAIL, and the machine is powered
+// off. Its agent's heartbeats stop, so the reconciler acts after
+// --agent-timeout (20 s), well before the SSH keepalive (15 s, then 30 s
+// unanswered) and reconnect window (45 s) would.
 func TestLabHungNode(t *testing.T) {
 	l := labUp(t, 1, 400)
 	work := workDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	l.restartDaemonT(t, ctx, reconcilerFlags...)
 	id := l.submit(work, l.job("hang", "", `command = "echo up; sleep 600"`))
 	l.waitFor(ctx, id, state(job.Running))
-	pid, err := os.ReadFile(filepath.Join(l.dir, "node1/qemu.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
-	if err := syscall.Kill(p, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(p, syscall.SIGCONT)
+	defer l.freeze("node1/qemu.pid")()
 	d := l.waitFor(ctx, id, func(d api.JobDetail) bool { return d.State.Final() || d.State == job.NodeFail })
 	if d.State != job.NodeFail {
 		t.Errorf("job of a frozen node ended %s (%s), want NODE_FAIL", d.State, d.Detail)
 	}
 	if p := l.powerState(1); p != "off" {
 		t.Errorf("the frozen node is %s after its job failed; want off", p)
+	}
+	if off := d.Events[len(d.Events)-2]; off.State != job.PoweringOff || off.Cause != job.CauseReconciler ||
+		!strings.Contains(off.Detail, "node agent silent") {
+		t.Errorf("the change that stopped the job: %+v, want the reconciler's, saying the agent is silent", off)
+	}
+	n := l.nodeDetail(ctx, "vnode1")
+	if !slices.Contains(actions(n.Events), "agent_lost") || n.State != "IDLE" {
+		t.Errorf("vnode1 %s, events %v: want IDLE and agent_lost recorded", n.State, actions(n.Events))
 	}
 }

@@ -68,6 +68,14 @@ const (
 	ReasonNodeFailRequeue          Reason = "NodeFailRequeued"
 	ReasonRequeued                 Reason = "Requeued"
 	ReasonRecovered                Reason = "Recovered"
+	// ReasonBadConstraints: the job asks for something the scheduler never
+	// plans (more than one node), e.g. a record from an older release.
+	ReasonBadConstraints Reason = "BadConstraints"
+	// ReasonBootAborted: the boot met a security conflict and was stopped;
+	// the job waits for its next boot, with no attempt counted.
+	ReasonBootAborted Reason = "BootAborted"
+	// ReasonSecurity marks an event that records a security conflict.
+	ReasonSecurity Reason = "SecurityEvent"
 )
 
 // Job is the controller's record of one submitted job (or one task of an array).
@@ -123,4 +131,7 @@ type Event struct {
 	Reason Reason    `json:"reason,omitempty"`
 	Node   string    `json:"node,omitempty"`
 	Detail string    `json:"detail,omitempty"`
+	// Cause is who or what made the change (see Rules); empty on events
+	// written before causes were recorded, and on submit.
+	Cause Cause `json:"cause,omitempty"`
 }

@@ -4,20 +4,25 @@
 package node
 
 import (
+	"net/netip"
 	"time"
 )
 
 // Config is one machine as the admin describes it in the nodes file.
 type Config struct {
-	Name       string   `json:"name"`
-	Arch       string   `json:"arch"` // "x86_64" or "aarch64"
-	Kind       string   `json:"kind"` // machine kind for reports, e.g. "sim-small"; defaults to arch
-	Features   []string `json:"features,omitempty"`
-	Cores      int      `json:"cores"`
-	Memory     int64    `json:"memory"` // bytes
-	MAC        string   `json:"mac,omitempty"`
-	Partitions []string `json:"partitions,omitempty"` // empty = the default partition
-	Boot       string   `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
+	Name     string   `json:"name"`
+	Arch     string   `json:"arch"` // "x86_64" or "aarch64"
+	Kind     string   `json:"kind"` // machine kind for reports, e.g. "sim-small"; defaults to arch
+	Features []string `json:"features,omitempty"`
+	Cores    int      `json:"cores"`
+	Memory   int64    `json:"memory"` // bytes
+	MAC      string   `json:"mac,omitempty"`
+	// Address is the node's IPv4 address on the provisioning network: bmcctld's
+	// DHCP hands it to MAC, and the node's boot and agent calls are accepted
+	// only from it. Zero for nodes that are not bound (simulated, user-mode lab).
+	Address    netip.Addr `json:"address,omitzero"`
+	Partitions []string   `json:"partitions,omitempty"` // empty = the default partition
+	Boot       string     `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
 	// ExpectedBoot is how long power-on to agent-ready usually takes; backfill uses it.
 	ExpectedBoot time.Duration `json:"expected_boot"`
 	// MaxWatts is the most the machine draws: energy quotas reserve it for
@@ -62,6 +67,32 @@ type Node struct {
 	Drain  bool      `json:"drain,omitempty"`  // admin asked: take no new jobs
 	Job    uint64    `json:"job,omitempty"`
 	Since  time.Time `json:"since"` // when State last changed
+	// Fault says the controller put the node DOWN for a reason it checks
+	// again by itself (the reconciler), and returns it to service once the
+	// check passes. DOWN without a fault waits for an admin's resume.
+	Fault Fault `json:"fault,omitempty"`
+}
+
+// Fault is a DOWN reason the reconciler can see clear.
+type Fault string
+
+const (
+	// FaultPowerOff: switching the machine off failed; the power-off is
+	// retried with backoff until the BMC says off.
+	FaultPowerOff Fault = "power-off"
+	// FaultBMC: the BMC did not answer a power-state query; it is asked
+	// again with backoff until it answers.
+	FaultBMC Fault = "bmc"
+)
+
+// Event is one line in a node's history: what the controller observed of
+// the machine or did to it, and why.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"` // e.g. "power_off_retry"; see ctld's reconciler
+	State  State     `json:"state,omitempty"`
+	Job    uint64    `json:"job,omitempty"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Available reports whether the scheduler may give n a new job now.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -65,12 +66,12 @@ var (
 
 // Keys of a [[node]] table (and of [defaults]) and of its bmc table.
 var (
-	nodeKeys = []string{"arch", "bmc", "boot", "cores", "expected_boot", "features", "kind",
+	nodeKeys = []string{"address", "arch", "bmc", "boot", "cores", "expected_boot", "features", "kind",
 		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
 		"power_sensor", "protocol", "sim_idle_watts", "sim_peak_watts", "user"}
 	// perNode keys make no sense as a default: they must differ per machine.
-	perNode = map[string]bool{"name": true, "mac": true}
+	perNode = map[string]bool{"name": true, "mac": true, "address": true}
 )
 
 // ParseFile reads a nodes file: an optional [defaults] table whose keys
@@ -120,6 +121,7 @@ func ParseFile(filename string, data []byte) ([]Config, error) {
 	var out []Config
 	names := map[string]int{} // name -> line
 	macs := map[string]int{}
+	addrs := map[netip.Addr]int{}
 	for i, v := range nodes {
 		path := []string{"node", strconv.Itoa(i)}
 		t, ok := v.(map[string]any)
@@ -145,6 +147,13 @@ func ParseFile(filename string, data []byte) ([]Config, error) {
 				continue
 			}
 			macs[c.MAC] = p.line(append(path, "mac"))
+		}
+		if c.Address.IsValid() {
+			if l, dup := addrs[c.Address]; dup {
+				p.fail(append(path, "address"), "address", fmt.Sprintf("%s is already used on line %d", c.Address, l))
+				continue
+			}
+			addrs[c.Address] = p.line(append(path, "address"))
 		}
 		out = append(out, c)
 	}
@@ -390,6 +399,17 @@ func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, h
 			bad("expected_boot", fmt.Sprintf("%q is not a duration between 0 and 24h, like \"90s\"", d))
 		} else {
 			c.ExpectedBoot = td
+		}
+	}
+	if a, ok := str("address"); ok {
+		ip, err := netip.ParseAddr(a)
+		switch {
+		case err != nil || !ip.Is4():
+			bad("address", fmt.Sprintf("%q is not an IPv4 address", a))
+		case !ip.IsGlobalUnicast():
+			bad("address", fmt.Sprintf("%s is not a unicast host address", a))
+		default:
+			c.Address = ip
 		}
 	}
 	if a, ok := str("ssh_address"); ok {

@@ -13,8 +13,9 @@ import (
 
 // benchSnapshot builds a cluster of nNodes in a handful of machine kinds, a
 // share of them busy with running jobs, and nJobs pending jobs with a realistic
-// mix: mostly plain one-node jobs, half with a memory request of any size,
-// some with features, arch or more nodes, a few with dependencies or in arrays.
+// mix: mostly plain jobs, half with a memory request of any size, some with
+// features, arch or a whole big machine, a few with dependencies or in arrays.
+// Every job runs on one machine.
 func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 	r := rand.New(rand.NewPCG(1, 2))
 	s := &Snapshot{Now: t0, Done: map[uint64]job.State{}}
@@ -68,10 +69,9 @@ func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 		case x < 10:
 			j.Spec.Memory = 200 * gib
 		case x < 12:
-			j.Spec.Nodes = 4
+			j.Spec.Cores = 64 // the ssd/ib and aarch64 kinds only
 		case x < 13:
 			j.Spec.Features = []string{"ib"}
-			j.Spec.Nodes = 16
 		case x < 15:
 			j.Spec.DependsOn = []job.Dependency{{Type: job.AfterOK, JobID: id - uint64(1+r.IntN(2000))}}
 		case x < 16:

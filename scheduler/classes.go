@@ -136,7 +136,6 @@ type sigKey struct {
 	imageArchs           string // the image's architectures, sorted and joined; "" = any
 	cores                int
 	memory               int64
-	nodes                int
 }
 
 func jobSig(spec *job.Spec, defPart string) (sigKey, []string) {
@@ -151,7 +150,7 @@ func jobSig(spec *job.Spec, defPart string) (sigKey, []string) {
 	feats, fk := canon(spec.Features)
 	_, ik := canon(spec.ImageArchs)
 	return sigKey{arch: arch, features: fk, part: part, imageArchs: ik, cores: spec.Cores,
-		memory: int64(spec.Memory), nodes: nodesWanted(spec)}, feats
+		memory: int64(spec.Memory)}, feats
 }
 
 // sigInfo is what a pass learns once per job signature.
@@ -159,7 +158,6 @@ type sigInfo struct {
 	classes []int32 // feasible classes in best-fit order
 	total   int     // nodes in those classes, whatever their state
 	up      int     // of which neither DOWN nor drained
-	nodes   int     // how many the job needs
 	never   job.Reason
 
 	claimed bool // no-backfill mode: its classes are already held for a higher job
@@ -195,7 +193,7 @@ func coresOK(c *class, k *sigKey) bool  { return k.cores <= c.cores }
 func memoryOK(c *class, k *sigKey) bool { return k.memory <= c.memory }
 
 func newSigInfo(classes []class, k *sigKey, feats []string) *sigInfo {
-	si := &sigInfo{freeGen: -1, nodes: k.nodes}
+	si := &sigInfo{freeGen: -1}
 	inPart, archMatch := false, false
 	for ci := range classes {
 		c := &classes[ci]
@@ -214,7 +212,7 @@ func newSigInfo(classes []class, k *sigKey, feats []string) *sigInfo {
 		si.total += len(c.nodes)
 		si.up += c.up
 	}
-	if si.total < k.nodes {
+	if si.total == 0 {
 		// Feasible() rejects such jobs at submit; this is for a cluster that
 		// shrank or changed since.
 		si.never = job.ReasonPartition

@@ -16,15 +16,18 @@ import (
 var ErrNeverFits = errors.New("job can never run on this cluster")
 
 // Feasible reports whether spec could ever run on nodes, ignoring whether they
-// are down, drained or busy. It walks the constraint chain — partition, arch,
-// features, cores, memory, node count — and names the first one that leaves
-// no node, with what the cluster offers instead.
+// are down, drained or busy. It walks the constraint chain — one node,
+// partition, arch, features, cores, memory — and names the first one that
+// leaves no node, with what the cluster offers instead.
 func Feasible(spec *job.Spec, nodes []*node.Node, cfg Config) error {
-	k, feats := jobSig(spec, cfg.DefaultPartition)
-	classes := buildClasses(nodes, cfg.DefaultPartition)
 	never := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrNeverFits}, args...)...)
 	}
+	if spec.Nodes > 1 {
+		return never("nodes = %d: multi-node jobs are not supported yet", spec.Nodes)
+	}
+	k, feats := jobSig(spec, cfg.DefaultPartition)
+	classes := buildClasses(nodes, cfg.DefaultPartition)
 
 	// Each stage keeps the classes that pass every check so far.
 	var cur []*class
@@ -104,14 +107,6 @@ func Feasible(spec *job.Spec, nodes []*node.Node, cfg Config) error {
 	}
 	if len(next) == 0 {
 		return never("needs %s memory; the largest matching node has %s", fmtBytes(k.memory), fmtBytes(mostMem))
-	}
-
-	count := 0
-	for _, c := range next {
-		count += len(c.nodes)
-	}
-	if count < k.nodes {
-		return never("needs %d nodes; only %d match", k.nodes, count)
 	}
 	return nil
 }

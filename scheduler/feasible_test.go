@@ -42,7 +42,7 @@ func TestFeasible(t *testing.T) {
 		{"cores in partition", cluster, func(s *job.Spec) { s.Cores = 64; s.Partition = "gpu" },
 			`needs 64 cores; the largest matching node has 32`},
 		{"memory", cluster, func(s *job.Spec) { s.Memory = 20 * gib }, `needs 20 GiB memory; the largest matching node has 16 GiB`},
-		{"node count", cluster, func(s *job.Spec) { s.Nodes = 3 }, `needs 3 nodes; only 2 match`},
+		{"node count", cluster, func(s *job.Spec) { s.Nodes = 3 }, `nodes = 3: multi-node jobs are not supported yet`},
 		{"empty cluster", nil, func(s *job.Spec) {}, `partition "batch" has no nodes (cluster has none)`},
 	}
 	for _, tt := range tests {

@@ -94,10 +94,10 @@ func TestPreferredKind(t *testing.T) {
 			why:    "best fit:",
 		},
 		{
-			name: "a kind with too few nodes is ignored",
-			snap: Snapshot{Nodes: []*node.Node{arm("a1"), x86("x1"), x86("x2")},
-				Jobs: []*job.Job{with(anyArch(1, time.Minute), func(j *job.Job) { j.Spec.Nodes = 2 })}, Prefer: prefArm},
-			placed: map[uint64][]string{1: {"x1", "x2"}},
+			name: "a kind with no node that takes jobs is ignored",
+			snap: Snapshot{Nodes: []*node.Node{with(arm("a1"), func(n *node.Node) { n.State = node.Down }), x86("x1")},
+				Jobs: []*job.Job{anyArch(1, time.Minute)}, Prefer: prefArm},
+			placed: map[uint64][]string{1: {"x1"}},
 			why:    "best fit:",
 		},
 	}

@@ -37,11 +37,3 @@ func timeLimit(spec *job.Spec, cfg Config) time.Duration {
 	}
 	return cfg.DefaultTimeLimit
 }
-
-// nodesWanted is how many machines the job needs; zero means one.
-func nodesWanted(spec *job.Spec) int {
-	if spec.Nodes > 1 {
-		return spec.Nodes
-	}
-	return 1
-}

@@ -87,7 +87,7 @@ func genSnapshot(r *rand.Rand) *Snapshot {
 				Cores:     []int{0, 1, 2, 4, 8, 16, 32}[r.IntN(7)],
 				Memory:    job.Size(r.IntN(40*1024)) << 20, // any size: signatures round it up
 				Partition: pick("", "", "batch", "debug"),
-				Nodes:     []int{0, 1, 1, 1, 1, 2, 3}[r.IntN(7)],
+				Nodes:     []int{0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2}[r.IntN(20)], // 2: never planned
 				TimeLimit: job.Duration([]time.Duration{0, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour}[r.IntN(4)]),
 				Nice:      r.IntN(3) * 1000,
 			}}
@@ -155,11 +155,12 @@ func cmpOr(a, b string) string {
 
 func TestScheduleProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(20261125, 1))
-	var reserved, backfilled, placedJobs, never int
+	var reserved, backfilled, placedJobs, never, multi int
 	defer func() {
-		t.Logf("reservations %d, backfilled %d, placed %d, never-satisfied %d", reserved, backfilled, placedJobs, never)
+		t.Logf("reservations %d, backfilled %d, placed %d, never-satisfied %d, multi-node refused %d",
+			reserved, backfilled, placedJobs, never, multi)
 		// The generator must reach the interesting paths, or the test proves little.
-		if reserved < 100 || backfilled < 100 || never < 50 {
+		if reserved < 100 || backfilled < 100 || never < 50 || multi < 50 {
 			t.Errorf("generator too tame")
 		}
 	}()
@@ -193,6 +194,18 @@ func TestScheduleProperties(t *testing.T) {
 			}
 		}
 
+		// One whole node per job: what waits for resources can use no node
+		// still free, so strict priority places exactly what backfill does.
+		other := Schedule(s, testCfg(!backfill))
+		if !slices.Equal(placements(p), placements(other)) {
+			t.Fatalf("case %d: backfill=%v places %v, backfill=%v places %v", i, backfill, placements(p), !backfill, placements(other))
+		}
+		for _, r := range p.Reasons {
+			if r == job.ReasonBadConstraints {
+				multi++
+			}
+		}
+
 		// Same snapshot, any input order: same plan.
 		again := Schedule(s, cfg)
 		shuf := *s
@@ -204,6 +217,15 @@ func TestScheduleProperties(t *testing.T) {
 			t.Fatalf("case %d: plan differs between runs or input orders:\n%+v\n%+v\n%+v", i, p, again, shuffled)
 		}
 	}
+}
+
+// placements lists a plan's job → node decisions in order.
+func placements(p Plan) []string {
+	out := make([]string, len(p.Assignments))
+	for i, a := range p.Assignments {
+		out[i] = fmt.Sprintf("%d→%s", a.JobID, a.Node)
+	}
+	return out
 }
 
 // queuedBefore reports whether a comes before b in the queue: higher
@@ -255,8 +277,11 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 		count[a.JobID]++
 	}
 	for id, c := range count {
-		if want := nodesWanted(&jobs[id].Spec); c != want {
-			return fmt.Sprintf("job %d got %d nodes, wants %d", id, c, want)
+		switch {
+		case c != 1:
+			return fmt.Sprintf("job %d got %d nodes; a job gets one", id, c)
+		case jobs[id].Spec.Nodes > 1:
+			return fmt.Sprintf("job %d asks for %d nodes and was placed", id, jobs[id].Spec.Nodes)
 		}
 	}
 	running := map[uint64]int{}
@@ -267,6 +292,10 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 			}
 			if count[j.ID] == 0 && p.Reasons[j.ID] == "" {
 				return fmt.Sprintf("waiting job %d neither placed nor given a reason", j.ID)
+			}
+			if j.State == job.Pending && j.Spec.Nodes > 1 && p.Reasons[j.ID] != job.ReasonBadConstraints {
+				return fmt.Sprintf("job %d asks for %d nodes: reason %s, want %s", j.ID, j.Spec.Nodes,
+					p.Reasons[j.ID], job.ReasonBadConstraints)
 			}
 		}
 		if j.ArrayJobID != 0 && (j.State.Active() || count[j.ID] > 0) {
@@ -344,9 +373,8 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 				freeBy++
 			}
 		}
-		if freeBy < nodesWanted(&tj.Spec) {
-			return fmt.Sprintf("job %d promised %v but only %d of %d nodes free by then", top, at, freeBy,
-				nodesWanted(&tj.Spec))
+		if freeBy == 0 {
+			return fmt.Sprintf("job %d promised %v but none of its nodes is free by then", top, at)
 		}
 	}
 	return ""

@@ -13,10 +13,17 @@ import (
 )
 
 // Schedule makes one scheduling pass over s. Waiting jobs are taken in
-// priority order; each either gets its nodes (best fit) or a reason to wait.
-// The first job that waits for resources blocks the ones behind it: without
-// backfill they may only use nodes it could never use; with EASY backfill it
-// gets a reservation and they may start as long as they do not delay it.
+// priority order; each either gets a node (best fit) or a reason to wait.
+// The first job that waits for resources blocks the ones behind it: they may
+// only use nodes it could never use. With EASY backfill it also gets a
+// reservation: the time the first node it can use is expected free.
+//
+// Every job runs on one whole machine (multi-node jobs are refused at submit
+// and never planned). A job waits for resources only when no node it can use
+// is free, and nodes are only ever taken during a pass, so every node still
+// free behind it is one it cannot use: no placement behind it can delay it,
+// and strict priority and backfill place the same jobs on the same nodes.
+// The time limits and boot times serve the reservation, which bmcq shows.
 // Schedule reads s and never changes it.
 func Schedule(s *Snapshot, cfg Config) Plan {
 	p := newPass(s, cfg)
@@ -65,10 +72,9 @@ type pass struct {
 
 // reservation is EASY backfill's promise to the top waiting job.
 type reservation struct {
-	job   uint64
-	at    time.Time
-	inF   []bool // per class: could the reserved job use it
-	extra int    // nodes of those classes free by `at` beyond what the job needs
+	job uint64
+	at  time.Time
+	inF []bool // per class: could the reserved job use it
 }
 
 // entry is one pending job in the sort. It is small and holds no pointers:
@@ -94,6 +100,7 @@ const (
 	fBegin
 	fDeps
 	fArray
+	fMulti // asks for more than one node: never planned
 )
 
 func newPass(s *Snapshot, cfg Config) *pass {
@@ -156,6 +163,9 @@ func (p *pass) run() {
 			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec), bud: -1}
 		if s.Energy != nil {
 			e.bud, e.limit = p.budgetsOf(j, acct), timeLimit(&j.Spec, p.cfg)
+		}
+		if j.Spec.Nodes > 1 {
+			e.flags |= fMulti
 		}
 		if len(s.Blocked) > 0 {
 			if _, ok := s.Blocked[j.ID]; ok {
@@ -321,6 +331,9 @@ func roundUp[T int | int64](sizes []T, v T) T {
 func (p *pass) consider(e *entry) job.Reason {
 	if e.flags != 0 {
 		j := p.s.Jobs[e.j]
+		if e.flags&fMulti != 0 {
+			return job.ReasonBadConstraints
+		}
 		if e.flags&fBlocked != 0 {
 			return p.s.Blocked[e.id]
 		}
@@ -343,7 +356,7 @@ func (p *pass) consider(e *entry) job.Reason {
 	if si.never != "" {
 		return si.never
 	}
-	if si.up < si.nodes {
+	if si.up == 0 {
 		return job.ReasonNodeDown
 	}
 	if e.bud >= 0 {
@@ -361,18 +374,18 @@ func (p *pass) consider(e *entry) job.Reason {
 			fallback = note
 		}
 	}
-	if p.freeTotal >= si.nodes && p.freeIn(si) >= si.nodes && p.place(p.s.Jobs[e.j], si, si.nodes, "", fallback) {
+	if p.freeTotal > 0 && p.freeIn(si) > 0 && p.place(p.s.Jobs[e.j], si, "", fallback) {
 		return ""
 	}
-	return p.block(e.id, si, si.nodes)
+	return p.block(e.id, si)
 }
 
-// preferred places e's job on its preferred kind when enough nodes of it
-// are free, or keeps it waiting for them (Resources, without blocking the
-// jobs behind it: they may use any node meanwhile) until it has waited
+// preferred places e's job on its preferred kind when a node of it is free,
+// or keeps it waiting for one (Resources, without blocking the jobs behind
+// it: they may use any node meanwhile) until it has waited
 // Config.PreferWaitMax since submit. done is false when the normal order
-// decides: the kind has too few feasible nodes that will take jobs, or the
-// wait is over (note then says so for Assignment.Why).
+// decides: the kind has no feasible node that will take jobs, or the wait
+// is over (note then says so for Assignment.Why).
 func (p *pass) preferred(e *entry, si *sigInfo, pref Preference) (r job.Reason, done bool, note string) {
 	up := 0
 	for _, ci := range si.classes {
@@ -380,11 +393,11 @@ func (p *pass) preferred(e *entry, si *sigInfo, pref Preference) (r job.Reason, 
 			up += p.classes[ci].up
 		}
 	}
-	if up < si.nodes {
+	if up == 0 {
 		return "", false, ""
 	}
 	j := p.s.Jobs[e.j]
-	if p.freeTotal >= si.nodes && p.place(j, si, si.nodes, pref.Kind, pref.Reason) {
+	if p.freeTotal > 0 && p.place(j, si, pref.Kind, pref.Reason) {
 		return "", true, ""
 	}
 	if p.now.Sub(j.SubmitTime) < p.cfg.PreferWaitMax {
@@ -405,121 +418,64 @@ func (p *pass) freeIn(si *sigInfo) int {
 	return si.freeSum
 }
 
-// Why a class may be used by a job placed behind the blocker.
-type allowance int
-
-const (
-	notAllowed allowance = iota
-	freely               // no job waits ahead, or the blocker can never use the class
-	endsBefore           // the job ends before the reservation
-	spare                // one of the reservation's extra nodes
-)
-
-func (p *pass) allow(c int32, limit time.Duration, extra int) allowance {
+// allowed reports whether a job behind the blocker may take a node of
+// class c: any class when no job waits for resources; else not one the
+// blocker (strict priority: any higher waiting job) could use. Those have
+// no free node left anyway (see Schedule), so this only guards the rule.
+func (p *pass) allowed(c int32) bool {
 	switch {
 	case p.blocker == 0:
-		return freely
-	case p.res == nil: // no backfill, or a blocker without a reservation
-		if p.claimed != nil && p.claimed[c] {
-			return notAllowed
-		}
-		return freely
-	case !p.res.inF[c]:
-		return freely
-	case !p.now.Add(p.classes[c].boot + limit).After(p.res.at):
-		return endsBefore
-	case extra > 0:
-		return spare
+		return true
+	case p.res != nil:
+		return !p.res.inF[c]
 	}
-	return notAllowed
+	return p.claimed == nil || !p.claimed[c]
 }
 
-// place gives j n nodes by best fit if the current blocking rules allow it.
-// A kind limits it to nodes of that kind; lead, when set, starts each
-// Assignment.Why.
-func (p *pass) place(j *job.Job, si *sigInfo, n int, kind, lead string) bool {
-	limit := timeLimit(&j.Spec, p.cfg)
-	extra := 0
-	if p.res != nil {
-		extra = p.res.extra
-	}
-	if p.blocker != 0 || kind != "" {
-		// Count first so that a job that cannot get all its nodes takes none.
-		plain, spares := 0, 0
-		for _, ci := range si.classes {
-			if kind != "" && p.classes[ci].kind != kind {
+// place gives j a node by best fit if the blocking rules allow it. A kind
+// limits it to nodes of that kind; lead, when set, starts Assignment.Why.
+func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
+	best := int32(-1)
+	for _, ci := range si.classes {
+		c := &p.classes[ci]
+		if c.freeLeft() == 0 || kind != "" && c.kind != kind || !p.allowed(ci) {
+			continue
+		}
+		if best >= 0 {
+			b := &p.classes[best]
+			if !sameFit(b, c) {
+				break // classes are in best-fit order: nothing later fits better
+			}
+			if p.s.Nodes[c.free[c.next]].Name >= p.s.Nodes[b.free[b.next]].Name {
 				continue
 			}
-			switch p.allow(ci, limit, 1) {
-			case freely, endsBefore:
-				plain += p.classes[ci].freeLeft()
-			case spare:
-				spares += p.classes[ci].freeLeft()
-			}
 		}
-		if plain+min(spares, extra) < n {
-			return false
-		}
+		best = ci
 	}
-	for range n {
-		best := int32(-1)
-		var how allowance
-		for _, ci := range si.classes {
-			c := &p.classes[ci]
-			if c.freeLeft() == 0 || kind != "" && c.kind != kind {
-				continue
-			}
-			a := p.allow(ci, limit, extra)
-			if a == notAllowed {
-				continue
-			}
-			if best >= 0 {
-				b := &p.classes[best]
-				if !sameFit(b, c) {
-					break // classes are in best-fit order: nothing later fits better
-				}
-				if p.s.Nodes[c.free[c.next]].Name >= p.s.Nodes[b.free[b.next]].Name {
-					continue
-				}
-			}
-			best, how = ci, a
-		}
-		c := &p.classes[best]
-		ni := c.free[c.next]
-		c.next++
-		p.freeTotal--
-		p.freeGen++
-		if how == spare {
-			extra--
-		}
-		nd := p.s.Nodes[ni]
-		p.placedEnd[ni] = p.now.Add(nd.ExpectedBoot + limit)
-		why := p.why(j, nd, how)
-		if lead != "" {
-			why = lead + "; " + why
-		}
-		p.plan.Assignments = append(p.plan.Assignments, Assignment{
-			JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil,
-		})
+	if best < 0 {
+		return false
 	}
-	if p.res != nil {
-		p.res.extra = extra
+	c := &p.classes[best]
+	ni := c.free[c.next]
+	c.next++
+	p.freeTotal--
+	p.freeGen++
+	nd := p.s.Nodes[ni]
+	p.placedEnd[ni] = p.now.Add(nd.ExpectedBoot + timeLimit(&j.Spec, p.cfg))
+	why := p.why(j, nd)
+	if lead != "" {
+		why = lead + "; " + why
 	}
+	p.plan.Assignments = append(p.plan.Assignments, Assignment{
+		JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil,
+	})
 	p.idx.started(j)
 	return true
 }
 
-func (p *pass) why(j *job.Job, nd *node.Node, how allowance) string {
+func (p *pass) why(j *job.Job, nd *node.Node) string {
 	if p.res != nil {
-		at := p.fmtTime(p.res.at)
-		switch how {
-		case endsBefore:
-			return fmt.Sprintf("backfill: ends before job %d's reservation at %s", p.res.job, at)
-		case spare:
-			return fmt.Sprintf("backfill: node spare beyond job %d's reservation at %s", p.res.job, at)
-		default:
-			return fmt.Sprintf("backfill: node not needed by job %d's reservation at %s", p.res.job, at)
-		}
+		return fmt.Sprintf("backfill: node not needed by job %d's reservation at %s", p.res.job, p.fmtTime(p.res.at))
 	}
 	fit := fmt.Sprintf("best fit: %d/%d cores, %s spare, boot ~%s", max(j.Spec.Cores, 0), nd.Cores,
 		fmtBytes(nd.Memory-int64(j.Spec.Memory)), fmtDur(nd.ExpectedBoot))
@@ -564,14 +520,14 @@ func fmtDur(d time.Duration) string {
 	return str
 }
 
-// block records that j fits the cluster but finds too few free nodes now.
-// The first such job gets Resources (and, with backfill, a reservation); the
+// block records that j fits the cluster but finds no free node now. The
+// first such job gets Resources (and, with backfill, a reservation); the
 // rest get Priority, as in Slurm.
-func (p *pass) block(id uint64, si *sigInfo, n int) job.Reason {
+func (p *pass) block(id uint64, si *sigInfo) job.Reason {
 	if p.blocker == 0 {
 		p.blocker = id
 		if p.cfg.Backfill {
-			p.reserve(id, si, n)
+			p.reserve(id, si)
 		}
 	}
 	if !p.cfg.Backfill && !si.claimed {
@@ -590,56 +546,51 @@ func (p *pass) block(id uint64, si *sigInfo, n int) job.Reason {
 	return job.ReasonPriority
 }
 
-// reserve finds the earliest time n of j's nodes are free, from the expected
-// ends of the jobs holding them; powering off counts as instant.
-func (p *pass) reserve(id uint64, si *sigInfo, n int) {
-	var ends []time.Time
-	free := 0
+// reserve finds the earliest time one of j's nodes is free, from the
+// expected ends of the jobs holding them; powering off counts as instant.
+func (p *pass) reserve(id uint64, si *sigInfo) {
+	var at time.Time
 	var activeEnd map[uint64]time.Time
 	for _, ci := range si.classes {
-		c := &p.classes[ci]
-		free += c.freeLeft()
-		for _, ni := range c.nodes {
-			if e := p.placedEnd[ni]; !e.IsZero() {
-				ends = append(ends, e)
-				continue
+		for _, ni := range p.classes[ci].nodes {
+			e := p.placedEnd[ni]
+			if e.IsZero() {
+				nd := p.s.Nodes[ni]
+				if nd.State != node.Allocated || nd.Drain {
+					continue
+				}
+				if activeEnd == nil {
+					activeEnd = p.activeEnds()
+				}
+				var ok bool
+				if e, ok = activeEnd[nd.Job]; !ok {
+					// A node held by a job the snapshot does not show: assume
+					// it runs a default limit from when the node changed state.
+					e = nd.Since.Add(p.cfg.DefaultTimeLimit)
+				}
+				e = maxTime(e, p.now) // overdue: it may end any moment
 			}
-			nd := p.s.Nodes[ni]
-			if nd.State != node.Allocated || nd.Drain {
-				continue
+			if at.IsZero() || e.Before(at) {
+				at = e
 			}
-			if activeEnd == nil {
-				activeEnd = p.activeEnds()
-			}
-			e, ok := activeEnd[nd.Job]
-			if !ok {
-				// A node held by a job the snapshot does not show: assume
-				// it runs a default limit from when the node changed state.
-				e = nd.Since.Add(p.cfg.DefaultTimeLimit)
-			}
-			if e.Before(p.now) {
-				e = p.now // overdue: it may end any moment
-			}
-			ends = append(ends, e)
 		}
 	}
-	need := n - free
-	if need <= 0 || need > len(ends) {
-		return // cannot happen: consider checked free and up counts
+	if at.IsZero() {
+		return // cannot happen: consider checked that a node will take jobs
 	}
-	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
-	at := ends[need-1]
-	r := &reservation{job: id, at: at, inF: make([]bool, len(p.classes)), extra: free - n}
-	for _, e := range ends {
-		if !e.After(at) {
-			r.extra++
-		}
-	}
+	r := &reservation{job: id, at: at, inF: make([]bool, len(p.classes))}
 	for _, ci := range si.classes {
 		r.inF[ci] = true
 	}
 	p.res = r
 	p.plan.Reservation[id] = at
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // activeEnds maps each active job to when it should end.

@@ -212,7 +212,7 @@ func TestConstraints(t *testing.T) {
 		{"partition", func(s *job.Spec) { s.Partition = "debug" }, "dbg", ""},
 		{"partition and cores", func(s *job.Spec) { s.Partition, s.Cores = "debug", 5 }, "both", ""},
 		{"unknown partition", func(s *job.Spec) { s.Partition = "gpu" }, "", job.ReasonPartition},
-		{"two nodes", func(s *job.Spec) { s.Nodes, s.Cores = 2, 16 }, "both,x-gpu", ""},
+		{"two nodes: never planned", func(s *job.Spec) { s.Nodes = 2 }, "", job.ReasonBadConstraints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

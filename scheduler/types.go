@@ -89,8 +89,9 @@ type Preference struct {
 	Reason string `json:"reason"`
 }
 
-// Assignment gives one job one node. A job that asks for several nodes
-// (Spec.Nodes > 1) gets one Assignment per node, all in the same plan.
+// Assignment gives one job one node. Jobs run on one machine each: one that
+// asks for more (Spec.Nodes > 1, refused at submit; an older record) is never
+// placed and waits with ReasonBadConstraints.
 type Assignment struct {
 	JobID uint64 `json:"job_id"`
 	Node  string `json:"node"`

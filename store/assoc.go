@@ -9,7 +9,7 @@ import (
 	"github.com/bmc-sched/bmc/assoc"
 )
 
-// Associations (schema 3): accounts and users as package assoc checks them,
+// Associations (schema 4): accounts and users as package assoc checks them,
 // one record each, keyed by name. The controller checks a whole tree before
 // it writes a change, so the buckets always hold one that NewTree accepts.
 

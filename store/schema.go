@@ -15,9 +15,10 @@ import (
 //	2  the store's own record types: ledger values without the key's fields;
 //	   raw samples keyed node/job/boot/time directly in samples; curves in a
 //	   bucket of their own. Every bucket exists from the upgrade on.
-//	3  associations (accounts, users) and imported carbon intensities
+//	3  node_events: each node's history (node_events.go).
+//	4  associations (accounts, users) and imported carbon intensities
 //	   (carbon); ledger entries may carry carbon and credit fields.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 var (
 	bucketMeta     = []byte("meta")
@@ -71,5 +72,6 @@ var upgrades = []func(tx *bolt.Tx) error{
 		return nil
 	},
 	upgradeV2,
-	upgradeV3,
+	addNodeEventsBucket, // node_events.go
+	upgradeV4,           // upgrade_v4.go
 }

@@ -5,7 +5,7 @@
 // ledger entries, samples and curves are records here, computed elsewhere
 // (package accounting) and converted by the controller.
 //
-// Layout, schema 3 (numbers big-endian; JSON values; seq from NextSequence):
+// Layout, schema 4 (numbers big-endian; JSON values; seq from NextSequence):
 //
 //	meta     "schema"                     → uint32 version
 //	jobs     id(8)                        → job.Job
@@ -15,6 +15,8 @@
 //	samples  node 0x00 id(8) boot(8) t(8) → SampleChunk: readings of a boot not yet billed,
 //	                                        t = the first reading's Unix nanoseconds
 //	curves   id(8) boot(8)                → Curve: a billed boot's down-sampled power curve
+//	node_events  name 0x00 seq(8)         → node.Event: what the controller saw of a machine
+//	                                        and did to it (node_events.go; schema 3)
 //	accounts name                         → assoc.Account
 //	users    name                         → assoc.User: the accounts a user may charge
 //	carbon   t(8)                         → CarbonHour: imported gCO2e/kWh of the hour from t (Unix ns)

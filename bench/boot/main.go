@@ -9,7 +9,8 @@
 //
 // Run from the repository root, as root (the lab needs it):
 //
-//	go run ./bench/boot -n 3
+//	go run ./bench/boot -n 3              # the lab's bridge and bmcctld's DHCP
+//	go run ./bench/boot -n 3 -net user    # QEMU's user-mode network
 //
 // BMCCTLD and VLAB_METER are passed to scripts/vlab (prebuilt binaries).
 package main
@@ -59,6 +60,7 @@ type config struct {
 	barePort                                 int
 	jobTimeout                               time.Duration
 	cpu                                      string
+	net                                      string
 }
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	flag.IntVar(&c.metricsPort, "metrics-port", 38151, "vlab --metrics-port")
 	flag.IntVar(&c.barePort, "bare-port", 38160, "port of the bare boot's static HTTP server on 127.0.0.1")
 	flag.StringVar(&c.cpu, "cpu", "", "QEMU CPU model for the node and the bare boots, e.g. max (RDRAND seeds the CRNG at once); default the lab's")
+	flag.StringVar(&c.net, "net", "bridge", "vlab --net: bridge (the lab's default: bmcctld's DHCP on a bridge) or user (QEMU's slirp)")
 	flag.DurationVar(&c.jobTimeout, "job-timeout", 5*time.Minute, "give up on a boot after this long")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -96,7 +99,7 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	if err := os.Chmod(c.dir, 0o755); err != nil {
 		return err
 	}
-	up := exec.CommandContext(ctx, "scripts/vlab", "up", "1", "--dir", c.dir,
+	up := exec.CommandContext(ctx, "scripts/vlab", "up", "1", "--dir", c.dir, "--net", c.net,
 		"--port-base", strconv.Itoa(c.portBase), "--node-port", strconv.Itoa(c.nodePort),
 		"--ssh-base", strconv.Itoa(c.sshBase), "--metrics-port", strconv.Itoa(c.metricsPort))
 	up.Stdout, up.Stderr = os.Stderr, os.Stderr
@@ -370,7 +373,9 @@ func bareArgs(node []string, c config, serial, pidfile string) []string {
 	for i := 0; i < len(node); i++ {
 		a := node[i]
 		switch {
-		case strings.HasPrefix(a, "user,id=n0"):
+		case strings.HasPrefix(a, "user,id=n0"), strings.HasPrefix(a, "tap,id=n0"):
+			// The bare boot runs here, beside the lab, on QEMU's own network
+			// whichever network the lab's machines use.
 			a = fmt.Sprintf("user,id=n0,bootfile=http://10.0.2.2:%d/boot.ipxe", c.barePort)
 		case strings.HasPrefix(a, "socket,id=ipmi0") && len(out) > 0 && out[len(out)-1] == "-chardev":
 			out = out[:len(out)-1] // and the -chardev before it

@@ -43,6 +43,6 @@ func newNodeCommand(env cli.Env, f *qFlags) *cobra.Command {
 			return nil
 		},
 	}
-	node.AddCommand(drain, resume)
+	node.AddCommand(drain, resume, newNodeShowCommand(env, f))
 	return node
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/ctld"
+	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/internal/netallow"
 	"github.com/bmc-sched/bmc/node"
@@ -30,6 +31,7 @@ type nodeListener struct {
 	srv   *http.Server
 	boots *boot.Server
 	hub   *ctld.AgentHub
+	dhcp  *dhcpd.Responder // nil without --dhcp-interface
 }
 
 // kernels lists the cluster default and the catalog for bmcq kernels.
@@ -68,6 +70,13 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 	if nodeURL == "" {
 		nodeURL = "http://" + f.nodeListen
 	}
+	var neighbour boot.NeighbourFunc
+	if f.dhcp.iface != "" {
+		// The nodes are on bmcctld's own link: bind their boots to their MACs too.
+		if neighbour, err = dhcpd.Neighbours(f.dhcp.iface); err != nil {
+			return nil, nil, err
+		}
+	}
 	sources, err := sourcePolicy(f)
 	if err != nil {
 		return nil, nil, err
@@ -78,15 +87,27 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		ArchDefaults: f.archDefaults, GrubEFI: f.grubEFI,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
 		MaxDownloadBytes: f.fetchMaxBytes, Sources: sources,
-		TokenTTL: 10 * time.Minute, HeartbeatInterval: 5 * time.Second,
-		Clock: clk, Callbacks: hub, Logger: log,
+		TokenTTL: 10 * time.Minute, HeartbeatInterval: ctld.AgentHeartbeat,
+		Clock: clk, Callbacks: hub, Logger: log, Neighbour: neighbour,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("boot server: %w", err)
 	}
+	var dhcp *dhcpd.Responder
+	if f.dhcp.iface != "" {
+		if dhcp, err = newDHCP(&f.dhcp, nodeURL, f.grubEFI != "", cfgs); err != nil {
+			return nil, nil, err
+		}
+	}
 	keyDir := filepath.Join(f.stateDir, "keys")
 	var out []ctld.NodeMachine
 	for _, cfg := range cfgs {
+		if !cfg.Address.IsValid() && cfg.SSHAddress == "" {
+			return nil, nil, fmt.Errorf("node %s: the nodes file gives neither address nor ssh_address: bmcctld would not know where its SSH server is", cfg.Name)
+		}
+		if !cfg.Address.IsValid() {
+			log.Warn("node has no address: its boot is not bound to the network (any neighbour may fetch its boot script first)", "node", cfg.Name)
+		}
 		var drv power.Driver
 		switch strings.ToLower(cfg.BMC.Protocol) {
 		case "wol":
@@ -122,7 +143,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		return nil, nil, fmt.Errorf("--node-listen: %w", err)
 	}
 	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
-	return out, &nodeListener{ln: ln, boots: boots, hub: hub, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+	return out, &nodeListener{ln: ln, boots: boots, hub: hub, dhcp: dhcp, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
 }
 
 // sourcePolicy reads the flags that say what jobs may make bmcctld read

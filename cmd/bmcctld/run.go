@@ -28,6 +28,7 @@ import (
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/buildinfo"
 	"github.com/bmc-sched/bmc/ctld"
+	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
@@ -66,6 +67,7 @@ type flags struct {
 	tariffsFile    string
 	cpuProfile     string
 	memProfile     string
+	dhcp           dhcpFlags
 	cfg            ctld.Config
 }
 
@@ -110,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.IntVar(&f.imageMaxFiles, "image-max-files", image.DefaultMaxFiles, "limit of an image's files, all layers together")
 	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
+	f.dhcp.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -122,6 +125,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&f.cfg.EnforceAssociations, "enforce-associations", false, "refuse jobs whose account their user may not charge even before any account is defined")
 	fl.DurationVar(&f.cfg.FairShareHalfLife, "fair-share-half-life", 7*24*time.Hour, "how long until energy used counts half in the fair share")
 	fl.Float64Var(&f.cfg.Scheduler.FairShareWeight, "fair-share-weight", f.cfg.Scheduler.FairShareWeight, "priority weight of the account's energy fair-share factor")
+	rc := &f.cfg.Reconcile
+	fl.DurationVar(&rc.Interval, "reconcile-interval", rc.Interval, "how often the reconciler compares each node and job with what it observes; also its first retry's wait")
+	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine may be on with no job before the reconciler switches it off")
+	fl.DurationVar(&rc.PowerSync, "power-sync-interval", rc.PowerSync, "how often the BMC of a machine without a job is asked for its power state")
+	fl.DurationVar(&rc.AgentTimeout, "agent-timeout", rc.AgentTimeout, "a running job whose node agent sends no heartbeat this long is NODE_FAIL and its machine switched off (0: never)")
+	fl.DurationVar(&rc.RetryMax, "retry-max", rc.RetryMax, "longest wait between the reconciler's retries (they double from --reconcile-interval)")
 	// Hidden: for bench/core and whoever chases a slow daemon with pprof.
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until bmcctld stops")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when bmcctld stops")
@@ -174,6 +183,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.socket = filepath.Join(f.stateDir, "bmcctld.sock")
 	}
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
+	if err := f.cfg.Reconcile.Validate(); err != nil {
+		return fmt.Errorf("reconciler: %w", err)
+	}
 	if f.tariffsFile != "" {
 		data, err := os.ReadFile(f.tariffsFile)
 		if err != nil {
@@ -202,6 +214,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.cfg.Images = nodeLn.boots
 	}
 	metrics := ctld.NewMetrics()
+	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
 	if err != nil {
 		return err
@@ -209,6 +222,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if nodeLn != nil {
 		// Nodes without a BMC meter are billed from their RAPL counter.
 		nodeLn.hub.OnEnergy(c.AgentEnergy)
+		nodeLn.hub.OnSecurity(func(ev ctld.SecurityEvent) {
+			netMetrics.Security(ev)
+			c.SecurityEvent(ev)
+		})
 	}
 	srv := ctld.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
@@ -230,6 +247,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
 		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
+	}
+	if nodeLn != nil && nodeLn.dhcp != nil {
+		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
+		if f.dhcp.noRouter {
+			g.Go(func() error { return dhcpd.ServeNoRouter(gctx, f.dhcp.iface, log) })
+		}
 	}
 	if f.metricsListen != "" {
 		mln, err := net.Listen("tcp", f.metricsListen)

@@ -100,9 +100,11 @@ type Machine struct {
 	path  string // "" = kept in memory only
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	st      state
-	changed chan struct{} // closed and replaced on every state change
+	mu       sync.Mutex
+	st       state
+	changed  chan struct{} // closed and replaced on every state or fault change
+	faults   Faults        // injected by tests (faults.go)
+	frozenAt time.Time
 }
 
 var (
@@ -183,7 +185,7 @@ func (m *Machine) Model() Model { return m.model }
 // PowerOn switches the machine on; the agent is ready BootTime later. On when
 // already on is a no-op.
 func (m *Machine) PowerOn(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	if err := m.bmc(ctx, "power on"); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -201,15 +203,20 @@ func (m *Machine) PowerOn(ctx context.Context) error {
 	return nil
 }
 
-// PowerOff switches the machine off at once, killing a running command. Off
-// when already off is a no-op.
+// PowerOff switches the machine off at once, killing a running command and
+// clearing a freeze. Off when already off is a no-op.
 func (m *Machine) PowerOff(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	if err := m.bmc(ctx, "power off"); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.faults.RefuseOff > 0 {
+		m.faults.RefuseOff--
+		return fmt.Errorf("%s: power off: %w", m, ErrRefused)
+	}
 	if !m.st.On {
+		m.faults.Frozen = false
 		return nil
 	}
 	now := m.clk.Now()
@@ -218,11 +225,16 @@ func (m *Machine) PowerOff(ctx context.Context) error {
 	next.Jobs = append([]jobRec(nil), next.Jobs...)
 	for i := range next.Jobs {
 		j := &next.Jobs[i]
-		if j.KilledAt.IsZero() && now.Before(j.Start.Add(j.Runtime)) {
+		switch {
+		case m.frozeLocked(j):
+			j.KilledAt = m.frozenAt // it died when the machine froze
+			m.log.Info("simulated command of a frozen machine ended by power off", "node", m.name, "job", j.ID)
+		case j.KilledAt.IsZero() && now.Before(j.Start.Add(j.Runtime)):
 			j.KilledAt = now
 			m.log.Info("simulated command killed by power off", "node", m.name, "job", j.ID)
 		}
 	}
+	m.faults.Frozen = false
 	if err := m.commit(next); err != nil {
 		return err
 	}
@@ -232,7 +244,7 @@ func (m *Machine) PowerOff(ctx context.Context) error {
 
 // PowerState reports on or off.
 func (m *Machine) PowerState(ctx context.Context) (power.State, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.bmc(ctx, "power state"); err != nil {
 		return power.Unknown, err
 	}
 	m.mu.Lock()
@@ -250,7 +262,7 @@ func (m *Machine) Close() error { return nil }
 // joules since the machine was first opened (Counter is set; both fields are
 // valid).
 func (m *Machine) PowerReading(ctx context.Context) (power.Reading, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.bmc(ctx, "power reading"); err != nil {
 		return power.Reading{}, err
 	}
 	m.mu.Lock()
@@ -272,7 +284,7 @@ func (m *Machine) Ready() bool {
 }
 
 func (m *Machine) readyLocked(now time.Time) bool {
-	return m.st.On && !now.Before(m.st.OnAt.Add(m.model.BootTime))
+	return m.st.On && !m.faults.Frozen && !now.Before(m.st.OnAt.Add(m.model.BootTime))
 }
 
 // WaitReady blocks until the machine has booted. It fails with ErrPoweredOff
@@ -281,7 +293,7 @@ func (m *Machine) WaitReady(ctx context.Context) error {
 	for {
 		m.mu.Lock()
 		now := m.clk.Now()
-		on, ready, changed := m.st.On, m.readyLocked(now), m.changed
+		on, ready, changed, frozen := m.st.On, m.readyLocked(now), m.changed, m.faults.Frozen
 		left := m.st.OnAt.Add(m.model.BootTime).Sub(now)
 		m.mu.Unlock()
 		switch {
@@ -290,8 +302,12 @@ func (m *Machine) WaitReady(ctx context.Context) error {
 		case ready:
 			return nil
 		}
+		var wake <-chan time.Time
+		if !frozen {
+			wake = m.clk.After(left)
+		}
 		select {
-		case <-m.clk.After(left):
+		case <-wake:
 		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
@@ -361,15 +377,22 @@ func (m *Machine) Wait(ctx context.Context, jobID uint64) (int, error) {
 			return 0, fmt.Errorf("%s: job %d: %w", m, jobID, ErrUnknownJob)
 		}
 		j, now, changed := m.st.Jobs[i], m.clk.Now(), m.changed
+		froze := m.frozeLocked(&j)
 		m.mu.Unlock()
 		switch {
 		case j.killed():
 			return KilledExit, fmt.Errorf("%s: job %d killed at %s: %w", m, jobID, j.KilledAt.Format(time.RFC3339), ErrPoweredOff)
+		case froze:
+			// A frozen system reports no end, whatever the model says.
 		case !now.Before(j.end()):
 			return j.ExitCode, nil
 		}
+		var wake <-chan time.Time
+		if !froze {
+			wake = m.clk.After(j.end().Sub(now))
+		}
 		select {
-		case <-m.clk.After(j.end().Sub(now)):
+		case <-wake:
 		case <-changed:
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -388,7 +411,7 @@ func (m *Machine) Status(jobID uint64) (running bool, exit int, ended time.Time,
 		return false, 0, time.Time{}, false
 	}
 	j, now := m.st.Jobs[i], m.clk.Now()
-	if now.Before(j.end()) {
+	if now.Before(j.end()) || m.frozeLocked(&j) {
 		return true, 0, time.Time{}, true
 	}
 	if j.killed() {
@@ -455,8 +478,7 @@ func (m *Machine) commit(next state) error {
 		return err
 	}
 	m.st = next
-	close(m.changed)
-	m.changed = make(chan struct{})
+	m.wakeLocked()
 	return nil
 }
 

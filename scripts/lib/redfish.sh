@@ -41,7 +41,7 @@ redfish_start() {
 	local d=$1 i=$2 nd=$1/node$2 port bin=${VLAB_REDFISH:-$1/bin/vlab-redfish} extra=()
 	port=$(redfish_port "$d" "$i")
 	[[ $REDFISH_COUNTER == on ]] || extra=(--no-counter)
-	start_bg "$nd/redfish.pid" "$nd/redfish.log" "$bin" --listen "127.0.0.1:$port" \
+	start_bg "$nd/redfish.pid" "$nd/redfish.log" "${LAB_PREFIX[@]}" "$bin" --listen "127.0.0.1:$port" \
 		--user admin --password-file "$nd/redfish.pass" --startcmd "$nd/startcmd" \
 		--pidfile "$nd/qemu.pid" --watts-file "$nd/power_watts" --joules-file "$nd/energy_joules" \
 		--counter-start-kwh "$REDFISH_COUNTER_START_KWH" --counter-period "$REDFISH_COUNTER_PERIOD" \
@@ -73,11 +73,11 @@ redfish_stop() {
 # password goes to curl on stdin, not on its command line.
 redfish_get() {
 	printf 'user = "admin:%s"\n' "$(<"$1/node$2/redfish.pass")" |
-		curl -sSfk --max-time 5 -K - "https://127.0.0.1:$(redfish_port "$1" "$2")$3"
+		in_lab "$1" curl -sSfk --max-time 5 -K - "https://127.0.0.1:$(redfish_port "$1" "$2")$3"
 }
 redfish_post() {
 	printf 'user = "admin:%s"\n' "$(<"$1/node$2/redfish.pass")" |
-		curl -sSfk --max-time 5 -K - -H 'Content-Type: application/json' -d "$4" \
+		in_lab "$1" curl -sSfk --max-time 5 -K - -H 'Content-Type: application/json' -d "$4" \
 			"https://127.0.0.1:$(redfish_port "$1" "$2")$3"
 }
 

@@ -61,11 +61,15 @@ func labDown(t *testing.T, dir string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		pids := recordedPIDs(dir)
+		ns, _ := os.ReadFile(filepath.Join(dir, "netns"))
 		vlab(t, ctx, nil, "down", "--dir", dir)
 		for f, pid := range pids {
 			if alive(pid) {
 				t.Errorf("%s: pid %d still alive after vlab down", f, pid)
 			}
+		}
+		if n := strings.TrimSpace(string(ns)); n != "" && exec.Command("ip", "netns", "pids", n).Run() == nil {
+			t.Errorf("the lab's namespace %s outlived vlab down", n)
 		}
 		// Idempotent: a second down is fine.
 		vlab(t, ctx, nil, "down", "--dir", dir)
@@ -250,7 +254,9 @@ func TestLabBootsAndMeters(t *testing.T) {
 	ipmiPort := freeIPMIBase(t)
 
 	t0 := time.Now()
-	vlab(t, ctx, nil, "up", "1", "--no-controller", "--dir", dir,
+	// --net user: without a controller nothing answers DHCP on the lab's
+	// bridge; this test is the controller, on the host's loopback.
+	vlab(t, ctx, nil, "up", "1", "--no-controller", "--net", "user", "--dir", dir,
 		"--port-base", strconv.Itoa(ipmiPort), "--node-port", strconv.Itoa(nodePort),
 		"--ssh-base", strconv.Itoa(freeTCP(t)))
 	t.Logf("vlab up 1: %v", time.Since(t0).Round(time.Millisecond))
@@ -441,7 +447,8 @@ func TestBadPassword(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	port := freeIPMIBase(t)
-	vlab(t, ctx, nil, "up", "2", "--no-controller", "--dir", dir, "--port-base", strconv.Itoa(port),
+	// --net user: the test speaks IPMI to the BMCs from the host.
+	vlab(t, ctx, nil, "up", "2", "--no-controller", "--net", "user", "--dir", dir, "--port-base", strconv.Itoa(port),
 		"--ssh-base", strconv.Itoa(freeTCP(t)), "--bad-password", "2")
 	labDown(t, dir)
 	good := readTrim(t, filepath.Join(dir, "node1", "bmc.pass"))
@@ -486,11 +493,12 @@ func TestBadPassword(t *testing.T) {
 func fakeCtld(args []string) int {
 	fs := flag.NewFlagSet("bmcctld", flag.ContinueOnError)
 	names := []string{"state-dir", "socket", "nodes", "node-listen", "node-url", "default-kernel",
-		"default-initrd", "metrics-listen", "log-file"}
+		"default-initrd", "metrics-listen", "log-file", "dhcp-interface"}
 	vals := map[string]*string{}
 	for _, n := range names {
 		vals[n] = fs.String(n, "", "")
 	}
+	noRouter := fs.Bool("dhcp-ipv6-no-router", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return 2
 	}
@@ -502,6 +510,7 @@ func fakeCtld(args []string) int {
 		}
 		fmt.Fprintf(&rec, "%s=%s\n", n, *vals[n])
 	}
+	fmt.Fprintf(&rec, "dhcp-ipv6-no-router=%v\n", *noRouter)
 	if err := os.WriteFile(*vals["log-file"], []byte(rec.String()), 0o644); err != nil {
 		return 1
 	}
@@ -535,26 +544,44 @@ func TestControllerWiring(t *testing.T) {
 		"state-dir=" + dir + "/state",
 		"socket=" + dir + "/bmcctld.sock",
 		"nodes=" + dir + "/nodes.toml",
-		fmt.Sprintf("node-listen=127.0.0.1:%d", nodePort),
-		fmt.Sprintf("node-url=http://10.0.2.2:%d", nodePort),
+		fmt.Sprintf("node-listen=10.77.0.1:%d", nodePort),
+		fmt.Sprintf("node-url=http://10.77.0.1:%d", nodePort),
 		"default-kernel=" + dir + "/kernel/vmlinuz",
 		"default-initrd=" + dir + "/kernel/initrd.img",
 		fmt.Sprintf("metrics-listen=127.0.0.1:%d", metricsPort),
 		"log-file=" + dir + "/bmcctld.log",
+		"dhcp-interface=br0",
+		"dhcp-ipv6-no-router=true",
 	}, "\n")
 	if got := readTrim(t, filepath.Join(dir, "bmcctld.log")); got != want {
 		t.Errorf("bmcctld got flags\n%s\nwant\n%s", got, want)
 	}
-	if cmd := readTrim(t, filepath.Join(dir, "bmcctld.cmd")); !strings.HasPrefix(cmd, self+" --state-dir ") {
+	ns := readTrim(t, filepath.Join(dir, "netns"))
+	if cmd := readTrim(t, filepath.Join(dir, "bmcctld.cmd")); !strings.HasPrefix(cmd, "ip netns exec "+ns+" "+self+" --state-dir ") {
 		t.Errorf("bmcctld.cmd = %q", cmd)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "bmcctld.sock")); err != nil {
 		t.Error(err)
 	}
 	env := readTrim(t, filepath.Join(dir, "env"))
-	if !strings.Contains(env, "BMC_SOCKET="+dir+"/bmcctld.sock\n") || !strings.Contains(env, "VLAB_DIR="+dir+"\n") {
+	if !strings.Contains(env, "BMC_SOCKET="+dir+"/bmcctld.sock\n") || !strings.Contains(env, "VLAB_DIR="+dir+"\n") ||
+		!strings.Contains(env, "VLAB_NET=bridge\n") {
 		t.Errorf("env =\n%s", env)
 	}
+	// The controller runs in the lab's own namespace, which has the bridge
+	// and nothing else: no route out.
+	if !strings.Contains(env, "VLAB_NETNS="+ns+"\n") {
+		t.Errorf("env names no namespace %s:\n%s", ns, env)
+	}
+	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "route", "show").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "10.77.0.0/16 dev br0 proto kernel scope link src 10.77.0.1 linkdown" &&
+		strings.TrimSpace(string(out)) != "10.77.0.0/16 dev br0 proto kernel scope link src 10.77.0.1" {
+		t.Errorf("routes in the lab's namespace: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "nodes.toml")); err != nil || !bytes.Contains(b, []byte("address = \"10.77.1.1\"\n")) {
+		t.Errorf("nodes.toml gives vnode1 no address: %v\n%s", err, b)
+	}
+
 	// The node file the script wrote with its node's own SDR port.
 	if b, err := os.ReadFile(filepath.Join(dir, "nodes.toml")); err != nil || !bytes.Contains(b, []byte(fmt.Sprintf("port = %d\n", port))) {
 		t.Errorf("nodes.toml: %v\n%s", err, b)

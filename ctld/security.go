@@ -1,0 +1,127 @@
+package ctld
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/bmc-sched/bmc/boot"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// ErrBootAborted: the boot met a security conflict (boot.Conflict) and was
+// stopped before the job's command, environment, image or output was
+// handed to anyone. It is nobody's failure: the job goes back to the
+// queue without a boot attempt counted, the node is switched off, and the
+// next boot gets fresh tokens.
+var ErrBootAborted = errors.New("boot aborted on a security conflict")
+
+// SecurityEvent is a conflict on one boot, as the controller records it.
+type SecurityEvent struct {
+	Job, Boot uint64
+	Node      string // the node whose boot it was
+	Kind      boot.ConflictKind
+	Remote    netip.Addr // where the offending request came from
+	Route     string
+}
+
+func (e SecurityEvent) String() string {
+	return fmt.Sprintf("security event %s: %s from %s", e.Kind, e.Route, e.Remote)
+}
+
+// OnSecurity makes f receive every security event (Controller.SecurityEvent
+// and the metric). Call it before the hub receives callbacks.
+func (h *AgentHub) OnSecurity(f func(SecurityEvent)) {
+	h.mu.Lock()
+	h.security = f
+	h.mu.Unlock()
+}
+
+// Conflict is the boot server's word that b was aborted: the machine
+// waiting for it stops waiting, and the event is recorded.
+func (h *AgentHub) Conflict(b *boot.Boot, c boot.Conflict) {
+	ev := SecurityEvent{Job: b.JobID, Boot: b.Boot, Node: b.Node, Kind: c.Kind, Remote: c.Remote, Route: c.Route}
+	w := h.watch(b.JobID, b.Boot)
+	h.mu.Lock()
+	sink := h.security
+	h.mu.Unlock()
+	select {
+	case w.aborted <- ev:
+	default:
+	}
+	if sink != nil {
+		sink(ev)
+	}
+}
+
+// SecurityEvent records ev on the job whose boot it hit and, when the
+// request came from another node's address, on the job that node holds:
+// an admin reads who did what in bmcq show. The boot itself is handled by
+// the life cycle (ErrBootAborted).
+func (c *Controller) SecurityEvent(ev SecurityEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.log.Warn("security event", "kind", string(ev.Kind), "job", ev.Job, "boot", ev.Boot, "node", ev.Node,
+		"remote", ev.Remote, "route", ev.Route)
+	notes := map[uint64]job.Event{}
+	if j := c.jobs[ev.Job]; j != nil && j.Boot == ev.Boot {
+		notes[ev.Job] = job.Event{State: j.State, Node: ev.Node, Reason: job.ReasonSecurity,
+			Detail: fmt.Sprintf("%s on this job's boot %d from %s%s", ev.Kind, ev.Boot, ev.Remote, c.whoLocked(ev.Remote))}
+	}
+	for _, n := range c.nodes {
+		if n.Address.IsValid() && n.Address == ev.Remote && n.Job != 0 && n.Job != ev.Job {
+			if j := c.jobs[n.Job]; j != nil {
+				notes[n.Job] = job.Event{State: j.State, Node: n.Name, Reason: job.ReasonSecurity,
+					Detail: fmt.Sprintf("%s: this job's node %s touched job %d's boot on %s (%s)", ev.Kind, n.Name, ev.Job, ev.Node, ev.Route)}
+			}
+		}
+	}
+	now := c.clk.Now()
+	err := c.st.Update(func(tx *store.Tx) error {
+		if _, ok := c.nodes[ev.Node]; ok {
+			nev := node.Event{Time: now, Action: "security_event", Job: ev.Job,
+				Detail: fmt.Sprintf("%s on boot %d from %s%s (%s)", ev.Kind, ev.Boot, ev.Remote, c.whoLocked(ev.Remote), ev.Route)}
+			if err := tx.AddNodeEvent(ev.Node, nev); err != nil {
+				return err
+			}
+		}
+		for id, e := range notes {
+			e.Time = now
+			if err := tx.AddEvent(id, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The log line above and the metric still hold the event.
+		c.log.Error("security event not stored", "job", ev.Job, "err", err)
+	}
+}
+
+// whoLocked names the node (and its job) behind an address, for the event.
+func (c *Controller) whoLocked(a netip.Addr) string {
+	for _, n := range c.nodes {
+		if n.Address.IsValid() && n.Address == a {
+			if n.Job != 0 {
+				return fmt.Sprintf(" (node %s, job %d)", n.Name, n.Job)
+			}
+			return fmt.Sprintf(" (node %s)", n.Name)
+		}
+	}
+	return " (no known node)"
+}
+
+// bootAborted puts a job whose boot was aborted back in the queue where it
+// was: no boot attempt and no restart counted. Its node is off and free.
+func (c *Controller) bootAborted(id uint64, detail string) error {
+	_, err := c.transition(step{id: id, to: job.Pending, cause: job.CauseLifecycle, node: freeNode,
+		ev: job.Event{Reason: job.ReasonBootAborted, Detail: detail},
+		edit: func(j *job.Job) {
+			resetForQueue(j)
+			j.Reason, j.Detail = job.ReasonBootAborted, detail
+		}})
+	return err
+}
