@@ -156,13 +156,22 @@ func TestQuotaThroughTheBinaries(t *testing.T) {
 		t.Errorf("submit over the limit: exit %d, stderr %q", r.code, r.stderr)
 	}
 	third := strings.TrimSpace(r.stdout)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	// The reason comes from the next scheduling pass, not a state change
+	// that a wait could follow.
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	for {
 		json.Unmarshal([]byte(ok(0, "bmcq", "show", "--json", third)), &shown)
 		if shown.State == "PENDING" && shown.Reason == "AccountEnergyLimit" {
 			break
 		}
-		if shown.State != "PENDING" || time.Now().After(deadline) {
+		if shown.State != "PENDING" {
 			t.Fatalf("over its limit, job %s is %s (%s)", third, shown.State, shown.Reason)
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("over its limit, job %s waits with %q", third, shown.Reason)
+		case <-time.After(100 * time.Millisecond): // polling a separate process
 		}
 	}
 	ok(0, "bmcq", "cancel", third)
