@@ -49,6 +49,7 @@ func NewServer(c *Controller, log *slog.Logger, adminGroup, version string) *Ser
 	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
 	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
 	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
+	s.accountingRoutes()
 	return s
 }
 

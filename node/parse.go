@@ -67,7 +67,7 @@ var (
 // Keys of a [[node]] table (and of [defaults]) and of its bmc table.
 var (
 	nodeKeys = []string{"address", "arch", "bmc", "boot", "cores", "expected_boot", "features", "kind",
-		"mac", "memory", "name", "partitions", "ssh_address"}
+		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
 		"power_sensor", "protocol", "sim_idle_watts", "sim_peak_watts", "user"}
 	// perNode keys make no sense as a default: they must differ per machine.
@@ -470,7 +470,7 @@ func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, h
 	for _, k := range []struct {
 		field string
 		dst   *float64
-	}{{"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
+	}{{"max_watts", &c.MaxWatts}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
 		s, ok := f[k.field]
 		if !ok {
 			continue

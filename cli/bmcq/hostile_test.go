@@ -99,6 +99,25 @@ var renderers = []struct {
 	{"acct-compare", func(w io.Writer, s string) error {
 		return RenderCompare(w, []accounting.CompareRow{filled[accounting.CompareRow](s)})
 	}},
+	{"accounts", func(w io.Writer, s string) error {
+		as := filled[api.Associations](s)
+		as.Accounts = as.Accounts[:1]
+		as.Accounts[0].Parent = "" // a root, so the tree shows it
+		return RenderAccounts(w, as)
+	}},
+	{"account-show", func(w io.Writer, s string) error {
+		as := filled[api.Associations](s)
+		return RenderAccount(w, as, as.Accounts[0])
+	}},
+	{"users", func(w io.Writer, s string) error { return RenderUsers(w, filled[api.Associations](s).Users) }},
+	{"user-show", func(w io.Writer, s string) error {
+		as := filled[api.Associations](s)
+		return RenderUser(w, as, as.Users[0])
+	}},
+	{"import", func(w io.Writer, s string) error { return RenderImport(w, filled[api.ImportResult](s)) }},
+	{"quota", func(w io.Writer, s string) error { return RenderQuota(w, filled[[]api.Quota](s)) }},
+	{"share", func(w io.Writer, s string) error { return RenderShare(w, filled[api.ShareList](s)) }},
+	{"statement", func(w io.Writer, s string) error { return RenderStatement(w, filled[api.Statement](s)) }},
 	{"curve", func(w io.Writer, s string) error {
 		cv := filled[api.PowerCurve](s)
 		cv.Boots = cv.Boots[:1]
