@@ -3,7 +3,10 @@
 // with its upgrade steps. Callers get typed methods on Tx, never a bucket; no
 // other package imports bbolt. It knows nothing of HTTP, power or pricing:
 // ledger entries, samples and curves are records here, computed elsewhere
-// (package accounting) and converted by the controller.
+// (package accounting) and converted by the controller. Open checks every
+// page before bbolt maps the file, so a damaged file is an error rather than
+// a crash (verify.go, open.go); WriteBackup and Replace copy the file whole
+// for package backup.
 //
 // Layout, schema 4 (numbers big-endian; JSON values; seq from NextSequence):
 //
