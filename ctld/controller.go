@@ -12,6 +12,7 @@ import (
 
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
@@ -73,7 +74,7 @@ type Hooks struct {
 
 type nodeRT struct {
 	*node.Node
-	m     Machine
+	m     machine.Machine
 	power power.State
 	watts *float64
 	rec   nodeRec // what the reconciler knows and plans for it
@@ -87,7 +88,7 @@ type lifecycle struct {
 
 // New loads the state file, merges the configured nodes with their stored
 // records, and returns a controller ready to Run.
-func New(cfg Config, st Store, nodes []NodeMachine, clk clock.Clock, log *slog.Logger, hooks Hooks) (*Controller, error) {
+func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.Logger, hooks Hooks) (*Controller, error) {
 	c := &Controller{
 		cfg: cfg, st: st, clk: clk, log: log, hooks: hooks,
 		jobs: map[uint64]*job.Job{}, done: map[uint64]job.State{},
@@ -154,12 +155,6 @@ func New(cfg Config, st Store, nodes []NodeMachine, clk clock.Clock, log *slog.L
 		return nil
 	})
 	return c, err
-}
-
-// NodeMachine pairs a node's configuration with the machine that drives it.
-type NodeMachine struct {
-	Config  node.Config
-	Machine Machine
 }
 
 // Run recovers unfinished jobs, starts the reconciler, then schedules until

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -75,7 +76,7 @@ type baseline struct {
 type recording struct {
 	node      string
 	job, boot uint64
-	m         Machine
+	m         machine.Machine
 	samples   []accounting.Sample
 	flushed   int // samples[:flushed] are in the store
 	lastFlush time.Time
@@ -202,7 +203,7 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 // readMeter takes one reading of m, the machine of node, for job id. A
 // failure is counted in *errs (guarded by c.en.mu), logged now and then,
 // and reported to the PowerError hook.
-func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m Machine, errs *int) (accounting.Sample, bool) {
+func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m machine.Machine, errs *int) (accounting.Sample, bool) {
 	pm, ok := m.(power.Meter)
 	if !ok || !hasMeter(m) {
 		return accounting.Sample{}, false
@@ -240,7 +241,7 @@ func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m Ma
 // the sampler's goroutine first runs, so a boot cut short (a restart while
 // booting) is not left with one reading and no rate, and a counter has its
 // baseline. Called without c.mu held: a meter read can take seconds.
-func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m Machine) {
+func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m machine.Machine) {
 	if c.cfg.Energy.interval() < 0 {
 		return
 	}
@@ -255,10 +256,10 @@ func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m Machine)
 }
 
 // hasMeter reports whether m reads power out of band (its BMC). A
-// RealMachine implements power.Meter whether or not its node has one, so it
+// real node implements power.Meter whether or not its node has one, so it
 // says itself.
-func hasMeter(m Machine) bool {
-	if hm, ok := m.(interface{ HasMeter() bool }); ok {
+func hasMeter(m machine.Machine) bool {
+	if hm, ok := m.(machine.Metered); ok {
 		return hm.HasMeter()
 	}
 	_, ok := m.(power.Meter)
@@ -267,14 +268,14 @@ func hasMeter(m Machine) bool {
 
 // AgentEnergy records an in-band energy counter reading (RAPL energy_uj)
 // that the node agent of r's boot sent, as a counter sample of that boot,
-// stamped with when it arrived. AgentHub.OnEnergy feeds it.
+// stamped with when it arrived. realnode.AgentHub.OnEnergy feeds it.
 //
 // Only a node without a BMC meter uses it. RAPL counts the CPU package
 // alone; beside a meter's whole-machine readings accounting would prefer the
 // counter for the run phase (counters win on equal coverage) and bill less
 // than the machine drew, and a BMC that stops answering would be papered
 // over instead of leaving the bill estimated.
-func (c *Controller) AgentEnergy(r EnergyReading) {
+func (c *Controller) AgentEnergy(r machine.EnergyReading) {
 	c.en.mu.Lock()
 	defer c.en.mu.Unlock()
 	var rec *recording

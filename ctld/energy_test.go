@@ -14,6 +14,7 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -152,7 +153,7 @@ func (h *harness) ledgerEntries() int {
 
 // failingMeter is a machine whose meter stops answering after a number of readings.
 type failingMeter struct {
-	Machine
+	machine.Machine
 	left atomic.Int64
 }
 
@@ -167,7 +168,7 @@ func TestMeterFailingMidJobIsEstimatedWithAReason(t *testing.T) {
 	fm := &failingMeter{}
 	fm.left.Store(12) // 3 s of boot and some of the run, then silence
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { fm.Machine = m; return fm }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { fm.Machine = m; return fm }
 	})
 	id := h.submit(alice, loadSpec(30*time.Second, 1))[0]
 	h.waitState(id, job.Completed)
@@ -187,7 +188,7 @@ func TestFailedBootIsBilledToTheJob(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) {
 		h.cfg.MaxBootAttempts = 2
 		h.cfg.BootTimeout = 10 * time.Second
-		h.wrap = func(name string, m Machine) Machine { return meteredNeverBoots{neverBoots{m}} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { return meteredNeverBoots{neverBoots{m}} }
 	})
 	id := h.submit(alice, simSpec(time.Second, 0))[0]
 	h.waitState(id, job.BootFail)
@@ -295,11 +296,11 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label, value stri
 // reports ready, but the meter reads on. A test then acts on a job that is
 // surely BOOTING, however far the fake clock ran ahead of the controller.
 type bootGate struct {
-	Machine
+	machine.Machine
 	closed *atomic.Bool
 }
 
-func (g bootGate) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+func (g bootGate) WaitReady(ctx context.Context, j *job.Job) (machine.Session, error) {
 	if g.closed.Load() {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -314,7 +315,7 @@ func (g bootGate) PowerReading(ctx context.Context) (power.Reading, error) {
 func TestEveryBootOfARequeuedJobIsBilled(t *testing.T) {
 	var closed atomic.Bool
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { return bootGate{m, &closed} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { return bootGate{m, &closed} }
 	})
 	id := h.submit(alice, loadSpec(20*time.Second, 1))[0]
 	h.waitState(id, job.Running)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power/sim"
 	"github.com/bmc-sched/bmc/store"
@@ -45,9 +47,9 @@ func (h *harness) sim(name string) *sim.Machine {
 		m := nm.Machine
 		for {
 			switch x := m.(type) {
-			case simMachine:
+			case simnode.Machine:
 				return x.Machine
-			case interface{ Unwrap() Machine }:
+			case interface{ Unwrap() machine.Machine }:
 				m = x.Unwrap()
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -129,13 +130,6 @@ func (c *Controller) stallLocked(id uint64, tries int, err error) {
 	c.stalls[id] = s
 	c.log.Warn("life cycle stopped short; the reconciler takes over", "job", id, "state", c.jobs[id].State,
 		"node", c.jobs[id].Node, "tries", tries, "retry_at", s.next, "err", err)
-}
-
-// agentContact is implemented by machines whose node agent reports in.
-type agentContact interface {
-	// LastContact is when j's agent was last heard from this boot; zero
-	// when not since this controller started (then its silence says nothing).
-	LastContact(j *job.Job) time.Time
 }
 
 // reconcile runs passes until ctx ends.
@@ -291,7 +285,7 @@ func (c *Controller) checkAgentsLocked() {
 		if j.State != job.Running || lc.stopping {
 			continue
 		}
-		ac, ok := c.nodes[j.Node].m.(agentContact)
+		ac, ok := c.nodes[j.Node].m.(machine.Contact)
 		if !ok {
 			continue
 		}

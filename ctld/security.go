@@ -1,66 +1,20 @@
 package ctld
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
-	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
 
-// ErrBootAborted: the boot met a security conflict (boot.Conflict) and was
-// stopped before the job's command, environment, image or output was
-// handed to anyone. It is nobody's failure: the job goes back to the
-// queue without a boot attempt counted, the node is switched off, and the
-// next boot gets fresh tokens.
-var ErrBootAborted = errors.New("boot aborted on a security conflict")
-
-// SecurityEvent is a conflict on one boot, as the controller records it.
-type SecurityEvent struct {
-	Job, Boot uint64
-	Node      string // the node whose boot it was
-	Kind      boot.ConflictKind
-	Remote    netip.Addr // where the offending request came from
-	Route     string
-}
-
-func (e SecurityEvent) String() string {
-	return fmt.Sprintf("security event %s: %s from %s", e.Kind, e.Route, e.Remote)
-}
-
-// OnSecurity makes f receive every security event (Controller.SecurityEvent
-// and the metric). Call it before the hub receives callbacks.
-func (h *AgentHub) OnSecurity(f func(SecurityEvent)) {
-	h.mu.Lock()
-	h.security = f
-	h.mu.Unlock()
-}
-
-// Conflict is the boot server's word that b was aborted: the machine
-// waiting for it stops waiting, and the event is recorded.
-func (h *AgentHub) Conflict(b *boot.Boot, c boot.Conflict) {
-	ev := SecurityEvent{Job: b.JobID, Boot: b.Boot, Node: b.Node, Kind: c.Kind, Remote: c.Remote, Route: c.Route}
-	w := h.watch(b.JobID, b.Boot)
-	h.mu.Lock()
-	sink := h.security
-	h.mu.Unlock()
-	select {
-	case w.aborted <- ev:
-	default:
-	}
-	if sink != nil {
-		sink(ev)
-	}
-}
-
-// SecurityEvent records ev on the job whose boot it hit and, when the
+// machine.SecurityEvent records ev on the job whose boot it hit and, when the
 // request came from another node's address, on the job that node holds:
 // an admin reads who did what in bmcq show. The boot itself is handled by
-// the life cycle (ErrBootAborted).
-func (c *Controller) SecurityEvent(ev SecurityEvent) {
+// the life cycle (machine.ErrBootAborted).
+func (c *Controller) SecurityEvent(ev machine.SecurityEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.log.Warn("security event", "kind", string(ev.Kind), "job", ev.Job, "boot", ev.Boot, "node", ev.Node,

@@ -30,6 +30,8 @@ import (
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -219,7 +221,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if nodeLn != nil {
 		// Nodes without a BMC meter are billed from their RAPL counter.
 		nodeLn.hub.OnEnergy(c.AgentEnergy)
-		nodeLn.hub.OnSecurity(func(ev ctld.SecurityEvent) {
+		nodeLn.hub.OnSecurity(func(ev machine.SecurityEvent) {
 			netMetrics.Security(ev)
 			c.SecurityEvent(ev)
 		})
@@ -352,15 +354,15 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // buildMachines turns flags and the nodes file into machines.
-func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, *nodeListener, func(), error) {
+func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]machine.Node, *nodeListener, func(), error) {
 	simDir := filepath.Join(f.stateDir, "sim")
 	if err := os.MkdirAll(simDir, 0o755); err != nil {
 		return nil, nil, nil, err
 	}
 	var nodeLn *nodeListener
-	var out []ctld.NodeMachine
+	var out []machine.Node
 	if f.sim > 0 {
-		ms, err := ctld.SimCluster(f.sim, simDir, clk, log)
+		ms, err := simnode.Cluster(f.sim, simDir, clk, log)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -378,11 +380,11 @@ func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Log
 		var real []node.Config
 		for _, cfg := range cfgs {
 			if strings.EqualFold(cfg.BMC.Protocol, "sim") {
-				m, err := ctld.SimMachine(cfg, simDir, clk, log)
+				m, err := simnode.New(cfg, simDir, clk, log)
 				if err != nil {
 					return nil, nil, nil, err
 				}
-				out = append(out, ctld.NodeMachine{Config: cfg, Machine: m})
+				out = append(out, machine.Node{Config: cfg, Machine: m})
 				continue
 			}
 			real = append(real, cfg)

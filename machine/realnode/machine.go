@@ -1,4 +1,9 @@
-package ctld
+// Package realnode drives a real (or lab) machine for the controller's life
+// cycle: power through its BMC driver, the network boot through the boot
+// server, the node agent's callbacks gathered in an AgentHub, and the job's
+// command over SSH with a per-job key and the host key pinned at boot. It
+// implements machine.Machine.
+package realnode
 
 import (
 	"context"
@@ -21,6 +26,7 @@ import (
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/internal/userfs"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 )
@@ -32,25 +38,14 @@ type AgentHub struct {
 	clk      clock.Clock
 	mu       sync.Mutex
 	boots    map[hubKey]*bootWatch
-	energy   func(EnergyReading) // set by OnEnergy
-	security func(SecurityEvent) // set by OnSecurity
-}
-
-// EnergyReading is one in-band energy counter value a node agent sent
-// (RAPL energy_uj), stamped on the controller's clock when it arrived.
-type EnergyReading struct {
-	Job, Boot uint64
-	Time      time.Time
-	UJ        uint64
-	// MaxUJ is the counter's max_energy_range_uj (it wraps to 0 after
-	// it); 0 when the agent did not say.
-	MaxUJ uint64
+	energy   func(machine.EnergyReading) // set by OnEnergy
+	security func(machine.SecurityEvent) // set by OnSecurity
 }
 
 // OnEnergy makes f receive every energy counter a heartbeat carries;
 // Controller.AgentEnergy is the one the daemon uses. Call it before the
 // hub receives heartbeats.
-func (h *AgentHub) OnEnergy(f func(EnergyReading)) {
+func (h *AgentHub) OnEnergy(f func(machine.EnergyReading)) {
 	h.mu.Lock()
 	h.energy = f
 	h.mu.Unlock()
@@ -61,7 +56,7 @@ type hubKey struct{ job, boot uint64 }
 type bootWatch struct {
 	ready    chan proto.Ready // buffered: the first Ready wins
 	failed   chan string
-	aborted  chan SecurityEvent // buffered: the boot server aborted the boot
+	aborted  chan machine.SecurityEvent // buffered: the boot server aborted the boot
 	lastBeat time.Time
 	phase    string
 }
@@ -77,7 +72,7 @@ func (h *AgentHub) watch(jobID, bootN uint64) *bootWatch {
 	k := hubKey{jobID, bootN}
 	w, ok := h.boots[k]
 	if !ok {
-		w = &bootWatch{ready: make(chan proto.Ready, 1), failed: make(chan string, 1), aborted: make(chan SecurityEvent, 1)}
+		w = &bootWatch{ready: make(chan proto.Ready, 1), failed: make(chan string, 1), aborted: make(chan machine.SecurityEvent, 1)}
 		h.boots[k] = w
 	}
 	return w
@@ -139,7 +134,7 @@ func (h *AgentHub) Heartbeat(b *boot.Boot, hb proto.Heartbeat) {
 	sink := h.energy
 	h.mu.Unlock()
 	if hb.EnergyUJ != nil && sink != nil {
-		r := EnergyReading{Job: b.JobID, Boot: b.Boot, Time: now, UJ: *hb.EnergyUJ}
+		r := machine.EnergyReading{Job: b.JobID, Boot: b.Boot, Time: now, UJ: *hb.EnergyUJ}
 		if hb.EnergyMaxUJ != nil {
 			r.MaxUJ = *hb.EnergyMaxUJ
 		}
@@ -147,10 +142,43 @@ func (h *AgentHub) Heartbeat(b *boot.Boot, hb proto.Heartbeat) {
 	}
 }
 
-// RealMachine boots a real (or lab) machine: power through its BMC driver,
+// OnSecurity makes f receive every security event (Controller.SecurityEvent
+// and the metric). Call it before the hub receives callbacks.
+func (h *AgentHub) OnSecurity(f func(machine.SecurityEvent)) {
+	h.mu.Lock()
+	h.security = f
+	h.mu.Unlock()
+}
+
+// Conflict is the boot server's word that b was aborted: the machine
+// waiting for it stops waiting, and the event is recorded.
+func (h *AgentHub) Conflict(b *boot.Boot, c boot.Conflict) {
+	ev := machine.SecurityEvent{Job: b.JobID, Boot: b.Boot, Node: b.Node, Kind: c.Kind, Remote: c.Remote, Route: c.Route}
+	w := h.watch(b.JobID, b.Boot)
+	h.mu.Lock()
+	sink := h.security
+	h.mu.Unlock()
+	select {
+	case w.aborted <- ev:
+	default:
+	}
+	if sink != nil {
+		sink(ev)
+	}
+}
+
+var (
+	_ machine.Machine    = (*Machine)(nil)
+	_ machine.Contact    = (*Machine)(nil)
+	_ machine.Metered    = (*Machine)(nil)
+	_ machine.BootFacter = (*Machine)(nil)
+	_ machine.Pinner     = (*session)(nil)
+)
+
+// Machine boots a real (or lab) machine: power through its BMC driver,
 // network boot through the boot server, the command through the node agent
 // over SSH with a per-job key and a pinned host key.
-type RealMachine struct {
+type Machine struct {
 	cfg    node.Config
 	drv    power.Driver
 	boots  *boot.Server
@@ -167,37 +195,37 @@ type RealMachine struct {
 type bootFacts struct{ digest, kernel string }
 
 // BootFacts returns the image digest and kernel name Prepare resolved for j.
-func (m *RealMachine) BootFacts(j *job.Job) (imageDigest, kernel string) {
+func (m *Machine) BootFacts(j *job.Job) (imageDigest, kernel string) {
 	m.factsMu.Lock()
 	defer m.factsMu.Unlock()
 	f := m.facts[j.ID]
 	return f.digest, f.kernel
 }
 
-// NewRealMachine wires one node. keyDir holds the per-job SSH keys (0700).
-func NewRealMachine(cfg node.Config, drv power.Driver, boots *boot.Server, hub *AgentHub, keyDir string, clk clock.Clock, log *slog.Logger) *RealMachine {
-	return &RealMachine{cfg: cfg, drv: drv, boots: boots, hub: hub, keyDir: keyDir, clk: clk, log: log.With("node", cfg.Name)}
+// New wires one node. keyDir holds the per-job SSH keys (0700).
+func New(cfg node.Config, drv power.Driver, boots *boot.Server, hub *AgentHub, keyDir string, clk clock.Clock, log *slog.Logger) *Machine {
+	return &Machine{cfg: cfg, drv: drv, boots: boots, hub: hub, keyDir: keyDir, clk: clk, log: log.With("node", cfg.Name)}
 }
 
-func (m *RealMachine) PowerOn(ctx context.Context) error  { return m.drv.PowerOn(ctx) }
-func (m *RealMachine) PowerOff(ctx context.Context) error { return m.drv.PowerOff(ctx) }
-func (m *RealMachine) PowerState(ctx context.Context) (power.State, error) {
+func (m *Machine) PowerOn(ctx context.Context) error  { return m.drv.PowerOn(ctx) }
+func (m *Machine) PowerOff(ctx context.Context) error { return m.drv.PowerOff(ctx) }
+func (m *Machine) PowerState(ctx context.Context) (power.State, error) {
 	return m.drv.PowerState(ctx)
 }
-func (m *RealMachine) Close() error { return m.drv.Close() }
+func (m *Machine) Close() error { return m.drv.Close() }
 
 // LastContact is when the node agent of j's boot last sent a heartbeat.
-func (m *RealMachine) LastContact(j *job.Job) time.Time { return m.hub.lastBeat(j.ID, j.Boot) }
-func (m *RealMachine) Simulated() bool                  { return false }
+func (m *Machine) LastContact(j *job.Job) time.Time { return m.hub.lastBeat(j.ID, j.Boot) }
+func (m *Machine) Simulated() bool                  { return false }
 
 // SetMeter gives the node the power meter its BMC offers beside the driver
 // (bmclib reads no power). Call it before the controller starts.
-func (m *RealMachine) SetMeter(pm power.Meter) { m.meter = pm }
+func (m *Machine) SetMeter(pm power.Meter) { m.meter = pm }
 
 // HasMeter reports whether the node's power can be read out of band (a
 // meter set by SetMeter, or a driver that reads power); without one its
 // bill comes from the agent's RAPL counter, if the machine has one.
-func (m *RealMachine) HasMeter() bool {
+func (m *Machine) HasMeter() bool {
 	if m.meter != nil {
 		return true
 	}
@@ -207,7 +235,7 @@ func (m *RealMachine) HasMeter() bool {
 
 // PowerReading reads the node's power from its meter, or its driver when
 // that can.
-func (m *RealMachine) PowerReading(ctx context.Context) (power.Reading, error) {
+func (m *Machine) PowerReading(ctx context.Context) (power.Reading, error) {
 	if m.meter != nil {
 		return m.meter.PowerReading(ctx)
 	}
@@ -217,13 +245,13 @@ func (m *RealMachine) PowerReading(ctx context.Context) (power.Reading, error) {
 	return power.Reading{}, power.ErrUnsupported
 }
 
-func (m *RealMachine) keyPath(id uint64) string {
+func (m *Machine) keyPath(id uint64) string {
 	return filepath.Join(m.keyDir, strconv.FormatUint(id, 10)+".key")
 }
 
 // jobKey returns the job's SSH key, made on first use and kept on disk
 // (0600) so a restarted controller can reconnect to the running command.
-func (m *RealMachine) jobKey(id uint64) (ssh.Signer, string, error) {
+func (m *Machine) jobKey(id uint64) (ssh.Signer, string, error) {
 	if pem, err := os.ReadFile(m.keyPath(id)); err == nil {
 		s, err := agent.ParseJobKey(pem)
 		if err != nil {
@@ -249,7 +277,7 @@ func (m *RealMachine) jobKey(id uint64) (ssh.Signer, string, error) {
 }
 
 // Prepare builds the boot: kernel, initrd with the agent, image root, tokens.
-func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
+func (m *Machine) Prepare(ctx context.Context, j *job.Job) error {
 	_, auth, err := m.jobKey(j.ID)
 	if err != nil {
 		return err
@@ -263,7 +291,7 @@ func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
 		for _, jobFault := range []error{boot.ErrImage, boot.ErrUnknownKernel, boot.ErrForbiddenPath, boot.ErrCmdline,
 			boot.ErrArch, boot.ErrTooLarge, boot.ErrDownload, boot.ErrBadRequest} {
 			if errors.Is(err, jobFault) {
-				return fmt.Errorf("%w: %w", ErrJobInput, err)
+				return fmt.Errorf("%w: %w", machine.ErrJobInput, err)
 			}
 		}
 		return err
@@ -284,15 +312,15 @@ func (m *RealMachine) Prepare(ctx context.Context, j *job.Job) error {
 }
 
 // WaitReady waits for the agent's Ready callback, then connects to it.
-func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+func (m *Machine) WaitReady(ctx context.Context, j *job.Job) (machine.Session, error) {
 	w := m.hub.watch(j.ID, j.Boot)
 	var r proto.Ready
 	select {
 	case r = <-w.ready:
 	case ev := <-w.aborted:
-		return nil, fmt.Errorf("%w: %s", ErrBootAborted, ev)
+		return nil, fmt.Errorf("%w: %s", machine.ErrBootAborted, ev)
 	case msg := <-w.failed:
-		return nil, fmt.Errorf("%w: node agent: %s", ErrBootFailed, msg)
+		return nil, fmt.Errorf("%w: node agent: %s", machine.ErrBootFailed, msg)
 	case <-ctx.Done():
 		p, _ := m.boots.BootProgress(j.ID, j.Boot)
 		m.hub.mu.Lock()
@@ -300,22 +328,22 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 		m.hub.mu.Unlock()
 		switch {
 		case !p.ScriptServed:
-			return nil, fmt.Errorf("%w: it never fetched its boot script (%w)", ErrNoSignOfLife, context.Cause(ctx))
+			return nil, fmt.Errorf("%w: it never fetched its boot script (%w)", machine.ErrNoSignOfLife, context.Cause(ctx))
 		case !p.KernelServed:
-			return nil, fmt.Errorf("%w: it fetched its boot script but not the kernel (%w)", ErrNoSignOfLife, context.Cause(ctx))
+			return nil, fmt.Errorf("%w: it fetched its boot script but not the kernel (%w)", machine.ErrNoSignOfLife, context.Cause(ctx))
 		case phase == "":
-			return nil, fmt.Errorf("%w: the kernel started but the node agent never called (%w)", ErrBootFailed, context.Cause(ctx))
+			return nil, fmt.Errorf("%w: the kernel started but the node agent never called (%w)", machine.ErrBootFailed, context.Cause(ctx))
 		default:
-			return nil, fmt.Errorf("%w: the node agent stopped at %q (%w)", ErrBootFailed, phase, context.Cause(ctx))
+			return nil, fmt.Errorf("%w: the node agent stopped at %q (%w)", machine.ErrBootFailed, phase, context.Cause(ctx))
 		}
 	}
 	hostKey, err := agent.ParseHostKey(r.HostKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
+		return nil, fmt.Errorf("%w: %w", machine.ErrBootFailed, err)
 	}
 	addr, err := m.sshAddress()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
+		return nil, fmt.Errorf("%w: %w", machine.ErrBootFailed, err)
 	}
 	// A conflict while the dial goes on (a second Ready, the node's own
 	// script fetch after a neighbour's) stops the boot before the job's
@@ -327,7 +355,7 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 		defer close(exited)
 		select {
 		case ev := <-w.aborted:
-			cancel(fmt.Errorf("%w: %s", ErrBootAborted, ev))
+			cancel(fmt.Errorf("%w: %s", machine.ErrBootAborted, ev))
 		case <-done:
 		}
 	}()
@@ -335,21 +363,21 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 	close(done)
 	<-exited
 	abort := context.Cause(cctx)
-	if !errors.Is(abort, ErrBootAborted) {
+	if !errors.Is(abort, machine.ErrBootAborted) {
 		select {
 		case ev := <-w.aborted:
-			abort = fmt.Errorf("%w: %s", ErrBootAborted, ev)
+			abort = fmt.Errorf("%w: %s", machine.ErrBootAborted, ev)
 		default:
 		}
 	}
-	if errors.Is(abort, ErrBootAborted) {
+	if errors.Is(abort, machine.ErrBootAborted) {
 		if sess != nil {
 			sess.Close()
 		}
 		return nil, abort
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBootFailed, err)
+		return nil, fmt.Errorf("%w: %w", machine.ErrBootFailed, err)
 	}
 	return sess, nil
 }
@@ -357,7 +385,7 @@ func (m *RealMachine) WaitReady(ctx context.Context, j *job.Job) (Session, error
 // sshAddress is where the node's SSH server is: the nodes file's
 // ssh_address, else its address on port SSHPort the agent was told. Never
 // an address a message names: a neighbour could name itself.
-func (m *RealMachine) sshAddress() (string, error) {
+func (m *Machine) sshAddress() (string, error) {
 	if m.cfg.SSHAddress != "" {
 		return m.cfg.SSHAddress, nil
 	}
@@ -369,7 +397,7 @@ func (m *RealMachine) sshAddress() (string, error) {
 
 // connect dials the agent, retrying briefly: a port forward or the agent's
 // listener may lag its Ready by a moment.
-func (m *RealMachine) connect(ctx context.Context, j *job.Job, hostKeyText, addr string, hostKey ssh.PublicKey, tries int) (*realSession, error) {
+func (m *Machine) connect(ctx context.Context, j *job.Job, hostKeyText, addr string, hostKey ssh.PublicKey, tries int) (*session, error) {
 	signer, _, err := m.jobKey(j.ID)
 	if err != nil {
 		return nil, err
@@ -378,7 +406,7 @@ func (m *RealMachine) connect(ctx context.Context, j *job.Job, hostKeyText, addr
 	for i := 0; ; i++ {
 		c, err := agent.Dial(ctx, addr, hostKey, signer)
 		if err == nil {
-			return &realSession{m: m, c: c, addr: addr, hostKey: hostKeyText, key: hostKey, job: j}, nil
+			return &session{m: m, c: c, addr: addr, hostKey: hostKeyText, key: hostKey, job: j}, nil
 		}
 		if i+1 >= tries || ctx.Err() != nil {
 			return nil, err
@@ -393,24 +421,24 @@ func (m *RealMachine) connect(ctx context.Context, j *job.Job, hostKeyText, addr
 }
 
 // Resume reconnects to a job's agent with the host key pinned at boot.
-func (m *RealMachine) Resume(ctx context.Context, j *job.Job) (Session, error) {
+func (m *Machine) Resume(ctx context.Context, j *job.Job) (machine.Session, error) {
 	if j.HostKey == "" || j.SSHAddr == "" {
-		return nil, fmt.Errorf("%w: no pinned host key for job %d", ErrLost, j.ID)
+		return nil, fmt.Errorf("%w: no pinned host key for job %d", machine.ErrLost, j.ID)
 	}
 	hostKey, err := agent.ParseHostKey(j.HostKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrLost, err)
+		return nil, fmt.Errorf("%w: %w", machine.ErrLost, err)
 	}
 	s, err := m.connect(ctx, j, j.HostKey, j.SSHAddr, hostKey, 5)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrLost, err)
+		return nil, fmt.Errorf("%w: %w", machine.ErrLost, err)
 	}
 	s.resumed = true
 	return s, nil
 }
 
 // Finish revokes the boot's tokens and deletes the job's key.
-func (m *RealMachine) Finish(j *job.Job) {
+func (m *Machine) Finish(j *job.Job) {
 	m.boots.Finish(j.ID)
 	m.hub.forget(j.ID)
 	m.factsMu.Lock()
@@ -423,9 +451,9 @@ func (m *RealMachine) Finish(j *job.Job) {
 // is retried before the job is NODE_FAIL and its machine powered off.
 const ReconnectWindow = 45 * time.Second
 
-// realSession is one SSH connection to a booted node's agent.
-type realSession struct {
-	m       *RealMachine
+// session is one SSH connection to a booted node's agent.
+type session struct {
+	m       *Machine
 	mu      sync.Mutex
 	c       *agent.Client
 	addr    string
@@ -436,7 +464,7 @@ type realSession struct {
 }
 
 // Pin returns what the controller stores to reconnect after a restart.
-func (s *realSession) Pin() (hostKey, addr string) { return s.hostKey, s.addr }
+func (s *session) Pin() (hostKey, addr string) { return s.hostKey, s.addr }
 
 func runRequest(j *job.Job) proto.RunRequest {
 	env := map[string]string{}
@@ -456,7 +484,7 @@ func runRequest(j *job.Job) proto.RunRequest {
 // Run starts the command (or attaches after a restart) and follows it to its
 // end. A broken connection is re-dialled and re-attached at the offsets the
 // output reached, so a network blip loses and repeats nothing.
-func (s *realSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Writer, outOff, errOff int64) (int, error) {
+func (s *session) Run(ctx context.Context, j *job.Job, stdout, stderr io.Writer, outOff, errOff int64) (int, error) {
 	attach := s.resumed
 	for tries := 0; ; tries++ {
 		var code int
@@ -476,7 +504,7 @@ func (s *realSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Wri
 		var se *agent.StreamError
 		if err == nil || ctx.Err() != nil || !errors.As(err, &se) || tries >= 5 {
 			if err != nil && errors.Is(err, agent.ErrConnLost) {
-				err = fmt.Errorf("%w: %w", ErrLost, err)
+				err = fmt.Errorf("%w: %w", machine.ErrLost, err)
 			}
 			return code, err
 		}
@@ -489,13 +517,13 @@ func (s *realSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Wri
 		ns, derr := s.m.connect(rctx, j, s.hostKey, s.addr, s.key, 5)
 		cancel()
 		if derr != nil {
-			return code, fmt.Errorf("%w: %w (reconnect: %w)", ErrLost, err, derr)
+			return code, fmt.Errorf("%w: %w (reconnect: %w)", machine.ErrLost, err, derr)
 		}
 		s.c = ns.c
 	}
 }
 
 // PowerOff asks the agent to switch the machine off in-band.
-func (s *realSession) PowerOff(ctx context.Context) error { return s.c.PowerOff(ctx) }
+func (s *session) PowerOff(ctx context.Context) error { return s.c.PowerOff(ctx) }
 
-func (s *realSession) Close() error { return s.c.Close() }
+func (s *session) Close() error { return s.c.Close() }
