@@ -24,6 +24,7 @@ import (
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/api/wire"
+	"github.com/bmc-sched/bmc/apiserver"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/buildinfo"
@@ -226,7 +227,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 			c.SecurityEvent(ev)
 		})
 	}
-	srv := ctld.NewServer(c, log, f.adminGroup, version)
+	srv := apiserver.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(nodeLn.kernels(f))
@@ -235,7 +236,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ConnContext: ctld.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: srv, ConnContext: apiserver.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	// One socket, two protocols: HTTP for the API, and the plain protocol
 	// that bmcsubmit and bmcq's queue table use to stay quick to start.
 	httpLn, plainLn := wire.Split(ln, 10*time.Second)
