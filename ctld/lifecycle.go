@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/joboutput"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -167,7 +168,7 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncfg node.Config) (machine.Session, error) {
 	j := c.job(id)
 	log := c.log.With("job", id, "node", j.Node)
-	if err := c.checkOutput(j); err != nil {
+	if err := joboutput.Check(j); err != nil {
 		return nil, c.release(id, job.Failed, err.Error(), freeNode)
 	}
 	if err := m.Prepare(ctx, j); err != nil {
@@ -275,35 +276,12 @@ func (c *Controller) runCommand(ctx context.Context, j *job.Job, sess machine.Se
 	}
 	rctx, cancel := c.withTimeout(ctx, j.RunTime.Add(limit).Sub(c.clk.Now()), errTimeLimit)
 	defer cancel()
-	outPath, errPath := outputPaths(j)
-	out, outOff, err := openOutput(outPath, j, !resumed)
+	out, err := joboutput.Open(j, filepath.Join(c.cfg.StateDir, "output"), !resumed)
 	if err != nil {
 		return 0, err
 	}
 	defer out.Close()
-	var stdout, stderr io.Writer = out, out
-	errOff := int64(0)
-	if errPath != outPath {
-		f, off, err := openOutput(errPath, j, !resumed)
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		stderr, errOff = f, off
-	} else {
-		// One file holds both streams: its size cannot say how much of
-		// each the agent sent, so the counts are kept beside the state.
-		oc, err := c.openOffsets(j.ID, !resumed)
-		if err != nil {
-			return 0, err
-		}
-		defer oc.close()
-		if resumed {
-			outOff, errOff = oc.out, oc.err
-		}
-		stdout, stderr = oc.writer(out, &oc.out), oc.writer(out, &oc.err)
-	}
-	code, err := sess.Run(rctx, j, stdout, stderr, outOff, errOff)
+	code, err := sess.Run(rctx, j, out.Stdout, out.Stderr, out.OutOff, out.ErrOff)
 	if err != nil && errors.Is(context.Cause(rctx), errTimeLimit) {
 		err = errTimeLimit
 	}
