@@ -41,7 +41,9 @@ type Controller struct {
 	running  map[uint64]*lifecycle
 	stalls   map[uint64]*stall // jobs whose life cycle stopped short; the reconciler's
 	waiters  map[uint64][]chan struct{}
-	lastPass time.Duration
+	// secPending are security events not yet stored (security.go).
+	secPending []securityRecord
+	lastPass   time.Duration
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
@@ -70,6 +72,9 @@ type Hooks struct {
 	Billed func(account string, joules float64)
 	// Reconciled counts one action of the reconciler (reconcile.go).
 	Reconciled func(action string)
+	// SampleFlushFailed counts a failed write of a node's power samples
+	// (retried at the next tick; energy.go).
+	SampleFlushFailed func(node string)
 }
 
 type nodeRT struct {

@@ -2,6 +2,7 @@ package ctld
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -82,6 +83,8 @@ type recording struct {
 	lastFlush time.Time
 	stop      chan struct{}
 	errs      int
+	// flushErrs counts the failed flushes since the last one that held.
+	flushErrs int
 	// rapl is set once the node agent's RAPL counter feeds the recording
 	// (a node without a BMC meter); raplMax is where it wraps, in joules.
 	rapl    bool
@@ -163,7 +166,7 @@ func (c *Controller) sampleLoop(ctx context.Context, r *recording) {
 	start := c.clk.Now()
 	for k := int64(0); ; {
 		c.sample(ctx, r)
-		c.flushIfDue(r, false)
+		c.flushed(r, c.flushIfDue(r, false))
 		now := c.clk.Now()
 		var next time.Time
 		if el := now.Sub(start); el < powerOnWindow && fast < iv {
@@ -174,7 +177,9 @@ func (c *Controller) sampleLoop(ctx context.Context, r *recording) {
 		}
 		select {
 		case <-ctx.Done():
-			c.flushIfDue(r, true)
+			// The last try in this process: samples that do not land are
+			// a gap that the bill, made after the restart, marks estimated.
+			c.flushed(r, c.flushIfDue(r, true))
 			return
 		case <-r.stop:
 			return
@@ -328,12 +333,15 @@ func (c *Controller) billEnd(j *job.Job, at time.Time) time.Time {
 }
 
 // flushIfDue writes r's new samples to the store when the first one is
-// still unsaved (a counter needs its start) or flushEvery has passed.
-func (c *Controller) flushIfDue(r *recording, force bool) {
+// still unsaved (a counter needs its start) or flushEvery has passed since
+// the last flush that held. On an error the samples stay in memory and
+// unflushed, so the flush is due again at the next tick; the bill reads
+// them from memory meanwhile.
+func (c *Controller) flushIfDue(r *recording, force bool) error {
 	c.en.mu.Lock()
 	if r.flushed == len(r.samples) || (!force && r.flushed > 0 && c.clk.Now().Sub(r.lastFlush) < c.cfg.Energy.flushEvery()) {
 		c.en.mu.Unlock()
-		return
+		return nil
 	}
 	chunk := store.SampleChunk{Node: r.node, Job: r.job, Boot: r.boot, Samples: storeSamples(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
 	upto := len(r.samples)
@@ -341,13 +349,40 @@ func (c *Controller) flushIfDue(r *recording, force bool) {
 	// The store writes nothing once the boot is billed: its raw samples are
 	// gone for good, and a flush racing the bill must not bring them back.
 	if err := c.st.Batch(func(tx *store.Tx) error { return tx.AppendSamples(&chunk) }); err != nil {
-		// Kept in memory: the next flush, or the bill, takes them.
-		c.log.Error("store power samples", "node", r.node, "err", err)
-		return
+		return fmt.Errorf("store %d power samples of node %s: %w", len(chunk.Samples), r.node, err)
 	}
 	c.en.mu.Lock()
 	r.flushed, r.lastFlush = max(r.flushed, upto), c.clk.Now()
 	c.en.mu.Unlock()
+	return nil
+}
+
+// flushed takes a flush's outcome. Failures are retried at every tick
+// until one holds; the first of a run and the recovery are logged, each
+// one goes to the SampleFlushFailed hook (a metric), and what a crash
+// would lose meanwhile is only the unsaved stretch, which the bill then
+// shows as a gap, estimated with its reason.
+func (c *Controller) flushed(r *recording, err error) {
+	c.en.mu.Lock()
+	failures, pending := r.flushErrs, len(r.samples)-r.flushed
+	if err != nil {
+		r.flushErrs++
+	} else {
+		r.flushErrs = 0
+	}
+	c.en.mu.Unlock()
+	switch {
+	case err != nil:
+		if failures == 0 {
+			c.log.Warn("power samples not stored; kept in memory and retried every tick", "node", r.node, "job", r.job,
+				"pending", pending, "err", err)
+		}
+		if c.hooks.SampleFlushFailed != nil {
+			c.hooks.SampleFlushFailed(r.node)
+		}
+	case failures > 0:
+		c.log.Info("power samples stored again", "node", r.node, "job", r.job, "failed_flushes", failures)
+	}
 }
 
 // stopRecordingLocked ends the recording of node for job/boot, if it is

@@ -373,3 +373,48 @@ func TestRunningJobShowsEnergySoFar(t *testing.T) {
 		t.Errorf("after the end: live %v, %d entries", a.Live, len(h.ledger(id)))
 	}
 }
+
+// storedBetween counts the stored power samples of a job's boot taken in
+// [from, to).
+func (h *harness) storedBetween(j *job.Job, from, to time.Time) int {
+	n := 0
+	h.st.View(func(tx *store.Tx) error {
+		chunks, err := tx.BootSamples(j.Node, j.ID, j.Boot)
+		for _, ch := range chunks {
+			for _, s := range ch.Samples {
+				if !s.Time.Before(from) && s.Time.Before(to) {
+					n++
+				}
+			}
+		}
+		return err
+	})
+	return n
+}
+
+// A write of power samples that fails is retried at every reading until one
+// holds: the samples taken meanwhile reach the store, each failure is
+// counted, and the bill stays measured.
+func TestSampleFlushFailureIsRetried(t *testing.T) {
+	var fails atomic.Int64
+	h := newHarness(t, 1)
+	h.c.hooks.SampleFlushFailed = func(string) { fails.Add(1) }
+	id := h.submit(alice, loadSpec(60*time.Second, 1))[0]
+	j := h.waitState(id, job.Running)
+	h.faults.failBatch.Store(true)
+	failFrom := h.clk.Now()
+	h.until("three failed flushes", func() bool { return fails.Load() >= 3 })
+	failTo := h.clk.Now()
+	if n := h.storedBetween(j, failFrom, failTo); n != 0 {
+		t.Fatalf("%d samples stored while the store failed", n)
+	}
+	h.faults.failBatch.Store(false)
+	h.until("the samples taken meanwhile to be stored", func() bool { return h.storedBetween(j, failFrom, failTo) > 0 })
+	if got, want := h.storedBetween(j, failFrom, failTo), int(failTo.Sub(failFrom)/time.Second)-1; got < want {
+		t.Errorf("%d samples of the failing stretch stored, want at least %d", got, want)
+	}
+	h.waitState(id, job.Completed)
+	if a := h.acctJob(id); a.EnergyEstimated {
+		t.Errorf("bill estimated after a retried flush: %v", a.Reasons)
+	}
+}

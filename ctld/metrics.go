@@ -22,6 +22,7 @@ type Metrics struct {
 	watts      *prometheus.GaugeVec
 	energy     *prometheus.CounterVec
 	reconciler *prometheus.CounterVec
+	flushFails prometheus.Counter
 }
 
 // NewMetrics registers the series.
@@ -61,6 +62,9 @@ func NewMetrics() *Metrics {
 	m.reconciler = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_reconciler_actions_total", Help: "Actions of the reconciler (each also a node or job event), by action.",
 	}, []string{"action"})
+	m.flushFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bmc_power_sample_flush_failures_total", Help: "Failed writes of power samples to the state file (each retried at the next reading).",
+	})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st))
 	}
@@ -68,7 +72,7 @@ func NewMetrics() *Metrics {
 		m.reconciler.WithLabelValues(a)
 	}
 	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy,
-		m.reconciler)
+		m.reconciler, m.flushFails)
 	return m
 }
 
@@ -84,10 +88,11 @@ func (m *Metrics) Hooks() Hooks {
 			m.passSecs.Observe(d.Seconds())
 			m.pending.Set(float64(waiting))
 		},
-		PowerError: func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
-		BootDone:   func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
-		Billed:     func(account string, joules float64) { m.energy.WithLabelValues(account).Add(joules) },
-		Reconciled: func(action string) { m.reconciler.WithLabelValues(action).Inc() },
+		PowerError:        func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
+		BootDone:          func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
+		Billed:            func(account string, joules float64) { m.energy.WithLabelValues(account).Add(joules) },
+		Reconciled:        func(action string) { m.reconciler.WithLabelValues(action).Inc() },
+		SampleFlushFailed: func(string) { m.flushFails.Inc() },
 	}
 }
 
@@ -99,6 +104,9 @@ func (m *Metrics) Collect(c *Controller) {
 		byState[j.State]++
 	}
 	c.mu.RUnlock()
+	m.flushFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bmc_power_sample_flush_failures_total", Help: "Failed writes of power samples to the state file (each retried at the next reading).",
+	})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st)).Set(float64(byState[st]))
 	}

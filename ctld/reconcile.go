@@ -144,6 +144,7 @@ func (c *Controller) reconcile(ctx context.Context) {
 	for {
 		c.mu.Lock()
 		c.reconcileJobsLocked(job.CauseReconciler)
+		c.storeSecurityLocked()
 		c.checkAgentsLocked()
 		c.queueProbesLocked()
 		c.mu.Unlock()

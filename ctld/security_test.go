@@ -104,3 +104,28 @@ func TestSecurityEventOnBothJobs(t *testing.T) {
 		t.Errorf("attacker's event: %q", d)
 	}
 }
+
+// A security event whose commit failed is kept and written by the
+// reconciler once the store takes writes again.
+func TestSecurityEventStoredAfterAFailedCommit(t *testing.T) {
+	h := newHarness(t, 1)
+	id := h.submit(alice, simSpec(time.Hour, 0))[0]
+	j := h.waitState(id, job.Running)
+	h.faults.failing.Store(true)
+	h.c.SecurityEvent(machine.SecurityEvent{Job: id, Boot: j.Boot, Node: j.Node, Kind: boot.ConflictTokenForeign,
+		Remote: netip.MustParseAddr("10.77.9.9"), Route: "GET /agent/config"})
+	has := func() (jobEv, nodeEv bool) {
+		for _, e := range h.events(id) {
+			jobEv = jobEv || e.Reason == job.ReasonSecurity
+		}
+		for _, e := range h.nodeEvents(j.Node) {
+			nodeEv = nodeEv || e.Action == "security_event"
+		}
+		return
+	}
+	if a, b := has(); a || b {
+		t.Fatalf("stored while the store failed: job %v, node %v", a, b)
+	}
+	h.faults.failing.Store(false)
+	h.until("the event to be stored", func() bool { a, b := has(); return a && b })
+}
