@@ -4,13 +4,17 @@ package main
 // commands run against it.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,10 +24,11 @@ import (
 
 // daemon is one bmcctld process.
 type daemon struct {
-	cmd    *exec.Cmd
-	sock   string
-	bin    string
-	exited chan error
+	cmd     *exec.Cmd
+	sock    string
+	bin     string
+	metrics string // the /metrics URL, on loopback
+	exited  chan error
 }
 
 func (b *bench) startDaemon(ctx context.Context, dir, name string) (*daemon, error) {
@@ -31,8 +36,14 @@ func (b *bench) startDaemon(ctx context.Context, dir, name string) (*daemon, err
 		return nil, err
 	}
 	d := &daemon{sock: filepath.Join(dir, "bmcctld.sock"), bin: b.bin, exited: make(chan error, 1)}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	d.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	args := []string{"--state-dir", dir, "--sim", strconv.Itoa(b.cfg.sim),
-		"--node-listen", "127.0.0.1:0", "--log-file", filepath.Join(dir, "bmcctld.log")}
+		"--node-listen", "127.0.0.1:0", "--log-file", filepath.Join(dir, "bmcctld.log"),
+		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", port)}
 	if b.cfg.profiles != "" {
 		args = append(args, "--cpuprofile", filepath.Join(b.cfg.profiles, name+".cpu.pprof"),
 			"--memprofile", filepath.Join(b.cfg.profiles, name+".heap.pprof"))
@@ -105,4 +116,57 @@ func (d *daemon) waitScheduled(ctx context.Context, n int) (int, error) {
 		}
 	}
 	return 0, errors.New("no scheduling pass started any job within 30s")
+}
+
+// freePort returns a loopback port that was free a moment ago (bmcctld's
+// --metrics-listen does not say which port :0 got).
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// passTotals reads the scheduling passes' count and summed seconds from
+// the daemon's /metrics (bmc_scheduler_pass_seconds, a histogram).
+func (d *daemon) passTotals(ctx context.Context) (n float64, sum float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.metrics, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		var dst *float64
+		switch f[0] {
+		case "bmc_scheduler_pass_seconds_count":
+			dst = &n
+		case "bmc_scheduler_pass_seconds_sum":
+			dst = &sum
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(f[1], 64); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", f[0], err)
+		}
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("%s has no bmc_scheduler_pass_seconds", d.metrics)
+	}
+	return n, sum, nil
 }

@@ -8,7 +8,8 @@
 // Two daemons are used, each on fresh state, so one measurement does not
 // inherit another's queue: the first takes held jobs from a shell loop and
 // from concurrent API clients; the second takes one large array whose tasks
-// stay pending behind long simulated jobs, and is then queried and weighed.
+// stay pending behind long simulated jobs, and is then queried, weighed, and
+// its scheduling passes over that queue timed.
 package main
 
 import (
@@ -39,6 +40,7 @@ type config struct {
 	sim      int
 	profiles string
 	keep     bool
+	passTime time.Duration
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.qRuns, "q-runs", 30, "timed runs of bmcq --json")
 	flag.IntVar(&cfg.sim, "sim", 8, "simulated machines (bmcctld --sim)")
 	flag.StringVar(&cfg.profiles, "profile-dir", "", "write bmcctld CPU and heap profiles here")
+	flag.DurationVar(&cfg.passTime, "pass-time", 10*time.Second, "how long scheduling passes over the pending array are timed (0 skips it)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (state, logs)")
 	flag.Parse()
 

@@ -102,5 +102,34 @@ func (b *bench) queuePhase(ctx context.Context) error {
 	rss := st["VmRSS"] / 1024
 	b.add(row{fmt.Sprintf("bmcctld VmRSS, %d queued", b.cfg.arrayN), "< 50 MB", fmt.Sprintf("%.1f MB", rss), verdict(rss < 50),
 		fmt.Sprintf("RssAnon %.1f MB, RssFile %.1f MB (bbolt mmap), VmHWM %.1f MB", st["RssAnon"]/1024, st["RssFile"]/1024, st["VmHWM"]/1024)})
+	return b.passPhase(ctx, d, pending)
+}
+
+// passPhase takes the mean scheduling pass over the same queue from the
+// daemon's own histogram: the passes it runs on its --sched-interval timer
+// during -pass-time, with nothing else asked of it.
+func (b *bench) passPhase(ctx context.Context, d *daemon, pending int) error {
+	if b.cfg.passTime <= 0 {
+		return nil
+	}
+	n0, s0, err := d.passTotals(ctx)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.cfg.passTime):
+	}
+	n1, s1, err := d.passTotals(ctx)
+	if err != nil {
+		return err
+	}
+	if n1 <= n0 {
+		return fmt.Errorf("no scheduling pass in %s", b.cfg.passTime)
+	}
+	mean := (s1 - s0) / (n1 - n0) * 1000
+	b.add(row{fmt.Sprintf("scheduling pass, %d pending", pending), "", fmt.Sprintf("mean %.1f ms", mean), "",
+		fmt.Sprintf("%.0f passes in %s, from bmc_scheduler_pass_seconds", n1-n0, b.cfg.passTime)})
 	return nil
 }
