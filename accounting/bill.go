@@ -51,6 +51,16 @@ type Entry struct {
 	Estimated bool
 	Reasons   []string
 	Recorded  time.Time // when the bill was computed
+	// CarbonGrams is the CO2e of the energy at the grid's intensity over
+	// the phase (0 without a carbon schedule); CarbonUnknownJ the joules
+	// used where the schedule knew no intensity, which add no grams.
+	CarbonGrams    float64
+	CarbonUnknownJ float64
+	// Credited is set on an entry whose energy is not the user's to pay
+	// (a boot that failed through the node or the controller): statements
+	// show it apart and do not charge it. CreditReason says why.
+	Credited     bool
+	CreditReason string
 }
 
 // EntryPiece is the part of an entry priced under one tariff.
@@ -75,7 +85,9 @@ type BootUsage struct {
 	RAPL bool
 	// Tariffs price the energy; nil bills joules at no cost.
 	Tariffs *Tariffs
-	Now     time.Time // stamped on the entries as Recorded
+	// Carbon gives the grams of CO2e of the energy; nil gives none.
+	Carbon *Carbon
+	Now    time.Time // stamped on the entries as Recorded
 }
 
 // Bill is one boot's ledger entries and the phase edges they cover.
@@ -121,8 +133,13 @@ func BillBoot(u BootUsage) Bill {
 		}
 		if problem != "" {
 			e.Estimated, e.Reasons, e.Method = true, []string{problem}, MethodNone
-		} else if u.Tariffs != nil {
-			price(&e, u)
+		} else {
+			if u.Tariffs != nil {
+				price(&e, u)
+			}
+			if u.Carbon != nil {
+				weigh(&e, u)
+			}
 		}
 		out.Entries = append(out.Entries, e)
 	}
@@ -145,6 +162,19 @@ func price(e *Entry, u BootUsage) {
 		}
 	}
 	e.Tariff = strings.Join(names, "+")
+}
+
+// weigh fills an entry's grams of CO2e from the carbon intensity over its
+// phase.
+func weigh(e *Entry, u BootUsage) {
+	g, unk, err := u.Carbon.Grams(func(a, b time.Time) (Result, error) {
+		return Integrate(u.Samples, a, b, u.Options)
+	}, e.Start, e.End)
+	if err != nil {
+		e.Reasons = append(e.Reasons, fmt.Sprintf("carbon not computed: %v", err))
+		return
+	}
+	e.CarbonGrams, e.CarbonUnknownJ = g, unk
 }
 
 // phaseOrder sorts a boot's phases as they happen.

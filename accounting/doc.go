@@ -3,8 +3,11 @@
 // job and node facts → one ledger entry per phase: boot, run, power-off),
 // the integration of samples into joules, job totals (SumJob), down-sampling
 // a power curve so it can be drawn, tariffs whose windows are cron
-// expressions, the tariff and quota file, the one joules-per-kWh constant,
-// and the reports built on billed jobs: totals, sums per arch, kind, image,
+// expressions read on a DST-aware wall clock, with effective dates, carbon
+// intensity (windows and imported hourly values, grams per bill, the
+// greenest start), the tariff file, the one joules-per-kWh constant,
+// decayed usage for the fair share, and the reports built on billed jobs:
+// statements cut at a period's edges, totals, sums per arch, kind, image,
 // user or account, the per-kind advice for each application (Compare) and
 // the mean joules per machine kind that arch = "any" placement uses.
 //

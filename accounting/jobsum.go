@@ -21,6 +21,8 @@ type JobSum struct {
 	RunJoules  float64
 	OffJoules  float64
 	Cost       float64
+	// CarbonGrams is the CO2e of all entries (0 without a carbon schedule).
+	CarbonGrams float64
 	// Estimated is set when any entry is; Reasons name each one's boot
 	// and phase.
 	Estimated bool
@@ -40,6 +42,7 @@ func SumJob(es []Entry) JobSum {
 		boots[e.Boot] = true
 		j.Joules += e.Joules
 		j.Cost += e.Cost
+		j.CarbonGrams += e.CarbonGrams
 		switch e.Phase {
 		case Boot:
 			j.BootJoules += e.Joules

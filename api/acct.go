@@ -54,6 +54,12 @@ type LedgerEntry struct {
 	// Live marks an entry computed for a boot still in progress: energy
 	// so far, not (yet) in the ledger.
 	Live bool `json:"live,omitempty"`
+	// CarbonGrams is the CO2e of the energy at the grid's intensity.
+	CarbonGrams float64 `json:"carbon_g,omitempty"`
+	// Credited marks energy the user does not pay for (a failure of the
+	// node or the controller); CreditReason says why.
+	Credited     bool   `json:"credited,omitempty"`
+	CreditReason string `json:"credit_reason,omitempty"`
 }
 
 // Piece is the part of a phase priced under one tariff.
@@ -97,8 +103,9 @@ type AcctJob struct {
 	Simulated       bool      `json:"simulated,omitempty"`
 	// Live is set while the job holds a powered node: the figures are the
 	// energy so far, and the last boot is not in the ledger yet.
-	Live    bool          `json:"live,omitempty"`
-	Entries []LedgerEntry `json:"entries,omitempty"`
+	Live        bool          `json:"live,omitempty"`
+	CarbonGrams float64       `json:"carbon_g,omitempty"`
+	Entries     []LedgerEntry `json:"entries,omitempty"`
 }
 
 // AcctList answers GET /v1/acct.

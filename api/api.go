@@ -84,6 +84,8 @@ type JobDetail struct {
 	Restarts     int         `json:"restarts"`
 	Why          string      `json:"why,omitempty"` // why this node was chosen
 	Events       []job.Event `json:"events"`
+	// PriorityTerms explain a waiting job's Priority, term by term.
+	PriorityTerms []PriorityTerm `json:"priority_terms,omitempty"`
 }
 
 // JobList is the answer to GET /v1/jobs.

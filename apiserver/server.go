@@ -22,7 +22,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/api/wire"
+	"github.com/bmc-sched/bmc/assoc"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/job"
 )
@@ -45,7 +48,17 @@ type Server struct {
 // Controller is what the API asks of the controller; *ctld.Controller
 // implements it.
 type Controller interface {
+	Jobs
+	Accounts
+}
+
+// Jobs is the queue and the machines: submit, list, follow and act on jobs,
+// list and drain nodes, and the energy report.
+type Jobs interface {
 	Submit(ctx context.Context, who ctld.Identity, req api.SubmitRequest) (api.SubmitResponse, error)
+	// WhenGreenest sets the begin time of a plain-protocol submit with
+	// --when-greenest and returns the line that tells the user.
+	WhenGreenest(sub *wire.Submit, spec *job.Spec) (string, error)
 	ListJobs(f ctld.Filter) ([]api.JobInfo, error)
 	JobDetail(expr string) (api.JobDetail, error)
 	WaitChange(ctx context.Context, id uint64, from job.State) (api.JobDetail, error)
@@ -55,6 +68,23 @@ type Controller interface {
 	NodeAction(who ctld.Identity, name, action, reason string) error
 	Acct(f ctld.AcctFilter) (api.AcctList, error)
 	Curve(id uint64) (api.PowerCurve, error)
+}
+
+// Accounts is what an energy manager runs: associations, quotas, fair
+// share, statements and carbon intensity.
+type Accounts interface {
+	Associations() api.Associations
+	AddAccount(who ctld.Identity, a assoc.Account) error
+	PutAccount(who ctld.Identity, a assoc.Account) error
+	DeleteAccount(who ctld.Identity, name string) error
+	AddUser(who ctld.Identity, u assoc.User) error
+	PutUser(who ctld.Identity, u assoc.User) error
+	DeleteUser(who ctld.Identity, name string) error
+	ImportAssociations(who ctld.Identity, r api.ImportRequest) (api.ImportResult, error)
+	Quota() api.QuotaList
+	Share() api.ShareList
+	Statement(who ctld.Identity, q api.StatementQuery) (api.Statement, error)
+	ImportCarbon(who ctld.Identity, in []accounting.CarbonHour) (api.CarbonImported, error)
 }
 
 var _ Controller = (*ctld.Controller)(nil)
@@ -73,6 +103,7 @@ func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Serv
 	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
 	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
 	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
+	s.accountingRoutes()
 	return s
 }
 

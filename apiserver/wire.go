@@ -116,10 +116,15 @@ func (s *Server) wireSubmit(ctx context.Context, who ctld.Identity, sub *wire.Su
 	if err := job.Overrides(sub.Overrides).Apply(spec); err != nil {
 		return wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err))
 	}
+	note, err := s.c.WhenGreenest(sub, spec)
+	if err != nil {
+		return wireError(err)
+	}
 	resp, err := s.c.Submit(ctx, who, api.SubmitRequest{Spec: *spec, Cwd: sub.Cwd, File: sub.File})
 	if err != nil {
 		return wireError(err)
 	}
+	resp.Note = note
 	return wire.Answer{Status: http.StatusCreated, Submitted: &resp}
 }
 

@@ -64,7 +64,11 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	if err := c.checkSubmitter(who, &spec, req.Cwd); err != nil {
 		return api.SubmitResponse{}, err
 	}
-	nodes, err := c.checkImage(ctx, who, &spec, req.Cwd, nodes)
+	warnings, err := c.checkAccount(who, &spec)
+	if err != nil {
+		return api.SubmitResponse{}, err
+	}
+	nodes, err = c.checkImage(ctx, who, &spec, req.Cwd, nodes)
 	if err != nil {
 		return api.SubmitResponse{}, err
 	}
@@ -120,7 +124,7 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	if err != nil {
 		return api.SubmitResponse{}, fmt.Errorf("store: %w", err)
 	}
-	resp := api.SubmitResponse{IDs: make([]uint64, len(jobs))}
+	resp := api.SubmitResponse{IDs: make([]uint64, len(jobs)), Warnings: warnings}
 	c.mu.Lock()
 	for i, j := range jobs {
 		resp.IDs[i] = j.ID
@@ -193,8 +197,8 @@ func (c *Controller) Act(who Identity, expr, action string) ([]uint64, error) {
 		return nil, err
 	}
 	for _, id := range ids {
-		if j := c.jobs[id]; j.UID != who.UID && !who.Admin {
-			return nil, fmt.Errorf("%w: job %s belongs to %s; only its owner or an admin may %s it", ErrForbidden, displayID(j), j.User, action)
+		if j := c.jobs[id]; j.UID != who.UID && !c.actsAsAdmin(who, j, action) {
+			return nil, fmt.Errorf("%w: job %s belongs to %s; only its owner, an admin or a coordinator of its account may %s it", ErrForbidden, displayID(j), j.User, action)
 		}
 	}
 	var done []uint64
@@ -242,8 +246,8 @@ func (c *Controller) actLocked(who Identity, id uint64, action string) error {
 		}
 	case api.ActionRelease:
 		if j.State == job.Held {
-			if j.Reason == job.ReasonHeldAdmin && !who.Admin {
-				return fmt.Errorf("%w: job %s was held by an admin; only an admin may release it", ErrForbidden, displayID(j))
+			if j.Reason == job.ReasonHeldAdmin && !c.actsAsAdmin(who, j, action) {
+				return fmt.Errorf("%w: job %s was held by an admin or a coordinator; only they may release it", ErrForbidden, displayID(j))
 			}
 			_, err := c.transitionLocked(step{id: id, to: job.Pending, cause: cause, ev: job.Event{Detail: "released by " + by},
 				edit: func(j *job.Job) { j.Reason = job.ReasonNone }})

@@ -33,6 +33,13 @@ type Config struct {
 	Images ImageChecker
 	// ImageRootUsers may set user = "root" in a job file besides admins.
 	ImageRootUsers []string
+	// EnforceAssociations makes every job's account one its user may
+	// charge even before an admin defines accounts (assoc.go); without it a
+	// cluster with no accounts takes any account name.
+	EnforceAssociations bool
+	// FairShareHalfLife is how fast the energy fair share forgets: usage
+	// that old counts half (fairshare.go); 0 means 7 days.
+	FairShareHalfLife time.Duration
 }
 
 // DefaultConfig returns the settings used when flags say nothing.

@@ -47,6 +47,7 @@ type Controller struct {
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
+	acct     *acctState // associations, quotas, fair share, carbon (assoc.go)
 	wake     chan struct{}
 	probeQ   chan probe // BMC calls for the reconciler's workers
 	runCtx   context.Context
@@ -70,6 +71,9 @@ type Hooks struct {
 	BootDone   func(node string, d time.Duration)
 	// Billed reports joules written to the ledger for an account.
 	Billed func(account string, joules float64)
+	// QuotaWarning reports an energy budget that reached 80 or 100 % of
+	// its limit (quota.go).
+	QuotaWarning func(kind, name string, percent int)
 	// Reconciled counts one action of the reconciler (reconcile.go).
 	Reconciled func(action string)
 	// SampleFlushFailed counts a failed write of a node's power samples
@@ -128,6 +132,9 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 	}
 	if err := c.loadEnergy(); err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
+	}
+	if c.acct, err = c.loadAccounting(); err != nil {
+		return nil, fmt.Errorf("load associations: %w", err)
 	}
 	for _, nm := range nodes {
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}

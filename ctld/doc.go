@@ -5,5 +5,8 @@
 // the reconciler that compares every node and job with what machines say and
 // acts on the difference (retries, power-offs, NODE_FAIL, recovery after a
 // restart), and the user API on the Unix socket. Policy — which job runs
-// where — stays in package scheduler.
+// where — stays in package scheduler; the association rules, fair share and
+// budgets in package assoc, bills and statements in package accounting: the
+// controller gathers their inputs (assoc.go, quota.go, fairshare.go,
+// statement.go, carbon.go) and applies their answers.
 package ctld

@@ -27,10 +27,10 @@ type EnergyConfig struct {
 	MaxGapIntervals int
 	// Tariffs prices energy; nil bills joules at no cost.
 	Tariffs *accounting.Tariffs
-	// QuotaKWh holds accounts with an energy quota: once an account's
-	// billed energy reaches it, its waiting jobs stay PENDING with reason
-	// AccountEnergyLimit.
-	QuotaKWh map[string]float64
+	// Carbon is the carbon-intensity schedule from the tariff file (its
+	// windows); hourly values imported later join it (carbon.go). Nil:
+	// only imported values, if any.
+	Carbon *accounting.Carbon
 }
 
 func (e EnergyConfig) interval() time.Duration {
@@ -55,8 +55,8 @@ func (e EnergyConfig) options() accounting.Options {
 	return accounting.Options{Interval: iv, MaxGapIntervals: e.MaxGapIntervals}
 }
 
-// energyState is the controller's live sampling and the billed totals the
-// quotas need. Lock order: Controller.mu before energyState.mu, never the
+// energyState is the controller's live sampling and the billed totals by
+// account. Lock order: Controller.mu before energyState.mu, never the
 // other way round.
 type energyState struct {
 	mu   sync.Mutex
@@ -104,7 +104,7 @@ func (c *Controller) billEnd(j *job.Job, at time.Time) time.Time {
 
 // energyAfterLocked follows a committed transition: sampling starts when
 // the node is switched on for the job, stops once the job left it, and the
-// billed energy counts towards the account's quota.
+// billed energy counts towards the quotas and the fair share (quota.go).
 func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry) {
 	if old != nil && powered(old.State) && !powered(j.State) {
 		c.stopRecordingLocked(old.Node, old.ID, old.Boot)
@@ -120,6 +120,7 @@ func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry) {
 		c.en.used[b.Account] += b.Joules
 	}
 	c.en.mu.Unlock()
+	c.settleLocked(j, billed)
 	if c.hooks.Billed != nil {
 		for _, b := range billed {
 			c.hooks.Billed(b.Account, b.Joules)
@@ -163,32 +164,6 @@ func (c *Controller) samplesTx(tx *store.Tx, node string, id, boot uint64) (boot
 		opt:     opt,
 		rapl:    rapl,
 	}, nil
-}
-
-// energyBlockedLocked returns the waiting jobs whose account is at or over
-// its energy quota.
-func (c *Controller) energyBlockedLocked(jobs []*job.Job) map[uint64]job.Reason {
-	if len(c.cfg.Energy.QuotaKWh) == 0 {
-		return nil
-	}
-	c.en.mu.Lock()
-	over := map[string]bool{}
-	for acct, q := range c.cfg.Energy.QuotaKWh {
-		if c.en.used[acct] >= q*accounting.JoulesPerKWh {
-			over[acct] = true
-		}
-	}
-	c.en.mu.Unlock()
-	if len(over) == 0 {
-		return nil
-	}
-	out := map[uint64]job.Reason{}
-	for _, j := range jobs {
-		if j.State.Waiting() && over[j.Spec.Account] {
-			out[j.ID] = job.ReasonAccountEnergyLimit
-		}
-	}
-	return out
 }
 
 // EnergyUsed returns the joules billed to each account so far.

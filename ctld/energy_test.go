@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/assoc"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/power"
@@ -210,37 +211,10 @@ func (m meteredNeverBoots) PowerReading(ctx context.Context) (power.Reading, err
 	return m.Machine.(power.Meter).PowerReading(ctx)
 }
 
-func TestAccountOverQuotaWaits(t *testing.T) {
-	h := newHarness(t, 1, func(h *harness) {
-		h.cfg.Energy.QuotaKWh = map[string]float64{"physics": 0.001} // 3600 J
-	})
-	s := loadSpec(20*time.Second, 1) // ~5,000 J run + boot
-	s.Account = "physics"
-	first := h.submit(alice, s)[0]
-	h.waitState(first, job.Completed)
-	if used := h.c.EnergyUsed()["physics"]; used < 3600 {
-		t.Fatalf("physics used %.0f J", used)
-	}
-	second := h.submit(alice, s)[0]
-	other := loadSpec(time.Second, 0)
-	other.Account = "chemistry"
-	third := h.submit(alice, other)[0]
-	h.waitState(third, job.Completed)
-	h.until("the over-quota job to show why it waits", func() bool {
-		h.c.mu.RLock()
-		defer h.c.mu.RUnlock()
-		return h.c.reasons[second] == job.ReasonAccountEnergyLimit
-	})
-	if st := h.job(second).State; st != job.Pending {
-		t.Errorf("over-quota job is %s", st)
-	}
-}
-
 func TestMetricsShowWattsAndEnergyByAccount(t *testing.T) {
 	m := NewMetrics()
-	h := newHarness(t, 1, func(h *harness) {
-		h.cfg.Energy.QuotaKWh = map[string]float64{"physics": 1, "idle-account": 1}
-	})
+	h := newHarness(t, 1)
+	h.associate(assoc.Account{Name: "physics", Limit: assoc.Limit{EnergyKWh: 1}}, assoc.Account{Name: "idle-account", Limit: assoc.Limit{EnergyKWh: 1}})
 	h.c.hooks.Billed = m.Hooks().Billed
 	s := loadSpec(10*time.Second, 1)
 	s.Account = "physics"
@@ -259,6 +233,9 @@ func TestMetricsShowWattsAndEnergyByAccount(t *testing.T) {
 	}
 	if _, n := metricValue(t, m.Registry, "bmc_energy_joules_total", "account", "idle-account"); n != 2 {
 		t.Errorf("%d energy series, want physics and the pre-created idle-account", n)
+	}
+	if got, _ := metricValue(t, m.Registry, "bmc_energy_quota_used_ratio", "name", "physics"); math.Abs(got-want/3.6e6) > 1e-9 {
+		t.Errorf("bmc_energy_quota_used_ratio{name=physics} = %g, want %g", got, want/3.6e6)
 	}
 }
 

@@ -11,10 +11,16 @@ import (
 	"github.com/bmc-sched/bmc/store"
 )
 
-// billedEntry is what a committed bill adds to an account.
+// billedEntry is what a committed bill adds to an account and its user's
+// quotas and fair share.
 type billedEntry struct {
 	Account string
+	User    string
+	Kind    string // machine kind, for its expected draw
+	Phase   accounting.Phase
+	End     time.Time
 	Joules  float64
+	Seconds float64
 }
 
 // billTx writes the ledger entries of the boot that old ends, in the same
@@ -42,7 +48,12 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 		if err := tx.PutLedgerEntry(storeEntry(e)); err != nil {
 			return nil, err
 		}
-		out = append(out, billedEntry{Account: e.Account, Joules: e.Joules})
+		out = append(out, billedEntry{Account: e.Account, User: e.User, Kind: e.Kind, Phase: e.Phase, End: e.End, Joules: e.Joules, Seconds: e.Duration})
+	}
+	for _, qe := range c.quotaEventsLocked(out, ev) {
+		if err := tx.AddEvent(old.ID, qe); err != nil {
+			return nil, err
+		}
 	}
 	if len(bs.samples) > 0 {
 		cv := storeCurve(old, b.Phases, accounting.PowerCurve(bs.samples, bs.opt))
@@ -70,7 +81,7 @@ func (c *Controller) computeBill(tx *store.Tx, j *job.Job, facts accounting.Fact
 	}
 	b := accounting.BillBoot(accounting.BootUsage{
 		Facts: facts, Events: events, End: end, Samples: bs.samples, Options: bs.opt, RAPL: bs.rapl,
-		Tariffs: c.cfg.Energy.Tariffs, Now: c.clk.Now(),
+		Tariffs: c.cfg.Energy.Tariffs, Carbon: c.carbon(), Now: c.clk.Now(),
 	})
 	return b, bs, nil
 }

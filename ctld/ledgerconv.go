@@ -20,6 +20,7 @@ func storeEntry(e *accounting.Entry) *store.LedgerEntry {
 		Start: e.Start, End: e.End, Joules: e.Joules, Duration: e.Duration, Samples: e.Samples, Coverage: e.Coverage,
 		Method: string(e.Method), Tariff: e.Tariff, Currency: e.Currency, Cost: e.Cost,
 		Estimated: e.Estimated, Reasons: e.Reasons, Recorded: e.Recorded,
+		CarbonGrams: e.CarbonGrams, CarbonUnknownJ: e.CarbonUnknownJ, Credited: e.Credited, CreditReason: e.CreditReason,
 	}
 	for _, p := range e.Pieces {
 		out.Pieces = append(out.Pieces, store.LedgerPiece(p))
@@ -37,6 +38,7 @@ func entryFromStore(e *store.LedgerEntry) accounting.Entry {
 		Phase: accounting.Phase(e.Phase), Start: e.Start, End: e.End, Joules: e.Joules, Duration: e.Duration,
 		Samples: e.Samples, Coverage: e.Coverage, Method: accounting.Method(e.Method), Tariff: e.Tariff,
 		Currency: e.Currency, Cost: e.Cost, Estimated: e.Estimated, Reasons: e.Reasons, Recorded: e.Recorded,
+		CarbonGrams: e.CarbonGrams, CarbonUnknownJ: e.CarbonUnknownJ, Credited: e.Credited, CreditReason: e.CreditReason,
 	}
 	for _, p := range e.Pieces {
 		out.Pieces = append(out.Pieces, accounting.EntryPiece(p))
@@ -52,6 +54,7 @@ func apiEntry(e *accounting.Entry, live bool) api.LedgerEntry {
 		Duration: e.Duration, Samples: e.Samples, Coverage: e.Coverage, Method: string(e.Method), Tariff: e.Tariff,
 		Currency: e.Currency, Cost: e.Cost, EnergyEstimated: e.Estimated, Reasons: e.Reasons,
 		Simulated: e.Simulated, Recorded: e.Recorded, Live: live,
+		CarbonGrams: e.CarbonGrams, Credited: e.Credited, CreditReason: e.CreditReason,
 	}
 	for _, p := range e.Pieces {
 		out.Pieces = append(out.Pieces, api.Piece(p))
@@ -71,6 +74,7 @@ func acctJob(s accounting.JobSum, state job.State) api.AcctJob {
 		Boots: s.Boots, Start: s.Start, End: s.End, Elapsed: s.Elapsed, RunSeconds: s.RunSeconds,
 		EnergyJoules: s.Joules, BootJoules: s.BootJoules, RunJoules: s.RunJoules, OffJoules: s.OffJoules,
 		Cost: s.Cost, Currency: s.Currency, EnergyEstimated: s.Estimated, Reasons: s.Reasons, Simulated: s.Simulated,
+		CarbonGrams: s.CarbonGrams,
 	}
 }
 

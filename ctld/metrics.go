@@ -1,10 +1,12 @@
 package ctld
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bmc-sched/bmc/assoc"
 	"github.com/bmc-sched/bmc/job"
 )
 
@@ -21,8 +23,12 @@ type Metrics struct {
 	nodeStates *prometheus.GaugeVec
 	watts      *prometheus.GaugeVec
 	energy     *prometheus.CounterVec
-	reconciler *prometheus.CounterVec
-	flushFails prometheus.Counter
+	// Energy quotas (quota.go): the part of each limit used, and the
+	// warnings at 80 % and 100 %.
+	quotaUsed     *prometheus.GaugeVec
+	quotaWarnings *prometheus.CounterVec
+	reconciler    *prometheus.CounterVec
+	flushFails    prometheus.Counter
 }
 
 // NewMetrics registers the series.
@@ -59,6 +65,12 @@ func NewMetrics() *Metrics {
 	m.energy = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_energy_joules_total", Help: "Energy written to the ledger, by account (\"\" for jobs without one).",
 	}, []string{"account"})
+	m.quotaUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bmc_energy_quota_used_ratio", Help: "Energy used in the current period over the limit, by budget (kind account or user).",
+	}, []string{"kind", "name"})
+	m.quotaWarnings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bmc_energy_quota_warnings_total", Help: "Energy budgets that reached 80 or 100 percent of their limit in a period.",
+	}, []string{"kind", "name", "percent"})
 	m.reconciler = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_reconciler_actions_total", Help: "Actions of the reconciler (each also a node or job event), by action.",
 	}, []string{"action"})
@@ -72,7 +84,7 @@ func NewMetrics() *Metrics {
 		m.reconciler.WithLabelValues(a)
 	}
 	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy,
-		m.reconciler, m.flushFails)
+		m.quotaUsed, m.quotaWarnings, m.reconciler, m.flushFails)
 	return m
 }
 
@@ -88,9 +100,12 @@ func (m *Metrics) Hooks() Hooks {
 			m.passSecs.Observe(d.Seconds())
 			m.pending.Set(float64(waiting))
 		},
-		PowerError:        func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
-		BootDone:          func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
-		Billed:            func(account string, joules float64) { m.energy.WithLabelValues(account).Add(joules) },
+		PowerError: func(node string, err error) { m.powerErrs.WithLabelValues(node).Inc() },
+		BootDone:   func(node string, d time.Duration) { m.bootSecs.Observe(d.Seconds()) },
+		Billed:     func(account string, joules float64) { m.energy.WithLabelValues(account).Add(joules) },
+		QuotaWarning: func(kind, name string, percent int) {
+			m.quotaWarnings.WithLabelValues(kind, name, strconv.Itoa(percent)).Inc()
+		},
 		Reconciled:        func(action string) { m.reconciler.WithLabelValues(action).Inc() },
 		SampleFlushFailed: func(string) { m.flushFails.Inc() },
 	}
@@ -120,8 +135,11 @@ func (m *Metrics) Collect(c *Controller) {
 			m.watts.WithLabelValues(n.Name).Set(0)
 		}
 	}
-	for acct := range c.cfg.Energy.QuotaKWh {
-		m.energy.WithLabelValues(acct) // accounts with a quota show from the start
+	for _, q := range c.Quota().Quotas {
+		if q.Kind == assoc.KindAccount {
+			m.energy.WithLabelValues(q.Name) // accounts with a quota show from the start
+		}
+		m.quotaUsed.WithLabelValues(q.Kind, q.Name).Set(q.UsedJ / q.LimitJ)
 	}
 	m.nodeStates.Reset()
 	for _, st := range []string{"IDLE", "ALLOCATED", "DOWN", "DRAINING", "DRAINED"} {

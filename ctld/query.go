@@ -147,6 +147,7 @@ func (c *Controller) JobDetail(expr string) (api.JobDetail, error) {
 		BootAttempts: j.BootAttempts, Restarts: j.Restarts, Events: events,
 	}
 	d.Output, d.Error = joboutput.Paths(j)
+	d.PriorityTerms = c.priorityTermsLocked(j)
 	for i := len(events) - 1; i >= 0; i-- {
 		if events[i].State == job.Allocated {
 			d.Why = events[i].Detail

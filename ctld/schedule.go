@@ -25,7 +25,7 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 			}
 		}
 	}
-	s.Blocked = c.energyBlockedLocked(s.Jobs)
+	c.budgetSnapshotLocked(s)
 	s.Nodes = make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
 		rt := c.nodes[name]
@@ -69,6 +69,7 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	defer c.mu.Unlock()
 	c.lastPass = took
 	c.reasons, c.priority = plan.Reasons, plan.Priority
+	c.reserveLocked(plan.Assignments)
 	if c.hooks.SchedPass != nil {
 		c.hooks.SchedPass(took, waiting, len(plan.Assignments))
 	}

@@ -19,7 +19,7 @@ func TestAcctThroughTheBinaries(t *testing.T) {
 	dir := workDir(t)
 	state := t.TempDir()
 	tariffs := filepath.Join(state, "tariffs.toml")
-	write(t, tariffs, "currency = \"EUR\"\n[[tariff]]\nname = \"flat\"\nschedule = \"@daily\"\nprice_per_kwh = 0.25\n[[account]]\nname = \"physics\"\nquota_kwh = 10\n")
+	write(t, tariffs, "currency = \"EUR\"\n[[tariff]]\nname = \"flat\"\nschedule = \"@daily\"\nprice_per_kwh = 0.25\n")
 	d := startDaemon(t, state, "--nodes", fastSimNodes(t, t.TempDir(), 1), "--tariffs", tariffs, "--power-interval", "100ms")
 	job := func(name string, load float64) string {
 		return fmt.Sprintf("name = %q\nimage = \"busybox:1.36\"\ncommand = \"true\"\naccount = \"physics\"\ntime_limit = \"10:00\"\n[sim]\nruntime = \"2s\"\nload = %g\n", name, load)

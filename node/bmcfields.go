@@ -1,8 +1,9 @@
 package node
 
 // The [bmc] table of a node (and of [defaults]): protocol, address,
-// credentials named by file, port, and the simulator's model watts; and
-// which of them each protocol needs.
+// credentials named by file, port, the simulator's model watts (and the
+// machine's max_watts, read the same way); and which of them each protocol
+// needs.
 
 import (
 	"fmt"
@@ -63,7 +64,7 @@ func (fs fields) bmc(c *Config) {
 	for _, k := range []struct {
 		field string
 		dst   *float64
-	}{{"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
+	}{{"max_watts", &c.MaxWatts}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
 		s, ok := fs.f[k.field]
 		if !ok {
 			continue

@@ -25,7 +25,10 @@ type Config struct {
 	Boot       string     `json:"boot,omitempty"`       // "ipxe" (default) or "uefi-grub"
 	// ExpectedBoot is how long power-on to agent-ready usually takes; backfill uses it.
 	ExpectedBoot time.Duration `json:"expected_boot"`
-	BMC          BMC           `json:"bmc"`
+	// MaxWatts is the most the machine draws: energy quotas reserve it for
+	// a starting job until its kind has a history of billed power.
+	MaxWatts float64 `json:"max_watts,omitempty"`
+	BMC      BMC     `json:"bmc"`
 	// SSHAddress is where the controller reaches the node's SSH server when
 	// that is not the address the node reports (a lab port-forward), "host:port".
 	SSHAddress string `json:"ssh_address,omitempty"`

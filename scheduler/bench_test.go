@@ -88,6 +88,26 @@ func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 	return s
 }
 
+// withAccounts spreads s's jobs over 50 accounts with fair-share factors,
+// and gives every other account an energy budget that runs out after a
+// few dozen of its jobs (each machine kind draws 400 W).
+func withAccounts(s *Snapshot) {
+	s.FairShare = map[string]float64{}
+	s.Energy = &EnergyBudgets{Left: map[string]float64{}, Reserved: map[string]float64{}, AccountKeys: map[string][]string{},
+		UserKeys: map[string][]string{}, Watts: map[string]float64{"x86_64": 400, "aarch64": 400}}
+	for i := range 50 {
+		a := fmt.Sprintf("acct%02d", i)
+		s.FairShare[a] = float64(i+1) / 50
+		if i%2 == 0 {
+			s.Energy.AccountKeys[a] = []string{"account:" + a}
+			s.Energy.Left["account:"+a] = 40 * 400 * 24 * 3600
+		}
+	}
+	for _, j := range s.Jobs {
+		j.Spec.Account = fmt.Sprintf("acct%02d", j.ID%50)
+	}
+}
+
 // BenchmarkSchedule: run with
 //
 //	go test -run '^$' -bench Schedule -benchmem ./scheduler/
@@ -97,13 +117,19 @@ func BenchmarkSchedule(b *testing.B) {
 		jobs, nodes   int
 		busy          float64
 		wantPlacement bool
+		accounting    bool
 	}{
-		{"1k_jobs_100_nodes", 1000, 100, 0.5, true},
-		{"100k_jobs_10k_nodes_90pct_busy", 100_000, 10_000, 0.9, true},
-		{"100k_jobs_10k_nodes_idle", 100_000, 10_000, 0, true},
+		{"1k_jobs_100_nodes", 1000, 100, 0.5, true, false},
+		{"100k_jobs_10k_nodes_90pct_busy", 100_000, 10_000, 0.9, true, false},
+		{"100k_jobs_10k_nodes_idle", 100_000, 10_000, 0, true, false},
+		{"100k_jobs_10k_nodes_90pct_busy_fairshare_quotas", 100_000, 10_000, 0.9, true, true},
+		{"100k_jobs_10k_nodes_idle_fairshare_quotas", 100_000, 10_000, 0, true, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := benchSnapshot(bc.jobs, bc.nodes, bc.busy)
+			if bc.accounting {
+				withAccounts(s)
+			}
 			cfg := DefaultConfig()
 			var p Plan
 			b.ReportAllocs()

@@ -50,6 +50,19 @@ type pass struct {
 
 	placedEnd []time.Time // per node: when the job placed on it this pass ends
 
+	// Energy budgets (energy.go): joules reserved by jobs placed this
+	// pass, by budget, and the reservation of the job consider last let
+	// through, which run spends when the job was placed.
+	spent map[string]float64
+	need  float64
+	// What the sweep looked up per account (terms.go), the distinct sets
+	// of budgets jobs draw on, and each signature's expected draw.
+	accounts   map[string]*accountInfo
+	userIDs    map[string]int32 // users with budgets, numbered
+	budgetSets [][]string
+	budgetIdx  map[[2]int32]int32
+	sigDraw    map[int32]draw
+
 	plan Plan
 }
 
@@ -64,6 +77,11 @@ type entry struct {
 	j      int32 // index into Snapshot.Jobs
 	sig    int32 // index into pass.sigList
 	flags  uint8 // which of the per-job checks apply
+	// With energy budgets: the budgets the job draws on (an index into
+	// pass.budgetSets, -1 for none) and its time limit, read in the sweep
+	// so that deciding needs no job record.
+	bud   int32
+	limit time.Duration
 }
 
 const (
@@ -117,7 +135,7 @@ func (p *pass) run() {
 	for i, j := range s.Jobs {
 		switch j.State {
 		case job.Held:
-			p.plan.Priority[j.ID] = Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg)
+			p.plan.Priority[j.ID] = p.priority(j, p.accountOf(j.Spec.Account))
 			if j.Reason == job.ReasonHeldAdmin {
 				p.plan.Reasons[j.ID] = job.ReasonHeldAdmin
 			} else {
@@ -128,9 +146,13 @@ func (p *pass) run() {
 		default:
 			continue
 		}
-		prio := Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg)
+		acct := p.accountOf(j.Spec.Account)
+		prio := p.priority(j, acct)
 		e := entry{key: descKey(prio), prio: prio,
-			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec)}
+			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec), bud: -1}
+		if s.Energy != nil {
+			e.bud, e.limit = p.budgetsOf(j, acct), timeLimit(&j.Spec, p.cfg)
+		}
 		if j.Spec.Nodes > 1 {
 			e.flags |= fMulti
 		}
@@ -168,6 +190,8 @@ func (p *pass) run() {
 		p.plan.Priority[e.id] = e.prio
 		if r := p.consider(e); r != "" {
 			p.plan.Reasons[e.id] = r
+		} else if e.bud >= 0 {
+			p.spend(e)
 		}
 	}
 }
@@ -205,6 +229,11 @@ func (p *pass) consider(e *entry) job.Reason {
 	}
 	if si.up == 0 {
 		return job.ReasonNodeDown
+	}
+	if e.bud >= 0 {
+		if r := p.energyFits(e, si); r != "" {
+			return r
+		}
 	}
 	fallback := ""
 	if len(p.s.Prefer) > 0 {

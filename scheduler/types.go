@@ -12,16 +12,21 @@ import (
 	"github.com/bmc-sched/bmc/node"
 )
 
-// Config holds the priority weights and limits. Priority = age + size + nice:
+// Config holds the priority weights and limits. Priority = age + size +
+// fair share + nice:
 //
 //	AgeWeight * min(wait, AgeMax)/AgeMax
 //	+ SizeWeight * (requested cores / largest node's cores)
+//	+ FairShareWeight * the account's fair-share factor (Snapshot.FairShare)
 //	- NiceWeight * nice/10000   (nice ranges -10000..10000 like Slurm)
 type Config struct {
 	AgeWeight  float64       `json:"age_weight"`
 	AgeMax     time.Duration `json:"age_max"`
 	SizeWeight float64       `json:"size_weight"`
 	NiceWeight float64       `json:"nice_weight"`
+	// FairShareWeight weighs the fair-share factor (0..1) of the job's
+	// account, from the energy it used (package assoc).
+	FairShareWeight float64 `json:"fair_share_weight"`
 	// DefaultTimeLimit applies to jobs that give none (backfill needs one).
 	DefaultTimeLimit time.Duration `json:"default_time_limit"`
 	// DefaultPartition is the partition of jobs and nodes that name none.
@@ -38,7 +43,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		AgeWeight: 1000, AgeMax: 7 * 24 * time.Hour,
-		SizeWeight: 1000, NiceWeight: 1000,
+		SizeWeight: 1000, NiceWeight: 1000, FairShareWeight: 1000,
 		DefaultTimeLimit: time.Hour, DefaultPartition: "batch", Backfill: true,
 		PreferWaitMax: 10 * time.Minute,
 	}
@@ -67,6 +72,13 @@ type Snapshot struct {
 	// and command. The job takes a free node of that kind when there is
 	// one, else waits for one up to Config.PreferWaitMax since submit.
 	Prefer map[uint64]Preference
+	// Energy holds the energy budgets (quotas) jobs draw on; nil: none.
+	// A job starts only if its expected energy fits what every budget it
+	// draws on has left, else waits with AccountEnergyLimit.
+	Energy *EnergyBudgets
+	// FairShare is each account's fair-share factor (0..1); an account
+	// missing has none. Config.FairShareWeight weighs it.
+	FairShare map[string]float64
 }
 
 // Preference is one job's preferred machine kind and why.
@@ -87,6 +99,9 @@ type Assignment struct {
 	Why string `json:"why"`
 	// Backfilled is true when the job started ahead of a higher-priority one.
 	Backfilled bool `json:"backfilled,omitempty"`
+	// ReserveJ is the energy the job reserves on its budgets while it
+	// runs (Snapshot.Energy), in joules; 0 without budgets.
+	ReserveJ float64 `json:"reserve_joules,omitempty"`
 }
 
 // Plan is the outcome of one pass.

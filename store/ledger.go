@@ -66,6 +66,12 @@ type LedgerEntry struct {
 	Estimated bool          `json:"energy_estimated"`
 	Reasons   []string      `json:"reasons,omitempty"`
 	Recorded  time.Time     `json:"recorded"`
+	// Schema 4: grams of CO2e (and joules of unknown intensity), and
+	// energy credited to the user rather than charged.
+	CarbonGrams    float64 `json:"carbon_g,omitempty"`
+	CarbonUnknownJ float64 `json:"carbon_unknown_j,omitempty"`
+	Credited       bool    `json:"credited,omitempty"`
+	CreditReason   string  `json:"credit_reason,omitempty"`
 }
 
 // LedgerPiece is the part of an entry priced under one tariff.

@@ -16,17 +16,22 @@ import (
 //	   raw samples keyed node/job/boot/time directly in samples; curves in a
 //	   bucket of their own. Every bucket exists from the upgrade on.
 //	3  node_events: each node's history (node_events.go).
-const SchemaVersion = 3
+//	4  associations (accounts, users) and imported carbon intensities
+//	   (carbon); ledger entries may carry carbon and credit fields.
+const SchemaVersion = 4
 
 var (
-	bucketMeta    = []byte("meta")
-	bucketJobs    = []byte("jobs")
-	bucketEvents  = []byte("events")
-	bucketNodes   = []byte("nodes")
-	bucketLedger  = []byte("ledger")
-	bucketSamples = []byte("samples")
-	bucketCurves  = []byte("curves")
-	keySchema     = []byte("schema")
+	bucketMeta     = []byte("meta")
+	bucketJobs     = []byte("jobs")
+	bucketEvents   = []byte("events")
+	bucketNodes    = []byte("nodes")
+	bucketLedger   = []byte("ledger")
+	bucketSamples  = []byte("samples")
+	bucketCurves   = []byte("curves")
+	bucketAccounts = []byte("accounts")
+	bucketUsers    = []byte("users")
+	bucketCarbon   = []byte("carbon")
+	keySchema      = []byte("schema")
 )
 
 // upgrade creates missing buckets and runs each step from the file's version
@@ -68,4 +73,5 @@ var upgrades = []func(tx *bolt.Tx) error{
 	},
 	upgradeV2,
 	addNodeEventsBucket, // node_events.go
+	upgradeV4,           // upgrade_v4.go
 }

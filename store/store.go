@@ -5,7 +5,7 @@
 // ledger entries, samples and curves are records here, computed elsewhere
 // (package accounting) and converted by the controller.
 //
-// Layout, schema 3 (numbers big-endian; JSON values; seq from NextSequence):
+// Layout, schema 4 (numbers big-endian; JSON values; seq from NextSequence):
 //
 //	meta     "schema"                     → uint32 version
 //	jobs     id(8)                        → job.Job
@@ -17,6 +17,9 @@
 //	curves   id(8) boot(8)                → Curve: a billed boot's down-sampled power curve
 //	node_events  name 0x00 seq(8)         → node.Event: what the controller saw of a machine
 //	                                        and did to it (node_events.go; schema 3)
+//	accounts name                         → assoc.Account
+//	users    name                         → assoc.User: the accounts a user may charge
+//	carbon   t(8)                         → CarbonHour: imported gCO2e/kWh of the hour from t (Unix ns)
 //
 // Record fields that the key holds (job, boot, phase, node) are not repeated
 // in the value, so a record never contradicts its key. schema.go lists every

@@ -219,6 +219,25 @@ func TestUpgradeSchema1StateFile(t *testing.T) {
 		t.Errorf("%d curves not found after the upgrade", len(old.curves))
 	}
 
+	// Schema 3's buckets exist, empty: a fresh install's open mode.
+	err = s.View(func(tx *Tx) error {
+		accts, users, err := tx.Associations()
+		if err == nil && (len(accts) != 0 || len(users) != 0) {
+			t.Errorf("associations after the upgrade: %v %v", accts, users)
+		}
+		if err != nil {
+			return err
+		}
+		hs, err := tx.CarbonHours()
+		if len(hs) != 0 {
+			t.Errorf("carbon hours after the upgrade: %v", hs)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The upgraded file takes new records, and a reopen upgrades nothing.
 	s.Close()
 	s = open(t, path)

@@ -26,7 +26,8 @@ func AppendRequest(dst []byte, r Request, body []byte) ([]byte, error) {
 		s, o := r.Submit, &r.Submit.Overrides
 		h = h.always("op", OpSubmit).str("file", s.File).str("cwd", s.Cwd).int("size", len(body)).
 			str("array", o.Array).str("dependency", o.Dependency).flag("hold", o.Hold).str("time", o.Time).
-			str("account", o.Account).str("name", o.Name).str("output", o.Output).str("partition", o.Partition)
+			str("account", o.Account).str("name", o.Name).str("output", o.Output).str("partition", o.Partition).
+			flag("greenest", s.Greenest).str("deadline", s.Deadline)
 	case r.Wait != nil && r.Op == OpWait:
 		h = h.always("op", OpWait).uint("id", r.Wait.ID).str("from", r.Wait.From)
 	case r.Queue != nil && r.Op == OpQueue:
@@ -111,6 +112,10 @@ func ReadRequest(r *bufio.Reader) (Request, []byte, error) {
 			d.str(f, &s.Overrides.Output)
 		case s != nil && f.key == "partition":
 			d.str(f, &s.Overrides.Partition)
+		case s != nil && f.key == "greenest":
+			d.flag(f, &s.Greenest)
+		case s != nil && f.key == "deadline":
+			d.str(f, &s.Deadline)
 		case w != nil && f.key == "id":
 			d.uint(f, &w.ID)
 		case w != nil && f.key == "from":
@@ -150,7 +155,10 @@ func AppendAnswer(dst []byte, a Answer) []byte {
 		for _, id := range s.IDs {
 			h = h.listUint("id", id)
 		}
-		h = h.uint("array_job_id", s.ArrayJobID)
+		h = h.uint("array_job_id", s.ArrayJobID).str("note", s.Note)
+		for _, w := range s.Warnings {
+			h = h.always("warning", w)
+		}
 	}
 	if j := a.Job; j != nil {
 		h = h.always("job_id", j.JobID).str("state", j.State).str("reason", j.Reason).str("node", j.Node).
@@ -196,6 +204,10 @@ func ReadAnswer(r *bufio.Reader) (Answer, error) {
 			sub().IDs = append(sub().IDs, id)
 		case "array_job_id":
 			d.uint(f, &sub().ArrayJobID)
+		case "note":
+			d.str(f, &sub().Note)
+		case "warning":
+			sub().Warnings = append(sub().Warnings, f.val)
 		case "job_id":
 			d.str(f, &job().JobID)
 		case "state":

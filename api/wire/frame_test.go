@@ -22,6 +22,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		{"submit", Request{Op: OpSubmit, Submit: &Submit{File: "job.toml", Cwd: "/home/a", Overrides: Overrides{Array: "1-10%2", Hold: true, Time: "5"}}},
 			[]byte("image = \"busybox\"\ncommand = \"true\"\n")},
 		{"submit, empty file", Request{Op: OpSubmit, Submit: &Submit{File: "e.toml"}}, nil},
+		{"submit, greenest", Request{Op: OpSubmit, Submit: &Submit{File: "g.toml", Greenest: true, Deadline: "8h"}}, []byte("x")},
 		{"submit, bytes that are not UTF-8", Request{Op: OpSubmit, Submit: &Submit{File: "bin.toml"}}, []byte{0xff, 0, '\n', 0xc3}},
 		{"wait", Request{Op: OpWait, Wait: &Wait{ID: 12, From: "PENDING"}}, nil},
 		{"queue", Request{Op: OpQueue, Queue: &Queue{Users: []string{"alice"}, States: []string{"PD", "R"}, IDs: []string{"12_3"}, All: true}}, nil},
@@ -98,6 +99,7 @@ func TestReadRequestRejects(t *testing.T) {
 func TestAnswerRoundTrip(t *testing.T) {
 	for _, a := range []Answer{
 		{Status: 201, Submitted: &SubmitResponse{IDs: []uint64{4, 5}, ArrayJobID: 4}},
+		{Status: 201, Submitted: &SubmitResponse{IDs: []uint64{9}, Note: "begins 03:00", Warnings: []string{"account physics: 85% used", "user ann: 100% used"}}},
 		{Status: 400, Error: "job.toml:3: imag: unknown field; did you mean image?", LineError: true},
 		{Status: 200, Job: &JobState{JobID: "4_1", State: "FAILED", ExitCode: 7, Detail: "exit status 7", Final: true}},
 		{Status: 200, Rows: 3},

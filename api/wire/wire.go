@@ -37,6 +37,10 @@ type Submit struct {
 	Cwd       string // where relative output paths resolve
 	Size      int
 	Overrides Overrides
+	// Greenest asks the daemon to begin the job at the lowest-carbon
+	// start within Deadline (a duration as bmcsubmit --deadline took it).
+	Greenest bool
+	Deadline string
 }
 
 // Overrides are bmcsubmit's flags that replace the file's fields, as typed;
@@ -86,6 +90,11 @@ type Answer struct {
 type SubmitResponse struct {
 	IDs        []uint64 `json:"ids"`
 	ArrayJobID uint64   `json:"array_job_id,omitempty"`
+	// Note tells the user something the daemon decided for the job (the
+	// begin time --when-greenest chose); Warnings what they should know
+	// (an energy budget at 80 % or 100 %). One line each.
+	Note     string   `json:"note,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // JobState is what following a job shows of it.

@@ -18,7 +18,7 @@ type acctFlags struct {
 	jobs, users, accounts, states []string
 	start, end                    string
 	format                        string
-	csv, compare, plot            bool
+	csv, compare, plot, quota     bool
 	by, svg                       string
 }
 
@@ -57,6 +57,8 @@ power curve; --svg FILE writes it as an SVG chart.`,
 	fl.BoolVar(&f.compare, "compare", false, "compare machine kinds for each image and command (completed jobs)")
 	fl.BoolVar(&f.plot, "plot", false, "draw the power curve of the one job given with -j")
 	fl.StringVar(&f.svg, "svg", "", "write the power curve of the one job given with -j to this SVG file")
+	fl.BoolVar(&f.quota, "quota", false, "energy limits: limit, used, reserved by running jobs, left, and when each resets")
+	cmd.AddCommand(newStatementCommand(env, q))
 	return cmd
 }
 
@@ -65,6 +67,16 @@ func runAcct(cmd *cobra.Command, env cli.Env, q *qFlags, f *acctFlags) error {
 	c := client(env, q.socket)
 	if f.plot || f.svg != "" {
 		return plotJob(ctx, env, c, f)
+	}
+	if f.quota {
+		l, err := c.Quota(ctx)
+		if err != nil {
+			return err
+		}
+		if q.json {
+			return writeJSON(env.Stdout, l)
+		}
+		return RenderQuota(env.Stdout, l.Quotas)
 	}
 	now := time.Now
 	if env.Now != nil {

@@ -65,6 +65,7 @@ var acctFields = map[string]acctField{
 		return strconv.FormatFloat(j.EnergyJoules/j.Elapsed, 'f', 1, 64)
 	}},
 	"cost": summed(func(j *api.AcctJob) float64 { return j.Cost }, func(t *accounting.Totals) float64 { return t.Cost }, money),
+	"co2g": {get: func(j *api.AcctJob) string { return strconv.FormatFloat(j.CarbonGrams, 'f', 1, 64) }},
 	"est": {get: func(j *api.AcctJob) string {
 		if j.EnergyEstimated {
 			return "yes"
@@ -75,7 +76,7 @@ var acctFields = map[string]acctField{
 
 // acctFieldNames lists the fields in the order help shows them.
 var acctFieldNames = []string{"JobID", "JobName", "User", "Account", "State", "Node", "Arch", "Kind", "Image", "Command",
-	"Boots", "Start", "End", "Elapsed", "RunTime", "BootJ", "RunJ", "OffJ", "EnergyJ", "kWh", "AvgW", "Cost", "Est"}
+	"Boots", "Start", "End", "Elapsed", "RunTime", "BootJ", "RunJ", "OffJ", "EnergyJ", "kWh", "AvgW", "Cost", "CO2g", "Est"}
 
 func parseFormat(format string) ([]string, []acctField, error) {
 	var names []string

@@ -1,6 +1,8 @@
 // Package bmcq is the bmcq command: the queue (like squeue), one job in
 // detail, cancel, hold, release and requeue, the machines and their drain
-// and resume, the kernel catalog, and `bmcq acct`, the energy report. Each
+// and resume, the kernel catalog, `bmcq acct`, the energy report (with
+// quotas and statements), and the associations (`bmcq account`, `bmcq
+// user`, like sacctmgr), the fair share (`bmcq share`) and carbon. Each
 // subcommand has its file; the acct report's fields, table, groups,
 // comparison, plot and SVG chart have theirs. It renders: the sums and the
 // advice come from package accounting, the data from bmcctld.
@@ -48,7 +50,8 @@ those that ended in the last few minutes (--all for every job).`,
 	fl.StringSliceVarP(&f.jobs, "jobs", "j", nil, "only these job ids")
 	fl.BoolVarP(&f.all, "all", "a", false, "include jobs that ended long ago")
 	root.AddCommand(newShowCommand(env, &f), newWatchCommand(env, &f), newNodesCommand(env, &f), newNodeCommand(env, &f),
-		newKernelsCommand(env, &f), newAcctCommand(env, &f))
+		newKernelsCommand(env, &f), newAcctCommand(env, &f), newAccountCommand(env, &f), newUserCommand(env, &f),
+		newShareCommand(env, &f), newCarbonCommand(env, &f))
 	for _, a := range []struct{ name, short string }{
 		{api.ActionCancel, "Cancel jobs (a booted machine is powered off)"},
 		{api.ActionHold, "Hold pending jobs"},

@@ -46,6 +46,9 @@ func RenderJob(w io.Writer, d api.JobDetail) error {
 	}
 	p("JobId=%s Name=%s", d.JobID, d.Name)
 	p("   User=%s Account=%s Partition=%s Priority=%.0f", d.User, orDash(d.Account), d.Partition, d.Priority)
+	for _, t := range d.PriorityTerms {
+		p("      %-9s %+9.1f  %s", t.Name, t.Value, printable(t.Detail))
+	}
 	p("   State=%s Reason=%s ExitCode=%d", d.State, d.Reason, d.ExitCode)
 	if d.Detail != "" {
 		p("   Detail=%s", d.Detail)

@@ -31,6 +31,8 @@ type flags struct {
 	wait     bool
 	help     bool
 	version  bool
+	greenest bool
+	deadline string
 	o        wire.Overrides
 }
 
@@ -61,6 +63,8 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fl.StringVar(&f.o.Name, "name", "", "job name")
 	fl.StringVarP(&f.o.Output, "output", "o", "", "output file pattern (%j %A %a %u %x %N)")
 	fl.StringVarP(&f.o.Partition, "partition", "p", "", "partition")
+	fl.BoolVar(&f.greenest, "when-greenest", false, "begin at the lowest-carbon start within --deadline (bmcctld picks it)")
+	fl.StringVar(&f.deadline, "deadline", "", `with --when-greenest: the latest start, from now, e.g. "8h"`)
 	fl.BoolVarP(&f.help, "help", "h", false, "help for bmcsubmit")
 	fl.BoolVarP(&f.version, "version", "v", false, "print the version")
 	return fl

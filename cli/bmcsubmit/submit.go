@@ -21,7 +21,7 @@ func submit(ctx context.Context, env cli.Env, f *flags, file string) error {
 		return err
 	}
 	c := wire.NewClient(env.Socket(f.socket))
-	resp, err := c.Submit(ctx, wire.Submit{File: file, Cwd: env.Cwd, Overrides: f.o}, data)
+	resp, err := c.Submit(ctx, wire.Submit{File: file, Cwd: env.Cwd, Overrides: f.o, Greenest: f.greenest, Deadline: f.deadline}, data)
 	var se *wire.StatusError
 	if errors.As(err, &se) && se.Line {
 		return cli.LineError{Err: err}
@@ -33,10 +33,19 @@ func submit(ctx context.Context, env cli.Env, f *flags, file string) error {
 	if resp.ArrayJobID != 0 {
 		id = resp.ArrayJobID
 	}
+	for _, w := range resp.Warnings {
+		fmt.Fprintln(env.Stderr, "bmcsubmit: warning: "+w)
+	}
 	if f.parsable {
 		fmt.Fprintln(env.Stdout, id)
+		if resp.Note != "" {
+			fmt.Fprintln(env.Stderr, "bmcsubmit: job "+strconv.FormatUint(id, 10)+" "+resp.Note)
+		}
 	} else {
 		fmt.Fprintln(env.Stdout, "Submitted job "+strconv.FormatUint(id, 10))
+		if resp.Note != "" {
+			fmt.Fprintln(env.Stdout, "Job "+strconv.FormatUint(id, 10)+" "+resp.Note)
+		}
 	}
 	if !f.wait {
 		return nil

@@ -124,7 +124,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
 	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
-	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs and account energy quotas (TOML; see accounting.TariffFile)")
+	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs (with effective dates) and carbon-intensity windows (TOML; docs/accounting.md)")
+	fl.BoolVar(&f.cfg.EnforceAssociations, "enforce-associations", false, "refuse jobs whose account their user may not charge even before any account is defined")
+	fl.DurationVar(&f.cfg.FairShareHalfLife, "fair-share-half-life", 7*24*time.Hour, "how long until energy used counts half in the fair share")
+	fl.Float64Var(&f.cfg.Scheduler.FairShareWeight, "fair-share-weight", f.cfg.Scheduler.FairShareWeight, "priority weight of the account's energy fair-share factor")
 	rc := &f.cfg.Reconcile
 	fl.DurationVar(&rc.Interval, "reconcile-interval", rc.Interval, "how often the reconciler compares each node and job with what it observes; also its first retry's wait")
 	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine may be on with no job before the reconciler switches it off")
@@ -191,7 +194,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--tariffs: %w", err)
 		}
-		if f.cfg.Energy.Tariffs, f.cfg.Energy.QuotaKWh, err = accounting.ParseTariffFile(f.tariffsFile, data); err != nil {
+		if f.cfg.Energy.Tariffs, f.cfg.Energy.Carbon, err = accounting.ParseTariffFile(f.tariffsFile, data); err != nil {
 			return fmt.Errorf("--tariffs: %w", err)
 		}
 	}
