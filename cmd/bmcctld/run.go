@@ -24,12 +24,15 @@ import (
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/api/wire"
+	"github.com/bmc-sched/bmc/apiserver"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/buildinfo"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -240,12 +243,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if nodeLn != nil {
 		// Nodes without a BMC meter are billed from their RAPL counter.
 		nodeLn.hub.OnEnergy(c.AgentEnergy)
-		nodeLn.hub.OnSecurity(func(ev ctld.SecurityEvent) {
+		nodeLn.hub.OnSecurity(func(ev machine.SecurityEvent) {
 			netMetrics.Security(ev)
 			c.SecurityEvent(ev)
 		})
 	}
-	srv := ctld.NewServer(c, log, f.adminGroup, version)
+	srv := apiserver.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(nodeLn.kernels(f))
@@ -254,7 +257,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ConnContext: ctld.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: srv, ConnContext: apiserver.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	// One socket, two protocols: HTTP for the API, and the plain protocol
 	// that bmcsubmit and bmcq's queue table use to stay quick to start.
 	httpLn, plainLn := wire.Split(ln, 10*time.Second)
@@ -375,15 +378,15 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // buildMachines turns flags and the nodes file into machines.
-func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, *nodeListener, func(), error) {
+func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]machine.Node, *nodeListener, func(), error) {
 	simDir := filepath.Join(f.stateDir, "sim")
 	if err := os.MkdirAll(simDir, 0o755); err != nil {
 		return nil, nil, nil, err
 	}
 	var nodeLn *nodeListener
-	var out []ctld.NodeMachine
+	var out []machine.Node
 	if f.sim > 0 {
-		ms, err := ctld.SimCluster(f.sim, simDir, clk, log)
+		ms, err := simnode.Cluster(f.sim, simDir, clk, log)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -401,11 +404,11 @@ func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Log
 		var real []node.Config
 		for _, cfg := range cfgs {
 			if strings.EqualFold(cfg.BMC.Protocol, "sim") {
-				m, err := ctld.SimMachine(cfg, simDir, clk, log)
+				m, err := simnode.New(cfg, simDir, clk, log)
 				if err != nil {
 					return nil, nil, nil, err
 				}
-				out = append(out, ctld.NodeMachine{Config: cfg, Machine: m})
+				out = append(out, machine.Node{Config: cfg, Machine: m})
 				continue
 			}
 			real = append(real, cfg)
