@@ -31,6 +31,7 @@ type Controller struct {
 
 	mu       sync.RWMutex
 	jobs     map[uint64]*job.Job // every job not yet evicted (see MinJobAge)
+	pidx     passIndex           // the jobs a scheduling pass looks at (passindex.go)
 	done     map[uint64]job.State
 	nodes    map[string]*nodeRT
 	names    []string // node names, sorted
@@ -105,7 +106,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
 		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
-		en: newEnergyState(),
+		en: newEnergyState(), pidx: newPassIndex(),
 	}
 	stored := map[string]*node.Node{}
 	now := clk.Now()
@@ -121,6 +122,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 				}
 			}
 			c.jobs[j.ID] = j
+			c.pidx.publish(nil, j)
 			if j.IsArrayTask() {
 				c.byArray[j.ArrayJobID] = append(c.byArray[j.ArrayJobID], j.ID)
 			}
@@ -182,42 +184,17 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer c.runGroup.Done()
 		c.reconcile(ctx)
 	}()
-	for {
-		start := time.Now()
-		if err := c.schedulePass(ctx); err != nil {
+	runPasses(ctx, c.clk, c.wake, c.cfg.SchedInterval, func(ctx context.Context) time.Duration {
+		own, err := c.schedulePass(ctx)
+		if err != nil {
 			// Nothing was applied; the next pass plans again from the state as it is.
 			c.log.Warn("scheduling plan not applied; the next pass retries", "err", err)
 		}
-		cost := time.Since(start)
-		select {
-		case <-ctx.Done():
-			c.runGroup.Wait()
-			return nil
-		case <-c.wake:
-			// Every submit wakes the loop; without a pause, a stream of
-			// submits ran back-to-back passes over the whole queue and
-			// passes took most of the CPU (bench/core). Pausing for
-			// passGapFactor × the pass's own cost keeps passes under a
-			// fifth of a core while a new job still waits at most a few
-			// pass lengths. The pause is wall time because the cost is.
-			if gap := passGapFactor*cost - time.Since(start.Add(cost)); gap > 0 {
-				t := time.NewTimer(gap)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					c.runGroup.Wait()
-					return nil
-				case <-t.C:
-				}
-			}
-		case <-c.clk.After(c.cfg.SchedInterval):
-		}
-	}
+		return own
+	})
+	c.runGroup.Wait()
+	return nil
 }
-
-// passGapFactor is how many times its own duration a scheduling pass pauses
-// before a wake-up may start the next one.
-const passGapFactor = 4
 
 // Wake asks for a scheduling pass soon.
 func (c *Controller) Wake() {

@@ -91,10 +91,14 @@ func (c *Controller) infoLocked(j *job.Job, now time.Time) api.JobInfo {
 		in.ArrayJobID, in.ArrayTaskID = j.ArrayJobID, &t
 	}
 	if j.State == job.Pending {
-		if r, ok := c.reasons[j.ID]; ok {
-			in.Reason = string(r)
+		if p, ok := c.pidx.parked[j.ID]; ok {
+			in.Reason, in.Priority = string(job.ReasonDependency), p.prio
+		} else {
+			if r, ok := c.reasons[j.ID]; ok {
+				in.Reason = string(r)
+			}
+			in.Priority = c.priority[j.ID]
 		}
-		in.Priority = c.priority[j.ID]
 	}
 	if in.Reason == "" {
 		in.Reason = string(job.ReasonNone)

@@ -11,14 +11,12 @@ import (
 )
 
 // snapshotLocked builds the scheduler's input. Records are immutable once
-// published, so the snapshot shares pointers instead of copying jobs.
+// published, so the snapshot shares pointers instead of copying jobs. The
+// jobs are the pass index's (passindex.go): held jobs and parked ones are
+// left out unless a dependency needs them.
 func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
-	s := &scheduler.Snapshot{Now: now, Done: map[uint64]job.State{}}
-	for _, j := range c.jobs {
-		if j.State.Final() {
-			continue
-		}
-		s.Jobs = append(s.Jobs, j)
+	s := &scheduler.Snapshot{Now: now, Done: map[uint64]job.State{}, Jobs: c.pidx.jobs(c.byArray)}
+	for _, j := range s.Jobs {
 		for _, d := range j.Spec.DependsOn {
 			if st, ok := c.done[d.JobID]; ok {
 				s.Done[d.JobID] = st
@@ -44,15 +42,19 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 // applies the plan: every assignment is staged through the same checked
 // transition as any other change (the job must still be PENDING, its node
 // still free), those that no longer hold are dropped, and the rest commit in
-// one transaction. An error means nothing was applied.
-func (c *Controller) schedulePass(ctx context.Context) error {
+// one transaction. An error means nothing was applied. own is the pass's own
+// run time, without its waits for the lock (passTimer).
+func (c *Controller) schedulePass(ctx context.Context) (own time.Duration, err error) {
+	pt := startPassTimer(c.clk)
+	defer func() { own = pt.own() }()
 	now := c.clk.Now()
-	c.mu.RLock()
+	pt.lock(c.mu.RLocker())
 	snap := c.snapshotLocked(now)
+	gen := c.pidx.gen
 	c.mu.RUnlock()
 	prefer, err := c.energyPrefer(snap.Jobs) // reads the ledger: outside the lock
 	if err != nil {
-		return err
+		return 0, err
 	}
 	snap.Prefer = prefer
 	waiting := 0
@@ -61,20 +63,25 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 			waiting++
 		}
 	}
-	start := time.Now() // the pass's own cost is wall time, not scheduler time
+	start := time.Now() // the scheduler's own cost, for the metric
 	plan := scheduler.Schedule(snap, c.cfg.Scheduler)
 	took := time.Since(start)
 
-	c.mu.Lock()
+	pt.lock(&c.mu)
 	defer c.mu.Unlock()
 	c.lastPass = took
 	c.reasons, c.priority = plan.Reasons, plan.Priority
+	for _, j := range snap.Jobs {
+		if plan.Reasons[j.ID] == job.ReasonDependency {
+			c.pidx.park(j, plan.Priority[j.ID], gen)
+		}
+	}
 	c.reserveLocked(plan.Assignments)
 	if c.hooks.SchedPass != nil {
 		c.hooks.SchedPass(took, waiting, len(plan.Assignments))
 	}
 	if len(plan.Assignments) == 0 || ctx.Err() != nil {
-		return nil
+		return 0, nil
 	}
 	b := newBatch()
 	var steps []*staged
@@ -96,11 +103,11 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	}
 	jobs, err := c.commitLocked(steps)
 	if err != nil {
-		return fmt.Errorf("apply scheduling plan: %w", err)
+		return 0, fmt.Errorf("apply scheduling plan: %w", err)
 	}
 	for i, j := range jobs {
 		c.why[j.ID] = steps[i].ev.Detail
 		c.startLocked(j, "")
 	}
-	return nil
+	return 0, nil
 }

@@ -255,6 +255,9 @@ func (c *Controller) transition(s step) (*job.Job, error) {
 // publishLocked swaps in a committed job record and wakes its waiters.
 func (c *Controller) publishLocked(old, j *job.Job) {
 	c.jobs[j.ID] = j
+	if c.pidx.publish(old, j) {
+		c.Wake() // parked jobs' dependencies may be met now
+	}
 	if j.State.Final() {
 		c.done[j.ID] = j.State
 	} else {
