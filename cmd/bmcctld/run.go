@@ -31,6 +31,7 @@ import (
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/internal/memlimit"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
@@ -41,6 +42,7 @@ import (
 var version = buildinfo.Version()
 
 type flags struct {
+	autoMemLimit   bool
 	stateDir       string
 	socket         string
 	nodesFile      string
@@ -124,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.Int64Var(&f.imageMaxBytes, "image-max-bytes", image.DefaultMaxBytes, "limit of an image's unpacked layers, all layers together")
 	fl.IntVar(&f.imageMaxFiles, "image-max-files", image.DefaultMaxFiles, "limit of an image's files, all layers together")
 	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
+	fl.BoolVar(&f.autoMemLimit, "auto-memory-limit", true, "keep the Go runtime's soft memory limit at 1.5 × the live heap (+ 4 MiB at least), so resident memory follows the queue; ignored when GOMEMLIMIT is set")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	f.backup.register(fl)
@@ -265,6 +268,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
 	g.Go(func() error { return backups.Run(gctx) })
+	if f.autoMemLimit && os.Getenv("GOMEMLIMIT") == "" {
+		g.Go(func() error {
+			memlimit.Run(gctx, clk, time.Second, memlimit.DefaultPolicy(), memlimit.Read)
+			return nil
+		})
+	}
 	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
