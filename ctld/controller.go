@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -110,6 +111,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 	}
 	stored := map[string]*node.Node{}
 	now := clk.Now()
+	arraySpec := map[uint64]*job.Spec{} // each array's tasks share one spec again, as at submit
 	err := st.View(func(tx *store.Tx) error {
 		if err := tx.ForEachNode(func(n *node.Node) error { stored[n.Name] = n; return nil }); err != nil {
 			return err
@@ -119,6 +121,13 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 				c.done[j.ID] = j.State
 				if now.Sub(j.EndTime) > cfg.MinJobAge {
 					return nil
+				}
+			}
+			if j.IsArrayTask() {
+				if sp, ok := arraySpec[j.ArrayJobID]; ok && reflect.DeepEqual(sp, j.Spec) {
+					j.Spec = sp
+				} else if !ok {
+					arraySpec[j.ArrayJobID] = j.Spec
 				}
 			}
 			c.jobs[j.ID] = j

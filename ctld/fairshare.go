@@ -64,7 +64,7 @@ func (c *Controller) priorityTermsLocked(j *job.Job) []api.PriorityTerm {
 		at = c.clk.Now()
 	}
 	var out []api.PriorityTerm
-	for _, t := range scheduler.Terms(&j.Spec, j.SubmitTime, at, largest, factors, c.cfg.Scheduler) {
+	for _, t := range scheduler.Terms(j.Spec, j.SubmitTime, at, largest, factors, c.cfg.Scheduler) {
 		out = append(out, api.PriorityTerm(t))
 	}
 	return out

@@ -147,7 +147,7 @@ func (c *Controller) JobDetail(expr string) (api.JobDetail, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	d := api.JobDetail{
-		JobInfo: c.infoLocked(j, c.clk.Now()), Spec: j.Spec, Cwd: j.Cwd,
+		JobInfo: c.infoLocked(j, c.clk.Now()), Spec: *j.Spec, Cwd: j.Cwd,
 		BootAttempts: j.BootAttempts, Restarts: j.Restarts, Events: events,
 	}
 	d.Output, d.Error = joboutput.Paths(j)

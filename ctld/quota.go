@@ -185,7 +185,7 @@ func (c *Controller) budgetSnapshotLocked(s *scheduler.Snapshot) {
 		if !ok {
 			// Running since before a restart: reserve what it would get now.
 			if n, nok := c.nodes[j.Node]; nok {
-				r, _ = scheduler.Reservation(b, &j.Spec, n.Node, c.cfg.Scheduler)
+				r, _ = scheduler.Reservation(b, j.Spec, n.Node, c.cfg.Scheduler)
 			}
 			a.reserve[j.ID] = r
 		}

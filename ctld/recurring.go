@@ -40,9 +40,10 @@ func (c *Controller) successor(old, j *job.Job) (*job.Job, job.Event, error) {
 	if err != nil {
 		return nil, job.Event{}, fmt.Errorf("recurring: no next run: %w", err)
 	}
-	n := &job.Job{ArrayTaskID: -1, User: j.User, UID: j.UID, GID: j.GID, Cwd: j.Cwd, Spec: j.Spec,
+	spec := *j.Spec // specs are shared between records: never written through
+	spec.Begin, spec.Hold = begin, false
+	n := &job.Job{ArrayTaskID: -1, User: j.User, UID: j.UID, GID: j.GID, Cwd: j.Cwd, Spec: &spec,
 		State: job.Pending, Reason: job.ReasonBeginTime, SubmitTime: now}
-	n.Spec.Begin, n.Spec.Hold = begin, false
 	return n, job.Event{Time: now, State: job.Pending, Reason: job.ReasonBeginTime,
 		Detail: fmt.Sprintf("recurring (%s): next run after job %d, at %s", j.Spec.Schedule, j.ID, begin.Format(time.RFC3339))}, nil
 }

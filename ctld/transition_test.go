@@ -159,7 +159,7 @@ func seedJob(t *testing.T, c *Controller, st *store.Store, from job.State, name 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	j := &job.Job{ArrayTaskID: -1, User: "alice", UID: 1000, State: from, SubmitTime: t0,
-		Spec: simSpec(time.Second, 0)}
+		Spec: new(simSpec(time.Second, 0))}
 	n := *c.nodes[name].Node
 	n.State, n.Job = node.Idle, 0
 	if from.Active() {

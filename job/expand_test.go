@@ -3,8 +3,8 @@ package job
 import "testing"
 
 func TestExpandPath(t *testing.T) {
-	single := &Job{ID: 42, ArrayTaskID: -1, User: "alice", Node: "vnode1", Spec: Spec{Name: "hello"}}
-	task := &Job{ID: 107, ArrayJobID: 100, ArrayTaskID: 7, User: "bob", Node: "vnode2", Spec: Spec{Name: "sweep"}}
+	single := &Job{ID: 42, ArrayTaskID: -1, User: "alice", Node: "vnode1", Spec: &Spec{Name: "hello"}}
+	task := &Job{ID: 107, ArrayJobID: 100, ArrayTaskID: 7, User: "bob", Node: "vnode2", Spec: &Spec{Name: "sweep"}}
 	tests := []struct {
 		pattern string
 		j       *Job

@@ -88,7 +88,10 @@ type Job struct {
 	UID         uint32 `json:"uid"`
 	GID         uint32 `json:"gid"`
 	Cwd         string `json:"cwd,omitempty"` // where relative output paths resolve
-	Spec        Spec   `json:"spec"`
+	// Spec is shared: the tasks of an array hold one, and a new version of
+	// a record keeps its predecessor's. Never write through it; to change
+	// a job's spec, copy it and point the new record at the copy.
+	Spec *Spec `json:"spec"`
 
 	State    State  `json:"state"`
 	Reason   Reason `json:"reason"`

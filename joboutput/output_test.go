@@ -15,10 +15,10 @@ func TestPaths(t *testing.T) {
 		j            job.Job
 		wantO, wantE string
 	}{
-		{"default", job.Job{ID: 7, ArrayTaskID: -1, Cwd: "/home/u"}, "/home/u/bmc-7.out", "/home/u/bmc-7.out"},
-		{"array default", job.Job{ID: 9, ArrayJobID: 5, ArrayTaskID: 3, Cwd: "/w"}, "/w/bmc-5_3.out", "/w/bmc-5_3.out"},
-		{"both set", job.Job{ID: 7, ArrayTaskID: -1, Cwd: "/w", Spec: job.Spec{Output: "out/%j.o", Error: "/abs/%j.e"}}, "/w/out/7.o", "/abs/7.e"},
-		{"cleaned", job.Job{ID: 7, ArrayTaskID: -1, Cwd: "/w", Spec: job.Spec{Output: "a/../b.o"}}, "/w/b.o", "/w/b.o"},
+		{"default", job.Job{ID: 7, ArrayTaskID: -1, Cwd: "/home/u", Spec: &job.Spec{}}, "/home/u/bmc-7.out", "/home/u/bmc-7.out"},
+		{"array default", job.Job{ID: 9, ArrayJobID: 5, ArrayTaskID: 3, Cwd: "/w", Spec: &job.Spec{}}, "/w/bmc-5_3.out", "/w/bmc-5_3.out"},
+		{"both set", job.Job{ID: 7, ArrayTaskID: -1, Cwd: "/w", Spec: &job.Spec{Output: "out/%j.o", Error: "/abs/%j.e"}}, "/w/out/7.o", "/abs/7.e"},
+		{"cleaned", job.Job{ID: 7, ArrayTaskID: -1, Cwd: "/w", Spec: &job.Spec{Output: "a/../b.o"}}, "/w/b.o", "/w/b.o"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, e := Paths(&tc.j)
@@ -33,7 +33,7 @@ func TestPaths(t *testing.T) {
 // command continues where each stopped; a fresh open starts over.
 func TestMergedStreamsResume(t *testing.T) {
 	dir := t.TempDir()
-	j := &job.Job{ID: 3, ArrayTaskID: -1, Cwd: dir, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	j := &job.Job{ID: 3, ArrayTaskID: -1, Cwd: dir, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Spec: &job.Spec{}}
 	offDir := filepath.Join(dir, "state")
 	s, err := Open(j, offDir, true)
 	if err != nil {
@@ -77,7 +77,7 @@ func TestOpenRefuses(t *testing.T) {
 	os.Symlink(filepath.Join(dir, "elsewhere"), filepath.Join(dir, "link.out"))
 	os.Mkdir(filepath.Join(dir, "adir.out"), 0o755)
 	for _, out := range []string{"link.out", "adir.out", "missing/x.out"} {
-		j := &job.Job{ID: 1, ArrayTaskID: -1, Cwd: dir, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Spec: job.Spec{Output: out}}
+		j := &job.Job{ID: 1, ArrayTaskID: -1, Cwd: dir, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Spec: &job.Spec{Output: out}}
 		if err := Check(j); err == nil {
 			t.Errorf("%s: Check accepted it", out)
 		}

@@ -105,7 +105,7 @@ func (p *pass) activeEnds() map[uint64]time.Time {
 		if start.IsZero() {
 			start = p.now
 		}
-		m[a.ID] = start.Add(timeLimit(&a.Spec, p.cfg))
+		m[a.ID] = start.Add(timeLimit(a.Spec, p.cfg))
 	}
 	return m
 }

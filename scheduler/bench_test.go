@@ -39,7 +39,7 @@ func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 			n.State, n.Job, n.Since = node.Allocated, id, t0.Add(-time.Duration(r.IntN(600))*time.Minute)
 			s.Jobs = append(s.Jobs, &job.Job{ID: id, ArrayTaskID: -1, User: "u", State: job.Running, Node: n.Name,
 				StartTime: n.Since, SubmitTime: n.Since,
-				Spec: job.Spec{Nodes: 1, Cores: 4, TimeLimit: job.Duration(time.Duration(1+r.IntN(24)) * time.Hour)}})
+				Spec: &job.Spec{Nodes: 1, Cores: 4, TimeLimit: job.Duration(time.Duration(1+r.IntN(24)) * time.Hour)}})
 		case x < busyShare+0.005:
 			n.State = node.Down
 		case x < busyShare+0.01:
@@ -55,7 +55,7 @@ func benchSnapshot(nJobs, nNodes int, busyShare float64) *Snapshot {
 		id++
 		j := &job.Job{ID: id, ArrayTaskID: -1, User: fmt.Sprintf("user%d", r.IntN(200)), State: job.Pending,
 			SubmitTime: t0.Add(-time.Duration(r.IntN(10000)) * time.Minute),
-			Spec: job.Spec{Name: "job", Cores: []int{1, 4, 8, 16, 32}[r.IntN(5)], Nodes: 1,
+			Spec: &job.Spec{Name: "job", Cores: []int{1, 4, 8, 16, 32}[r.IntN(5)], Nodes: 1,
 				TimeLimit: job.Duration(time.Duration(1+r.IntN(48)) * 30 * time.Minute), Nice: r.IntN(2) * 100}}
 		if r.IntN(2) == 0 { // users ask for memory in odd amounts
 			j.Spec.Memory = job.Size(1+r.IntN(64*1024)) << 20

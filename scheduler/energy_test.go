@@ -86,7 +86,7 @@ func TestUserBudget(t *testing.T) {
 		t.Errorf("plan %+v reasons %v", plan.Assignments, plan.Reasons)
 	}
 	n := idle("n1")
-	if r, ok := Reservation(b, &j1.Spec, n, testCfg(true)); !ok || r != 7500 {
+	if r, ok := Reservation(b, j1.Spec, n, testCfg(true)); !ok || r != 7500 {
 		t.Errorf("Reservation = %g %v", r, ok)
 	}
 }
@@ -97,7 +97,7 @@ func TestTermsAddUp(t *testing.T) {
 	j := with(pending(1, 36*time.Hour), func(j *job.Job) { j.Spec.Account, j.Spec.Nice, j.Spec.Cores = "physics", 50, 4 })
 	factors := map[string]float64{"physics": 0.25}
 	plan := Schedule(&Snapshot{Now: t0, Nodes: []*node.Node{busy("n1", 9)}, Jobs: []*job.Job{j}, FairShare: factors}, cfg)
-	terms := Terms(&j.Spec, j.SubmitTime, t0, 8, factors, cfg)
+	terms := Terms(j.Spec, j.SubmitTime, t0, 8, factors, cfg)
 	var sum float64
 	names := ""
 	for _, tm := range terms {

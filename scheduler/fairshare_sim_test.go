@@ -53,7 +53,7 @@ func weekOfSharing(t *testing.T, weight float64) (heavy, light []float64) {
 	nextID := uint64(1)
 	submit := func(account string) {
 		jobs = append(jobs, &job.Job{ID: nextID, ArrayTaskID: -1, User: account + "-user", State: job.Pending, SubmitTime: now,
-			Spec: job.Spec{Name: account, Account: account, Nodes: 1, TimeLimit: job.Duration(time.Hour)}})
+			Spec: &job.Spec{Name: account, Account: account, Nodes: 1, TimeLimit: job.Duration(time.Hour)}})
 		nextID++
 	}
 	for day := 1; day <= 7; day++ {

@@ -48,8 +48,8 @@ func TestFeasible(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			j := pending(1, time.Minute)
-			tt.spec(&j.Spec)
-			err := Feasible(&j.Spec, tt.nodes, testCfg(true))
+			tt.spec(j.Spec)
+			err := Feasible(j.Spec, tt.nodes, testCfg(true))
 			if tt.err == "" {
 				if err != nil {
 					t.Fatalf("Feasible = %v, want nil", err)

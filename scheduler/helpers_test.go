@@ -34,7 +34,7 @@ func busy(name string, id uint64) *node.Node {
 // pending returns a one-node, one-core job submitted age before t0.
 func pending(id uint64, age time.Duration) *job.Job {
 	return &job.Job{ID: id, ArrayTaskID: -1, User: "alice", State: job.Pending,
-		SubmitTime: t0.Add(-age), Spec: job.Spec{Name: "j", Cores: 1, Nodes: 1,
+		SubmitTime: t0.Add(-age), Spec: &job.Spec{Name: "j", Cores: 1, Nodes: 1,
 			TimeLimit: job.Duration(time.Hour)}}
 }
 

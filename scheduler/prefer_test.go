@@ -130,7 +130,7 @@ func TestImageArchKeepsJobsOffMachinesTheImageLacks(t *testing.T) {
 	arm := &node.Node{Config: node.Config{Name: "a1", Arch: "aarch64", Cores: 8, Memory: 1 << 30}, State: node.Idle}
 	mk := func(id uint64, archs ...string) *job.Job {
 		return &job.Job{ID: id, ArrayTaskID: -1, State: job.Pending, SubmitTime: now,
-			Spec: job.Spec{Arch: "any", Nodes: 1, ImageArchs: archs}}
+			Spec: &job.Spec{Arch: "any", Nodes: 1, ImageArchs: archs}}
 	}
 	cfg := DefaultConfig()
 	// Only the arm machine is free: an amd64-only image must not go there.

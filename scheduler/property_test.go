@@ -58,7 +58,7 @@ func genSnapshot(r *rand.Rand) *Snapshot {
 				n.Job = id
 				a := &job.Job{ID: id, ArrayTaskID: -1, User: pick("alice", "bob"), State: job.Running,
 					Node: n.Name, StartTime: n.Since, SubmitTime: n.Since.Add(-time.Minute),
-					Spec: job.Spec{Name: pick("a", "b"), Nodes: 1, TimeLimit: job.Duration(time.Duration(1+r.IntN(180)) * time.Minute)}}
+					Spec: &job.Spec{Name: pick("a", "b"), Nodes: 1, TimeLimit: job.Duration(time.Duration(1+r.IntN(180)) * time.Minute)}}
 				if r.IntN(4) == 0 {
 					s.ExpectedEnd[id] = t0.Add(time.Duration(r.IntN(60)-10) * time.Minute)
 				}
@@ -80,7 +80,7 @@ func genSnapshot(r *rand.Rand) *Snapshot {
 		id++
 		j := &job.Job{ID: id, ArrayTaskID: -1, User: pick("alice", "bob", "carol"), State: job.Pending,
 			SubmitTime: t0.Add(-time.Duration(r.IntN(600)) * time.Minute),
-			Spec: job.Spec{
+			Spec: &job.Spec{
 				Name:      pick("a", "b"),
 				Arch:      pick("", "", "any", "x86_64", "aarch64"),
 				Features:  subset("ssd", "gpu"),
@@ -263,7 +263,7 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 			return fmt.Sprintf("node %s is not available (%s, drain=%v)", a.Node, n.State, n.Drain)
 		case j.State != job.Pending:
 			return fmt.Sprintf("job %d placed in state %s", j.ID, j.State)
-		case !matches(&j.Spec, n, cfg):
+		case !matches(j.Spec, n, cfg):
 			return fmt.Sprintf("job %d does not fit node %s", j.ID, a.Node)
 		case a.Why == "":
 			return fmt.Sprintf("assignment %+v has no why", a)
@@ -317,7 +317,7 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 			for _, j := range s.Jobs {
 				r := p.Reasons[j.ID]
 				if (r == job.ReasonResources || r == job.ReasonPriority) && queuedBefore(p, j, jobs[a.JobID]) &&
-					matches(&j.Spec, nodes[a.Node], cfg) {
+					matches(j.Spec, nodes[a.Node], cfg) {
 					return fmt.Sprintf("job %d took %s which higher job %d could use", a.JobID, a.Node, j.ID)
 				}
 			}
@@ -340,7 +340,7 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 		end := map[string]time.Time{}
 		for _, a := range p.Assignments {
 			j := jobs[a.JobID]
-			end[a.Node] = s.Now.Add(nodes[a.Node].ExpectedBoot + timeLimit(&j.Spec, cfg))
+			end[a.Node] = s.Now.Add(nodes[a.Node].ExpectedBoot + timeLimit(j.Spec, cfg))
 			if a.Backfilled != queuedBefore(p, tj, j) {
 				return fmt.Sprintf("job %d backfilled=%v with priority %v vs top %v", a.JobID, a.Backfilled,
 					p.Priority[a.JobID], p.Priority[top])
@@ -350,14 +350,14 @@ func checkPlan(s *Snapshot, cfg Config, p Plan) string {
 			if j.State.Active() {
 				e, ok := s.ExpectedEnd[j.ID]
 				if !ok {
-					e = j.StartTime.Add(timeLimit(&j.Spec, cfg))
+					e = j.StartTime.Add(timeLimit(j.Spec, cfg))
 				}
 				end[j.Node] = e
 			}
 		}
 		freeBy := 0
 		for _, n := range s.Nodes {
-			if !matches(&tj.Spec, n, cfg) || n.Drain {
+			if !matches(tj.Spec, n, cfg) || n.Drain {
 				continue
 			}
 			e, ok := end[n.Name]

@@ -161,7 +161,7 @@ func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
 		for next < len(trace) && !epoch.Add(trace[next].submit).After(now) {
 			sj := trace[next]
 			active = append(active, &job.Job{ID: sj.id, ArrayTaskID: -1, User: "u", State: job.Pending,
-				SubmitTime: epoch.Add(sj.submit), Spec: job.Spec{Cores: sj.procs, Nodes: 1,
+				SubmitTime: epoch.Add(sj.submit), Spec: &job.Spec{Cores: sj.procs, Nodes: 1,
 					TimeLimit: job.Duration(sj.request)}})
 			runFor[sj.id] = sj.run
 			next++

@@ -149,9 +149,9 @@ func (p *pass) run() {
 		acct := p.accountOf(j.Spec.Account)
 		prio := p.priority(j, acct)
 		e := entry{key: descKey(prio), prio: prio,
-			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(&j.Spec), bud: -1}
+			submit: j.SubmitTime.Sub(p.now), id: j.ID, j: int32(i), sig: p.sigOf(j.Spec), bud: -1}
 		if s.Energy != nil {
-			e.bud, e.limit = p.budgetsOf(j, acct), timeLimit(&j.Spec, p.cfg)
+			e.bud, e.limit = p.budgetsOf(j, acct), timeLimit(j.Spec, p.cfg)
 		}
 		if j.Spec.Nodes > 1 {
 			e.flags |= fMulti
@@ -332,7 +332,7 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 	p.freeTotal--
 	p.freeGen++
 	nd := p.s.Nodes[ni]
-	p.placedEnd[ni] = p.now.Add(nd.ExpectedBoot + timeLimit(&j.Spec, p.cfg))
+	p.placedEnd[ni] = p.now.Add(nd.ExpectedBoot + timeLimit(j.Spec, p.cfg))
 	why := p.why(j, nd)
 	if lead != "" {
 		why = lead + "; " + why

@@ -217,7 +217,7 @@ func TestConstraints(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			j := pending(1, time.Minute)
-			tt.spec(&j.Spec)
+			tt.spec(j.Spec)
 			p := Schedule(&Snapshot{Now: t0, Nodes: nodes, Jobs: []*job.Job{j}}, testCfg(true))
 			if got := strings.Join(placed(p)[1], ","); got != tt.node {
 				t.Errorf("placed on %q, want %q", got, tt.node)
@@ -225,7 +225,7 @@ func TestConstraints(t *testing.T) {
 			if got := p.Reasons[1]; got != tt.reason {
 				t.Errorf("reason %q, want %q", got, tt.reason)
 			}
-			err := Feasible(&j.Spec, nodes, testCfg(true))
+			err := Feasible(j.Spec, nodes, testCfg(true))
 			if (err == nil) != (tt.reason == "") {
 				t.Errorf("Feasible = %v, want never-fits %v", err, tt.reason != "")
 			}

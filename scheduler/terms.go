@@ -43,7 +43,7 @@ func (p *pass) accountOf(name string) *accountInfo {
 
 // priority is Priority plus the fair-share term of the job's account.
 func (p *pass) priority(j *job.Job, a *accountInfo) float64 {
-	return Priority(&j.Spec, j.SubmitTime, p.now, p.largest, p.cfg) + a.fairShare
+	return Priority(j.Spec, j.SubmitTime, p.now, p.largest, p.cfg) + a.fairShare
 }
 
 // Terms explains a waiting job's priority term by term, as a pass computes

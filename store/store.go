@@ -110,9 +110,22 @@ func (t *Tx) Job(id uint64) (*job.Job, error) {
 	if v == nil {
 		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
+	j, err := decodeJob(v)
+	if err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// decodeJob reads a stored job record. A record without a spec gets an
+// empty one: job.Job.Spec is a pointer the rest of bmc reads unchecked.
+func decodeJob(v []byte) (*job.Job, error) {
 	j := new(job.Job)
 	if err := json.Unmarshal(v, j); err != nil {
-		return nil, fmt.Errorf("job %d: decode: %w", id, err)
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if j.Spec == nil {
+		j.Spec = new(job.Spec)
 	}
 	return j, nil
 }
@@ -187,9 +200,9 @@ func (s *Store) View(fn func(*Tx) error) error {
 // ForEachJob calls fn for every job in id order. The job is a fresh copy.
 func (t *Tx) ForEachJob(fn func(*job.Job) error) error {
 	return t.tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-		j := new(job.Job)
-		if err := json.Unmarshal(v, j); err != nil {
-			return fmt.Errorf("job %x: decode: %w", k, err)
+		j, err := decodeJob(v)
+		if err != nil {
+			return fmt.Errorf("job %x: %w", k, err)
 		}
 		return fn(j)
 	})

@@ -27,7 +27,7 @@ func benchState(b *testing.B, n int) string {
 		err := s.Update(func(tx *Tx) error {
 			for i := 0; i < 10000 && done < n; i++ {
 				j := &job.Job{User: "ann", Cwd: "/home/ann/sweep", State: job.Completed, ArrayTaskID: -1, SubmitTime: t0,
-					Spec: job.Spec{Name: "sweep", Image: "oci:/srv/images/app:1.2", Command: job.Command{Argv: []string{"/app/run --fast --seed 42"}, Shell: true},
+					Spec: &job.Spec{Name: "sweep", Image: "oci:/srv/images/app:1.2", Command: job.Command{Argv: []string{"/app/run --fast --seed 42"}, Shell: true},
 						Environment: map[string]string{"OMP_NUM_THREADS": "8", "DATA": "/scratch/ann/in"}}}
 				if err := tx.NewJob(j, job.Event{Time: t0, State: job.Pending, Reason: "submitted"}); err != nil {
 					return err
