@@ -20,6 +20,10 @@ type Config struct {
 	PowerOffGrace time.Duration
 	// SchedInterval is the longest gap between scheduling passes.
 	SchedInterval time.Duration
+	// SchedMinGap is the shortest gap between a pass and the next one a
+	// change asks for (Slurm's sched_min_interval): changes within it share
+	// one pass.
+	SchedMinGap time.Duration
 	// MinJobAge keeps ended jobs in the default queue listing this long (like Slurm's).
 	MinJobAge time.Duration
 	// WaitPoll bounds one long-poll of GET /v1/jobs/{id}/wait.
@@ -50,6 +54,7 @@ func DefaultConfig() Config {
 		MaxBootAttempts: 3,
 		PowerOffGrace:   20 * time.Second,
 		SchedInterval:   2 * time.Second,
+		SchedMinGap:     10 * time.Millisecond,
 		MinJobAge:       5 * time.Minute,
 		WaitPoll:        25 * time.Second,
 		Reconcile:       DefaultReconcileConfig(),

@@ -193,7 +193,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer c.runGroup.Done()
 		c.reconcile(ctx)
 	}()
-	runPasses(ctx, c.clk, c.wake, c.cfg.SchedInterval, func(ctx context.Context) time.Duration {
+	runPasses(ctx, c.clk, c.wake, c.cfg.SchedInterval, c.cfg.SchedMinGap, func(ctx context.Context) time.Duration {
 		own, err := c.schedulePass(ctx)
 		if err != nil {
 			// Nothing was applied; the next pass plans again from the state as it is.

@@ -19,10 +19,13 @@ const passGapFactor = 4
 //
 // After a wake-up the loop pauses passGapFactor × the last pass's own run
 // time, which keeps passes under a fifth of a core while a new job waits at
-// most a few pass lengths. The pause never exceeds interval, the gap a pass
-// would have had without any wake-up: a pass that was slow once (or whose
-// run time was mismeasured) must not stop scheduling for minutes.
-func runPasses(ctx context.Context, clk clock.Clock, wake <-chan struct{}, interval time.Duration,
+// most a few pass lengths, and at least minGap: a pass that costs next to
+// nothing still has fixed costs (the controller's lock, the fair-share and
+// budget snapshot), and 16 API clients woke hundreds of them a second. The
+// pause never exceeds interval, the gap a pass would have had without any
+// wake-up: a pass that was slow once (or whose run time was mismeasured)
+// must not stop scheduling for minutes.
+func runPasses(ctx context.Context, clk clock.Clock, wake <-chan struct{}, interval, minGap time.Duration,
 	pass func(context.Context) time.Duration) {
 	for {
 		own := pass(ctx)
@@ -30,7 +33,7 @@ func runPasses(ctx context.Context, clk clock.Clock, wake <-chan struct{}, inter
 		case <-ctx.Done():
 			return
 		case <-wake:
-			if gap := min(passGapFactor*own, interval); gap > 0 {
+			if gap := min(max(passGapFactor*own, minGap), interval); gap > 0 {
 				select {
 				case <-ctx.Done():
 					return

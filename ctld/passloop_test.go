@@ -23,7 +23,10 @@ type loopRig struct {
 	done  chan struct{}
 }
 
-const loopInterval = 2 * time.Second
+const (
+	loopInterval = 2 * time.Second
+	loopMinGap   = 10 * time.Millisecond
+)
 
 func newLoopRig(t *testing.T) *loopRig {
 	r := &loopRig{t: t, clk: clock.NewFake(t0), wake: make(chan struct{}, 1),
@@ -32,7 +35,7 @@ func newLoopRig(t *testing.T) *loopRig {
 	n := 0
 	go func() {
 		defer close(r.done)
-		runPasses(ctx, r.clk, r.wake, loopInterval, func(context.Context) time.Duration {
+		runPasses(ctx, r.clk, r.wake, loopInterval, loopMinGap, func(context.Context) time.Duration {
 			n++
 			r.ran <- n
 			return <-r.costs
@@ -99,7 +102,9 @@ func TestPassesCoalesceAndPauseForTheirOwnTime(t *testing.T) {
 	r.parked(2)
 	r.clk.Advance(time.Millisecond)
 	r.pass(3, 0)
-	r.wakeUp() // a pass that took no time pauses not at all
+	r.wakeUp() // a pass that took no time still pauses the minimum gap
+	r.parked(3) // pass 2's interval timer, pass 3's, the pause
+	r.clk.Advance(loopMinGap)
 	r.pass(4, 0)
 }
 
@@ -149,7 +154,7 @@ func TestBulkActionDoesNotStopScheduling(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runPasses(ctx, clk, c.wake, 10*time.Minute, func(ctx context.Context) time.Duration {
+		runPasses(ctx, clk, c.wake, 10*time.Minute, 0, func(ctx context.Context) time.Duration {
 			ran <- struct{}{}
 			return pass(ctx)
 		})
