@@ -102,7 +102,7 @@ func TestPassesCoalesceAndPauseForTheirOwnTime(t *testing.T) {
 	r.parked(2)
 	r.clk.Advance(time.Millisecond)
 	r.pass(3, 0)
-	r.wakeUp() // a pass that took no time still pauses the minimum gap
+	r.wakeUp()  // a pass that took no time still pauses the minimum gap
 	r.parked(3) // pass 2's interval timer, pass 3's, the pause
 	r.clk.Advance(loopMinGap)
 	r.pass(4, 0)
