@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.Int64Var(&f.imageMaxBytes, "image-max-bytes", image.DefaultMaxBytes, "limit of an image's unpacked layers, all layers together")
 	fl.IntVar(&f.imageMaxFiles, "image-max-files", image.DefaultMaxFiles, "limit of an image's files, all layers together")
 	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
-	fl.BoolVar(&f.autoMemLimit, "auto-memory-limit", true, "keep the Go runtime's soft memory limit at 1.5 × the live heap (+ 4 MiB at least), so resident memory follows the queue; ignored when GOMEMLIMIT is set")
+	fl.BoolVar(&f.autoMemLimit, "auto-memory-limit", true, "keep the Go runtime's soft memory limit at 1.5 × the live heap (+ 8 MiB at least), so resident memory follows the queue; ignored when GOMEMLIMIT is set")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	f.backup.register(fl)

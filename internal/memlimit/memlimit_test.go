@@ -16,8 +16,9 @@ func TestLimitLeavesRoomInProportionToTheLiveHeap(t *testing.T) {
 		u    Usage
 		want int64
 	}{
-		{"empty daemon: the floor", Usage{Live: 2 * mib, NonHeap: 3 * mib}, 9 * mib},
-		{"10,000 pending", Usage{Live: 12 * mib, NonHeap: 4 * mib}, 22 * mib},
+		{"empty daemon: the floor", Usage{Live: 2 * mib, NonHeap: 3 * mib}, 13 * mib},
+		{"10,000 pending: still the floor", Usage{Live: 8 * mib, NonHeap: 4 * mib}, 20 * mib},
+		{"30,000 pending: half the live heap", Usage{Live: 20 * mib, NonHeap: 5 * mib}, 35 * mib},
 		{"100,000 pending: room grows with the heap", Usage{Live: 120 * mib, NonHeap: 10 * mib}, 190 * mib},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -65,8 +66,8 @@ func TestRunFollowsTheHeapAndRestoresTheLimit(t *testing.T) {
 	live <- 10 << 20
 	clk.Advance(time.Second)
 	wait(1)
-	if got := debug.SetMemoryLimit(-1); got != 15<<20 {
-		t.Errorf("limit %d MiB with 10 MiB live, want 15", got>>20)
+	if got := debug.SetMemoryLimit(-1); got != 18<<20 {
+		t.Errorf("limit %d MiB with 10 MiB live, want 18", got>>20)
 	}
 	<-live
 	live <- 40 << 20
