@@ -72,6 +72,7 @@ type flags struct {
 	memProfile     string
 	dhcp           dhcpFlags
 	backup         backupFlags
+	conns          connFlags
 	cfg            ctld.Config
 }
 
@@ -127,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	f.backup.register(fl)
+	f.conns.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -257,10 +259,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ConnContext: apiserver.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := f.conns.apiServer(&http.Server{Handler: srv, ConnContext: apiserver.ConnContext})
+	srv.SetReadTimeout(f.conns.apiRead)
 	// One socket, two protocols: HTTP for the API, and the plain protocol
 	// that bmcsubmit and bmcq's queue table use to stay quick to start.
-	httpLn, plainLn := wire.Split(ln, 10*time.Second)
+	httpLn, plainLn := wire.Split(f.conns.api(ln, srv.Peer(), metrics.Registry), f.conns.apiRead)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
@@ -268,7 +271,8 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
-		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
+		nln := f.conns.node(nodeLn.ln, nodeLn.srv, metrics.Registry)
+		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nln) })
 	}
 	if nodeLn != nil && nodeLn.dhcp != nil {
 		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
