@@ -47,6 +47,7 @@ type Server struct {
 	// readTimeout is how long a plain-protocol client may take to send
 	// its request (SetReadTimeout).
 	readTimeout time.Duration
+	privacy     Privacy
 }
 
 // SetReadTimeout sets how long a plain-protocol client may take to send
@@ -79,6 +80,9 @@ type Jobs interface {
 	NodeAction(who ctld.Identity, name, action, reason string) error
 	Acct(f ctld.AcctFilter) (api.AcctList, error)
 	Curve(id uint64) (api.PowerCurve, error)
+	// Coordinates reports whether user coordinates account (or one above
+	// it): they see its jobs whole.
+	Coordinates(user, account string) bool
 }
 
 // Accounts is what an energy manager runs: associations, quotas, fair
@@ -102,7 +106,7 @@ var _ Controller = (*ctld.Controller)(nil)
 
 // NewServer wires the routes.
 func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Server {
-	s := &Server{c: c, log: log, adminGroup: adminGroup, version: version, mux: http.NewServeMux(), readTimeout: DefaultReadTimeout}
+	s := &Server{c: c, log: log, adminGroup: adminGroup, version: version, mux: http.NewServeMux(), readTimeout: DefaultReadTimeout, privacy: DefaultPrivacy}
 	s.mux.HandleFunc("GET "+api.PathPing, s.ping)
 	s.mux.HandleFunc("POST "+api.PathJobs, s.submit)
 	s.mux.HandleFunc("GET "+api.PathJobs, s.list)
@@ -225,6 +229,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	s.redactJobs(s.identity(r), jobs)
 	writeJobList(w, jobs)
 }
 
@@ -338,7 +343,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.redactDetail(s.identity(r), d))
 }
 
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
@@ -352,7 +357,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.redactDetail(s.identity(r), d))
 }
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request) {

@@ -79,6 +79,7 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		if err != nil {
 			return wireError(err), nil
 		}
+		d = s.redactDetail(who, d)
 		st := d.JobState()
 		return wire.Answer{Status: http.StatusOK, Job: &st}, nil
 	case wire.OpQueue:
@@ -91,6 +92,7 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		if err != nil {
 			return wireError(err), nil
 		}
+		s.redactJobs(who, jobs)
 		rows := make([]wire.QueueRow, len(jobs))
 		for i := range jobs {
 			rows[i] = jobs[i].QueueRow()

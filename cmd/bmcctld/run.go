@@ -73,6 +73,7 @@ type flags struct {
 	dhcp           dhcpFlags
 	backup         backupFlags
 	conns          connFlags
+	privateData    string
 	cfg            ctld.Config
 }
 
@@ -129,6 +130,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.dhcp.register(fl)
 	f.backup.register(fl)
 	f.conns.register(fl)
+	fl.StringVar(&f.privateData, "private-data", "jobs,accounting", "what users may not see of others' jobs: jobs (all but id, name, user, state, node, reason), accounting (bills, power curves), both, or none")
+	lim := &f.cfg.Limits
+	fl.IntVar(&lim.MaxSubmitJobs, "max-submit-jobs", lim.MaxSubmitJobs, "jobs one user may have pending or running at once, array tasks each (0: no limit; bmcq user modify --max-submit-jobs for one user)")
+	fl.IntVar(&lim.MaxJobs, "max-jobs", lim.MaxJobs, "jobs of one user that may run at once (0: no limit)")
+	fl.IntVar(&lim.MaxArrayTasks, "max-array-size", lim.MaxArrayTasks, "tasks one array may have (at most 100000)")
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -250,7 +256,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 			c.SecurityEvent(ev)
 		})
 	}
+	privacy, err := apiserver.ParsePrivacy(f.privateData)
+	if err != nil {
+		return err
+	}
 	srv := apiserver.NewServer(c, log, f.adminGroup, version)
+	srv.SetPrivacy(privacy)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(nodeLn.kernels(f))
