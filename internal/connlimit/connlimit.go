@@ -126,6 +126,15 @@ func (c *conn) Close() error {
 	return err
 }
 
+// SetLinger reaches a TCP socket underneath: the node listener resets a
+// switched-off machine's idle connections with SO_LINGER 0 (package boot).
+func (c *conn) SetLinger(sec int) error {
+	if l, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
+		return l.SetLinger(sec)
+	}
+	return syscall.EINVAL
+}
+
 // SyscallConn reaches the socket underneath, for SO_PEERCRED.
 func (c *conn) SyscallConn() (syscall.RawConn, error) {
 	sc, ok := c.Conn.(syscall.Conn)

@@ -80,4 +80,10 @@ func TestCaps(t *testing.T) {
 	}
 	dial("u3", true)
 	dial("u4", false)
+	// The wrapper passes SO_LINGER on to the TCP socket (package boot
+	// resets a switched-off node's idle connections with it).
+	l, ok := server[len(server)-1].(interface{ SetLinger(int) error })
+	if !ok || l.SetLinger(0) != nil {
+		t.Error("SetLinger does not reach the socket")
+	}
 }
