@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
@@ -53,6 +55,21 @@ runtime = "1s"
 	json.Unmarshal([]byte(d.mustRun(1000, dir, "bmcq", "show", "--json", id)), &shown)
 	if shown.Name != "secret" || shown.State != job.Held || shown.Reason != string(job.ReasonHeld) || len(shown.Events) != 0 || shown.Cwd != "" {
 		t.Errorf("uid 1000 sees %+v", shown)
+	}
+
+	// Its bill: the owner's, not uid 1000's.
+	d.mustRun(hostile, dir, "bmcq", "release", id)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	waitState(ctx, t, api.NewClient(d.sock), id, job.Completed)
+	if out := d.mustRun(hostile, dir, "bmcq", "acct", "--json"); !strings.Contains(out, "s3cret-cmd") {
+		t.Errorf("the owner's bmcq acct lacks its job:\n%s", out)
+	}
+	if out := d.mustRun(1000, dir, "bmcq", "acct", "--json"); leaks(out) || strings.Contains(out, `"secret"`) {
+		t.Errorf("uid 1000's bmcq acct shows the bill:\n%s", out)
+	}
+	if r := d.run(1000, dir, "bmcq", "acct", "--plot", "-j", id); r.code == 0 || !strings.Contains(r.stderr, "its energy is for its owner") {
+		t.Errorf("uid 1000's power curve: exit %d %q", r.code, r.stderr)
 	}
 }
 
