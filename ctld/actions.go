@@ -90,7 +90,8 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	if spec.Array != nil {
 		tasks = spec.Array.Tasks
 	}
-	if err := c.checkLimits(who, &spec, len(tasks)); err != nil {
+	release, err := c.checkLimits(who, &spec, len(tasks))
+	if err != nil {
 		return api.SubmitResponse{}, err
 	}
 	if spec.Array != nil {
@@ -127,10 +128,14 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 		return nil
 	})
 	if err != nil {
+		c.mu.Lock()
+		release()
+		c.mu.Unlock()
 		return api.SubmitResponse{}, fmt.Errorf("store: %w", err)
 	}
 	resp := api.SubmitResponse{IDs: make([]uint64, len(jobs)), Warnings: warnings}
 	c.mu.Lock()
+	release() // the records count from here on
 	for i, j := range jobs {
 		resp.IDs[i] = j.ID
 		c.publishLocked(nil, j)

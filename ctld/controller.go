@@ -36,6 +36,7 @@ type Controller struct {
 	names    []string // node names, sorted
 	byArray  map[uint64][]uint64
 	counts   map[countKey]jobCounts // unended jobs per user and account (limits.go)
+	held     map[countKey]int       // room held by submits not yet published (limits.go)
 	reasons  map[uint64]job.Reason  // from the last scheduling pass
 	priority map[uint64]float64
 	why      map[uint64]string
@@ -102,7 +103,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 	c := &Controller{
 		cfg: cfg, st: st, clk: clk, log: log, hooks: hooks,
 		jobs: map[uint64]*job.Job{}, done: map[uint64]job.State{},
-		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{}, counts: map[countKey]jobCounts{},
+		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{}, counts: map[countKey]jobCounts{}, held: map[countKey]int{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
 		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),

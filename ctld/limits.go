@@ -71,24 +71,35 @@ func (c *Controller) userLimits(t *assoc.Tree, user string) assoc.JobLimits {
 
 // checkLimits refuses a submit of tasks jobs that would take the user or
 // the account past MaxSubmitJobs, or an array over MaxArrayTasks; the
-// error names the limit and where it is set.
-func (c *Controller) checkLimits(who Identity, spec *job.Spec, tasks int) error {
+// error names the limit and where it is set. The room it finds is held
+// for this submit until the returned release (called with c.mu held),
+// so submits sent side by side cannot all pass on the same count.
+func (c *Controller) checkLimits(who Identity, spec *job.Spec, tasks int) (func(), error) {
 	if m := c.cfg.Limits.MaxArrayTasks; m > 0 && spec.Array != nil && tasks > m {
-		return fmt.Errorf("%w: array: %d tasks; MaxArraySize allows %d per array (bmcctld --max-array-size)", ErrInvalid, tasks, m)
+		return nil, fmt.Errorf("%w: array: %d tasks; MaxArraySize allows %d per array (bmcctld --max-array-size)", ErrInvalid, tasks, m)
 	}
 	t := c.acct.tree.Load()
-	c.mu.RLock()
-	user, acct := c.counts[countKey{false, who.User}], c.counts[countKey{true, spec.Account}]
-	c.mu.RUnlock()
-	if m := c.userLimits(t, who.User).MaxSubmitJobs; m > 0 && user.queued+tasks > m {
-		return fmt.Errorf("%w: MaxSubmitJobs: user %s has %d jobs pending or running, and %d more would pass the limit of %d (%s)",
-			ErrForbidden, who.User, user.queued, tasks, m, c.whereSet(t, who.User))
+	uk, ak := countKey{false, who.User}, countKey{true, spec.Account}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	user, acct := c.counts[uk].queued+c.held[uk], c.counts[ak].queued+c.held[ak]
+	if m := c.userLimits(t, who.User).MaxSubmitJobs; m > 0 && user+tasks > m {
+		return nil, fmt.Errorf("%w: MaxSubmitJobs: user %s has %d jobs pending or running, and %d more would pass the limit of %d (%s)",
+			ErrForbidden, who.User, user, tasks, m, c.whereSet(t, who.User))
 	}
-	if a, ok := t.Account(spec.Account); ok && a.Jobs.MaxSubmitJobs > 0 && acct.queued+tasks > a.Jobs.MaxSubmitJobs {
-		return fmt.Errorf("%w: MaxSubmitJobs: account %s has %d jobs pending or running, and %d more would pass its limit of %d (bmcq account modify %s --max-submit-jobs)",
-			ErrForbidden, spec.Account, acct.queued, tasks, a.Jobs.MaxSubmitJobs, spec.Account)
+	if a, ok := t.Account(spec.Account); ok && a.Jobs.MaxSubmitJobs > 0 && acct+tasks > a.Jobs.MaxSubmitJobs {
+		return nil, fmt.Errorf("%w: MaxSubmitJobs: account %s has %d jobs pending or running, and %d more would pass its limit of %d (bmcq account modify %s --max-submit-jobs)",
+			ErrForbidden, spec.Account, acct, tasks, a.Jobs.MaxSubmitJobs, spec.Account)
 	}
-	return nil
+	c.held[uk] += tasks
+	c.held[ak] += tasks
+	return func() {
+		for _, k := range []countKey{uk, ak} {
+			if c.held[k] -= tasks; c.held[k] <= 0 {
+				delete(c.held, k)
+			}
+		}
+	}, nil
 }
 
 func (c *Controller) whereSet(t *assoc.Tree, user string) string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,4 +81,26 @@ func TestMaxJobs(t *testing.T) {
 	}
 	h.waitState(ids[0], job.Completed)
 	h.waitState(ids[1], job.Completed)
+}
+
+// Submits sent side by side cannot all pass on the same count.
+func TestMaxSubmitJobsSideBySide(t *testing.T) {
+	h := newHarness(t, 1, func(h *harness) { h.cfg.Limits = Limits{MaxSubmitJobs: 5} })
+	held := simSpec(time.Second, 0)
+	held.Hold = true
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.c.Submit(context.Background(), alice, api.SubmitRequest{Spec: held, Cwd: h.dir}); err == nil {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 5 {
+		t.Errorf("%d of 20 side-by-side submits passed a limit of 5", ok.Load())
+	}
 }
