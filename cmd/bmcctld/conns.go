@@ -25,7 +25,7 @@ type connFlags struct {
 
 func (c *connFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&c.apiMax, "api-max-conns", 4096, "open connections to the user socket from all users together (0: no cap)")
-	fl.IntVar(&c.apiPerUser, "api-max-conns-per-user", 64, "open connections to the user socket from one uid (0: no cap)")
+	fl.IntVar(&c.apiPerUser, "api-max-conns-per-user", 256, "open connections to the user socket from one uid (0: no cap)")
 	fl.IntVar(&c.apiReserve, "api-admin-conns", 64, "connections root and the admin group may open beyond --api-max-conns")
 	fl.DurationVar(&c.apiRead, "api-read-timeout", 10*time.Second, "how long a client of the user socket may take to send its request")
 	fl.DurationVar(&c.apiIdle, "api-idle-timeout", time.Minute, "how long an idle HTTP connection to the user socket stays open")
