@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +95,31 @@ func TestParsePrivacy(t *testing.T) {
 	if _, err := ParsePrivacy("jobs,usage"); err == nil || err.Error() != `--private-data: "usage": want a list of jobs, accounting, or none` {
 		t.Errorf("unknown word: %v", err)
 	}
+}
+
+// FuzzParsePrivacy: any flag value is either refused with the one line or
+// read as a subset of jobs and accounting that reads back the same.
+func FuzzParsePrivacy(f *testing.F) {
+	for _, s := range []string{"jobs,accounting", "none", "", "jobs,,usage", " accounting"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePrivacy(s)
+		if err != nil {
+			if p != (Privacy{}) {
+				t.Errorf("%q: refused but gave %+v", s, p)
+			}
+			return
+		}
+		var words []string
+		if p.Jobs {
+			words = append(words, "jobs")
+		}
+		if p.Accounting {
+			words = append(words, "accounting")
+		}
+		if again, err := ParsePrivacy(strings.Join(words, ",")); err != nil || again != p {
+			t.Errorf("%q → %+v, read back %+v, %v", s, p, again, err)
+		}
+	})
 }
