@@ -109,11 +109,32 @@ func (c *Controller) whereSet(t *assoc.Tree, user string) string {
 	return "bmcctld --max-submit-jobs"
 }
 
+// anyMaxJobs reports whether a MaxJobs limit is set anywhere.
+func (c *Controller) anyMaxJobs(t *assoc.Tree) bool {
+	if c.cfg.Limits.MaxJobs > 0 {
+		return true
+	}
+	for _, a := range t.Accounts() {
+		if a.Jobs.MaxJobs > 0 {
+			return true
+		}
+	}
+	for _, u := range t.Users() {
+		if u.Jobs.MaxJobs > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // limitSnapshotLocked keeps waiting jobs past MaxJobs out of the pass:
 // a user or account with r running and a limit of m may start m-r more,
 // the oldest first, so that a pass never starts more than the limit.
 func (c *Controller) limitSnapshotLocked(s *scheduler.Snapshot) {
 	t := c.acct.tree.Load()
+	if !c.anyMaxJobs(t) {
+		return // the usual case: no sorting of the queue on every pass
+	}
 	room := map[countKey]int{}
 	allowance := func(k countKey) (int, bool) {
 		if r, ok := room[k]; ok {
