@@ -104,3 +104,25 @@ func TestMaxSubmitJobsSideBySide(t *testing.T) {
 		t.Errorf("%d of 20 side-by-side submits passed a limit of 5", ok.Load())
 	}
 }
+
+// An account's MaxJobs holds the jobs charging it, whoever submits them.
+func TestAccountMaxJobs(t *testing.T) {
+	h := newHarness(t, 3)
+	if err := h.c.AddAccount(root, assoc.Account{Name: "lab", Jobs: assoc.JobLimits{MaxJobs: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := h.c.AddUser(root, assoc.User{Name: u, Accounts: []string{"lab"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := h.submit(alice, simSpec(10*time.Second, 0))[0]
+	second := h.submit(bob, simSpec(10*time.Second, 0))[0]
+	h.waitState(first, job.Running)
+	h.until("bob's job to wait for the account's MaxJobs", func() bool {
+		h.c.mu.RLock()
+		defer h.c.mu.RUnlock()
+		return h.c.reasons[second] == job.ReasonMaxJobs
+	})
+	h.waitState(second, job.Completed)
+}
