@@ -34,7 +34,7 @@ type Config struct {
 	// has measured boots of the machine's kind. 0: not given.
 	BootJoules float64 `json:"boot_joules,omitempty"`
 	IdleWatts  float64 `json:"idle_watts,omitempty"`
-	BMC      BMC     `json:"bmc"`
+	BMC        BMC     `json:"bmc"`
 	// SSHAddress is where the controller reaches the node's SSH server when
 	// that is not the address the node reports (a lab port-forward), "host:port".
 	SSHAddress string `json:"ssh_address,omitempty"`
