@@ -48,6 +48,9 @@ func newHarness(t *testing.T, nodes int, opts ...func(*harness)) *harness {
 	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), changed: make(chan struct{}, 1), nodes: nodes}
 	h.cfg = DefaultConfig()
 	h.cfg.StateDir = h.dir
+	// The life-cycle tests check that a job's machine goes off at its end;
+	// idleoff_test.go runs the other policies.
+	h.cfg.Reconcile.IdleOff = IdleOffImmediate
 	// Jobs write output as their owner (uid 1000 in these tests) even when
 	// the tests run as root, so the directory must be theirs to write.
 	os.Chmod(filepath.Dir(h.dir), 0o755)
