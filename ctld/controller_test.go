@@ -39,6 +39,7 @@ type harness struct {
 	changed  chan struct{}
 	nodes    int
 	wrap     func(name string, m machine.Machine) machine.Machine
+	nodeCfg  func(*node.Config) // edits each node's nodes-file entry
 	cfg      Config
 	machines []machine.Node
 }
@@ -80,6 +81,11 @@ func (h *harness) start() {
 	ms, err := simnode.Cluster(h.nodes, filepath.Join(h.dir, "sim"), h.clk, testLogger())
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.nodeCfg != nil {
+		for i := range ms {
+			h.nodeCfg(&ms[i].Config)
+		}
 	}
 	if h.wrap != nil {
 		for i := range ms {

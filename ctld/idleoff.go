@@ -204,6 +204,8 @@ func (c *Controller) warmOffLocked(rt *nodeRT, now time.Time, shapes []*job.Spec
 		return true, "drained"
 	case !rt.WarmUntil.IsZero() && !now.Before(rt.WarmUntil):
 		return true, fmt.Sprintf("idle since %s, its break-even", rt.Since.Format(time.RFC3339))
+	case rt.WarmUntil.IsZero():
+		return false, "" // --idle-off never: on until a job needs it
 	}
 	if shapes == nil {
 		shapes = c.waitingShapesLocked()
