@@ -3,6 +3,8 @@ package ctld
 import (
 	"context"
 	"fmt"
+	"iter"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -106,10 +108,12 @@ func (c *Controller) Breakeven(cfg node.Config) (time.Duration, bool) {
 	c.idle.mu.Lock()
 	k := c.idle.kinds[kind]
 	c.idle.mu.Unlock()
-	return breakeven(cfg, k)
+	return BreakevenHold(cfg, k)
 }
 
-func breakeven(cfg node.Config, k store.KindEnergy) (time.Duration, bool) {
+// BreakevenHold is T = boot energy ÷ idle power for a machine of cfg whose
+// kind the ledger measured as k (bench/replay uses it with no history).
+func BreakevenHold(cfg node.Config, k store.KindEnergy) (time.Duration, bool) {
 	boot, idle := cfg.BootJoules, cfg.IdleWatts
 	if k.Boots > 0 {
 		boot = k.BootJoules
@@ -194,35 +198,42 @@ func (c *Controller) warmNodeLocked(n *node.Node, user string, now time.Time) *n
 // ActIdleOn is the node event of a machine a job left on (IDLE-ON).
 const ActIdleOn = "idle_on"
 
-// warmOffLocked reports whether an IDLE-ON machine is due to be switched
-// off now, and why: drained, past its deadline, or no waiting job fits it.
-// fits, when not nil, is the shared answer of waitingFitsLocked for this
-// pass; nil computes it.
+// warmOffLocked is WarmOffDue for one of the controller's nodes. shapes,
+// when not nil, is WaitingShapes of this pass; nil computes it.
 func (c *Controller) warmOffLocked(rt *nodeRT, now time.Time, shapes []*job.Spec) (bool, string) {
+	if shapes == nil && !rt.Drain && (rt.WarmUntil.IsZero() || now.Before(rt.WarmUntil)) {
+		shapes = WaitingShapes(maps.Values(c.jobs))
+	}
+	return WarmOffDue(rt.Node, now, shapes, c.cfg.Scheduler)
+}
+
+// WarmOffDue reports whether an IDLE-ON machine is due to be switched off
+// at now, and why: drained, past its deadline, or (when it has one) no
+// waiting job fits it, by the scheduler's own check. shapes are
+// WaitingShapes of the queue. bench/replay decides with it too.
+func WarmOffDue(n *node.Node, now time.Time, shapes []*job.Spec, cfg scheduler.Config) (bool, string) {
 	switch {
-	case rt.Drain:
+	case n.Drain:
 		return true, "drained"
-	case !rt.WarmUntil.IsZero() && !now.Before(rt.WarmUntil):
-		return true, fmt.Sprintf("idle since %s, its break-even", rt.Since.Format(time.RFC3339))
-	case rt.WarmUntil.IsZero():
+	case !n.WarmUntil.IsZero() && !now.Before(n.WarmUntil):
+		return true, fmt.Sprintf("idle since %s, its break-even", n.Since.Format(time.RFC3339))
+	case n.WarmUntil.IsZero():
 		return false, "" // --idle-off never: on until a job needs it
 	}
-	if shapes == nil {
-		shapes = c.waitingShapesLocked()
-	}
+	one := []*node.Node{n}
 	for _, s := range shapes {
-		if scheduler.Feasible(s, []*node.Node{rt.Node}, c.cfg.Scheduler) == nil {
+		if scheduler.Feasible(s, one, cfg) == nil {
 			return false, ""
 		}
 	}
 	return true, "no waiting job fits it"
 }
 
-// waitingShapesLocked is one job spec for each distinct shape (partition,
-// arch, features, cores, memory) among the waiting jobs: whether a job fits
-// a machine depends on nothing else, and there are far fewer shapes than
+// WaitingShapes is one job spec for each distinct shape (partition, arch,
+// features, cores, memory) among the waiting jobs: whether a job fits a
+// machine depends on nothing else, and there are far fewer shapes than
 // jobs. Never nil.
-func (c *Controller) waitingShapesLocked() []*job.Spec {
+func WaitingShapes(jobs iter.Seq[*job.Job]) []*job.Spec {
 	type shape struct {
 		part, arch, feats string
 		cores             int
@@ -230,7 +241,7 @@ func (c *Controller) waitingShapesLocked() []*job.Spec {
 	}
 	seen := map[shape]bool{}
 	out := []*job.Spec{}
-	for _, j := range c.jobs {
+	for j := range jobs {
 		if j.State != job.Pending {
 			continue
 		}

@@ -31,7 +31,7 @@ func TestBreakevenFigures(t *testing.T) {
 		{"no idle figure", node.Config{BootJoules: 1}, store.KindEnergy{}, 0, false},
 		{"no boot figure", node.Config{IdleWatts: 1}, store.KindEnergy{}, 0, false},
 	} {
-		got, ok := breakeven(tc.cfg, tc.k)
+		got, ok := BreakevenHold(tc.cfg, tc.k)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s: %v %v, want %v %v", tc.name, got, ok, tc.want, tc.ok)
 		}

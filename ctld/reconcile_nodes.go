@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
@@ -56,7 +57,7 @@ func (c *Controller) queueProbesLocked() {
 				continue
 			}
 			if shapes == nil {
-				shapes = c.waitingShapesLocked()
+				shapes = WaitingShapes(maps.Values(c.jobs))
 			}
 			if off, _ := c.warmOffLocked(rt, now, shapes); !off {
 				continue
