@@ -63,9 +63,9 @@ type jobStat struct {
 }
 
 const (
-	evRun = iota // a boot or reuse is done: the task runs
-	evEnd        // the task ends
-	evWarm       // a warm machine's break-even passed
+	evRun  = iota // a boot or reuse is done: the task runs
+	evEnd         // the task ends
+	evWarm        // a warm machine's break-even passed
 )
 
 type event struct {
