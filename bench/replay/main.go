@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		start := time.Now()
-		r, err := Replay(tr, n, x3550, p)
+		r, err := Replay(ctx, tr, n, x3550, p)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.Name, err)
 		}

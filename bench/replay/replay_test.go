@@ -29,13 +29,13 @@ func TestReplayPolicies(t *testing.T) {
 		machines int
 		users    bool
 	}{
-		{"testdata/KTH-SP2-1996-2.1-cln.swf.gz", 800, 100, true},
-		{"testdata/lublin_256.swf.gz", 400, 256, false},
+		{"testdata/KTH-SP2-1996-2.1-cln.swf.gz", 400, 100, true},
+		{"testdata/lublin_256.swf.gz", 200, 256, false},
 	} {
 		tr := slice(t, tc.path, tc.jobs)
 		byName := map[string]Result{}
 		for _, p := range Policies {
-			r, err := Replay(tr, tc.machines, x3550, p)
+			r, err := Replay(context.Background(), tr, tc.machines, x3550, p)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tc.path, p.Name, err)
 			}
@@ -69,9 +69,38 @@ func TestReplayPolicies(t *testing.T) {
 		if tc.users && ber.Reuses == 0 {
 			t.Errorf("%s: no reuse with users in the trace", tc.path)
 		}
-		again, err := Replay(tr, tc.machines, x3550, Policies[3])
+		again, err := Replay(context.Background(), tr, tc.machines, x3550, Policies[3])
 		if err != nil || again != ber {
 			t.Errorf("%s: a second replay differs: %+v\nvs %+v (%v)", tc.path, again, ber, err)
+		}
+	}
+}
+
+// TestHeadOfQueueIsEnough: the replay shows each pass only the oldest
+// waiting tasks; the scheduler seeing the whole queue plans the same.
+func TestHeadOfQueueIsEnough(t *testing.T) {
+	for _, tc := range []struct {
+		path     string
+		jobs     int
+		machines int
+	}{
+		{"testdata/KTH-SP2-1996-2.1-cln.swf.gz", 300, 100},
+		{"testdata/lublin_256.swf.gz", 150, 256},
+	} {
+		tr := slice(t, tc.path, tc.jobs)
+		for _, p := range []Policy{Policies[0], Policies[3]} {
+			head, err := replay(context.Background(), tr, tc.machines, x3550, p, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, err := replay(context.Background(), tr, tc.machines, x3550, p, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head.Passes, whole.Passes = 0, 0
+			if head != whole {
+				t.Errorf("%s %s: head of the queue %+v\nwhole queue %+v", tc.path, p.Name, head, whole)
+			}
 		}
 	}
 }
@@ -96,7 +125,7 @@ func TestRunPrintsTable(t *testing.T) {
 func BenchmarkReplayKTH1000(b *testing.B) {
 	tr := slice(b, "testdata/KTH-SP2-1996-2.1-cln.swf.gz", 1000)
 	for b.Loop() {
-		if _, err := Replay(tr, 100, x3550, Policies[3]); err != nil {
+		if _, err := Replay(context.Background(), tr, 100, x3550, Policies[3]); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -98,6 +99,7 @@ type sim struct {
 	nodes  []*node.Node
 	byName map[string]int
 	hold   time.Duration
+	whole  bool // every pass sees the whole queue, not its head
 
 	q       events
 	pending []*job.Job
@@ -115,10 +117,16 @@ var epoch = time.Date(1996, 9, 23, 0, 0, 0, 0, time.UTC)
 // the machine-seconds and the floor are the trace's; the tasks of a job
 // are not started together (no gang), and the job waits until its last
 // task starts.
-func Replay(trace []swf.Job, machines int, srv Server, pol Policy) (Result, error) {
+func Replay(ctx context.Context, trace []swf.Job, machines int, srv Server, pol Policy) (Result, error) {
+	return replay(ctx, trace, machines, srv, pol, false)
+}
+
+// replay is Replay; whole shows the scheduler the whole queue every pass
+// (the test that the head is enough).
+func replay(ctx context.Context, trace []swf.Job, machines int, srv Server, pol Policy, whole bool) (Result, error) {
 	cfg := scheduler.DefaultConfig()
 	cfg.SizeWeight, cfg.FairShareWeight = 0, 0 // age alone, as in the traced machine's queue
-	s := &sim{pol: pol, srv: srv, cfg: cfg, byName: map[string]int{}, tasks: map[uint64]*task{}, active: map[uint64]*job.Job{}}
+	s := &sim{pol: pol, srv: srv, cfg: cfg, whole: whole, byName: map[string]int{}, tasks: map[uint64]*task{}, active: map[uint64]*job.Job{}}
 	s.res = Result{Policy: pol, Machines: machines}
 	for i := range machines {
 		n := &node.Node{Config: node.Config{Name: fmt.Sprintf("m%04d", i), Arch: "x86_64", Kind: "x3550m3",
@@ -138,7 +146,10 @@ func Replay(trace []swf.Job, machines int, srv Server, pol Policy) (Result, erro
 	var stats []*jobStat
 	next := 0
 	now := epoch
-	for next < len(trace) || len(s.q) > 0 {
+	for step := 0; next < len(trace) || len(s.q) > 0; step++ {
+		if step%4096 == 0 && ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
 		at := time.Time{}
 		if next < len(trace) {
 			at = epoch.Add(trace[next].Submit)
@@ -253,13 +264,28 @@ func (s *sim) switchOff(i int, now time.Time) {
 }
 
 // schedule runs a pass of the real scheduler when a task waits and a
-// machine is free, and starts what it places.
+// machine is free, and starts what it places. The pass sees the oldest
+// waiting tasks, one more than there are free machines: every task has the
+// same shape and priority is age alone, so the scheduler's order is submit
+// order and it places the same tasks on the same machines as it would
+// seeing the whole queue (which, on an overloaded trace, is thousands of
+// tasks a pass).
 func (s *sim) schedule(now time.Time) {
-	if len(s.pending) == 0 || !slices.ContainsFunc(s.nodes, (*node.Node).Available) {
+	free := 0
+	for _, n := range s.nodes {
+		if n.Available() {
+			free++
+		}
+	}
+	if len(s.pending) == 0 || free == 0 {
 		return
 	}
-	jobs := make([]*job.Job, 0, len(s.pending)+len(s.active))
-	jobs = append(jobs, s.pending...)
+	head := s.pending[:min(len(s.pending), free+1)]
+	if s.whole {
+		head = s.pending
+	}
+	jobs := make([]*job.Job, 0, len(head)+len(s.active))
+	jobs = append(jobs, head...)
 	for _, j := range s.active {
 		jobs = append(jobs, j)
 	}
