@@ -315,7 +315,16 @@ func (s *sim) schedule(now time.Time) {
 		}
 		heap.Push(&s.q, event{at: now.Add(d), kind: evRun, m: i, gen: m.gen})
 	}
-	s.pending = slices.DeleteFunc(s.pending, func(j *job.Job) bool { return placed[j.ID] })
+	// Drop the placed tasks from the head, keeping order: the rest of the
+	// queue is not copied.
+	w := len(head)
+	for i := len(head) - 1; i >= 0; i-- {
+		if !placed[head[i].ID] {
+			w--
+			s.pending[w] = head[i]
+		}
+	}
+	s.pending = s.pending[w:]
 }
 
 // earlyOff switches off the warm machines ctld's reconciler would: those
