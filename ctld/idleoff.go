@@ -157,12 +157,15 @@ func (c *Controller) keepWarm(j *job.Job, outcome job.State) bool {
 	}
 	c.mu.RLock()
 	rt, ok := c.nodes[j.Node]
-	drain := ok && rt.Drain
+	var n *node.Node
+	if ok {
+		n = rt.Node // records are copy-on-write: this one stays as it is
+	}
 	c.mu.RUnlock()
-	if !ok || drain {
+	if n == nil || n.Drain {
 		return false
 	}
-	_, keep, _ := c.warmHold(rt.Config)
+	_, keep, _ := c.warmHold(n.Config)
 	return keep
 }
 
