@@ -51,6 +51,7 @@ type Controller struct {
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
+	idle     idleState  // the ledger's figures for the idle-off break-even
 	acct     *acctState // associations, quotas, fair share, carbon (assoc.go)
 	wake     chan struct{}
 	probeQ   chan probe // BMC calls for the reconciler's workers
@@ -154,6 +155,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}
 		if old, ok := stored[nm.Config.Name]; ok {
 			n.State, n.Reason, n.Drain, n.Job, n.Since, n.Fault = old.State, old.Reason, old.Drain, old.Job, old.Since, old.Fault
+			n.WarmUntil, n.WarmUser = old.WarmUntil, old.WarmUser
 			if n.Job != 0 {
 				if j, ok := c.jobs[n.Job]; !ok || !j.State.Active() || j.Node != n.Name {
 					n.State, n.Job = node.Idle, 0

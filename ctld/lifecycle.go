@@ -157,6 +157,9 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	case exit != 0:
 		outcome, detail = job.Failed, fmt.Sprintf("exit status %d", exit)
 	}
+	if c.keepWarm(j, outcome) {
+		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail)
+	}
 	if outcome != job.Pending {
 		if err := sess.PowerOff(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
 			log.Info("in-band power off failed; the BMC will do it", "err", err)
@@ -185,6 +188,18 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 			return nil, c.release(id, job.Failed, err.Error(), freeNode)
 		}
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
+	}
+	if err := c.powerCycleFirst(ctx, j.Node, m); err != nil {
+		if c.shuttingDown() {
+			return nil, nil
+		}
+		if stopped, serr := c.stopped(ctx, id, m); stopped {
+			return nil, serr
+		}
+		c.powerError(j.Node, err)
+		m.Finish(j)
+		return nil, c.bootFailed(id, fmt.Sprintf("power off before boot: %v", err),
+			downNode(fmt.Sprintf("power off failed: %v", err), node.FaultPowerOff))
 	}
 	digest, kernel := bootFactsOf(m, j)
 	c.baselineReading(ctx, j, m)

@@ -152,7 +152,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.Float64Var(&f.cfg.Scheduler.FairShareWeight, "fair-share-weight", f.cfg.Scheduler.FairShareWeight, "priority weight of the account's energy fair-share factor")
 	rc := &f.cfg.Reconcile
 	fl.DurationVar(&rc.Interval, "reconcile-interval", rc.Interval, "how often the reconciler compares each node and job with what it observes; also its first retry's wait")
-	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine may be on with no job before the reconciler switches it off")
+	fl.Var(&rc.IdleOff, "idle-off", "after a job: switch its machine off at once (immediate), keep it on (IDLE-ON) for its kind's boot energy ÷ idle power or until no waiting job fits it (breakeven), or keep it on until a job needs it (never)")
+	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine found on that no job left on is held before the reconciler switches it off; also breakeven's hold for a kind without boot and idle figures")
 	fl.DurationVar(&rc.PowerSync, "power-sync-interval", rc.PowerSync, "how often the BMC of a machine without a job is asked for its power state")
 	fl.DurationVar(&rc.AgentTimeout, "agent-timeout", rc.AgentTimeout, "a running job whose node agent sends no heartbeat this long is NODE_FAIL and its machine switched off (0: never)")
 	fl.DurationVar(&rc.RetryMax, "retry-max", rc.RetryMax, "longest wait between the reconciler's retries (they double from --reconcile-interval)")
