@@ -106,9 +106,9 @@ func totalAt(pts []MeterPoint, t time.Time) float64 {
 	return a.Joules + (b.Joules-a.Joules)*t.Sub(a.Time).Seconds()/span
 }
 
-// timeShare is the part of [start, end) inside [from, to), as a fraction; a
+// Overlap is the part of [start, end) inside [from, to), as a fraction; a
 // zero-length stretch counts whole when it lies inside.
-func timeShare(start, end, from, to time.Time) float64 {
+func Overlap(start, end, from, to time.Time) float64 {
 	if !end.After(start) {
 		if !start.Before(from) && start.Before(to) {
 			return 1
@@ -149,7 +149,7 @@ func BuildBalance(node string, from, to time.Time, entries []Entry, stretches []
 			// cannot balance a whole-machine meter.
 			continue
 		}
-		j := e.Joules * timeShare(e.Start, e.End, from, to)
+		j := e.Joules * Overlap(e.Start, e.End, from, to)
 		if e.Credited {
 			b.Unbilled[e.CreditReason] += j
 		} else {
@@ -164,7 +164,7 @@ func BuildBalance(node string, from, to time.Time, entries []Entry, stretches []
 		if s.Node != node {
 			continue
 		}
-		j := s.Joules * timeShare(s.Start, s.End, from, to)
+		j := s.Joules * Overlap(s.Start, s.End, from, to)
 		if s.Reason == ReasonStandby {
 			b.Standby += j
 		} else if j > 0 || s.Reason != "" {

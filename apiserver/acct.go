@@ -72,3 +72,30 @@ func (s *Server) curve(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, cv)
 }
+
+// balance answers each node's energy balance over ?start=&end= (RFC 3339;
+// either may be left out).
+func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
+	var from, to time.Time
+	if err := queryTimes(r, map[string]*time.Time{"start": &from, "end": &to}); err != nil {
+		WriteError(w, err)
+		return
+	}
+	b, err := s.c.Balance(from, to)
+	answer(w, b, err)
+}
+
+// queryTimes reads the named RFC 3339 times of a request's query; a name
+// left out leaves its time zero.
+func queryTimes(r *http.Request, ts map[string]*time.Time) error {
+	for name, t := range ts {
+		if x := r.URL.Query().Get(name); x != "" {
+			p, err := time.Parse(time.RFC3339Nano, x)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ctld.ErrInvalid, name, err)
+			}
+			*t = p
+		}
+	}
+	return nil
+}

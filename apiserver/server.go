@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -68,6 +69,7 @@ type Jobs interface {
 	NodeAction(who ctld.Identity, name, action, reason string) error
 	Acct(f ctld.AcctFilter) (api.AcctList, error)
 	Curve(id uint64) (api.PowerCurve, error)
+	Balance(from, to time.Time) (api.Balance, error)
 }
 
 // Accounts is what an energy manager runs: associations, quotas, fair
@@ -103,6 +105,7 @@ func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Serv
 	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
 	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
 	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
+	s.mux.HandleFunc("GET "+api.PathBalance, s.balance)
 	s.accountingRoutes()
 	return s
 }

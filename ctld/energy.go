@@ -27,6 +27,15 @@ type EnergyConfig struct {
 	MaxGapIntervals int
 	// Tariffs prices energy; nil bills joules at no cost.
 	Tariffs *accounting.Tariffs
+	// StandbyInterval is how often a node with no job (off, or on and
+	// idle) is read for the unbilled ledger; 0 = 5 × PowerInterval.
+	StandbyInterval time.Duration
+	// Failures says who pays for a boot that failed through the node or
+	// the controller; "" = accounting.FailuresCluster.
+	Failures accounting.FailurePolicy
+	// OverheadAccount is the account credited failures count to (quotas,
+	// fair share); "" = "overhead".
+	OverheadAccount string
 	// Carbon is the carbon-intensity schedule from the tariff file (its
 	// windows); hourly values imported later join it (carbon.go). Nil:
 	// only imported values, if any.
@@ -63,10 +72,13 @@ type energyState struct {
 	recs map[string]*recording // by node
 	base map[string]baseline   // by node: read before a boot's recording starts
 	used map[string]float64    // joules billed by account
+	// meters are the nodes' metered totals and unbilled stretches
+	// (metering.go).
+	meters map[string]*nodeMeter
 }
 
 func newEnergyState() *energyState {
-	return &energyState{recs: map[string]*recording{}, base: map[string]baseline{}, used: map[string]float64{}}
+	return &energyState{recs: map[string]*recording{}, base: map[string]baseline{}, used: map[string]float64{}, meters: map[string]*nodeMeter{}}
 }
 
 // powered reports whether a job in state s has its node switched on (or
@@ -83,7 +95,7 @@ func powered(s job.State) bool {
 func (c *Controller) loadEnergy() error {
 	return c.st.View(func(tx *store.Tx) error {
 		return tx.ForEachLedgerEntry(func(e *store.LedgerEntry) error {
-			c.en.used[e.Account] += e.Joules
+			c.en.used[c.chargedAccount(e.Account, e.Credited)] += e.Joules
 			return nil
 		})
 	})

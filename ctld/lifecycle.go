@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/joboutput"
 	"github.com/bmc-sched/bmc/machine"
@@ -200,6 +201,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		c.powerError(j.Node, err)
 		log.Warn("power on failed", "err", err)
 		m.Finish(j)
+		c.mayBeOn(j.Node, accounting.ReasonPowerOnFailed)
 		// The machine may have come on all the same: the reconciler
 		// switches off a node that is on with no job.
 		reason := fmt.Sprintf("BMC power on: %v", err)

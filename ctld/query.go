@@ -202,7 +202,9 @@ func (c *Controller) Nodes() []api.NodeInfo {
 		if rt.power != power.Unknown {
 			in.Power = string(rt.power)
 		}
-		in.Watts = rt.watts
+		if rt.power != power.Off {
+			in.Watts = rt.watts
+		}
 		out = append(out, in)
 	}
 	return out

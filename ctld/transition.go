@@ -194,7 +194,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				return err
 			}
 			var err error
-			billed[i], err = c.billTx(tx, old, j, ev)
+			billed[i], err = c.billTx(tx, old, j, ev, s.node.op == nodeDown)
 			if err != nil {
 				return err
 			}

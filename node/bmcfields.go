@@ -64,7 +64,7 @@ func (fs fields) bmc(c *Config) {
 	for _, k := range []struct {
 		field string
 		dst   *float64
-	}{{"max_watts", &c.MaxWatts}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
+	}{{"max_watts", &c.MaxWatts}, {"idle_watts", &c.IdleWatts}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
 		s, ok := fs.f[k.field]
 		if !ok {
 			continue

@@ -28,7 +28,11 @@ type Config struct {
 	// MaxWatts is the most the machine draws: energy quotas reserve it for
 	// a starting job until its kind has a history of billed power.
 	MaxWatts float64 `json:"max_watts,omitempty"`
-	BMC      BMC     `json:"bmc"`
+	// IdleWatts is the kind's measured idle draw: a job billed from
+	// in-band (self-reported) readings pays at least this × its time.
+	// 0: the simulator's idle watts for sim nodes, else no floor.
+	IdleWatts float64 `json:"idle_watts,omitempty"`
+	BMC       BMC     `json:"bmc"`
 	// SSHAddress is where the controller reaches the node's SSH server when
 	// that is not the address the node reports (a lab port-forward), "host:port".
 	SSHAddress string `json:"ssh_address,omitempty"`
