@@ -111,8 +111,8 @@ type AcctJob struct {
 	Simulated       bool      `json:"simulated,omitempty"`
 	// Live is set while the job holds a powered node: the figures are the
 	// energy so far, and the last boot is not in the ledger yet.
-	Live        bool          `json:"live,omitempty"`
-	CarbonGrams float64       `json:"carbon_g,omitempty"`
+	Live        bool    `json:"live,omitempty"`
+	CarbonGrams float64 `json:"carbon_g,omitempty"`
 	// Meter is the meters of its entries, "+"-joined when they differ;
 	// SelfReported and Implausible are set when any entry is.
 	Meter        string `json:"meter,omitempty"`

@@ -78,7 +78,7 @@ var acctFields = map[string]acctField{
 		return m
 	}},
 	"credited": summed(func(j *api.AcctJob) float64 { return j.CreditedJoules }, nil, joules),
-	"co2g": {get: func(j *api.AcctJob) string { return strconv.FormatFloat(j.CarbonGrams, 'f', 1, 64) }},
+	"co2g":     {get: func(j *api.AcctJob) string { return strconv.FormatFloat(j.CarbonGrams, 'f', 1, 64) }},
 	"est": {get: func(j *api.AcctJob) string {
 		if j.EnergyEstimated {
 			return "yes"
