@@ -93,7 +93,8 @@ type nodeRT struct {
 	onWhy     string
 	bmc       node.BMC // as configured: names the meter (metering.go)
 	sim       bool
-	idleWatts float64 // the floor of self-reported bills (idleFloor)
+	idleWatts float64       // the floor of self-reported bills (idleFloor)
+	poke      chan struct{} // wakes the meter loop (setPower)
 }
 
 type lifecycle struct {
@@ -156,7 +157,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		if _, dup := c.nodes[n.Name]; dup {
 			return nil, fmt.Errorf("node %s configured twice", n.Name)
 		}
-		c.nodes[n.Name] = &nodeRT{Node: n, m: nm.Machine, power: power.Unknown, bmc: n.BMC, sim: nm.Machine.Simulated(), idleWatts: n.IdleWatts}
+		c.nodes[n.Name] = &nodeRT{Node: n, m: nm.Machine, power: power.Unknown, bmc: n.BMC, sim: nm.Machine.Simulated(), idleWatts: n.IdleWatts, poke: make(chan struct{}, 1)}
 		c.names = append(c.names, n.Name)
 	}
 	sort.Strings(c.names)
@@ -247,10 +248,7 @@ func (c *Controller) powerError(name string, err error) {
 func (c *Controller) setPower(name string, st power.State) {
 	c.mu.Lock()
 	if n, ok := c.nodes[name]; ok {
-		n.power = st
-		if st == power.Off {
-			n.watts, n.onWhy = nil, ""
-		}
+		n.setPower(st)
 	}
 	c.mu.Unlock()
 }

@@ -114,14 +114,18 @@ func (c *Controller) billEnd(j *job.Job, at time.Time) time.Time {
 	return at
 }
 
-// energyAfterLocked follows a committed transition: sampling starts when
+// energyAfterLocked follows a committed transition made at: sampling starts when
 // the node is switched on for the job, stops once the job left it, and the
 // billed energy counts towards the quotas and the fair share (quota.go).
-func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry) {
+func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry, at time.Time) {
 	if old != nil && powered(old.State) && !powered(j.State) {
 		c.stopRecordingLocked(old.Node, old.ID, old.Boot)
+		if len(billed) > 0 {
+			c.meterBillEndedLocked(old.Node, billed)
+		}
 	}
 	if powered(j.State) && (old == nil || !powered(old.State)) {
+		c.meterBillStartsLocked(j.Node, at)
 		c.startRecordingLocked(j)
 	}
 	if len(billed) == 0 {

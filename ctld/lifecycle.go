@@ -201,6 +201,9 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		c.powerError(j.Node, err)
 		log.Warn("power on failed", "err", err)
 		m.Finish(j)
+		// The machine may have come on: the boot's bill ends on a reading
+		// taken now, and what it draws from then on is unbilled.
+		c.sampleFinal(ctx, j.Node)
 		c.mayBeOn(j.Node, accounting.ReasonPowerOnFailed)
 		// The machine may have come on all the same: the reconciler
 		// switches off a node that is on with no job.
@@ -350,6 +353,11 @@ func (c *Controller) powerOffConfirm(ctx context.Context, name string, m machine
 	if err := m.PowerOff(pctx); err != nil {
 		if errors.Is(context.Cause(pctx), errPowerOffTimeout) {
 			err = fmt.Errorf("%w: %w", errPowerOffTimeout, err)
+		}
+		// The boot's bill ends on a reading taken now; the machine stays
+		// on, and what it draws from here is unbilled (power-off-failed).
+		if ctx.Err() == nil {
+			c.sampleFinal(context.WithoutCancel(ctx), name)
 		}
 		return err
 	}

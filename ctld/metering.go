@@ -19,19 +19,6 @@ import (
 	"github.com/bmc-sched/bmc/store"
 )
 
-// nodeMeter is one node's metered total and its open unbilled stretch.
-type nodeMeter struct {
-	meter    string
-	have     bool
-	last     accounting.Sample // the reading the total is advanced to
-	total    float64
-	restored bool // last comes from the store: the next gap is bmcctld's downtime
-	cur      *store.Unbilled
-	dirty    []*store.Unbilled // stretches to write at the next flush
-	point    bool              // the total moved since the last flush
-	flushed  time.Time
-}
-
 // meterOf names the meter a node's out-of-band readings come from, from
 // its BMC's protocol and the kind of reading.
 func meterOf(cfg node.BMC, simulated bool, s accounting.Sample) string {
@@ -56,7 +43,25 @@ func (c *Controller) mayBeOn(name, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if rt, ok := c.nodes[name]; ok {
-		rt.onWhy, rt.power = why, power.Unknown
+		rt.setPower(power.Unknown)
+		rt.onWhy = why
+	}
+}
+
+// setPower records the machine's power state. A change wakes its meter
+// loop: a reading right at the change keeps the energy on either side
+// under the right reason. Called with c.mu held.
+func (rt *nodeRT) setPower(st power.State) {
+	if st == power.Off {
+		rt.watts, rt.onWhy = nil, ""
+	}
+	if rt.power == st {
+		return
+	}
+	rt.power = st
+	select {
+	case rt.poke <- struct{}{}:
+	default:
 	}
 }
 
@@ -65,87 +70,38 @@ func (c *Controller) mayBeOn(name, why string) {
 func (rt *nodeRT) meterName(s accounting.Sample) string { return meterOf(rt.bmc, rt.sim, s) }
 
 // unbilledReasonLocked says why a node without a recording draws power
-// now. Called with c.mu held.
-func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string) string {
+// now, and whether that is known (sure) or a guess while nobody has asked
+// its BMC yet (after a start, or a BMC that did not answer). Called with
+// c.mu held.
+func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string, s *accounting.Sample) (reason string, sure bool) {
 	switch {
 	case rt.Fault == node.FaultPowerOff:
-		return accounting.ReasonPowerOffFailed
-	case rt.power == power.Off:
-		return accounting.ReasonStandby
+		return accounting.ReasonPowerOffFailed, true
 	case rt.onWhy != "":
-		return rt.onWhy
+		return rt.onWhy, true
 	case rt.power == power.On:
-		return accounting.ReasonIdleOn
+		return accounting.ReasonIdleOn, true
+	case s != nil && s.Watts > rt.standbyMax():
+		// Off as last asked, or not asked, but it draws more than a
+		// machine that is off: switched on behind the controller's back.
+		// The meter's word is as good as the BMC's state.
+		return accounting.ReasonIdleOn, true
+	case rt.power == power.Off:
+		return accounting.ReasonStandby, true
 	case prev != "":
-		return prev // not asked yet: as it was
+		return prev, false // not asked yet: as it was
 	}
-	return accounting.ReasonStandby
+	return accounting.ReasonStandby, false
 }
 
-// meterFeed advances node's metered total to reading s. A job's reading
-// (forJob) is billed to it; any other goes to the node's open unbilled
-// stretch under reason. Called with c.en.mu held.
-func (c *Controller) meterFeed(name string, meter string, s accounting.Sample, forJob bool, reason string) {
-	m := c.en.meters[name]
-	if m == nil {
-		m = &nodeMeter{}
-		c.en.meters[name] = m
+// standbyMax is the most a machine that is off is taken to draw, for a
+// guess at its state before its BMC was asked: half its idle floor when
+// that is known, else 20 W (a BMC and PSU draw 5-15 W).
+func (rt *nodeRT) standbyMax() float64 {
+	if f := rt.idleFloor(); f > 0 {
+		return f / 2
 	}
-	m.meter = meter
-	if !m.have {
-		m.have, m.last, m.point = true, s, true
-		return
-	}
-	if !s.Time.After(m.last.Time) {
-		return
-	}
-	// Readings of a node with no job come every standbyEvery; a tick late
-	// by a little is not a gap.
-	gap := max(5*max(c.cfg.Energy.interval(), time.Second), 2*c.cfg.Energy.standbyEvery())
-	j, est := accounting.Between(m.last, s, gap)
-	a := m.last
-	m.total += j
-	m.last, m.point = s, true
-	restored := m.restored
-	m.restored = false
-	if forJob {
-		m.closeStretch()
-		return
-	}
-	if restored && s.Time.Sub(a.Time) > gap {
-		m.closeStretch()
-		note := "recovered from the meter's counter"
-		if !(a.Counter && s.Counter) {
-			note = "estimated from the readings either side"
-			est = true
-		}
-		m.cur = &store.Unbilled{Node: name, Start: a.Time, End: s.Time, Reason: accounting.ReasonControllerDown,
-			Joules: j, Meter: meter, Samples: 1, Estimated: est, Note: note}
-		m.dirty = append(m.dirty, m.cur)
-		m.cur = nil
-		return
-	}
-	if m.cur == nil || m.cur.Reason != reason {
-		m.closeStretch()
-		m.cur = &store.Unbilled{Node: name, Start: a.Time, Reason: reason, Meter: meter}
-	}
-	m.cur.End, m.cur.Joules, m.cur.Samples = s.Time, m.cur.Joules+j, m.cur.Samples+1
-	m.cur.Estimated = m.cur.Estimated || est
-	m.markDirty()
-}
-
-func (m *nodeMeter) markDirty() {
-	if n := len(m.dirty); n == 0 || m.dirty[n-1] != m.cur {
-		m.dirty = append(m.dirty, m.cur)
-	}
-}
-
-// closeStretch ends the open stretch; it is written at the next flush.
-func (m *nodeMeter) closeStretch() {
-	if m.cur != nil {
-		m.markDirty()
-		m.cur = nil
-	}
+	return 20
 }
 
 // flushMeter writes node's metered total and its changed stretches when
@@ -247,6 +203,7 @@ func (c *Controller) meterLoop(ctx context.Context, name string) {
 				c.log.Warn("metered energy not stored at shutdown; the next start recovers it from the meter", "node", name, "err", err)
 			}
 			return
+		case <-rt.poke:
 		case <-c.clk.After(c.cfg.Energy.standbyEvery()):
 		}
 	}
@@ -272,9 +229,17 @@ func (c *Controller) meterTick(ctx context.Context, name string, rt *nodeRT, err
 	if c.en.recs[name] != nil {
 		return // a job's recording started meanwhile: its reading wins
 	}
+	c.feedUnbilledLocked(name, rt, s)
+}
+
+// feedUnbilledLocked books reading s of a node no job's recording reads,
+// under the reason the node draws power now. Called with c.mu (read) and
+// c.en.mu held.
+func (c *Controller) feedUnbilledLocked(name string, rt *nodeRT, s accounting.Sample) {
 	prev := ""
 	if m := c.en.meters[name]; m != nil && m.cur != nil {
 		prev = m.cur.Reason
 	}
-	c.meterFeed(name, rt.meterName(s), s, false, c.unbilledReasonLocked(rt, prev))
+	reason, sure := c.unbilledReasonLocked(rt, prev, &s)
+	c.meterFeed(name, rt.meterName(s), s, false, reason, sure)
 }

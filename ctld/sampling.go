@@ -130,7 +130,7 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
 		r.samples = append(r.samples, s)
 	}
-	c.meterFeed(r.node, meter, s, true, "")
+	c.meterFeed(r.node, meter, s, true, "", true)
 	c.en.mu.Unlock()
 }
 
@@ -190,11 +190,7 @@ func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m machine.
 	c.mu.RLock()
 	c.en.mu.Lock()
 	c.en.base[j.Node] = baseline{job: j.ID, boot: j.Boot, s: s}
-	prev := ""
-	if m := c.en.meters[j.Node]; m != nil && m.cur != nil {
-		prev = m.cur.Reason
-	}
-	c.meterFeed(j.Node, rt.meterName(s), s, false, c.unbilledReasonLocked(rt, prev))
+	c.feedUnbilledLocked(j.Node, rt, s)
 	c.en.mu.Unlock()
 	c.mu.RUnlock()
 }
@@ -243,9 +239,9 @@ func (c *Controller) AgentEnergy(r machine.EnergyReading) {
 	}
 }
 
-// sampleFinal notes that node was just confirmed off and takes the reading
-// that closes its powered stretch, so the power-off phase ends there, on a
-// measurement.
+// sampleFinal notes that node was just confirmed off (or its power-on
+// failed) and takes the reading that closes its powered stretch, so the
+// boot's last phase ends there, on a measurement.
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	c.en.mu.Lock()
 	r := c.en.recs[node]
