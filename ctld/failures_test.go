@@ -89,7 +89,9 @@ func TestOwnFailuresStayBilled(t *testing.T) {
 // job's bill as credited; the boot that ran the job is billed.
 func TestAbortedBootIsCredited(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, inner machine.Machine) machine.Machine { return &abortsFirst{Machine: inner, times: 2} }
+		h.wrap = func(name string, inner machine.Machine) machine.Machine {
+			return &abortsFirst{Machine: inner, times: 2}
+		}
 	})
 	id := h.submit(alice, simSpec(5*time.Second, 0))[0]
 	h.waitState(id, job.Completed)
