@@ -27,6 +27,9 @@ type EnergyConfig struct {
 	MaxGapIntervals int
 	// Tariffs prices energy; nil bills joules at no cost.
 	Tariffs *accounting.Tariffs
+	// SampleRetention is how long a billed boot's raw readings are kept
+	// (compacted) for disputes; 0 = DefaultSampleRetention.
+	SampleRetention time.Duration
 	// StandbyInterval is how often a node with no job (off, or on and
 	// idle) is read for the unbilled ledger; 0 = 5 × PowerInterval.
 	StandbyInterval time.Duration
@@ -47,6 +50,16 @@ func (e EnergyConfig) interval() time.Duration {
 		return time.Second
 	}
 	return e.PowerInterval
+}
+
+// DefaultSampleRetention keeps billed samples 90 days.
+const DefaultSampleRetention = 90 * 24 * time.Hour
+
+func (e EnergyConfig) retention() time.Duration {
+	if e.SampleRetention <= 0 {
+		return DefaultSampleRetention
+	}
+	return e.SampleRetention
 }
 
 func (e EnergyConfig) flushEvery() time.Duration {
@@ -75,6 +88,7 @@ type energyState struct {
 	// meters are the nodes' metered totals and unbilled stretches
 	// (metering.go).
 	meters map[string]*nodeMeter
+	swept  time.Time // the last sweep of old samples (retention.go); reconciler only
 }
 
 func newEnergyState() *energyState {

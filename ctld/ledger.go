@@ -57,8 +57,9 @@ const DefaultOverheadAccount = "overhead"
 // boot after a restart. accounting.BillBoot computes them from what this
 // gathers: the event log, the boot's samples (store and memory) and the job
 // and node facts. Entries are never rewritten: a boot already billed is left
-// alone, so nothing is billed twice. Once billed, the boot's raw samples
-// give way to a down-sampled power curve.
+// alone, so nothing is billed twice. Once billed, the boot gets a
+// down-sampled power curve, and its raw samples are compacted and kept for
+// the samples' retention.
 //
 // A boot that failed through the node or the controller (nodeFault: the
 // step put the node DOWN) is credited under the failure policy.
@@ -96,7 +97,12 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event, nodeFau
 			return nil, err
 		}
 	}
-	if err := tx.DropSamples(old.Node, old.ID, old.Boot); err != nil {
+	// The raw readings stay, compacted (every window's energy unchanged),
+	// for disputes (bmcq acct --samples, --recompute) until the retention
+	// sweep drops them.
+	chunk := store.SampleChunk{Node: old.Node, Job: old.ID, Boot: old.Boot, Samples: storeSamples(accounting.Compact(bs.samples, bs.opt)),
+		RAPL: bs.rapl, CounterMax: bs.opt.CounterMax}
+	if err := tx.ReplaceBootSamples(&chunk); err != nil {
 		return nil, err
 	}
 	return out, nil
