@@ -59,18 +59,23 @@ func (s *Server) acct(w http.ResponseWriter, r *http.Request) {
 }
 
 // curve serves GET /v1/acct/{id}/curve.
-func (s *Server) curve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) curve(w http.ResponseWriter, r *http.Request) { byJobID(w, r, s.c.Curve) }
+
+// samples serves GET /v1/acct/{id}/samples.
+func (s *Server) samples(w http.ResponseWriter, r *http.Request) { byJobID(w, r, s.c.JobSamples) }
+
+// recompute serves GET /v1/acct/{id}/recompute.
+func (s *Server) recompute(w http.ResponseWriter, r *http.Request) { byJobID(w, r, s.c.Recompute) }
+
+// byJobID answers fn for the job id in the path.
+func byJobID[T any](w http.ResponseWriter, r *http.Request, fn func(uint64) (T, error)) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
 		WriteError(w, fmt.Errorf("%w: %q is not a job id", ctld.ErrInvalid, r.PathValue("id")))
 		return
 	}
-	cv, err := s.c.Curve(id)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, cv)
+	out, err := fn(id)
+	answer(w, out, err)
 }
 
 // balance answers each node's energy balance over ?start=&end= (RFC 3339;

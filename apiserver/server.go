@@ -70,6 +70,8 @@ type Jobs interface {
 	Acct(f ctld.AcctFilter) (api.AcctList, error)
 	Curve(id uint64) (api.PowerCurve, error)
 	Balance(from, to time.Time) (api.Balance, error)
+	JobSamples(id uint64) (api.JobSamples, error)
+	Recompute(id uint64) (api.Recompute, error)
 }
 
 // Accounts is what an energy manager runs: associations, quotas, fair
@@ -106,6 +108,8 @@ func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Serv
 	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
 	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
 	s.mux.HandleFunc("GET "+api.PathBalance, s.balance)
+	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/samples", s.samples)
+	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/recompute", s.recompute)
 	s.accountingRoutes()
 	return s
 }

@@ -116,6 +116,11 @@ func (c *Controller) computeBill(tx *store.Tx, j *job.Job, facts accounting.Fact
 	if err != nil {
 		return accounting.Bill{}, bootSamples{}, err
 	}
+	return c.billFrom(tx, j, facts, events, end)
+}
+
+// billFrom bills the latest boot in events of j's node and boot up to end.
+func (c *Controller) billFrom(tx *store.Tx, j *job.Job, facts accounting.Facts, events []job.Event, end time.Time) (accounting.Bill, bootSamples, error) {
 	bs, err := c.samplesTx(tx, j.Node, j.ID, j.Boot)
 	if err != nil {
 		return accounting.Bill{}, bootSamples{}, err

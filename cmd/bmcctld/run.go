@@ -136,6 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
 	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
+	fl.DurationVar(&f.cfg.Energy.SampleRetention, "sample-retention", ctld.DefaultSampleRetention, "how long a billed job's power readings are kept (compacted, lossless for the energy) for bmcq acct --samples and --recompute")
 	fl.DurationVar(&f.cfg.Energy.StandbyInterval, "standby-interval", 0, "how often a node with no job (off, or on and idle) is metered for the unbilled ledger (default 5× --power-interval)")
 	fl.StringVar(&f.failureBilling, "failure-billing", string(accounting.FailuresCluster), "who pays a boot that failed through the node or the controller (NODE_FAIL, BOOT_FAIL after node faults, aborted boots): cluster (credited to --overhead-account) or user")
 	fl.StringVar(&f.cfg.Energy.OverheadAccount, "overhead-account", ctld.DefaultOverheadAccount, "account that credited failures count to (quotas, fair share)")
