@@ -163,7 +163,10 @@ func TestReplaceAndRetainBilledSamples(t *testing.T) {
 		return nil
 	})
 	var n int
-	if err := s.Update(func(tx *Tx) (err error) { n, err = tx.DropBilledSamplesBefore(t0.Add(-90 * 24 * time.Hour)); return err }); err != nil {
+	if err := s.Update(func(tx *Tx) (err error) {
+		n, err = tx.DropBilledSamplesBefore(t0.Add(-90 * 24 * time.Hour))
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	left := map[uint64]int{}
