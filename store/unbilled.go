@@ -159,3 +159,45 @@ func (t *Tx) LastMeterPoint(nodeName string) (MeterPoint, bool, error) {
 	}
 	return mp, true, nil
 }
+
+// ThinMeterPoints keeps, of each node's metered totals before cutoff, the
+// first and the last of every period, and deletes the rest; it says how
+// many it deleted. A balance interpolates between the
+// points it has, so only a period whose edge falls between two kept points
+// is cut less exactly; the totals themselves are never lost.
+func (t *Tx) ThinMeterPoints(cutoff time.Time, period time.Duration) (int, error) {
+	type kept struct {
+		node   string
+		bucket int64
+		key    []byte // the latest point before cutoff seen, kept as the last
+	}
+	var drop [][]byte
+	var cur *kept
+	c := t.tx.Bucket(bucketMeter).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		name, at, err := splitNodeTimeKey(k)
+		if err != nil {
+			return 0, fmt.Errorf("meter point: %w", err)
+		}
+		if !at.Before(cutoff) {
+			continue
+		}
+		b := at.UnixNano() / int64(period)
+		switch {
+		case cur == nil || cur.node != name || cur.bucket != b:
+			cur = &kept{node: name, bucket: b, key: nil}
+		default:
+			if cur.key != nil {
+				drop = append(drop, cur.key) // not the first of its period, nor (now) the last
+			}
+			cur.key = bytes.Clone(k)
+		}
+	}
+	b := t.tx.Bucket(bucketMeter)
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}

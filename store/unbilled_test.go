@@ -120,3 +120,44 @@ func TestUpgradeV4AddsConservationBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestThinMeterPoints(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	// n1: a point a minute for three hours; n2: one point. Thin what is
+	// older than 2 h to one an hour.
+	err := s.Update(func(tx *Tx) error {
+		for m := 0; m < 180; m++ {
+			if err := tx.PutMeterPoint(&MeterPoint{Node: "n1", Time: t0.Add(time.Duration(m) * time.Minute), Joules: float64(m)}); err != nil {
+				return err
+			}
+		}
+		return tx.PutMeterPoint(&MeterPoint{Node: "n2", Time: t0, Joules: 7})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.Update(func(tx *Tx) (err error) { n, err = tx.ThinMeterPoints(t0.Add(2*time.Hour), time.Hour); return err }); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) error {
+		pts, _ := tx.MeterPoints("n1")
+		var got []float64
+		for _, p := range pts {
+			if p.Time.Before(t0.Add(2 * time.Hour)) {
+				got = append(got, p.Joules)
+			}
+		}
+		// Each hour's first and last point before the cutoff, then all after it.
+		if want := []float64{0, 59, 60, 119}; len(got) != len(want) || got[0] != 0 || got[1] != 59 || got[2] != 60 || got[3] != 119 {
+			t.Errorf("points before the cutoff: %v, want %v", got, want)
+		}
+		if len(pts) != 4+60 || n != 120-4 {
+			t.Errorf("%d points left, %d dropped", len(pts), n)
+		}
+		if p, _ := tx.MeterPoints("n2"); len(p) != 1 {
+			t.Errorf("n2's only point: %v", p)
+		}
+		return nil
+	})
+}
