@@ -227,3 +227,17 @@ func (h *harness) dumpEnergy(name string) {
 		})
 	})
 }
+
+// TestOffMachineShowsNoWatts: bmcq nodes showed "off 72W", the last reading
+// of the job before; a machine that is off shows no watts.
+func TestOffMachineShowsNoWatts(t *testing.T) {
+	h := newHarness(t, 1)
+	id := h.submit(alice, loadSpec(5*time.Second, 1))[0]
+	h.waitState(id, job.Running)
+	h.until("watts while it runs", func() bool { n := h.c.Nodes()[0]; return n.Watts != nil && *n.Watts > 0 })
+	h.waitState(id, job.Completed)
+	h.until("a standby reading after the job", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > 15*time.Second })
+	if n := h.c.Nodes()[0]; n.Power != string(power.Off) || n.Watts != nil {
+		t.Errorf("node after its job: power %q watts %v, want off and no watts", n.Power, n.Watts)
+	}
+}
