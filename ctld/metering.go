@@ -81,10 +81,11 @@ func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string, s *accounting
 		return rt.onWhy, true
 	case rt.power == power.On:
 		return accounting.ReasonIdleOn, true
-	case s != nil && s.Watts > rt.standbyMax():
-		// Off as last asked, or not asked, but it draws more than a
-		// machine that is off: switched on behind the controller's back.
-		// The meter's word is as good as the BMC's state.
+	case s != nil && s.Watts > rt.standbyMax() && (rt.power == power.Unknown || rt.idleFloor() > 0):
+		// Not asked yet, or off as last asked (when the kind's idle draw
+		// is known), but it draws more than a machine that is off:
+		// switched on behind the controller's back. The meter's word is
+		// as good as the BMC's state.
 		return accounting.ReasonIdleOn, true
 	case rt.power == power.Off:
 		return accounting.ReasonStandby, true
@@ -94,9 +95,9 @@ func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string, s *accounting
 	return accounting.ReasonStandby, false
 }
 
-// standbyMax is the most a machine that is off is taken to draw, for a
-// guess at its state before its BMC was asked: half its idle floor when
-// that is known, else 20 W (a BMC and PSU draw 5-15 W).
+// standbyMax is the most a machine that is off is taken to draw, to tell
+// it from one that is on: half its idle floor when that is known, else
+// 20 W (a BMC and PSU draw 5-15 W), used only before its BMC was asked.
 func (rt *nodeRT) standbyMax() float64 {
 	if f := rt.idleFloor(); f > 0 {
 		return f / 2
