@@ -146,19 +146,31 @@ func (c *Controller) flushMeter(name string, force bool) error {
 // loadMeters carries every node's metered total on from its last stored
 // point, so the first reading after a restart closes the gap.
 func (c *Controller) loadMeters() error {
-	return c.st.View(func(tx *store.Tx) error {
+	loaded := map[string]*nodeMeter{}
+	err := c.st.View(func(tx *store.Tx) error {
 		for name := range c.nodes {
 			p, ok, err := tx.LastMeterPoint(name)
-			if err != nil || !ok {
-				if err != nil {
-					return err
-				}
-				continue
+			if err != nil {
+				return err
 			}
-			c.en.meters[name] = &nodeMeter{meter: p.Meter, have: true, last: accounting.Sample(p.Last), total: p.Joules, restored: true}
+			if ok {
+				loaded[name] = &nodeMeter{meter: p.Meter, have: true, last: accounting.Sample(p.Last), total: p.Joules, restored: true}
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Balance may read the meters already (an API call right after start).
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	for name, m := range loaded {
+		if c.en.meters[name] == nil {
+			c.en.meters[name] = m
+		}
+	}
+	return nil
 }
 
 // standbyEvery is how often a node that is off, or on with no job, is
