@@ -55,23 +55,29 @@ func (s *Server) acct(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	s.redactAcct(s.identity(r), &list)
 	writeJSON(w, http.StatusOK, list)
 }
 
 // curve serves GET /v1/acct/{id}/curve.
-func (s *Server) curve(w http.ResponseWriter, r *http.Request) { byJobID(w, r, s.c.Curve) }
+func (s *Server) curve(w http.ResponseWriter, r *http.Request) { byJobID(s, w, r, s.c.Curve) }
 
 // samples serves GET /v1/acct/{id}/samples.
-func (s *Server) samples(w http.ResponseWriter, r *http.Request) { byJobID(w, r, s.c.JobSamples) }
+func (s *Server) samples(w http.ResponseWriter, r *http.Request) { byJobID(s, w, r, s.c.JobSamples) }
 
 // recompute serves GET /v1/acct/{id}/recompute.
-func (s *Server) recompute(w http.ResponseWriter, r *http.Request) { byJobID(w, r, s.c.Recompute) }
+func (s *Server) recompute(w http.ResponseWriter, r *http.Request) { byJobID(s, w, r, s.c.Recompute) }
 
-// byJobID answers fn for the job id in the path.
-func byJobID[T any](w http.ResponseWriter, r *http.Request, fn func(uint64) (T, error)) {
+// byJobID answers fn for the job id in the path, to whoever may read that
+// job's bill (--private-data).
+func byJobID[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(uint64) (T, error)) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
 		WriteError(w, fmt.Errorf("%w: %q is not a job id", ctld.ErrInvalid, r.PathValue("id")))
+		return
+	}
+	if err := s.mayReadBill(s.identity(r), r.PathValue("id")); err != nil {
+		WriteError(w, err)
 		return
 	}
 	out, err := fn(id)

@@ -148,12 +148,18 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	switch {
 	case errors.As(context.Cause(ctx), &stop):
 		outcome, detail, cause = stop.outcome, stop.Error(), stop.cause
+	case errors.Is(runErr, joboutput.ErrNotRegular):
+		// The user put a FIFO or a device where the output goes.
+		outcome, detail = job.Failed, runErr.Error()
 	case errors.Is(runErr, errTimeLimit):
 		outcome, detail = job.Timeout, fmt.Sprintf("time limit %s reached", j.Spec.TimeLimit)
 	case runErr != nil:
 		outcome, detail = job.NodeFail, runErr.Error()
 	case exit != 0:
 		outcome, detail = job.Failed, fmt.Sprintf("exit status %d", exit)
+	}
+	if c.keepWarm(j, outcome) {
+		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail)
 	}
 	if outcome != job.Pending {
 		if err := sess.PowerOff(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
@@ -183,6 +189,18 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 			return nil, c.release(id, job.Failed, err.Error(), freeNode)
 		}
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
+	}
+	if err := c.powerCycleFirst(ctx, j.Node, m); err != nil {
+		if c.shuttingDown() {
+			return nil, nil
+		}
+		if stopped, serr := c.stopped(ctx, id, m); stopped {
+			return nil, serr
+		}
+		c.powerError(j.Node, err)
+		m.Finish(j)
+		return nil, c.bootFailed(id, fmt.Sprintf("power off before boot: %v", err),
+			downNode(fmt.Sprintf("power off failed: %v", err), node.FaultPowerOff))
 	}
 	digest, kernel := bootFactsOf(m, j)
 	c.baselineReading(ctx, j, m)
