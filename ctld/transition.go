@@ -200,7 +200,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				return err
 			}
 			var err error
-			billed[i], err = c.billTx(tx, old, j, ev)
+			billed[i], err = c.billTx(tx, old, j, ev, s.node.op == nodeDown)
 			if err != nil {
 				return err
 			}
@@ -222,7 +222,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				c.nodes[s.n.Name].rec.faulted(c.clk.Now().Add(c.cfg.Reconcile.Interval))
 			}
 		}
-		c.energyAfterLocked(s.old, s.j, billed[i])
+		c.energyAfterLocked(s.old, s.j, billed[i], s.ev.Time)
 		if s.next != nil {
 			c.publishLocked(nil, s.next)
 			c.log.Info("recurring job: next run queued", "job", s.j.ID, "next", s.next.ID, "begin", s.next.Spec.Begin)

@@ -31,7 +31,10 @@ type Config struct {
 	// BootJoules and IdleWatts are what one boot of this machine costs and
 	// what it draws on with nothing to do: the starting values of the
 	// break-even idle time (bmcctld --idle-off breakeven) until the ledger
-	// has measured boots of the machine's kind. 0: not given.
+	// has measured boots of the machine's kind. IdleWatts is also the
+	// floor of in-band (self-reported) bills: such a job pays at least
+	// IdleWatts × its time (sim nodes: the simulator's idle watts). 0: not
+	// given.
 	BootJoules float64 `json:"boot_joules,omitempty"`
 	IdleWatts  float64 `json:"idle_watts,omitempty"`
 	BMC        BMC     `json:"bmc"`
