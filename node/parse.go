@@ -69,7 +69,8 @@ var (
 	nodeKeys = []string{"address", "arch", "bmc", "boot", "cores", "expected_boot", "features", "kind",
 		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
-		"power_sensor", "protocol", "sim_idle_watts", "sim_peak_watts", "user"}
+		"power_lag", "power_meter", "power_period", "power_sensor", "power_window", "protocol",
+		"sim_idle_watts", "sim_peak_watts", "user"}
 	// perNode keys make no sense as a default: they must differ per machine.
 	perNode = map[string]bool{"name": true, "mac": true, "address": true}
 )
@@ -253,34 +254,8 @@ func merge(defaults, own map[string]src) map[string]src {
 // missing fields are reported.
 func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, header int) Config {
 	var c Config
-	missing := func(field string) {
-		if hinted[field] {
-			return
-		}
-		p.errs = append(p.errs, &Error{Line: header, Field: field, Msg: "is required"})
-	}
-	str := func(field string) (string, bool) {
-		s, ok := f[field]
-		if !ok {
-			return "", false
-		}
-		x, ok := s.v.(string)
-		if !ok {
-			p.fail(s.path, field, "must be a string, not "+tomlpos.TypeName(s.v))
-		}
-		return x, ok
-	}
-	integer := func(field string) (int64, bool) {
-		s, ok := f[field]
-		if !ok {
-			return 0, false
-		}
-		x, ok := s.v.(int64)
-		if !ok {
-			p.fail(s.path, field, "must be an integer, not "+tomlpos.TypeName(s.v))
-		}
-		return x, ok
-	}
+	fs := fields{p: p, f: f, hinted: hinted, header: header}
+	str, integer, bad, missing := fs.str, fs.integer, fs.bad, fs.missing
 	names := func(field string) []string {
 		s, ok := f[field]
 		if !ok {
@@ -307,7 +282,6 @@ func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, h
 		}
 		return out
 	}
-	bad := func(field, msg string) { p.fail(f[field].path, field, msg) }
 
 	if name, ok := str("name"); ok {
 		if nameRE.MatchString(name) {
@@ -420,99 +394,70 @@ func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, h
 		}
 	}
 
-	// BMC.
-	if proto, ok := str("bmc.protocol"); ok {
-		switch proto {
-		case ProtoIPMI, ProtoRedfish, ProtoAMT, ProtoRPC, ProtoWOL, ProtoSim:
-			c.BMC.Protocol = proto
-		default:
-			bad("bmc.protocol", fmt.Sprintf("%q is not a protocol (ipmi, redfish, amt, rpc, wol or sim)", proto))
-		}
-	} else if _, set := f["bmc.protocol"]; !set {
-		missing("bmc.protocol")
-	}
-	for _, k := range []struct {
-		field string
-		dst   *string
-	}{{"bmc.address", &c.BMC.Address}, {"bmc.user", &c.BMC.User}, {"bmc.password_file", &c.BMC.PasswordFile},
-		{"bmc.cipher_suite", &c.BMC.CipherSuite}, {"bmc.power_sensor", &c.BMC.PowerSensor}} {
-		if x, ok := str(k.field); ok {
-			if strings.ContainsFunc(x, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-				bad(k.field, fmt.Sprintf("%q must not contain control characters", x))
-				continue
-			}
-			*k.dst = x
-		}
-	}
-	if cs := c.BMC.CipherSuite; cs != "" {
-		if n, err := strconv.Atoi(cs); !cipherRE.MatchString(cs) || err != nil || n > 17 {
-			bad("bmc.cipher_suite", fmt.Sprintf("%q is not an IPMI cipher suite (0..17)", cs))
-		}
-	}
-	if pf := c.BMC.PasswordFile; pf != "" && !strings.HasPrefix(pf, "/") {
-		bad("bmc.password_file", fmt.Sprintf("%q must be an absolute path", pf))
-	}
-	c.BMC.Port = DefaultPort(c.BMC.Protocol)
-	if n, ok := integer("bmc.port"); ok {
-		if n < 1 || n > 65535 {
-			bad("bmc.port", fmt.Sprintf("%d is outside 1..65535", n))
-		} else {
-			c.BMC.Port = int(n)
-		}
-	}
-	if s, ok := f["bmc.insecure"]; ok {
-		if b, ok := s.v.(bool); ok {
-			c.BMC.Insecure = b
-		} else {
-			bad("bmc.insecure", "must be a boolean, not "+tomlpos.TypeName(s.v))
-		}
-	}
-	for _, k := range []struct {
-		field string
-		dst   *float64
-	}{{"max_watts", &c.MaxWatts}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
-		s, ok := f[k.field]
-		if !ok {
-			continue
-		}
-		var w float64
-		switch x := s.v.(type) {
-		case float64:
-			w = x
-		case int64:
-			w = float64(x)
-		default:
-			bad(k.field, "must be a number of watts, not "+tomlpos.TypeName(s.v))
-			continue
-		}
-		if !(w >= 0 && w <= 1e6) {
-			bad(k.field, fmt.Sprintf("%v is outside 0..1000000", w))
-			continue
-		}
-		*k.dst = w
-	}
-	if c.BMC.SimPeakWatts != 0 && c.BMC.SimPeakWatts < c.BMC.SimIdleWatts {
-		bad("bmc.sim_peak_watts", fmt.Sprintf("%v is below sim_idle_watts %v", c.BMC.SimPeakWatts, c.BMC.SimIdleWatts))
-	}
-
-	switch c.BMC.Protocol {
-	case ProtoIPMI, ProtoRedfish, ProtoAMT:
-		if c.BMC.Address == "" {
-			p.requiredFor(f, header, "bmc.address", c.BMC.Protocol)
-		}
-		if c.BMC.PasswordFile == "" {
-			p.requiredFor(f, header, "bmc.password_file", c.BMC.Protocol)
-		}
-	case ProtoRPC:
-		if c.BMC.Address == "" {
-			p.requiredFor(f, header, "bmc.address", c.BMC.Protocol)
-		}
-	case ProtoWOL:
-		if c.MAC == "" && f["mac"].path == nil {
-			p.errs = append(p.errs, &Error{Line: p.line(f["bmc.protocol"].path), Field: "mac", Msg: "is required for Wake-on-LAN"})
-		}
+	c.BMC = p.bmc(fs, header, c.MAC)
+	if w, ok := fs.watts("max_watts"); ok {
+		c.MaxWatts = w
 	}
 	return c
+}
+
+// fields reads one node's flattened keys (defaults merged in), reporting
+// each bad value on the line it was written on.
+type fields struct {
+	p      *parser
+	f      map[string]src
+	hinted map[string]bool // fields an unknown key resembled: not reported missing
+	header int             // the [[node]] line, where missing fields are reported
+}
+
+func (fs fields) missing(field string) {
+	if fs.hinted[field] {
+		return
+	}
+	fs.p.errs = append(fs.p.errs, &Error{Line: fs.header, Field: field, Msg: "is required"})
+}
+
+func (fs fields) bad(field, msg string) { fs.p.fail(fs.f[field].path, field, msg) }
+
+func (fs fields) str(field string) (string, bool) { return value[string](fs, field, "a string") }
+
+func (fs fields) integer(field string) (int64, bool) { return value[int64](fs, field, "an integer") }
+
+// value reads field as a T, reporting any other type by its TOML name.
+func value[T any](fs fields, field, kind string) (T, bool) {
+	var zero T
+	s, ok := fs.f[field]
+	if !ok {
+		return zero, false
+	}
+	x, ok := s.v.(T)
+	if !ok {
+		fs.p.fail(s.path, field, "must be "+kind+", not "+tomlpos.TypeName(s.v))
+	}
+	return x, ok
+}
+
+// watts reads a number of watts in 0..1e6.
+func (fs fields) watts(field string) (float64, bool) {
+	s, ok := fs.f[field]
+	if !ok {
+		return 0, false
+	}
+	var w float64
+	switch x := s.v.(type) {
+	case float64:
+		w = x
+	case int64:
+		w = float64(x)
+	default:
+		fs.bad(field, "must be a number of watts, not "+tomlpos.TypeName(s.v))
+		return 0, false
+	}
+	if !(w >= 0 && w <= 1e6) {
+		fs.bad(field, fmt.Sprintf("%v is outside 0..1000000", w))
+		return 0, false
+	}
+	return w, true
 }
 
 // requiredFor reports a field the protocol needs, on the protocol's line.
