@@ -183,6 +183,9 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, cfg, nil, fmt.Errorf("bmcinit: %w", err)
 	}
+	if err := mountFstabFile(log, Fstab); err != nil {
+		return nil, cfg, nil, err
+	}
 
 	// The DHCP library polls getrandom(GRND_NONBLOCK) in a busy loop until
 	// the kernel's CRNG is seeded, which on an early-boot VM without
