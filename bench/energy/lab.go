@@ -41,17 +41,6 @@ func parsePaths(s string) ([]path, error) {
 	return out, nil
 }
 
-// measurable says whether the lab can meter this path at all.
-func (p path) measurable() bool { return p != pathRAPL }
-
-// why is the reason a path has no figures.
-func (p path) why() string {
-	if p == pathRAPL {
-		return "no powercap in a TCG guest: RAPL is not emulated (docs/vlab.md)"
-	}
-	return ""
-}
-
 // labArgs are the scripts/vlab up arguments and environment of a path's lab.
 func (p path) labArgs() (args, env []string) {
 	switch p {
@@ -59,14 +48,29 @@ func (p path) labArgs() (args, env []string) {
 		return []string{"--redfish", "1"}, []string{"VLAB_REDFISH_COUNTER=on"}
 	case pathRedfishWatts:
 		return []string{"--redfish", "1"}, []string{"VLAB_REDFISH_COUNTER=off"}
+	case pathRAPL:
+		return []string{"--rapl", "1"}, nil
 	}
 	return nil, nil
+}
+
+// truth is what a path's bill is compared with: the machine's wall energy,
+// or for RAPL the CPU package's, all a RAPL counter measures (a RAPL bill is
+// a lower bound of the wall energy, never summed with it).
+func (p path) truth() (file, name string) {
+	if p == pathRAPL {
+		return "package_joules", "package"
+	}
+	return "energy_joules", "wall"
 }
 
 // result is one job's bill against the truth.
 type result struct {
 	path    path
 	length  time.Duration
+	id      uint64
+	start   time.Time // power-on
+	end     time.Time // power-off confirmed
 	billed  float64
 	truth   float64
 	window  time.Duration
@@ -77,17 +81,16 @@ type result struct {
 
 func (r result) errPct() float64 { return 100 * (r.billed - r.truth) / r.truth }
 
-// measurePath runs every length's jobs on a fresh one-node lab for p.
-func measurePath(ctx context.Context, cfg config, p path, log io.Writer) ([]result, error) {
-	if !p.measurable() {
-		return nil, nil
-	}
+// measurePath runs every length's jobs on a fresh one-node lab for p whose
+// ports start at pb.
+func measurePath(ctx context.Context, cfg config, p path, pb int, log io.Writer) ([]result, error) {
 	dir := filepath.Join(cfg.dir, string(p))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	extra, env := p.labArgs()
-	pb := cfg.portBase
+	env = append(env, "BMCCTLD="+filepath.Join(cfg.bin, "bmcctld"), "VLAB_METER="+filepath.Join(cfg.bin, "vlab-meter"),
+		"VLAB_REDFISH="+filepath.Join(cfg.bin, "vlab-redfish"))
 	up := append([]string{"up", "1", "--dir", dir, "--port-base", strconv.Itoa(pb),
 		"--node-port", strconv.Itoa(pb + 2), "--metrics-port", strconv.Itoa(pb + 3),
 		"--ssh-base", strconv.Itoa(pb + 4)}, extra...)
@@ -101,14 +104,25 @@ func measurePath(ctx context.Context, cfg config, p path, log io.Writer) ([]resu
 			fmt.Fprintf(log, "energy: %s: vlab down: %v\n%s", p, err, out)
 		}
 	}()
-	truth := recordTruth(filepath.Join(dir, "node1", "energy_joules"))
+	tf, _ := p.truth()
+	truth := recordTruth(filepath.Join(dir, "node1", tf))
 	defer truth.stop()
+	var tr *tracer
+	if cfg.trace != "" {
+		tr = newTracer(cfg.trace, p, dir, truth)
+		defer tr.stop()
+	}
 	c := api.NewClient(filepath.Join(dir, "bmcctld.sock"))
 	var out []result
 	for _, l := range cfg.lengths {
 		for k := 0; k < cfg.jobs; k++ {
-			r, err := runJob(ctx, c, dir, l, truth)
+			r, err := runJob(ctx, c, cfg, dir, l, truth)
 			r.path, r.length = p, l
+			if tr != nil && err == nil {
+				if terr := tr.write(ctx, c, r, k+1); terr != nil {
+					fmt.Fprintf(log, "energy: %s: trace: %v\n", p, terr)
+				}
+			}
 			if err != nil {
 				r.err = err.Error()
 			}
@@ -146,7 +160,7 @@ func command(d time.Duration) string {
 
 // runJob submits one job, waits for it to end and compares its bill with
 // the truth over its power-on → power-off window.
-func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, truth *truthLog) (result, error) {
+func runJob(ctx context.Context, c *api.Client, cfg config, dir string, l time.Duration, truth *truthLog) (result, error) {
 	var r result
 	jobFile := filepath.Join(dir, "bench-job.toml")
 	spec := fmt.Sprintf("name = \"bench-%s\"\nimage = \"oci:%s/images/busybox\"\ntime_limit = \"%d:00\"\ncommand = %q\n",
@@ -154,7 +168,7 @@ func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, tru
 	if err := os.WriteFile(jobFile, []byte(spec), 0o644); err != nil {
 		return r, err
 	}
-	sub := exec.CommandContext(ctx, filepath.Join(dir, "bin", "bmcsubmit"), "--parsable", jobFile)
+	sub := exec.CommandContext(ctx, filepath.Join(cfg.bin, "bmcsubmit"), "--parsable", jobFile)
 	sub.Dir = dir
 	sub.Env = append(os.Environ(), "BMC_SOCKET="+filepath.Join(dir, "bmcctld.sock"))
 	var so, se bytes.Buffer
@@ -187,6 +201,7 @@ func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, tru
 	for _, e := range a.Entries {
 		ms = append(ms, e.Method)
 	}
+	r.id, r.start, r.end = a.ID, a.Start, a.End
 	r.methods, r.billed, r.est, r.window = strings.Join(ms, "/"), a.EnergyJoules, a.EnergyEstimated, a.End.Sub(a.Start)
 	// The truth file is rewritten at 50 Hz: wait until it covers the end.
 	for i := 0; i < 100 && !truth.covers(a.End); i++ {

@@ -15,6 +15,7 @@ func TestSummarizeAndTable(t *testing.T) {
 		{path: pathIPMI, length: 10 * time.Second, billed: 980, truth: 1000, window: 32 * time.Second, methods: "watts/watts/watts"},
 		{path: pathIPMI, length: 10 * time.Second, err: "job 3 ended FAILED"},
 		{path: pathIPMI, length: time.Minute, billed: 5100, truth: 5000, window: 80 * time.Second, methods: "watts/counter/watts", est: true},
+		{path: pathRAPL, length: 10 * time.Second, billed: 1202, truth: 1200, window: 30 * time.Second, methods: "rapl/rapl/rapl", est: true},
 	}
 	cells := summarize(rs, cfg)
 	if len(cells) != 4 {
@@ -48,10 +49,15 @@ func TestParse(t *testing.T) {
 	if err != nil || len(l) != 2 || l[1] != 10*time.Minute {
 		t.Errorf("lengths %v %v", l, err)
 	}
-	// The full table: 3 measurable paths × 5 jobs × (10+30+60+600 s + 4 × 25 s).
-	cfg := config{paths: allPaths, lengths: []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 10 * time.Minute}, jobs: 5}
-	if got := estimate(cfg); got != 3*5*800*time.Second {
+	// The full table: 4 paths × 5 jobs × (10+30+60+600 s + 4 × 25 s),
+	// two paths at a time.
+	cfg := config{paths: allPaths, lengths: []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 10 * time.Minute}, jobs: 5, parallel: 2}
+	if got := estimate(cfg); got != 2*5*800*time.Second {
 		t.Errorf("estimate %v", got)
+	}
+	cfg.parallel = 3
+	if got := estimate(cfg); got != 2*5*800*time.Second {
+		t.Errorf("estimate with 3 at a time: %v", got)
 	}
 }
 

@@ -21,7 +21,6 @@ type cell struct {
 	window   float64 // mean power-on → off window, s
 	methods  []string
 	estimate int // bills marked estimated
-	why      string
 }
 
 // goal is the accuracy target for a job of length l.
@@ -36,7 +35,7 @@ func summarize(rs []result, cfg config) []cell {
 	var out []cell
 	for _, p := range cfg.paths {
 		for _, l := range cfg.lengths {
-			c := cell{path: p, length: l, why: p.why()}
+			c := cell{path: p, length: l}
 			var sum, win float64
 			for _, r := range rs {
 				if r.path != p || r.length != l {
@@ -74,12 +73,9 @@ func summarize(rs []result, cfg config) []cell {
 func writeTable(w io.Writer, cfg config, cells []cell, took time.Duration) {
 	fmt.Fprintf(w, "billed vs lab truth, %d job(s) per cell, run took %s\n", cfg.jobs, took.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "path\tlength\tjobs\twindow\tmean err\tworst err\tgoal\tmethod (boot/run/off)\tnote")
+	fmt.Fprintln(tw, "path\ttruth\tlength\tjobs\twindow\tmean err\tworst err\tgoal\tmethod (boot/run/off)\tnote")
 	for _, c := range cells {
-		if c.why != "" {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t±%.0f %%\t-\t%s\n", c.path, c.length, goal(c.length), c.why)
-			continue
-		}
+		_, truth := c.path.truth()
 		var notes []string
 		if c.n > 0 && math.Abs(c.worst) > goal(c.length) {
 			notes = append(notes, "misses the goal")
@@ -91,10 +87,10 @@ func writeTable(w io.Writer, cfg config, cells []cell, took time.Duration) {
 			notes = append(notes, fmt.Sprintf("%d estimated", c.estimate))
 		}
 		if c.n == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t0\t-\t-\t-\t±%.0f %%\t-\t%s\n", c.path, c.length, goal(c.length), strings.Join(notes, "; "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t0\t-\t-\t-\t±%.0f %%\t-\t%s\n", c.path, truth, c.length, goal(c.length), strings.Join(notes, "; "))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1fs\t%+.2f %%\t%+.2f %%\t±%.0f %%\t%s\t%s\n", c.path, c.length, c.n, c.window,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1fs\t%+.2f %%\t%+.2f %%\t±%.0f %%\t%s\t%s\n", c.path, truth, c.length, c.n, c.window,
 			c.mean, c.worst, goal(c.length), strings.Join(c.methods, ", "), strings.Join(notes, "; "))
 	}
 	tw.Flush()
