@@ -115,7 +115,7 @@ func measurePath(ctx context.Context, cfg config, p path, pb int, log io.Writer)
 	c := api.NewClient(filepath.Join(dir, "bmcctld.sock"))
 	var out []result
 	for _, l := range cfg.lengths {
-		for k := 0; k < cfg.jobs; k++ {
+		for k := 0; k < cfg.jobsOf(l); k++ {
 			r, err := runJob(ctx, c, cfg, dir, l, truth)
 			r.path, r.length = p, l
 			if tr != nil && err == nil {

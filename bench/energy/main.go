@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,7 @@ type config struct {
 	paths    []path
 	lengths  []time.Duration
 	jobs     int
+	jobsAt   map[time.Duration]int // lengths run with their own job count
 	parallel int
 	dir      string
 	vlab     string
@@ -65,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("energy", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	paths := fl.String("paths", "ipmi-sdr,redfish-counter,redfish-watts,rapl-inband", "meter paths, comma-separated")
-	lengths := fl.String("lengths", "10s,30s,60s,600s", "job lengths (the job's command runs this long)")
+	lengths := fl.String("lengths", "10s,30s,60s,600s", "job lengths (the job's command runs this long); LENGTH:N runs N jobs of it instead of -jobs")
 	jobs := fl.Int("jobs", 5, "jobs per (path, length) cell")
 	dir := fl.String("dir", filepath.Join(os.TempDir(), "bmc-bench-energy"), "lab directories go under here")
 	vlab := fl.String("vlab", "scripts/vlab", "the lab script")
@@ -83,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.paths, err = parsePaths(*paths); err != nil {
 		return err
 	}
-	if cfg.lengths, err = parseLengths(*lengths); err != nil {
+	if cfg.lengths, cfg.jobsAt, err = parseLengths(*lengths); err != nil {
 		return err
 	}
 	if cfg.jobs < 1 || cfg.jobs > 1000 {
@@ -172,20 +174,39 @@ const perJobOverhead = 25 * time.Second
 func estimate(cfg config) time.Duration {
 	var perPath time.Duration
 	for _, l := range cfg.lengths {
-		perPath += time.Duration(cfg.jobs) * (l + perJobOverhead)
+		perPath += time.Duration(cfg.jobsOf(l)) * (l + perJobOverhead)
 	}
 	rounds := (len(cfg.paths) + max(cfg.parallel, 1) - 1) / max(cfg.parallel, 1)
 	return time.Duration(rounds) * perPath
 }
 
-func parseLengths(s string) ([]time.Duration, error) {
+// parseLengths reads "10s,30s,600s:2": the lengths, and the job counts of
+// those given one (a long cell may not fit the lab's time with -jobs).
+func parseLengths(s string) ([]time.Duration, map[time.Duration]int, error) {
 	var out []time.Duration
+	jobs := map[time.Duration]int{}
 	for _, f := range strings.Split(s, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(f))
+		ls, ns, counted := strings.Cut(strings.TrimSpace(f), ":")
+		d, err := time.ParseDuration(ls)
 		if err != nil || d < 2*time.Second || d > 24*time.Hour {
-			return nil, fmt.Errorf("-lengths: %q is not a job length in 2s..24h", f)
+			return nil, nil, fmt.Errorf("-lengths: %q is not a job length in 2s..24h", f)
+		}
+		if counted {
+			n, err := strconv.Atoi(ns)
+			if err != nil || n < 1 || n > 1000 {
+				return nil, nil, fmt.Errorf("-lengths: %q: the job count after ':' must be 1..1000", f)
+			}
+			jobs[d] = n
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return out, jobs, nil
+}
+
+// jobsOf is how many jobs of length l a cell runs.
+func (c config) jobsOf(l time.Duration) int {
+	if n, ok := c.jobsAt[l]; ok {
+		return n
+	}
+	return c.jobs
 }

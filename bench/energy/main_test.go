@@ -42,12 +42,21 @@ func TestParse(t *testing.T) {
 	if _, err := parsePaths("ipmi-sdr,dcmi"); err == nil {
 		t.Error("unknown path accepted")
 	}
-	if _, err := parseLengths("10s,1ms"); err == nil {
+	if _, _, err := parseLengths("10s,1ms"); err == nil {
 		t.Error("1ms accepted")
 	}
-	l, err := parseLengths("10s, 600s")
+	l, _, err := parseLengths("10s, 600s")
 	if err != nil || len(l) != 2 || l[1] != 10*time.Minute {
 		t.Errorf("lengths %v %v", l, err)
+	}
+	for _, bad := range []string{"600s:0", "600s:", "600s:x", "10s:2:3"} {
+		if _, _, err := parseLengths(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	l, n, err := parseLengths("10s,600s:2")
+	if c := (config{jobs: 5, jobsAt: n}); err != nil || len(l) != 2 || c.jobsOf(10*time.Second) != 5 || c.jobsOf(10*time.Minute) != 2 {
+		t.Errorf("10s,600s:2: %v %v %v", l, n, err)
 	}
 	// The full table: 4 paths × 5 jobs × (10+30+60+600 s + 4 × 25 s),
 	// two paths at a time.
@@ -58,6 +67,11 @@ func TestParse(t *testing.T) {
 	cfg.parallel = 3
 	if got := estimate(cfg); got != 2*5*800*time.Second {
 		t.Errorf("estimate with 3 at a time: %v", got)
+	}
+	// Two 600 s jobs instead of five, all four paths at once.
+	cfg.parallel, cfg.jobsAt = 4, map[time.Duration]int{10 * time.Minute: 2}
+	if got := estimate(cfg); got != (5*175+2*625)*time.Second {
+		t.Errorf("estimate with 600s:2: %v", got)
 	}
 }
 

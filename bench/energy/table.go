@@ -71,7 +71,7 @@ func summarize(rs []result, cfg config) []cell {
 // writeTable prints one row per cell: mean and worst error against the
 // goal, and which ledger method billed the boot/run/off phases.
 func writeTable(w io.Writer, cfg config, cells []cell, took time.Duration) {
-	fmt.Fprintf(w, "billed vs lab truth, %d job(s) per cell, run took %s\n", cfg.jobs, took.Round(time.Second))
+	fmt.Fprintf(w, "billed vs lab truth (jobs: the cell's finished jobs), run took %s\n", took.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "path\ttruth\tlength\tjobs\twindow\tmean err\tworst err\tgoal\tmethod (boot/run/off)\tnote")
 	for _, c := range cells {
