@@ -37,7 +37,8 @@ func Exit(stderr io.Writer, prog string, err error) int {
 		}
 		return ee.Code
 	}
-	msg := firstLine(err.Error())
+	// The daemon's errors can quote what a job or a node sent.
+	msg := Printable(firstLine(err.Error()))
 	var le LineError
 	if errors.As(err, &le) {
 		fmt.Fprintln(stderr, msg)

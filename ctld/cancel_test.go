@@ -10,6 +10,7 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/power/sim"
@@ -18,7 +19,7 @@ import (
 // gatedPrepare holds a job in ALLOCATED: Prepare waits for release (or its
 // context), as a slow image download would.
 type gatedPrepare struct {
-	Machine
+	machine.Machine
 	release chan struct{}
 }
 
@@ -31,7 +32,7 @@ func (g *gatedPrepare) Prepare(ctx context.Context, j *job.Job) error {
 	return g.Machine.Prepare(ctx, j)
 }
 
-func (g *gatedPrepare) Unwrap() Machine { return g.Machine }
+func (g *gatedPrepare) Unwrap() machine.Machine { return g.Machine }
 
 // TestCancelFromEveryState cancels a job in each state that is not final, on
 // one simulated machine with a fake clock. Each ends CANCELLED with the
@@ -115,7 +116,7 @@ func TestCancelFromEveryState(t *testing.T) {
 		t.Run(string(tc.state), func(t *testing.T) {
 			gate := &gatedPrepare{release: make(chan struct{})}
 			h := newHarness(t, 1, func(h *harness) {
-				h.wrap = func(_ string, m Machine) Machine { gate.Machine = m; return gate }
+				h.wrap = func(_ string, m machine.Machine) machine.Machine { gate.Machine = m; return gate }
 			})
 			id, undo := tc.reach(h, gate)
 			h.waitState(id, tc.state)

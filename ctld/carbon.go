@@ -77,11 +77,11 @@ func (c *Controller) ImportCarbon(who Identity, in []accounting.CarbonHour) (api
 	return out, nil
 }
 
-// whenGreenest sets the begin time of a job submitted with
+// WhenGreenest sets the begin time of a job submitted with
 // --when-greenest: the start within the deadline whose run (its time
 // limit) has the lowest mean carbon intensity. It returns the line that
 // tells the user what was chosen.
-func (c *Controller) whenGreenest(sub *wire.Submit, spec *job.Spec) (string, error) {
+func (c *Controller) WhenGreenest(sub *wire.Submit, spec *job.Spec) (string, error) {
 	if !sub.Greenest {
 		if sub.Deadline != "" {
 			return "", fmt.Errorf("%w: --deadline goes with --when-greenest", ErrInvalid)

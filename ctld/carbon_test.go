@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/api/wire"
 	"github.com/bmc-sched/bmc/job"
 )
@@ -23,10 +24,8 @@ func TestWhenGreenestPicksTheCleanStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, 1, func(h *harness) { h.cfg.Energy.Carbon = carbon })
-	sock := serveBoth(t, h)
-	c := wire.NewClient(sock)
 	file := []byte("image = \"busybox\"\ncommand = \"true\"\ntime_limit = \"1:00:00\"\n")
-	resp, err := c.Submit(context.Background(), wire.Submit{File: "g.toml", Cwd: h.dir, Greenest: true, Deadline: "8h"}, file)
+	resp, err := h.greenest(wire.Submit{File: "g.toml", Cwd: h.dir, Greenest: true, Deadline: "8h"}, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +44,7 @@ func TestWhenGreenestPicksTheCleanStart(t *testing.T) {
 		{wire.Submit{File: "g.toml", Cwd: h.dir, Greenest: true, Deadline: "soon"}, "--deadline"},
 		{wire.Submit{File: "g.toml", Cwd: h.dir, Deadline: "8h"}, "--deadline goes with --when-greenest"},
 	} {
-		_, err := c.Submit(context.Background(), tc.sub, file)
-		var se *wire.StatusError
-		if !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Msg, tc.want) {
+		if _, err := h.greenest(tc.sub, file); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v", tc.sub, err)
 		}
 	}
@@ -55,12 +52,27 @@ func TestWhenGreenestPicksTheCleanStart(t *testing.T) {
 
 func TestWhenGreenestNeedsASchedule(t *testing.T) {
 	h := newHarness(t, 1)
-	c := wire.NewClient(serveBoth(t, h))
-	_, err := c.Submit(context.Background(), wire.Submit{File: "g.toml", Cwd: h.dir, Greenest: true, Deadline: "8h"},
+	_, err := h.greenest(wire.Submit{File: "g.toml", Cwd: h.dir, Greenest: true, Deadline: "8h"},
 		[]byte("image = \"busybox\"\ncommand = \"true\"\n"))
-	if err == nil || !strings.Contains(err.Error(), "bmcctld has no carbon-intensity schedule") {
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "bmcctld has no carbon-intensity schedule") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// greenest submits a job file as alice the way the plain protocol's submit
+// --when-greenest does (apiserver): the begin time first, then the submit.
+func (h *harness) greenest(sub wire.Submit, file []byte) (api.SubmitResponse, error) {
+	spec, err := job.Parse(sub.File, file)
+	if err != nil {
+		return api.SubmitResponse{}, err
+	}
+	note, err := h.c.WhenGreenest(&sub, spec)
+	if err != nil {
+		return api.SubmitResponse{}, err
+	}
+	resp, err := h.c.Submit(context.Background(), alice, api.SubmitRequest{Spec: *spec, Cwd: sub.Cwd, File: sub.File})
+	resp.Note = note
+	return resp, err
 }
 
 // Imported hourly values enter the next bills: grams = joules × intensity.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
@@ -40,7 +41,9 @@ type Controller struct {
 	running  map[uint64]*lifecycle
 	stalls   map[uint64]*stall // jobs whose life cycle stopped short; the reconciler's
 	waiters  map[uint64][]chan struct{}
-	lastPass time.Duration
+	// secPending are security events not yet stored (security.go).
+	secPending []securityRecord
+	lastPass   time.Duration
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
@@ -73,11 +76,14 @@ type Hooks struct {
 	QuotaWarning func(kind, name string, percent int)
 	// Reconciled counts one action of the reconciler (reconcile.go).
 	Reconciled func(action string)
+	// SampleFlushFailed counts a failed write of a node's power samples
+	// (retried at the next tick; energy.go).
+	SampleFlushFailed func(node string)
 }
 
 type nodeRT struct {
 	*node.Node
-	m     Machine
+	m     machine.Machine
 	power power.State
 	watts *float64
 	rec   nodeRec // what the reconciler knows and plans for it
@@ -91,7 +97,7 @@ type lifecycle struct {
 
 // New loads the state file, merges the configured nodes with their stored
 // records, and returns a controller ready to Run.
-func New(cfg Config, st Store, nodes []NodeMachine, clk clock.Clock, log *slog.Logger, hooks Hooks) (*Controller, error) {
+func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.Logger, hooks Hooks) (*Controller, error) {
 	c := &Controller{
 		cfg: cfg, st: st, clk: clk, log: log, hooks: hooks,
 		jobs: map[uint64]*job.Job{}, done: map[uint64]job.State{},
@@ -161,12 +167,6 @@ func New(cfg Config, st Store, nodes []NodeMachine, clk clock.Clock, log *slog.L
 		return nil
 	})
 	return c, err
-}
-
-// NodeMachine pairs a node's configuration with the machine that drives it.
-type NodeMachine struct {
-	Config  node.Config
-	Machine Machine
 }
 
 // Run recovers unfinished jobs, starts the reconciler, then schedules until

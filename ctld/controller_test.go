@@ -16,6 +16,8 @@ import (
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
@@ -36,9 +38,9 @@ type harness struct {
 	done     chan error
 	changed  chan struct{}
 	nodes    int
-	wrap     func(name string, m Machine) Machine
+	wrap     func(name string, m machine.Machine) machine.Machine
 	cfg      Config
-	machines []NodeMachine
+	machines []machine.Node
 }
 
 func newHarness(t *testing.T, nodes int, opts ...func(*harness)) *harness {
@@ -72,7 +74,7 @@ func testLogger() *slog.Logger {
 
 func (h *harness) start() {
 	h.t.Helper()
-	ms, err := SimCluster(h.nodes, filepath.Join(h.dir, "sim"), h.clk, testLogger())
+	ms, err := simnode.Cluster(h.nodes, filepath.Join(h.dir, "sim"), h.clk, testLogger())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -370,7 +372,7 @@ func TestArrayLimitAndDependencies(t *testing.T) {
 
 // failingMachine refuses to power on, like a BMC with a wrong password.
 type failingMachine struct {
-	Machine
+	machine.Machine
 	mu    sync.Mutex
 	calls int
 }
@@ -389,7 +391,7 @@ func (f *failingMachine) PowerState(ctx context.Context) (power.State, error) {
 func TestBadBMCPutsNodeDownAndJobRunsElsewhere(t *testing.T) {
 	bad := &failingMachine{}
 	h := newHarness(t, 2, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine {
+		h.wrap = func(name string, m machine.Machine) machine.Machine {
 			if name == "sim001" {
 				bad.Machine = m
 				return bad
@@ -411,7 +413,7 @@ func TestBadBMCPutsNodeDownAndJobRunsElsewhere(t *testing.T) {
 func TestBootFailAfterMaxAttempts(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) {
 		h.cfg.MaxBootAttempts = 2
-		h.wrap = func(name string, m Machine) Machine { return neverBoots{m} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { return neverBoots{m} }
 	})
 	id := h.submit(alice, simSpec(time.Second, 0))[0]
 	j := h.waitState(id, job.BootFail)
@@ -427,9 +429,9 @@ func TestBootFailAfterMaxAttempts(t *testing.T) {
 }
 
 // neverBoots powers on but its agent never reports ready (a broken kernel).
-type neverBoots struct{ Machine }
+type neverBoots struct{ machine.Machine }
 
-func (n neverBoots) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+func (n neverBoots) WaitReady(ctx context.Context, j *job.Job) (machine.Session, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }

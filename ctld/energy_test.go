@@ -15,6 +15,7 @@ import (
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/assoc"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -153,7 +154,7 @@ func (h *harness) ledgerEntries() int {
 
 // failingMeter is a machine whose meter stops answering after a number of readings.
 type failingMeter struct {
-	Machine
+	machine.Machine
 	left atomic.Int64
 }
 
@@ -168,7 +169,7 @@ func TestMeterFailingMidJobIsEstimatedWithAReason(t *testing.T) {
 	fm := &failingMeter{}
 	fm.left.Store(12) // 3 s of boot and some of the run, then silence
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { fm.Machine = m; return fm }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { fm.Machine = m; return fm }
 	})
 	id := h.submit(alice, loadSpec(30*time.Second, 1))[0]
 	h.waitState(id, job.Completed)
@@ -188,7 +189,7 @@ func TestFailedBootIsBilledToTheJob(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) {
 		h.cfg.MaxBootAttempts = 2
 		h.cfg.BootTimeout = 10 * time.Second
-		h.wrap = func(name string, m Machine) Machine { return meteredNeverBoots{neverBoots{m}} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { return meteredNeverBoots{neverBoots{m}} }
 	})
 	id := h.submit(alice, simSpec(time.Second, 0))[0]
 	h.waitState(id, job.BootFail)
@@ -272,11 +273,11 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label, value stri
 // reports ready, but the meter reads on. A test then acts on a job that is
 // surely BOOTING, however far the fake clock ran ahead of the controller.
 type bootGate struct {
-	Machine
+	machine.Machine
 	closed *atomic.Bool
 }
 
-func (g bootGate) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+func (g bootGate) WaitReady(ctx context.Context, j *job.Job) (machine.Session, error) {
 	if g.closed.Load() {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -291,7 +292,7 @@ func (g bootGate) PowerReading(ctx context.Context) (power.Reading, error) {
 func TestEveryBootOfARequeuedJobIsBilled(t *testing.T) {
 	var closed atomic.Bool
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { return bootGate{m, &closed} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { return bootGate{m, &closed} }
 	})
 	id := h.submit(alice, loadSpec(20*time.Second, 1))[0]
 	h.waitState(id, job.Running)
@@ -347,5 +348,50 @@ func TestRunningJobShowsEnergySoFar(t *testing.T) {
 	h.waitState(id, job.Completed)
 	if a := h.acctJob(id); a.Live || len(h.ledger(id)) != 3 {
 		t.Errorf("after the end: live %v, %d entries", a.Live, len(h.ledger(id)))
+	}
+}
+
+// storedBetween counts the stored power samples of a job's boot taken in
+// [from, to).
+func (h *harness) storedBetween(j *job.Job, from, to time.Time) int {
+	n := 0
+	h.st.View(func(tx *store.Tx) error {
+		chunks, err := tx.BootSamples(j.Node, j.ID, j.Boot)
+		for _, ch := range chunks {
+			for _, s := range ch.Samples {
+				if !s.Time.Before(from) && s.Time.Before(to) {
+					n++
+				}
+			}
+		}
+		return err
+	})
+	return n
+}
+
+// A write of power samples that fails is retried at every reading until one
+// holds: the samples taken meanwhile reach the store, each failure is
+// counted, and the bill stays measured.
+func TestSampleFlushFailureIsRetried(t *testing.T) {
+	var fails atomic.Int64
+	h := newHarness(t, 1)
+	h.c.hooks.SampleFlushFailed = func(string) { fails.Add(1) }
+	id := h.submit(alice, loadSpec(60*time.Second, 1))[0]
+	j := h.waitState(id, job.Running)
+	h.faults.failBatch.Store(true)
+	failFrom := h.clk.Now()
+	h.until("three failed flushes", func() bool { return fails.Load() >= 3 })
+	failTo := h.clk.Now()
+	if n := h.storedBetween(j, failFrom, failTo); n != 0 {
+		t.Fatalf("%d samples stored while the store failed", n)
+	}
+	h.faults.failBatch.Store(false)
+	h.until("the samples taken meanwhile to be stored", func() bool { return h.storedBetween(j, failFrom, failTo) > 0 })
+	if got, want := h.storedBetween(j, failFrom, failTo), int(failTo.Sub(failFrom)/time.Second)-1; got < want {
+		t.Errorf("%d samples of the failing stretch stored, want at least %d", got, want)
+	}
+	h.waitState(id, job.Completed)
+	if a := h.acctJob(id); a.EnergyEstimated {
+		t.Errorf("bill estimated after a retried flush: %v", a.Reasons)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power/sim"
 	"github.com/bmc-sched/bmc/store"
@@ -13,8 +15,10 @@ import (
 // full disk or an I/O error would: the closure never runs, nothing is written.
 type faultStore struct {
 	*store.Store
-	failing atomic.Bool
-	failed  atomic.Int64
+	failing   atomic.Bool
+	failBatch atomic.Bool // only Batch fails (sample flushes, submits)
+	failView  atomic.Bool // only View fails (reads)
+	failed    atomic.Int64
 }
 
 var errInjected = errors.New("injected: no space left on device")
@@ -27,8 +31,16 @@ func (f *faultStore) Update(fn func(*store.Tx) error) error {
 	return f.Store.Update(fn)
 }
 
+func (f *faultStore) View(fn func(*store.Tx) error) error {
+	if f.failView.Load() {
+		f.failed.Add(1)
+		return errInjected
+	}
+	return f.Store.View(fn)
+}
+
 func (f *faultStore) Batch(fn func(*store.Tx) error) error {
-	if f.failing.Load() {
+	if f.failing.Load() || f.failBatch.Load() {
 		f.failed.Add(1)
 		return errInjected
 	}
@@ -45,9 +57,9 @@ func (h *harness) sim(name string) *sim.Machine {
 		m := nm.Machine
 		for {
 			switch x := m.(type) {
-			case simMachine:
+			case simnode.Machine:
 				return x.Machine
-			case interface{ Unwrap() Machine }:
+			case interface{ Unwrap() machine.Machine }:
 				m = x.Unwrap()
 				continue
 			}

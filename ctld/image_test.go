@@ -13,11 +13,12 @@ import (
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/internal/userfs"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 )
 
 // realLike is a simulated machine that says it is real, so the submit-time
 // image checks (which only matter for machines that boot images) run.
-type realLike struct{ Machine }
+type realLike struct{ machine.Machine }
 
 func (realLike) Simulated() bool { return false }
 
@@ -41,7 +42,7 @@ func (fakeImages) CheckSources(kernel, initrd string) error {
 
 func TestSubmitChecksTheImage(t *testing.T) {
 	h := newHarness(t, 2, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { return realLike{m} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { return realLike{m} }
 		h.cfg.Images = fakeImages{}
 	})
 	submit := func(who Identity, s job.Spec, cwd string) (api.SubmitResponse, error) {

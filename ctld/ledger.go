@@ -7,6 +7,7 @@ import (
 
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/store"
 )
 
@@ -112,10 +113,8 @@ func (c *Controller) factsLocked(j *job.Job, to job.State) accounting.Facts {
 
 // bootFactsOf asks a machine that resolves images and kernels (the real
 // boot path) what this boot uses; the simulator resolves nothing.
-func bootFactsOf(m Machine, j *job.Job) (imageDigest, kernel string) {
-	if f, ok := m.(interface {
-		BootFacts(*job.Job) (string, string)
-	}); ok {
+func bootFactsOf(m machine.Machine, j *job.Job) (imageDigest, kernel string) {
+	if f, ok := m.(machine.BootFacter); ok {
 		return f.BootFacts(j)
 	}
 	return "", ""

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/joboutput"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 )
@@ -70,7 +72,7 @@ func (c *Controller) job(id uint64) *job.Job {
 	return c.jobs[id]
 }
 
-func (c *Controller) machine(name string) (Machine, node.Config) {
+func (c *Controller) machine(name string) (machine.Machine, node.Config) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.nodes[name]
@@ -89,7 +91,7 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	m, ncfg := c.machine(j.Node)
 	log := c.log.With("job", id, "node", j.Node)
 	var (
-		sess    Session
+		sess    machine.Session
 		resumed bool
 		err     error
 	)
@@ -163,10 +165,10 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 // boot takes an ALLOCATED job to RUNNING-ready: prepare, power on, wait for
 // the agent. It returns a nil session when the job left the node (or
 // bmcctld stops), and an error when a change did not commit.
-func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.Config) (Session, error) {
+func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncfg node.Config) (machine.Session, error) {
 	j := c.job(id)
 	log := c.log.With("job", id, "node", j.Node)
-	if err := c.checkOutput(j); err != nil {
+	if err := joboutput.Check(j); err != nil {
 		return nil, c.release(id, job.Failed, err.Error(), freeNode)
 	}
 	if err := m.Prepare(ctx, j); err != nil {
@@ -176,7 +178,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 		if stopped, serr := c.stopped(ctx, id, m); stopped {
 			return nil, serr
 		}
-		if errors.Is(err, ErrJobInput) {
+		if errors.Is(err, machine.ErrJobInput) {
 			return nil, c.release(id, job.Failed, err.Error(), freeNode)
 		}
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
@@ -229,9 +231,9 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 			c.powerError(j.Node, perr)
 			return nil, c.bootFailed(id, fmt.Sprintf("%v; then BMC power off: %v", err, perr),
 				downNode(fmt.Sprintf("power off failed: %v", perr), node.FaultPowerOff))
-		case errors.Is(err, ErrBootAborted):
+		case errors.Is(err, machine.ErrBootAborted):
 			return nil, c.bootAborted(id, err.Error())
-		case errors.Is(err, ErrNoSignOfLife):
+		case errors.Is(err, machine.ErrNoSignOfLife):
 			return nil, c.bootFailed(id, err.Error(), downNode(err.Error(), ""))
 		}
 		return nil, c.bootFailed(id, err.Error(), freeNode)
@@ -242,7 +244,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 	}
 	now := c.clk.Now()
 	var hostKey, addr string
-	if p, ok := sess.(interface{ Pin() (string, string) }); ok {
+	if p, ok := sess.(machine.Pinner); ok {
 		hostKey, addr = p.Pin()
 	}
 	if _, err := c.transition(step{id: id, to: job.Running, cause: job.CauseLifecycle,
@@ -257,7 +259,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m Machine, ncfg node.C
 // stopped handles a cancel, requeue or reconciler stop that arrived before
 // the command ran: the node is switched off and the job leaves it. It
 // reports whether ctx was stopped that way, and the error of that change.
-func (c *Controller) stopped(ctx context.Context, id uint64, m Machine) (bool, error) {
+func (c *Controller) stopped(ctx context.Context, id uint64, m machine.Machine) (bool, error) {
 	var stop *stopCause
 	if !errors.As(context.Cause(ctx), &stop) {
 		return false, nil
@@ -267,42 +269,19 @@ func (c *Controller) stopped(ctx context.Context, id uint64, m Machine) (bool, e
 
 // runCommand runs (or re-attaches to) the job's command under its time limit,
 // appending its output to the job's files.
-func (c *Controller) runCommand(ctx context.Context, j *job.Job, sess Session, resumed bool) (int, error) {
+func (c *Controller) runCommand(ctx context.Context, j *job.Job, sess machine.Session, resumed bool) (int, error) {
 	limit := time.Duration(j.Spec.TimeLimit)
 	if limit <= 0 {
 		limit = c.cfg.Scheduler.DefaultTimeLimit
 	}
 	rctx, cancel := c.withTimeout(ctx, j.RunTime.Add(limit).Sub(c.clk.Now()), errTimeLimit)
 	defer cancel()
-	outPath, errPath := outputPaths(j)
-	out, outOff, err := openOutput(outPath, j, !resumed)
+	out, err := joboutput.Open(j, filepath.Join(c.cfg.StateDir, "output"), !resumed)
 	if err != nil {
 		return 0, err
 	}
 	defer out.Close()
-	var stdout, stderr io.Writer = out, out
-	errOff := int64(0)
-	if errPath != outPath {
-		f, off, err := openOutput(errPath, j, !resumed)
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		stderr, errOff = f, off
-	} else {
-		// One file holds both streams: its size cannot say how much of
-		// each the agent sent, so the counts are kept beside the state.
-		oc, err := c.openOffsets(j.ID, !resumed)
-		if err != nil {
-			return 0, err
-		}
-		defer oc.close()
-		if resumed {
-			outOff, errOff = oc.out, oc.err
-		}
-		stdout, stderr = oc.writer(out, &oc.out), oc.writer(out, &oc.err)
-	}
-	code, err := sess.Run(rctx, j, stdout, stderr, outOff, errOff)
+	code, err := sess.Run(rctx, j, out.Stdout, out.Stderr, out.OutOff, out.ErrOff)
 	if err != nil && errors.Is(context.Cause(rctx), errTimeLimit) {
 		err = errTimeLimit
 	}
@@ -331,7 +310,7 @@ func (c *Controller) withTimeout(ctx context.Context, d time.Duration, cause err
 
 // endOnNode records the outcome (POWERING_OFF), powers the node off
 // (confirmed), then gives the job its final state or queues it again.
-func (c *Controller) endOnNode(ctx context.Context, id uint64, m Machine, by job.Cause, outcome job.State, exit int, detail string) error {
+func (c *Controller) endOnNode(ctx context.Context, id uint64, m machine.Machine, by job.Cause, outcome job.State, exit int, detail string) error {
 	_, err := c.transition(step{id: id, to: job.PoweringOff, cause: by, ev: job.Event{Detail: detail},
 		edit: func(j *job.Job) { j.Outcome, j.ExitCode, j.Detail = outcome, exit, detail }})
 	if err != nil {
@@ -343,7 +322,7 @@ func (c *Controller) endOnNode(ctx context.Context, id uint64, m Machine, by job
 // finishPowerOff switches a POWERING_OFF job's node off and ends the job. A
 // power-off that fails still ends the job: its outcome is known; the node
 // goes DOWN and the reconciler retries the power-off until it holds.
-func (c *Controller) finishPowerOff(ctx context.Context, id uint64, m Machine) error {
+func (c *Controller) finishPowerOff(ctx context.Context, id uint64, m machine.Machine) error {
 	j := c.job(id)
 	perr := c.powerOffConfirm(ctx, j.Node, m)
 	if perr != nil && c.shuttingDown() {
@@ -363,7 +342,7 @@ func (c *Controller) finishPowerOff(ctx context.Context, id uint64, m Machine) e
 
 // powerOffConfirm switches the node off through its BMC; drivers confirm
 // the state reads off before returning.
-func (c *Controller) powerOffConfirm(ctx context.Context, name string, m Machine) error {
+func (c *Controller) powerOffConfirm(ctx context.Context, name string, m machine.Machine) error {
 	pctx, cancel := c.withTimeout(ctx, c.cfg.PowerOffGrace+30*time.Second, errPowerOffTimeout)
 	defer cancel()
 	if err := m.PowerOff(pctx); err != nil {

@@ -28,6 +28,7 @@ type Metrics struct {
 	quotaUsed     *prometheus.GaugeVec
 	quotaWarnings *prometheus.CounterVec
 	reconciler    *prometheus.CounterVec
+	flushFails    prometheus.Counter
 }
 
 // NewMetrics registers the series.
@@ -73,6 +74,9 @@ func NewMetrics() *Metrics {
 	m.reconciler = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bmc_reconciler_actions_total", Help: "Actions of the reconciler (each also a node or job event), by action.",
 	}, []string{"action"})
+	m.flushFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bmc_power_sample_flush_failures_total", Help: "Failed writes of power samples to the state file (each retried at the next reading).",
+	})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st))
 	}
@@ -80,7 +84,7 @@ func NewMetrics() *Metrics {
 		m.reconciler.WithLabelValues(a)
 	}
 	m.Registry.MustRegister(m.jobs, m.submitted, m.passSecs, m.pending, m.powerErrs, m.bootSecs, m.nodeStates, m.watts, m.energy,
-		m.quotaUsed, m.quotaWarnings, m.reconciler)
+		m.quotaUsed, m.quotaWarnings, m.reconciler, m.flushFails)
 	return m
 }
 
@@ -102,7 +106,8 @@ func (m *Metrics) Hooks() Hooks {
 		QuotaWarning: func(kind, name string, percent int) {
 			m.quotaWarnings.WithLabelValues(kind, name, strconv.Itoa(percent)).Inc()
 		},
-		Reconciled: func(action string) { m.reconciler.WithLabelValues(action).Inc() },
+		Reconciled:        func(action string) { m.reconciler.WithLabelValues(action).Inc() },
+		SampleFlushFailed: func(string) { m.flushFails.Inc() },
 	}
 }
 
@@ -114,6 +119,9 @@ func (m *Metrics) Collect(c *Controller) {
 		byState[j.State]++
 	}
 	c.mu.RUnlock()
+	m.flushFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bmc_power_sample_flush_failures_total", Help: "Failed writes of power samples to the state file (each retried at the next reading).",
+	})
 	for _, st := range job.AllStates {
 		m.jobs.WithLabelValues(string(st)).Set(float64(byState[st]))
 	}

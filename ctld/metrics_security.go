@@ -5,6 +5,7 @@ import (
 
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/dhcpd"
+	"github.com/bmc-sched/bmc/machine"
 )
 
 // NetMetrics are the provisioning network's series: security events by
@@ -39,7 +40,9 @@ func (m *Metrics) NewNetMetrics() *NetMetrics {
 }
 
 // Security counts one security event.
-func (n *NetMetrics) Security(ev SecurityEvent) { n.security.WithLabelValues(string(ev.Kind)).Inc() }
+func (n *NetMetrics) Security(ev machine.SecurityEvent) {
+	n.security.WithLabelValues(string(ev.Kind)).Inc()
+}
 
 // DHCP counts one DHCP decision.
 func (n *NetMetrics) DHCP(d dhcpd.Decision) {

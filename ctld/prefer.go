@@ -1,6 +1,8 @@
 package ctld
 
 import (
+	"fmt"
+
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/scheduler"
@@ -14,8 +16,10 @@ import (
 // kinds gets nothing and keeps the normal order. The ledger is read only
 // when such a job waits, once per pass (a pass with one costs a JSON decode
 // per ledger entry). It reads the store and must be called without c.mu
-// held.
-func (c *Controller) energyPrefer(jobs []*job.Job) map[uint64]scheduler.Preference {
+// held. A ledger that cannot be read fails the pass, which the next one
+// retries: placing the jobs without their preference would quietly cost
+// their users joules.
+func (c *Controller) energyPrefer(jobs []*job.Job) (map[uint64]scheduler.Preference, error) {
 	var out map[uint64]scheduler.Preference
 	var apps map[[2]string][]accounting.CompareRow
 	for _, j := range jobs {
@@ -25,8 +29,7 @@ func (c *Controller) energyPrefer(jobs []*job.Job) map[uint64]scheduler.Preferen
 		if apps == nil {
 			var err error
 			if apps, err = c.ledgerKinds(); err != nil {
-				c.log.Error("read the ledger for arch=any placement", "err", err)
-				return nil
+				return nil, fmt.Errorf("read the ledger for arch=any placement: %w", err)
 			}
 		}
 		ks := apps[accounting.AppKey(j.Spec.Image, commandLine(j.Spec.Command))]
@@ -38,7 +41,7 @@ func (c *Controller) energyPrefer(jobs []*job.Job) map[uint64]scheduler.Preferen
 		}
 		out[j.ID] = scheduler.Preference{Kind: ks[0].Kind, Reason: accounting.PreferReason(ks)}
 	}
-	return out
+	return out, nil
 }
 
 // ledgerKinds sums the ledger job by job (its entries come in job order)

@@ -103,3 +103,21 @@ func TestArchAnyTakesAnotherKindAfterPreferWaitMax(t *testing.T) {
 		t.Errorf("why %q", why)
 	}
 }
+
+// A ledger that cannot be read fails the scheduling pass (retried at the
+// next one) instead of placing arch=any jobs without their preference.
+func TestArchAnyWaitsWhileTheLedgerCannotBeRead(t *testing.T) {
+	h := newHarness(t, 2)
+	h.history()
+	h.faults.failView.Store(true)
+	id := h.submit(alice, archSpec("any", 5*time.Second))[0]
+	since := h.clk.Now()
+	h.until("a minute without a readable ledger", func() bool { return h.clk.Now().Sub(since) >= time.Minute })
+	if j := h.job(id); j.State != job.Pending {
+		t.Fatalf("arch=any job placed without its ledger: %s on %s", j.State, j.Node)
+	}
+	h.faults.failView.Store(false)
+	if j := h.waitState(id, job.Completed); j.Node != "sim002" {
+		t.Errorf("arch=any job ran on %s, want sim002 (sim-arm, fewer joules)", j.Node)
+	}
+}

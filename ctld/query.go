@@ -10,6 +10,7 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/joboutput"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -145,7 +146,7 @@ func (c *Controller) JobDetail(expr string) (api.JobDetail, error) {
 		JobInfo: c.infoLocked(j, c.clk.Now()), Spec: j.Spec, Cwd: j.Cwd,
 		BootAttempts: j.BootAttempts, Restarts: j.Restarts, Events: events,
 	}
-	d.Output, d.Error = outputPaths(j)
+	d.Output, d.Error = joboutput.Paths(j)
 	d.PriorityTerms = c.priorityTermsLocked(j)
 	for i := len(events) - 1; i >= 0; i-- {
 		if events[i].State == job.Allocated {

@@ -10,19 +10,21 @@ import (
 	"github.com/bmc-sched/bmc/agent/proto"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/realnode"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
 
 // noMeter hides the simulator's meter: a node whose BMC reads no power.
-type noMeter struct{ Machine }
+type noMeter struct{ machine.Machine }
 
 // raplAgent plays the node agent's heartbeats: once a second of fake time
 // while the job runs, the simulator's energy counter as a RAPL counter
 // wrapping at maxUJ would show it.
 type raplAgent struct {
 	h     *harness
-	hub   *AgentHub
+	hub   *realnode.AgentHub
 	meter power.Meter // the simulator's: ground truth
 	id    uint64
 	maxUJ uint64
@@ -68,14 +70,14 @@ func (a *raplAgent) runUntilDone() {
 // TestRAPLBillsANodeWithoutMeter: a node whose BMC reads no power is billed
 // from the agent's RAPL counter, across its wraps, and the ledger says so.
 func TestRAPLBillsANodeWithoutMeter(t *testing.T) {
-	var sim Machine
+	var sim machine.Machine
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { sim = m; return noMeter{m} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { sim = m; return noMeter{m} }
 		// A real boot outlasts the default 5 s gap limit many times over;
 		// the simulator's takes 3 s, so the limit is cut to 2 s to match.
 		h.cfg.Energy.MaxGapIntervals = 2
 	})
-	hub := NewAgentHub(h.clk, testLogger())
+	hub := realnode.NewAgentHub(h.clk, testLogger())
 	hub.OnEnergy(h.c.AgentEnergy)
 	// 2000 J range: at the sim's 250 W peak it wraps every 8 s.
 	a := &raplAgent{h: h, hub: hub, meter: sim.(power.Meter), maxUJ: 1_999_999_999}
@@ -114,11 +116,11 @@ func TestRAPLBillsANodeWithoutMeter(t *testing.T) {
 // node whose BMC meters the whole machine is billed from the BMC even when
 // the agent reports a counter (here one stuck at 0, which would bill 0 J).
 func TestRAPLIgnoredBesideABMCMeter(t *testing.T) {
-	var sim Machine
+	var sim machine.Machine
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { sim = m; return m }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { sim = m; return m }
 	})
-	hub := NewAgentHub(h.clk, testLogger())
+	hub := realnode.NewAgentHub(h.clk, testLogger())
 	hub.OnEnergy(h.c.AgentEnergy)
 	zero := uint64(0)
 	a := &raplAgent{h: h, hub: hub, meter: sim.(power.Meter), maxUJ: 1_999_999_999, fixed: &zero}
@@ -145,13 +147,13 @@ func TestRAPLIgnoredBesideABMCMeter(t *testing.T) {
 // samples, so a controller killed mid-job still unwraps the counter when it
 // bills after restarting.
 func TestRAPLWrapAcrossRestart(t *testing.T) {
-	var sim Machine
+	var sim machine.Machine
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m Machine) Machine { sim = m; return noMeter{m} }
+		h.wrap = func(name string, m machine.Machine) machine.Machine { sim = m; return noMeter{m} }
 		h.cfg.Energy.MaxGapIntervals = 2
 		h.cfg.Energy.SampleFlush = time.Second // a crash loses at most one heartbeat
 	})
-	hub := NewAgentHub(h.clk, testLogger())
+	hub := realnode.NewAgentHub(h.clk, testLogger())
 	hub.OnEnergy(h.c.AgentEnergy)
 	a := &raplAgent{h: h, hub: hub, meter: sim.(power.Meter), maxUJ: 1_999_999_999}
 	a.id = h.submit(alice, loadSpec(30*time.Second, 1))[0]

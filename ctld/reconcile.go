@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -131,13 +132,6 @@ func (c *Controller) stallLocked(id uint64, tries int, err error) {
 		"node", c.jobs[id].Node, "tries", tries, "retry_at", s.next, "err", err)
 }
 
-// agentContact is implemented by machines whose node agent reports in.
-type agentContact interface {
-	// LastContact is when j's agent was last heard from this boot; zero
-	// when not since this controller started (then its silence says nothing).
-	LastContact(j *job.Job) time.Time
-}
-
 // reconcile runs passes until ctx ends.
 func (c *Controller) reconcile(ctx context.Context) {
 	for range probeWorkers {
@@ -150,6 +144,7 @@ func (c *Controller) reconcile(ctx context.Context) {
 	for {
 		c.mu.Lock()
 		c.reconcileJobsLocked(job.CauseReconciler)
+		c.storeSecurityLocked()
 		c.checkAgentsLocked()
 		c.queueProbesLocked()
 		c.mu.Unlock()
@@ -291,7 +286,7 @@ func (c *Controller) checkAgentsLocked() {
 		if j.State != job.Running || lc.stopping {
 			continue
 		}
-		ac, ok := c.nodes[j.Node].m.(agentContact)
+		ac, ok := c.nodes[j.Node].m.(machine.Contact)
 		if !ok {
 			continue
 		}

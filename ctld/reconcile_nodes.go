@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
@@ -35,7 +36,7 @@ const probeWorkers = 8
 
 type probe struct {
 	name string
-	m    Machine
+	m    machine.Machine
 }
 
 // queueProbesLocked queues every node without a job whose BMC is due to be
@@ -95,7 +96,7 @@ var errBMCTimeout = fmt.Errorf("no answer from the BMC: %w", context.DeadlineExc
 // off is what a node without a job should be; on is switched off after the
 // grace (at once when a power-off already failed); no answer puts the node
 // DOWN until it answers.
-func (c *Controller) checkNode(ctx context.Context, name string, m Machine) {
+func (c *Controller) checkNode(ctx context.Context, name string, m machine.Machine) {
 	var st power.State
 	err := c.bmcCall(ctx, func(ctx context.Context) (err error) { st, err = m.PowerState(ctx); return err })
 	if err == nil && st != power.On && st != power.Off {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/power/sim"
@@ -126,7 +128,7 @@ func TestFrozenMachineIsNodeFailAndSwitchedOff(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) { h.cfg.Reconcile.AgentTimeout = 20 * time.Second })
 	id := h.submit(alice, simSpec(time.Hour, 0))[0]
 	j := h.waitState(id, job.Running)
-	h.until("the command to start", func() bool { running, _, _, _ := h.sim("sim001").Status(runKey(j)); return running })
+	h.until("the command to start", func() bool { running, _, _, _ := h.sim("sim001").Status(simnode.RunKey(j)); return running })
 	h.sim("sim001").SetFaults(sim.Faults{Frozen: true})
 	frozeAt := h.clk.Now()
 	j = h.waitState(id, job.NodeFail)
@@ -192,8 +194,8 @@ func TestFailedCommitIsRetried(t *testing.T) {
 
 func TestBMCBackReturnsNodeToService(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(_ string, m Machine) Machine {
-			m.(simMachine).SetFaults(sim.Faults{Unreachable: true})
+		h.wrap = func(_ string, m machine.Machine) machine.Machine {
+			m.(simnode.Machine).SetFaults(sim.Faults{Unreachable: true})
 			return m
 		}
 	})
@@ -212,17 +214,17 @@ func TestBMCBackReturnsNodeToService(t *testing.T) {
 
 // unheardAgent is a machine whose agent the controller has not heard since
 // it started (after a restart its heartbeats are refused: new tokens).
-type unheardAgent struct{ Machine }
+type unheardAgent struct{ machine.Machine }
 
 func (unheardAgent) LastContact(*job.Job) time.Time { return time.Time{} }
-func (u unheardAgent) Unwrap() Machine              { return u.Machine }
+func (u unheardAgent) Unwrap() machine.Machine      { return u.Machine }
 
 // TestUnheardAgentIsNotLost: silence from an agent never heard since the
 // controller started says nothing; its job runs to the end.
 func TestUnheardAgentIsNotLost(t *testing.T) {
 	h := newHarness(t, 1, func(h *harness) {
 		h.cfg.Reconcile.AgentTimeout = 20 * time.Second
-		h.wrap = func(_ string, m Machine) Machine { return unheardAgent{m} }
+		h.wrap = func(_ string, m machine.Machine) machine.Machine { return unheardAgent{m} }
 	})
 	id := h.submit(alice, simSpec(2*time.Minute, 0))[0]
 	h.waitState(id, job.Completed)

@@ -50,7 +50,11 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	c.mu.RLock()
 	snap := c.snapshotLocked(now)
 	c.mu.RUnlock()
-	snap.Prefer = c.energyPrefer(snap.Jobs) // reads the ledger: outside the lock
+	prefer, err := c.energyPrefer(snap.Jobs) // reads the ledger: outside the lock
+	if err != nil {
+		return err
+	}
+	snap.Prefer = prefer
 	waiting := 0
 	for _, j := range snap.Jobs {
 		if j.State.Waiting() {

@@ -1,66 +1,21 @@
 package ctld
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
-	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
 
-// ErrBootAborted: the boot met a security conflict (boot.Conflict) and was
-// stopped before the job's command, environment, image or output was
-// handed to anyone. It is nobody's failure: the job goes back to the
-// queue without a boot attempt counted, the node is switched off, and the
-// next boot gets fresh tokens.
-var ErrBootAborted = errors.New("boot aborted on a security conflict")
-
-// SecurityEvent is a conflict on one boot, as the controller records it.
-type SecurityEvent struct {
-	Job, Boot uint64
-	Node      string // the node whose boot it was
-	Kind      boot.ConflictKind
-	Remote    netip.Addr // where the offending request came from
-	Route     string
-}
-
-func (e SecurityEvent) String() string {
-	return fmt.Sprintf("security event %s: %s from %s", e.Kind, e.Route, e.Remote)
-}
-
-// OnSecurity makes f receive every security event (Controller.SecurityEvent
-// and the metric). Call it before the hub receives callbacks.
-func (h *AgentHub) OnSecurity(f func(SecurityEvent)) {
-	h.mu.Lock()
-	h.security = f
-	h.mu.Unlock()
-}
-
-// Conflict is the boot server's word that b was aborted: the machine
-// waiting for it stops waiting, and the event is recorded.
-func (h *AgentHub) Conflict(b *boot.Boot, c boot.Conflict) {
-	ev := SecurityEvent{Job: b.JobID, Boot: b.Boot, Node: b.Node, Kind: c.Kind, Remote: c.Remote, Route: c.Route}
-	w := h.watch(b.JobID, b.Boot)
-	h.mu.Lock()
-	sink := h.security
-	h.mu.Unlock()
-	select {
-	case w.aborted <- ev:
-	default:
-	}
-	if sink != nil {
-		sink(ev)
-	}
-}
-
 // SecurityEvent records ev on the job whose boot it hit and, when the
 // request came from another node's address, on the job that node holds:
 // an admin reads who did what in bmcq show. The boot itself is handled by
-// the life cycle (ErrBootAborted).
-func (c *Controller) SecurityEvent(ev SecurityEvent) {
+// the life cycle (machine.ErrBootAborted).
+func (c *Controller) SecurityEvent(ev machine.SecurityEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.log.Warn("security event", "kind", string(ev.Kind), "job", ev.Job, "boot", ev.Boot, "node", ev.Node,
@@ -78,27 +33,56 @@ func (c *Controller) SecurityEvent(ev SecurityEvent) {
 			}
 		}
 	}
-	now := c.clk.Now()
+	rec := securityRecord{at: c.clk.Now(), jobs: notes}
+	if _, ok := c.nodes[ev.Node]; ok {
+		rec.node = ev.Node
+		rec.nev = node.Event{Action: "security_event", Job: ev.Job,
+			Detail: fmt.Sprintf("%s on boot %d from %s%s (%s)", ev.Kind, ev.Boot, ev.Remote, c.whoLocked(ev.Remote), ev.Route)}
+	}
+	c.secPending = append(c.secPending, rec)
+	c.storeSecurityLocked()
+}
+
+// securityRecord is what one security event writes: a node event and job
+// events, all stamped with when it happened.
+type securityRecord struct {
+	at   time.Time
+	node string // "" when the node is not configured
+	nev  node.Event
+	jobs map[uint64]job.Event
+}
+
+// storeSecurityLocked writes the security records not yet stored. A record
+// the store refused stays pending, and the reconciler's next pass tries
+// again: an admin reads who did what in bmcq show, so none may be lost to a
+// failed commit. Called with c.mu held.
+func (c *Controller) storeSecurityLocked() {
+	if len(c.secPending) == 0 {
+		return
+	}
 	err := c.st.Update(func(tx *store.Tx) error {
-		if _, ok := c.nodes[ev.Node]; ok {
-			nev := node.Event{Time: now, Action: "security_event", Job: ev.Job,
-				Detail: fmt.Sprintf("%s on boot %d from %s%s (%s)", ev.Kind, ev.Boot, ev.Remote, c.whoLocked(ev.Remote), ev.Route)}
-			if err := tx.AddNodeEvent(ev.Node, nev); err != nil {
-				return err
+		for _, r := range c.secPending {
+			if r.node != "" {
+				nev := r.nev
+				nev.Time = r.at
+				if err := tx.AddNodeEvent(r.node, nev); err != nil {
+					return err
+				}
 			}
-		}
-		for id, e := range notes {
-			e.Time = now
-			if err := tx.AddEvent(id, e); err != nil {
-				return err
+			for id, e := range r.jobs {
+				e.Time = r.at
+				if err := tx.AddEvent(id, e); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		// The log line above and the metric still hold the event.
-		c.log.Error("security event not stored", "job", ev.Job, "err", err)
+		c.log.Warn("security events not stored yet; the reconciler retries", "pending", len(c.secPending), "err", err)
+		return
 	}
+	c.secPending = nil
 }
 
 // whoLocked names the node (and its job) behind an address, for the event.

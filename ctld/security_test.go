@@ -11,26 +11,27 @@ import (
 
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 )
 
 // abortsFirst aborts the first `times` boots it sees with a security
 // conflict, then boots like the machine it wraps.
 type abortsFirst struct {
-	Machine
+	machine.Machine
 	mu    sync.Mutex
 	times int
 	seen  int
 }
 
-func (a *abortsFirst) WaitReady(ctx context.Context, j *job.Job) (Session, error) {
+func (a *abortsFirst) WaitReady(ctx context.Context, j *job.Job) (machine.Session, error) {
 	a.mu.Lock()
 	a.seen++
 	abort := a.seen <= a.times
 	a.mu.Unlock()
 	if abort {
-		ev := SecurityEvent{Job: j.ID, Boot: j.Boot, Node: j.Node, Kind: boot.ConflictScriptForeign, Remote: netip.MustParseAddr("10.77.1.2"), Route: "/ipxe/{mac}"}
-		return nil, fmt.Errorf("%w: %s", ErrBootAborted, ev)
+		ev := machine.SecurityEvent{Job: j.ID, Boot: j.Boot, Node: j.Node, Kind: boot.ConflictScriptForeign, Remote: netip.MustParseAddr("10.77.1.2"), Route: "/ipxe/{mac}"}
+		return nil, fmt.Errorf("%w: %s", machine.ErrBootAborted, ev)
 	}
 	return a.Machine.WaitReady(ctx, j)
 }
@@ -42,7 +43,7 @@ func TestAbortedBootRequeuesWithoutAnAttempt(t *testing.T) {
 	var m *abortsFirst
 	h := newHarness(t, 1, func(h *harness) {
 		h.cfg.MaxBootAttempts = 2
-		h.wrap = func(name string, inner Machine) Machine {
+		h.wrap = func(name string, inner machine.Machine) machine.Machine {
 			m = &abortsFirst{Machine: inner, times: 3}
 			return m
 		}
@@ -86,7 +87,7 @@ func TestSecurityEventOnBothJobs(t *testing.T) {
 	victim := h.submit(bob, simSpec(time.Hour, 0))[0]
 	v := h.waitState(victim, job.Running)
 	a := h.job(attacker)
-	h.c.SecurityEvent(SecurityEvent{Job: victim, Boot: v.Boot, Node: v.Node, Kind: boot.ConflictTokenForeign,
+	h.c.SecurityEvent(machine.SecurityEvent{Job: victim, Boot: v.Boot, Node: v.Node, Kind: boot.ConflictTokenForeign,
 		Remote: h.node(a.Node).Address, Route: "GET /agent/config"})
 	find := func(id uint64) string {
 		for _, e := range h.events(id) {
@@ -102,4 +103,29 @@ func TestSecurityEventOnBothJobs(t *testing.T) {
 	if d := find(attacker); !strings.Contains(d, fmt.Sprintf("touched job %d's boot on %s", victim, v.Node)) {
 		t.Errorf("attacker's event: %q", d)
 	}
+}
+
+// A security event whose commit failed is kept and written by the
+// reconciler once the store takes writes again.
+func TestSecurityEventStoredAfterAFailedCommit(t *testing.T) {
+	h := newHarness(t, 1)
+	id := h.submit(alice, simSpec(time.Hour, 0))[0]
+	j := h.waitState(id, job.Running)
+	h.faults.failing.Store(true)
+	h.c.SecurityEvent(machine.SecurityEvent{Job: id, Boot: j.Boot, Node: j.Node, Kind: boot.ConflictTokenForeign,
+		Remote: netip.MustParseAddr("10.77.9.9"), Route: "GET /agent/config"})
+	has := func() (jobEv, nodeEv bool) {
+		for _, e := range h.events(id) {
+			jobEv = jobEv || e.Reason == job.ReasonSecurity
+		}
+		for _, e := range h.nodeEvents(j.Node) {
+			nodeEv = nodeEv || e.Action == "security_event"
+		}
+		return
+	}
+	if a, b := has(); a || b {
+		t.Fatalf("stored while the store failed: job %v, node %v", a, b)
+	}
+	h.faults.failing.Store(false)
+	h.until("the event to be stored", func() bool { a, b := has(); return a && b })
 }

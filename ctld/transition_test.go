@@ -10,6 +10,7 @@ import (
 
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -74,7 +75,7 @@ func TestTransitionEveryPair(t *testing.T) {
 	}
 	defer st.Close()
 	clk := clock.NewFake(t0)
-	ms, err := SimCluster(1, "", clk, testLogger())
+	ms, err := simnode.Cluster(1, "", clk, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,12 @@ func (d *daemon) run(uid uint32, dir, name string, args ...string) result {
 	if uid != 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 	}
+	return runCmd(d.t, cmd)
+}
+
+// runCmd runs cmd to its end: what it printed and its exit status.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -175,7 +181,7 @@ func (d *daemon) run(uid uint32, dir, name string, args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		d.t.Fatalf("%s: %v", name, err)
+		t.Fatalf("%s: %v", filepath.Base(cmd.Path), err)
 	}
 	return r
 }

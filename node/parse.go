@@ -255,81 +255,53 @@ func merge(defaults, own map[string]src) map[string]src {
 func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, header int) Config {
 	var c Config
 	fs := fields{p: p, f: f, hinted: hinted, header: header}
-	str, integer, bad, missing := fs.str, fs.integer, fs.bad, fs.missing
-	names := func(field string) []string {
-		s, ok := f[field]
-		if !ok {
-			return nil
-		}
-		arr, ok := s.v.([]any)
-		if !ok {
-			p.fail(s.path, field, "must be an array of strings, not "+tomlpos.TypeName(s.v))
-			return nil
-		}
-		out := make([]string, 0, len(arr))
-		for i, e := range arr {
-			x, ok := e.(string)
-			ep := append(slices.Clone(s.path), strconv.Itoa(i))
-			switch {
-			case !ok:
-				p.fail(ep, field, fmt.Sprintf("element %d must be a string, not %s", i+1, tomlpos.TypeName(e)))
-				return nil
-			case !nameRE.MatchString(x):
-				p.fail(ep, field, fmt.Sprintf("%q is not a name (letters, digits, '.', '_', '-')", x))
-				return nil
-			}
-			out = append(out, x)
-		}
-		return out
-	}
-
-	if name, ok := str("name"); ok {
+	if name, ok := fs.str("name"); ok {
 		if nameRE.MatchString(name) {
 			c.Name = name
 		} else {
-			bad("name", fmt.Sprintf("%q is not a node name (letters, digits, '.', '_', '-'; at most 64)", name))
+			fs.bad("name", fmt.Sprintf("%q is not a node name (letters, digits, '.', '_', '-'; at most 64)", name))
 		}
-	} else if _, set := f["name"]; !set {
-		missing("name")
+	} else if _, set := fs.f["name"]; !set {
+		fs.missing("name")
 	}
-	if a, ok := str("arch"); ok {
+	if a, ok := fs.str("arch"); ok {
 		switch strings.ToLower(a) {
 		case "x86_64", "amd64", "x86-64":
 			c.Arch = "x86_64"
 		case "aarch64", "arm64":
 			c.Arch = "aarch64"
 		default:
-			bad("arch", fmt.Sprintf("%q is not an architecture (x86_64 or aarch64)", a))
+			fs.bad("arch", fmt.Sprintf("%q is not an architecture (x86_64 or aarch64)", a))
 		}
-	} else if _, set := f["arch"]; !set {
-		missing("arch")
+	} else if _, set := fs.f["arch"]; !set {
+		fs.missing("arch")
 	}
-	if k, ok := str("kind"); ok {
+	if k, ok := fs.str("kind"); ok {
 		if nameRE.MatchString(k) {
 			c.Kind = k
 		} else {
-			bad("kind", fmt.Sprintf("%q is not a kind name (letters, digits, '.', '_', '-')", k))
+			fs.bad("kind", fmt.Sprintf("%q is not a kind name (letters, digits, '.', '_', '-')", k))
 		}
 	}
 	if c.Kind == "" {
 		c.Kind = c.Arch
 	}
-	c.Features = names("features")
-	c.Partitions = names("partitions")
-	if n, ok := integer("cores"); ok {
+	c.Features = fs.names("features")
+	c.Partitions = fs.names("partitions")
+	if n, ok := fs.integer("cores"); ok {
 		if n >= 1 && n <= 1<<20 {
 			c.Cores = int(n)
 		} else {
-			bad("cores", fmt.Sprintf("%d is outside 1..%d", n, 1<<20))
+			fs.bad("cores", fmt.Sprintf("%d is outside 1..%d", n, 1<<20))
 		}
-	} else if _, set := f["cores"]; !set {
-		missing("cores")
+	} else if _, set := fs.f["cores"]; !set {
+		fs.missing("cores")
 	}
-	if s, ok := f["memory"]; ok {
+	if s, ok := fs.f["memory"]; ok {
 		switch x := s.v.(type) {
 		case int64:
 			if x < 1 || x > math.MaxInt64/int64(job.MiB) {
-				bad("memory", fmt.Sprintf("%d MiB is out of range", x))
+				fs.bad("memory", fmt.Sprintf("%d MiB is out of range", x))
 			} else {
 				c.Memory = x * int64(job.MiB)
 			}
@@ -337,139 +309,64 @@ func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, h
 			z, err := job.ParseSize(x)
 			switch {
 			case err != nil:
-				bad("memory", err.Error())
+				fs.bad("memory", err.Error())
 			case z <= 0:
-				bad("memory", fmt.Sprintf("%q must be positive", x))
+				fs.bad("memory", fmt.Sprintf("%q must be positive", x))
 			default:
 				c.Memory = int64(z)
 			}
 		default:
-			bad("memory", `must be an integer (MiB) or a size string like "4G", not `+tomlpos.TypeName(s.v))
+			fs.bad("memory", `must be an integer (MiB) or a size string like "4G", not `+tomlpos.TypeName(s.v))
 		}
 	} else {
-		missing("memory")
+		fs.missing("memory")
 	}
-	if mac, ok := str("mac"); ok {
+	if mac, ok := fs.str("mac"); ok {
 		hw, err := net.ParseMAC(mac)
 		if err != nil || len(hw) != 6 {
-			bad("mac", fmt.Sprintf("%q is not a MAC address", mac))
+			fs.bad("mac", fmt.Sprintf("%q is not a MAC address", mac))
 		} else {
 			c.MAC = hw.String()
 		}
 	}
 	c.Boot = BootIPXE
-	if b, ok := str("boot"); ok {
+	if b, ok := fs.str("boot"); ok {
 		switch b {
 		case BootIPXE, BootUEFIGrub:
 			c.Boot = b
 		default:
-			bad("boot", fmt.Sprintf("%q is not a boot method (ipxe or uefi-grub)", b))
+			fs.bad("boot", fmt.Sprintf("%q is not a boot method (ipxe or uefi-grub)", b))
 		}
 	}
 	c.ExpectedBoot = DefaultExpectedBoot
-	if d, ok := str("expected_boot"); ok {
+	if d, ok := fs.str("expected_boot"); ok {
 		td, err := time.ParseDuration(d)
 		if err != nil || td <= 0 || td > 24*time.Hour {
-			bad("expected_boot", fmt.Sprintf("%q is not a duration between 0 and 24h, like \"90s\"", d))
+			fs.bad("expected_boot", fmt.Sprintf("%q is not a duration between 0 and 24h, like \"90s\"", d))
 		} else {
 			c.ExpectedBoot = td
 		}
 	}
-	if a, ok := str("address"); ok {
+	if a, ok := fs.str("address"); ok {
 		ip, err := netip.ParseAddr(a)
 		switch {
 		case err != nil || !ip.Is4():
-			bad("address", fmt.Sprintf("%q is not an IPv4 address", a))
+			fs.bad("address", fmt.Sprintf("%q is not an IPv4 address", a))
 		case !ip.IsGlobalUnicast():
-			bad("address", fmt.Sprintf("%s is not a unicast host address", a))
+			fs.bad("address", fmt.Sprintf("%s is not a unicast host address", a))
 		default:
 			c.Address = ip
 		}
 	}
-	if a, ok := str("ssh_address"); ok {
+	if a, ok := fs.str("ssh_address"); ok {
 		if err := checkHostPort(a); err != nil {
-			bad("ssh_address", err.Error())
+			fs.bad("ssh_address", err.Error())
 		} else {
 			c.SSHAddress = a
 		}
 	}
-
-	c.BMC = p.bmc(fs, header, c.MAC)
-	if w, ok := fs.watts("max_watts"); ok {
-		c.MaxWatts = w
-	}
+	fs.bmc(&c)
 	return c
-}
-
-// fields reads one node's flattened keys (defaults merged in), reporting
-// each bad value on the line it was written on.
-type fields struct {
-	p      *parser
-	f      map[string]src
-	hinted map[string]bool // fields an unknown key resembled: not reported missing
-	header int             // the [[node]] line, where missing fields are reported
-}
-
-func (fs fields) missing(field string) {
-	if fs.hinted[field] {
-		return
-	}
-	fs.p.errs = append(fs.p.errs, &Error{Line: fs.header, Field: field, Msg: "is required"})
-}
-
-func (fs fields) bad(field, msg string) { fs.p.fail(fs.f[field].path, field, msg) }
-
-func (fs fields) str(field string) (string, bool) { return value[string](fs, field, "a string") }
-
-func (fs fields) integer(field string) (int64, bool) { return value[int64](fs, field, "an integer") }
-
-// value reads field as a T, reporting any other type by its TOML name.
-func value[T any](fs fields, field, kind string) (T, bool) {
-	var zero T
-	s, ok := fs.f[field]
-	if !ok {
-		return zero, false
-	}
-	x, ok := s.v.(T)
-	if !ok {
-		fs.p.fail(s.path, field, "must be "+kind+", not "+tomlpos.TypeName(s.v))
-	}
-	return x, ok
-}
-
-// watts reads a number of watts in 0..1e6.
-func (fs fields) watts(field string) (float64, bool) {
-	s, ok := fs.f[field]
-	if !ok {
-		return 0, false
-	}
-	var w float64
-	switch x := s.v.(type) {
-	case float64:
-		w = x
-	case int64:
-		w = float64(x)
-	default:
-		fs.bad(field, "must be a number of watts, not "+tomlpos.TypeName(s.v))
-		return 0, false
-	}
-	if !(w >= 0 && w <= 1e6) {
-		fs.bad(field, fmt.Sprintf("%v is outside 0..1000000", w))
-		return 0, false
-	}
-	return w, true
-}
-
-// requiredFor reports a field the protocol needs, on the protocol's line.
-func (p *parser) requiredFor(f map[string]src, header int, field, proto string) {
-	line := header
-	if s, ok := f["bmc.protocol"]; ok {
-		line = p.line(s.path)
-	}
-	if _, set := f[field]; set {
-		return // present but rejected: already reported
-	}
-	p.errs = append(p.errs, &Error{Line: line, Field: field, Msg: "is required for protocol " + proto})
 }
 
 func checkHostPort(a string) error {

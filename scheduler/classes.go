@@ -232,3 +232,34 @@ func listHas(list, s string) bool {
 	}
 	return false
 }
+
+// sigOf returns the index of spec's signature, working out its feasible
+// classes the first time the signature is seen.
+func (p *pass) sigOf(spec *job.Spec) int32 {
+	k, feats := jobSig(spec, p.cfg.DefaultPartition)
+	// Only the node sizes that exist matter: 3 GiB and 3.5 GiB select the
+	// same classes when nodes come in 2 and 4 GiB. Rounding a request up to
+	// the next size keeps the signatures few when requests are all different.
+	k.cores = roundUp(p.coreSizes, k.cores)
+	k.memory = roundUp(p.memSizes, k.memory)
+	if i, ok := p.sigs[k]; ok {
+		return i
+	}
+	i := int32(len(p.sigList))
+	p.sigList = append(p.sigList, newSigInfo(p.classes, &k, feats))
+	p.sigs[k] = i
+	return i
+}
+
+// roundUp returns the smallest size not below v, or one past the largest
+// when no size is that big (so the request still fits nothing).
+func roundUp[T int | int64](sizes []T, v T) T {
+	i, _ := slices.BinarySearch(sizes, v)
+	if i == len(sizes) {
+		if len(sizes) == 0 {
+			return v
+		}
+		return sizes[len(sizes)-1] + 1
+	}
+	return sizes[i]
+}

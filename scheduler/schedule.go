@@ -1,15 +1,11 @@
 package scheduler
 
 import (
-	"cmp"
 	"fmt"
-	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
-	"github.com/bmc-sched/bmc/node"
 )
 
 // Schedule makes one scheduling pass over s. Waiting jobs are taken in
@@ -68,13 +64,6 @@ type pass struct {
 	sigDraw    map[int32]draw
 
 	plan Plan
-}
-
-// reservation is EASY backfill's promise to the top waiting job.
-type reservation struct {
-	job uint64
-	at  time.Time
-	inF []bool // per class: could the reserved job use it
 }
 
 // entry is one pending job in the sort. It is small and holds no pointers:
@@ -205,124 +194,6 @@ func (p *pass) run() {
 			p.spend(e)
 		}
 	}
-}
-
-// cmpEntry is the queue order: higher priority, then earlier submit, then lower id.
-func cmpEntry(a, b entry) int {
-	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.submit, b.submit), cmp.Compare(a.id, b.id))
-}
-
-// queueOrder returns the indices of w in queue order. A comparison sort of
-// 100,000 entries was a quarter of a pass; an LSD radix sort on the 64-bit
-// priority key is linear, and only runs of equal priority still need
-// comparing. Returning indices rather than a sorted copy spares the GC 5 MB.
-func queueOrder(w []entry) []int32 {
-	n := len(w)
-	order := make([]int32, n)
-	byEntry := func(x, y int32) int { return cmpEntry(w[x], w[y]) }
-	if n < 512 {
-		for i := range order {
-			order[i] = int32(i)
-		}
-		slices.SortFunc(order, byEntry)
-		return order
-	}
-	// The tie-break fields travel with the key so equal-priority runs are
-	// sorted without reaching back into w.
-	type kv struct {
-		key    uint64
-		submit time.Duration
-		id     uint64
-		i      int32
-	}
-	a, b := make([]kv, n), make([]kv, n)
-	for i := range w {
-		a[i] = kv{w[i].key, w[i].submit, w[i].id, int32(i)}
-	}
-	var count [256]int
-	for shift := 0; shift < 64; shift += 8 {
-		clear(count[:])
-		for _, x := range a {
-			count[byte(x.key>>shift)]++
-		}
-		if count[byte(a[0].key>>shift)] == n {
-			continue // every key has this digit: the pass would change nothing
-		}
-		sum := 0
-		for d, c := range count {
-			count[d] = sum
-			sum += c
-		}
-		for _, x := range a {
-			d := byte(x.key >> shift)
-			b[count[d]] = x
-			count[d]++
-		}
-		a, b = b, a
-	}
-	for lo := 0; lo < n; {
-		hi := lo + 1
-		for hi < n && a[hi].key == a[lo].key {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortFunc(a[lo:hi], func(x, y kv) int {
-				return cmp.Or(cmp.Compare(x.submit, y.submit), cmp.Compare(x.id, y.id))
-			})
-		}
-		lo = hi
-	}
-	for i, x := range a {
-		order[i] = x.i
-	}
-	return order
-}
-
-// descKey maps a priority to an integer whose ascending order is the
-// priority's descending order (IEEE 754 bits, sign folded), so the sort
-// compares integers. NaN cannot occur: Priority is finite for finite weights.
-func descKey(f float64) uint64 {
-	if f == 0 {
-		f = 0 // fold -0 into +0 so they tie as they compare equal
-	}
-	b := math.Float64bits(f)
-	if b>>63 != 0 {
-		b = ^b
-	} else {
-		b |= 1 << 63
-	}
-	return ^b
-}
-
-// sigOf returns the index of spec's signature, working out its feasible
-// classes the first time the signature is seen.
-func (p *pass) sigOf(spec *job.Spec) int32 {
-	k, feats := jobSig(spec, p.cfg.DefaultPartition)
-	// Only the node sizes that exist matter: 3 GiB and 3.5 GiB select the
-	// same classes when nodes come in 2 and 4 GiB. Rounding a request up to
-	// the next size keeps the signatures few when requests are all different.
-	k.cores = roundUp(p.coreSizes, k.cores)
-	k.memory = roundUp(p.memSizes, k.memory)
-	if i, ok := p.sigs[k]; ok {
-		return i
-	}
-	i := int32(len(p.sigList))
-	p.sigList = append(p.sigList, newSigInfo(p.classes, &k, feats))
-	p.sigs[k] = i
-	return i
-}
-
-// roundUp returns the smallest size not below v, or one past the largest
-// when no size is that big (so the request still fits nothing).
-func roundUp[T int | int64](sizes []T, v T) T {
-	i, _ := slices.BinarySearch(sizes, v)
-	if i == len(sizes) {
-		if len(sizes) == 0 {
-			return v
-		}
-		return sizes[len(sizes)-1] + 1
-	}
-	return sizes[i]
 }
 
 // consider places e's job or returns why it waits. The cheap checks come
@@ -471,144 +342,4 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 	})
 	p.idx.started(j)
 	return true
-}
-
-func (p *pass) why(j *job.Job, nd *node.Node) string {
-	if p.res != nil {
-		return fmt.Sprintf("backfill: node not needed by job %d's reservation at %s", p.res.job, p.fmtTime(p.res.at))
-	}
-	fit := fmt.Sprintf("best fit: %d/%d cores, %s spare, boot ~%s", max(j.Spec.Cores, 0), nd.Cores,
-		fmtBytes(nd.Memory-int64(j.Spec.Memory)), fmtDur(nd.ExpectedBoot))
-	if p.blocker != 0 {
-		return fmt.Sprintf("%s; ahead of job %d, which cannot use this node", fit, p.blocker)
-	}
-	return fit
-}
-
-func (p *pass) fmtTime(t time.Time) string {
-	t = t.In(p.now.Location())
-	ny, nm, nd := p.now.Date()
-	if y, m, d := t.Date(); y == ny && m == nm && d == nd {
-		return t.Format(time.TimeOnly)
-	}
-	return t.Format(time.DateTime)
-}
-
-func fmtBytes(b int64) string {
-	const (
-		mib = 1 << 20
-		gib = 1 << 30
-	)
-	switch {
-	case b >= gib:
-		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(b)/gib), ".0") + " GiB"
-	case b >= mib:
-		return fmt.Sprintf("%d MiB", b/mib)
-	}
-	return fmt.Sprintf("%d B", b)
-}
-
-// fmtDur shows a boot time the way people say it: 15s, 1m, 1m30s.
-func fmtDur(d time.Duration) string {
-	str := d.Round(time.Second).String()
-	if strings.HasSuffix(str, "m0s") {
-		str = strings.TrimSuffix(str, "0s")
-	}
-	if strings.HasSuffix(str, "h0m") {
-		str = strings.TrimSuffix(str, "0m")
-	}
-	return str
-}
-
-// block records that j fits the cluster but finds no free node now. The
-// first such job gets Resources (and, with backfill, a reservation); the
-// rest get Priority, as in Slurm.
-func (p *pass) block(id uint64, si *sigInfo) job.Reason {
-	if p.blocker == 0 {
-		p.blocker = id
-		if p.cfg.Backfill {
-			p.reserve(id, si)
-		}
-	}
-	if !p.cfg.Backfill && !si.claimed {
-		// Strict priority: whatever this job could use stays held for it.
-		if p.claimed == nil {
-			p.claimed = make([]bool, len(p.classes))
-		}
-		for _, ci := range si.classes {
-			p.claimed[ci] = true
-		}
-		si.claimed = true
-	}
-	if p.blocker == id {
-		return job.ReasonResources
-	}
-	return job.ReasonPriority
-}
-
-// reserve finds the earliest time one of j's nodes is free, from the
-// expected ends of the jobs holding them; powering off counts as instant.
-func (p *pass) reserve(id uint64, si *sigInfo) {
-	var at time.Time
-	var activeEnd map[uint64]time.Time
-	for _, ci := range si.classes {
-		for _, ni := range p.classes[ci].nodes {
-			e := p.placedEnd[ni]
-			if e.IsZero() {
-				nd := p.s.Nodes[ni]
-				if nd.State != node.Allocated || nd.Drain {
-					continue
-				}
-				if activeEnd == nil {
-					activeEnd = p.activeEnds()
-				}
-				var ok bool
-				if e, ok = activeEnd[nd.Job]; !ok {
-					// A node held by a job the snapshot does not show: assume
-					// it runs a default limit from when the node changed state.
-					e = nd.Since.Add(p.cfg.DefaultTimeLimit)
-				}
-				e = maxTime(e, p.now) // overdue: it may end any moment
-			}
-			if at.IsZero() || e.Before(at) {
-				at = e
-			}
-		}
-	}
-	if at.IsZero() {
-		return // cannot happen: consider checked that a node will take jobs
-	}
-	r := &reservation{job: id, at: at, inF: make([]bool, len(p.classes))}
-	for _, ci := range si.classes {
-		r.inF[ci] = true
-	}
-	p.res = r
-	p.plan.Reservation[id] = at
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// activeEnds maps each active job to when it should end.
-func (p *pass) activeEnds() map[uint64]time.Time {
-	m := make(map[uint64]time.Time)
-	for _, a := range p.s.Jobs {
-		if !a.State.Active() {
-			continue
-		}
-		if e, ok := p.s.ExpectedEnd[a.ID]; ok {
-			m[a.ID] = e
-			continue
-		}
-		start := a.StartTime
-		if start.IsZero() {
-			start = p.now
-		}
-		m[a.ID] = start.Add(timeLimit(&a.Spec, p.cfg))
-	}
-	return m
 }

@@ -3,7 +3,10 @@
 // with its upgrade steps. Callers get typed methods on Tx, never a bucket; no
 // other package imports bbolt. It knows nothing of HTTP, power or pricing:
 // ledger entries, samples and curves are records here, computed elsewhere
-// (package accounting) and converted by the controller.
+// (package accounting) and converted by the controller. Open checks every
+// page before bbolt maps the file, so a damaged file is an error rather than
+// a crash (verify.go, open.go); WriteBackup and Replace copy the file whole
+// for package backup.
 //
 // Layout, schema 4 (numbers big-endian; JSON values; seq from NextSequence):
 //
@@ -68,16 +71,11 @@ func Open(path string, opt Options) (*Store, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = 2 * time.Second
 	}
-	// A large initial mapping is address space, not memory: bbolt grows its
-	// mapping by remapping, and a remap inside a write transaction copies
-	// every key and value the transaction touched onto the heap. A
-	// 10,000-task array crossed a remap boundary several times in its one
-	// commit and allocated 112 MB doing so (bench/core). etcd maps 10 GB.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout, NoSync: opt.NoSync, InitialMmapSize: initialMmapSize})
+	db, err := openChecked(path, opt)
+	if errors.Is(err, ErrDamaged) {
+		return nil, fmt.Errorf("%w; %s", err, restoreHint(path))
+	}
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: another bmcctld holds it: %w", path, err)
-		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db}

@@ -28,8 +28,8 @@ func TestQEMUKexecArm64Refused(t *testing.T) {
 	initrd := m.agentInitrd(t, dir)
 	ctl := newFakeCtl(t, imageTar(t, m.busybox))
 	b1 := ctl.addBoot(t, "kexec-token-boot1", 21, "varm1")
-	ctl.files["/a/artifact-token-k/vmlinuz"] = []byte("kernel")
-	ctl.files["/a/artifact-token-i/initrd.img"] = []byte("initrd")
+	ctl.addFile("/a/artifact-token-k/vmlinuz", []byte("kernel"))
+	ctl.addFile("/a/artifact-token-i/initrd.img", []byte("initrd"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -70,8 +70,8 @@ func testKexec(t *testing.T, m labMachine) {
 		t.Fatal(err)
 	}
 	// The controller's single-use artifact URLs carry their token in the path.
-	ctl.files["/a/artifact-token-k/vmlinuz"] = kernel
-	ctl.files["/a/artifact-token-i/initrd.img"] = rd
+	ctl.addFile("/a/artifact-token-k/vmlinuz", kernel)
+	ctl.addFile("/a/artifact-token-i/initrd.img", rd)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()

@@ -175,9 +175,12 @@ type fakeCtl struct {
 	srv    *httptest.Server
 	port   int
 	rootfs []byte
-	files  map[string][]byte // served without a token, like /a/{token}/...
 
+	// mu guards everything below: the handler reads it from the server's
+	// goroutines, and the only happens-before edge the race detector could
+	// see between a test's writes and a guest's fetch runs through QEMU.
 	mu     sync.Mutex
+	files  map[string][]byte // served without a token, like /a/{token}/...
 	boots  map[string]labBoot
 	phases []string // "token-prefix:phase"
 	beats  map[string]int
@@ -211,8 +214,18 @@ func (c *fakeCtl) addBoot(t *testing.T, token string, jobID uint64, host string)
 	return b
 }
 
+// addFile serves body at path without a token, like /a/{token}/... .
+func (c *fakeCtl) addFile(path string, body []byte) {
+	c.mu.Lock()
+	c.files[path] = body
+	c.mu.Unlock()
+}
+
 func (c *fakeCtl) serve(w http.ResponseWriter, r *http.Request) {
-	if body, ok := c.files[r.URL.Path]; ok {
+	c.mu.Lock()
+	body, ok := c.files[r.URL.Path]
+	c.mu.Unlock()
+	if ok {
 		w.Write(body)
 		return
 	}

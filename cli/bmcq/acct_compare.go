@@ -3,6 +3,7 @@ package bmcq
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -22,9 +23,9 @@ func RenderCompare(w io.Writer, rows []accounting.CompareRow) error {
 		if r.CheapestMoney {
 			cheapest = append(cheapest, "money")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.0f\t%s\t%.2fx\t%s\t%d\n", shortImage(r.Image), trunc(r.Command, 30), r.Kind, r.Arch, r.Runs,
-			joules(r.MeanJoules), joules(r.MeanRunJ), fmtDuration(r.MeanRunSecs), r.EDP, money(r.MeanCost), r.Relative,
-			orDash(strings.Join(cheapest, ",")), r.Estimated)
+		row(tw, shortImage(r.Image), trunc(r.Command, 30), r.Kind, r.Arch, strconv.Itoa(r.Runs),
+			joules(r.MeanJoules), joules(r.MeanRunJ), fmtDuration(r.MeanRunSecs), fmt.Sprintf("%.0f", r.EDP), money(r.MeanCost),
+			fmt.Sprintf("%.2fx", r.Relative), orDash(strings.Join(cheapest, ",")), strconv.Itoa(r.Estimated))
 	}
 	return tw.Flush()
 }

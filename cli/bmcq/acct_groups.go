@@ -3,6 +3,7 @@ package bmcq
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -15,20 +16,20 @@ func RenderGroups(w io.Writer, by string, groups []accounting.Group, currency st
 	fmt.Fprintf(tw, "%s\tJOBS\tELAPSED\tRUNTIME\tBOOTJ\tRUNJ\tOFFJ\tENERGYJ\tKWH\tCOST\tEST\n", strings.ToUpper(by))
 	var t accounting.Totals
 	for _, g := range groups {
-		fmt.Fprintf(tw, "%s\t%s\n", orDash(g.Key), groupCols(g.Totals))
+		row(tw, append([]string{orDash(g.Key)}, groupCols(g.Totals)...)...)
 		t = t.Plus(g.Totals)
 	}
-	fmt.Fprintf(tw, "TOTAL\t%s\n", groupCols(t))
+	row(tw, append([]string{"TOTAL"}, groupCols(t)...)...)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if currency != "" {
-		fmt.Fprintf(w, "cost in %s\n", currency)
+		line(w, "cost in %s", currency)
 	}
 	return nil
 }
 
-func groupCols(t accounting.Totals) string {
-	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d", t.Jobs, fmtDuration(t.Elapsed), fmtDuration(t.RunSeconds),
-		joules(t.BootJoules), joules(t.RunJoules), joules(t.OffJoules), joules(t.EnergyJoules), kwh(t.EnergyJoules/accounting.JoulesPerKWh), money(t.Cost), t.Estimated)
+func groupCols(t accounting.Totals) []string {
+	return []string{strconv.Itoa(t.Jobs), fmtDuration(t.Elapsed), fmtDuration(t.RunSeconds),
+		joules(t.BootJoules), joules(t.RunJoules), joules(t.OffJoules), joules(t.EnergyJoules), kwh(t.EnergyJoules / accounting.JoulesPerKWh), money(t.Cost), strconv.Itoa(t.Estimated)}
 }

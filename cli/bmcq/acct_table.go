@@ -20,15 +20,18 @@ func RenderAcct(w io.Writer, jobs []api.AcctJob, format, currency string) error 
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(names, "\t")))
+	for i := range names {
+		names[i] = strings.ToUpper(names[i])
+	}
+	row(tw, names...)
 	sim := false
 	for i := range jobs {
-		row := make([]string, len(fields))
+		cells := make([]string, len(fields))
 		for k, fd := range fields {
-			row[k] = fd.get(&jobs[i])
+			cells[k] = fd.get(&jobs[i])
 		}
 		sim = sim || jobs[i].Simulated
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		row(tw, cells...)
 	}
 	sum := accounting.SumJobs(usage(jobs))
 	tot := make([]string, len(fields))
@@ -40,24 +43,24 @@ func RenderAcct(w io.Writer, jobs []api.AcctJob, format, currency string) error 
 			tot[k] = fd.fmt(fd.total(&sum))
 		}
 	}
-	fmt.Fprintln(tw, strings.Join(tot, "\t"))
+	row(tw, tot...)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if currency != "" {
-		fmt.Fprintf(w, "cost in %s\n", currency)
+		line(w, "cost in %s", currency)
 	}
 	for _, j := range jobs {
 		if !j.EnergyEstimated {
 			continue
 		}
-		fmt.Fprintf(w, "job %s energy estimated:\n", j.JobID)
+		line(w, "job %s energy estimated:", j.JobID)
 		for i, r := range j.Reasons {
 			if i == 3 {
-				fmt.Fprintf(w, "  … and %d more\n", len(j.Reasons)-3)
+				line(w, "  … and %d more", len(j.Reasons)-3)
 				break
 			}
-			fmt.Fprintf(w, "  %s\n", r)
+			line(w, "  %s", r)
 		}
 	}
 	for _, j := range jobs {

@@ -1,8 +1,6 @@
 package bmcq
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/bmc-sched/bmc/cli"
@@ -20,7 +18,7 @@ func newActionCommand(env cli.Env, f *qFlags, action, short string) *cobra.Comma
 			for _, id := range args {
 				res, err := c.JobAction(cmd.Context(), id, action)
 				if err != nil {
-					fmt.Fprintf(env.Stderr, "bmcq %s: job %s: %v\n", action, id, err)
+					line(env.Stderr, "bmcq %s: job %s: %v", action, id, err)
 					failed = &cli.ExitError{Code: 1}
 					continue
 				}

@@ -15,7 +15,7 @@ import (
 // RenderAccounts prints the mode in force and the accounts as a tree,
 // like sacctmgr show account withassoc, one account a line.
 func RenderAccounts(w io.Writer, as api.Associations) error {
-	fmt.Fprintf(w, "mode: %s (%s)\n", as.Mode, as.Why)
+	line(w, "mode: %s (%s)", as.Mode, as.Why)
 	if len(as.Accounts) == 0 {
 		return nil
 	}
@@ -35,8 +35,8 @@ func RenderAccounts(w io.Writer, as api.Associations) error {
 	walk = func(parent string, depth int) {
 		for _, a := range kids[parent] {
 			limit, period := fmtLimit(a.Limit)
-			fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", strings.Repeat("  ", depth), a.Name, orDash(a.Parent), a.Shares,
-				orDash(strings.Join(a.Coordinators, ",")), limit, period, users[a.Name], printable(a.Description))
+			row(tw, strings.Repeat("  ", depth)+a.Name, orDash(a.Parent), strconv.Itoa(a.Shares),
+				orDash(strings.Join(a.Coordinators, ",")), limit, period, strconv.Itoa(users[a.Name]), a.Description)
 			walk(a.Name, depth+1)
 		}
 	}
@@ -62,12 +62,12 @@ func RenderAccount(w io.Writer, as api.Associations, a assoc.Account) error {
 			members = append(members, m)
 		}
 	}
-	fmt.Fprintf(w, "Account=%s Parent=%s Shares=%d\n", a.Name, orDash(a.Parent), a.Shares)
-	fmt.Fprintf(w, "   Description=%s\n", orDash(printable(a.Description)))
-	fmt.Fprintf(w, "   Coordinators=%s\n", orDash(strings.Join(a.Coordinators, ",")))
-	fmt.Fprintf(w, "   EnergyLimit=%s Period=%s\n", limit, period)
-	fmt.Fprintf(w, "   Accounts=%s\n", orDash(strings.Join(below, ",")))
-	fmt.Fprintf(w, "   Users=%s\n", orDash(strings.Join(members, ",")))
+	line(w, "Account=%s Parent=%s Shares=%d", a.Name, orDash(a.Parent), a.Shares)
+	line(w, "   Description=%s", orDash(a.Description))
+	line(w, "   Coordinators=%s", orDash(strings.Join(a.Coordinators, ",")))
+	line(w, "   EnergyLimit=%s Period=%s", limit, period)
+	line(w, "   Accounts=%s", orDash(strings.Join(below, ",")))
+	line(w, "   Users=%s", orDash(strings.Join(members, ",")))
 	return nil
 }
 
@@ -77,7 +77,7 @@ func RenderUsers(w io.Writer, us []assoc.User) error {
 	fmt.Fprintln(tw, "USER\tDEFAULT\tACCOUNTS\tENERGY_LIMIT\tPERIOD")
 	for _, u := range us {
 		limit, period := fmtLimit(u.Limit)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.DefaultAccount, strings.Join(u.Accounts, ","), limit, period)
+		row(tw, u.Name, u.DefaultAccount, strings.Join(u.Accounts, ","), limit, period)
 	}
 	return tw.Flush()
 }
@@ -91,10 +91,10 @@ func RenderUser(w io.Writer, as api.Associations, u assoc.User) error {
 			coord = append(coord, a.Name)
 		}
 	}
-	fmt.Fprintf(w, "User=%s DefaultAccount=%s\n", u.Name, u.DefaultAccount)
-	fmt.Fprintf(w, "   Accounts=%s\n", strings.Join(u.Accounts, ","))
-	fmt.Fprintf(w, "   Coordinates=%s\n", orDash(strings.Join(coord, ",")))
-	fmt.Fprintf(w, "   EnergyLimit=%s Period=%s\n", limit, period)
+	line(w, "User=%s DefaultAccount=%s", u.Name, u.DefaultAccount)
+	line(w, "   Accounts=%s", strings.Join(u.Accounts, ","))
+	line(w, "   Coordinates=%s", orDash(strings.Join(coord, ",")))
+	line(w, "   EnergyLimit=%s Period=%s", limit, period)
 	return nil
 }
 
@@ -104,20 +104,20 @@ func RenderImport(w io.Writer, r api.ImportResult) error {
 	if r.DryRun {
 		verb = "would import (dry run)"
 	}
-	line := func(kind string, ch api.Changes) {
-		fmt.Fprintf(w, "%s: %d added, %d changed, %d removed\n", kind, len(ch.Added), len(ch.Changed), len(ch.Removed))
+	changes := func(kind string, ch api.Changes) {
+		line(w, "%s: %d added, %d changed, %d removed", kind, len(ch.Added), len(ch.Changed), len(ch.Removed))
 		for _, x := range []struct {
 			sign  string
 			names []string
 		}{{"+", ch.Added}, {"~", ch.Changed}, {"-", ch.Removed}} {
 			for _, n := range x.names {
-				fmt.Fprintf(w, "  %s %s\n", x.sign, n)
+				line(w, "  %s %s", x.sign, n)
 			}
 		}
 	}
 	fmt.Fprintln(w, verb)
-	line("accounts", r.Accounts)
-	line("users", r.Users)
+	changes("accounts", r.Accounts)
+	changes("users", r.Users)
 	return nil
 }
 
@@ -139,15 +139,14 @@ func RenderQuota(w io.Writer, qs []api.Quota) error {
 		if q.LimitJ > 0 {
 			pct = strconv.FormatFloat(100*q.UsedJ/q.LimitJ, 'f', 1, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.Kind, q.Name, fmtEnergy(q.LimitJ), fmtEnergy(q.UsedJ),
-			fmtEnergy(q.ReservedJ), fmtEnergy(q.LeftJ), pct, q.Period, reset)
+		row(tw, q.Kind, q.Name, fmtEnergy(q.LimitJ), fmtEnergy(q.UsedJ), fmtEnergy(q.ReservedJ), fmtEnergy(q.LeftJ), pct, q.Period, reset)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, q := range qs {
 		if q.Warning != "" {
-			fmt.Fprintln(w, "warning: "+q.Warning)
+			line(w, "warning: %s", q.Warning)
 		}
 	}
 	return nil
@@ -158,8 +157,8 @@ func RenderShare(w io.Writer, l api.ShareList) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tRAW_SHARES\tNORM_SHARES\tENERGY\tNORM_USAGE\tFAIRSHARE")
 	for _, s := range l.Accounts {
-		fmt.Fprintf(tw, "%s%s\t%d\t%.6f\t%s\t%.6f\t%.6f\n", strings.Repeat("  ", s.Depth), orDash(s.Account), s.RawShares,
-			s.NormShares, fmtEnergy(s.UsageJ), s.NormUsage, s.Factor)
+		row(tw, strings.Repeat("  ", s.Depth)+orDash(s.Account), strconv.Itoa(s.RawShares), strconv.FormatFloat(s.NormShares, 'f', 6, 64),
+			fmtEnergy(s.UsageJ), strconv.FormatFloat(s.NormUsage, 'f', 6, 64), strconv.FormatFloat(s.Factor, 'f', 6, 64))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

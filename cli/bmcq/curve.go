@@ -17,7 +17,7 @@ import (
 func RenderCurve(w io.Writer, cv api.PowerCurve, width, height int) error {
 	for _, b := range cv.Boots {
 		if len(b.Points) == 0 {
-			fmt.Fprintf(w, "job %d boot %d on %s: no samples\n", cv.Job, b.Boot, b.Node)
+			line(w, "job %d boot %d on %s: no samples", cv.Job, b.Boot, b.Node)
 			continue
 		}
 		t0, t1 := b.PowerOn, b.Off
@@ -38,7 +38,7 @@ func RenderCurve(w io.Writer, cv api.PowerCurve, width, height int) error {
 			top = max(top, v)
 		}
 		top = niceCeil(top)
-		fmt.Fprintf(w, "job %d boot %d on %s: %s, peak %.0f W\n", cv.Job, b.Boot, b.Node, fmtDuration(span.Seconds()), maxWatts(b.Points))
+		line(w, "job %d boot %d on %s: %s, peak %.0f W", cv.Job, b.Boot, b.Node, fmtDuration(span.Seconds()), maxWatts(b.Points))
 		for row := height; row >= 1; row-- {
 			label := "      "
 			if row == height {

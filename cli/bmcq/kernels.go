@@ -42,7 +42,7 @@ func RenderKernels(w io.Writer, ks []api.KernelInfo) error {
 		if k.Default {
 			name += " (default)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, orAny(k.Arch), k.Kernel, orDash(k.Initrd), orDash(k.Cmdline), orDash(k.Description))
+		row(tw, name, orAny(k.Arch), k.Kernel, orDash(k.Initrd), orDash(k.Cmdline), orDash(k.Description))
 	}
 	return tw.Flush()
 }

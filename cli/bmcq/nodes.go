@@ -3,6 +3,7 @@ package bmcq
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -48,8 +49,7 @@ func RenderNodes(w io.Writer, nodes []api.NodeInfo) error {
 		if n.Job != 0 {
 			jobID = fmt.Sprint(n.Job)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Arch, kind, n.Cores,
-			fmtBytes(n.Memory), pw, jobID, orDash(n.Reason))
+		row(tw, n.Name, string(n.State), n.Arch, kind, strconv.Itoa(n.Cores), fmtBytes(n.Memory), pw, jobID, orDash(n.Reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -31,9 +31,9 @@ func newNodeShowCommand(env cli.Env, f *qFlags) *cobra.Command {
 }
 
 // RenderNode prints `bmcq node show` like scontrol show node: key=value
-// lines, then the node's events.
+// lines, then the node's events, every value escaped (lines.go).
 func RenderNode(w io.Writer, d api.NodeDetail) error {
-	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	p := func(format string, a ...any) { line(w, format, a...) }
 	kind := d.Kind
 	if d.Simulated {
 		kind += " (simulated machine)"
@@ -58,8 +58,7 @@ func RenderNode(w io.Writer, d api.NodeDetail) error {
 		if e.Job != 0 {
 			job = fmt.Sprintf("job %d", e.Job)
 		}
-		line := "   " + ts(e.Time) + "\t" + e.Action + "\t" + string(e.State) + "\t" + job + "\t" + e.Detail
-		fmt.Fprintln(tw, strings.TrimRight(line, "\t"))
+		row(tw, trimmed("   "+ts(e.Time), e.Action, string(e.State), job, e.Detail)...)
 	}
 	return tw.Flush()
 }

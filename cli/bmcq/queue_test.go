@@ -89,20 +89,6 @@ func TestRenderQueueLaysOutAsTabwriter(t *testing.T) {
 	}
 }
 
-func TestPrintable(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain":              "plain",
-		"ünïcode 日本":         "ünïcode 日本",
-		"bell\a esc\x1b[31m": "bell? esc?[31m",
-		"tab\tnl\ncr\r":      "tab?nl?cr?",
-		"del\x7f c1\u009b":   "del? c1?",
-	} {
-		if got := printable(in); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // A hostile detail (a job is root on its node) cannot move the cursor or
 // break the table's lines.
 func TestRenderQueueHostileDetail(t *testing.T) {

@@ -1,10 +1,9 @@
 package bmcq
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -33,10 +32,11 @@ func newShowCommand(env cli.Env, f *qFlags) *cobra.Command {
 	}
 }
 
-// RenderJob prints `bmcq show` like scontrol show job: key=value lines.
+// RenderJob prints `bmcq show` like scontrol show job: key=value lines,
+// every value escaped (lines.go).
 func RenderJob(w io.Writer, d api.JobDetail) error {
 	s := d.Spec
-	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	p := func(format string, a ...any) { line(w, format, a...) }
 	node := d.Node
 	if node == "" {
 		node = "-"
@@ -47,7 +47,7 @@ func RenderJob(w io.Writer, d api.JobDetail) error {
 	p("JobId=%s Name=%s", d.JobID, d.Name)
 	p("   User=%s Account=%s Partition=%s Priority=%.0f", d.User, orDash(d.Account), d.Partition, d.Priority)
 	for _, t := range d.PriorityTerms {
-		p("      %-9s %+9.1f  %s", t.Name, t.Value, printable(t.Detail))
+		p("      %-9s %+9.1f  %s", t.Name, t.Value, t.Detail)
 	}
 	p("   State=%s Reason=%s ExitCode=%d", d.State, d.Reason, d.ExitCode)
 	if d.Detail != "" {
@@ -66,8 +66,13 @@ func RenderJob(w io.Writer, d api.JobDetail) error {
 	}
 	cmd := strings.Join(s.Command.Argv, " ")
 	if !s.Command.Shell {
-		b, _ := json.Marshal(s.Command.Argv)
-		cmd = string(b)
+		// An argv shows its words' bounds: each quoted, with the same Go
+		// escapes as every other value.
+		q := make([]string, len(s.Command.Argv))
+		for i, a := range s.Command.Argv {
+			q[i] = strconv.Quote(a)
+		}
+		cmd = "[" + strings.Join(q, ",") + "]"
 	}
 	p("   Command=%s", cmd)
 	p("   Arch=%s Features=%s Cores=%d Memory=%s Nice=%d", orAny(s.Arch), orDash(strings.Join(s.Features, ",")), s.Cores, fmtBytes(int64(s.Memory)), s.Nice)
@@ -100,14 +105,11 @@ func RenderJob(w io.Writer, d api.JobDetail) error {
 	p("Events:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range d.Events {
-		line := "   " + ts(e.Time) + "\t" + string(e.State)
-		if e.Reason != "" && e.Reason != job.ReasonNone {
-			line += "\t" + string(e.Reason)
-		} else {
-			line += "\t"
+		reason := ""
+		if e.Reason != job.ReasonNone {
+			reason = string(e.Reason)
 		}
-		line += "\t" + e.Node + "\t" + e.Detail
-		fmt.Fprintln(tw, strings.TrimRight(line, "\t"))
+		row(tw, trimmed("   "+ts(e.Time), string(e.State), reason, e.Node, e.Detail)...)
 	}
 	return tw.Flush()
 }

@@ -97,23 +97,23 @@ func notes(j api.StatementJob) string {
 // RenderStatement prints a statement: a line per job, a subtotal per user,
 // the total, credits and the cluster's unbilled energy.
 func RenderStatement(w io.Writer, st api.Statement) error {
-	fmt.Fprintf(w, "Statement of account %s from %s to %s", st.Account, stamp(st.From), stamp(st.To))
 	if st.Currency != "" {
-		fmt.Fprintf(w, ", costs in %s", st.Currency)
+		line(w, "Statement of account %s from %s to %s, costs in %s", st.Account, stamp(st.From), stamp(st.To), st.Currency)
+	} else {
+		line(w, "Statement of account %s from %s to %s", st.Account, stamp(st.From), stamp(st.To))
 	}
-	fmt.Fprintln(w)
 	if st.Partial {
 		fmt.Fprintln(w, "(your jobs only: the account's coordinators and admins see every user's)")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tJOBID\tNAME\tENERGY\tJOULES\tCOST\tCO2E_G\tTARIFFS\tNOTE")
 	total := func(label string, t api.StatementTotals) {
-		fmt.Fprintf(tw, "%s\tTOTAL(%d)\t\t%s\t%.1f\t%s\t%.1f\t\t\n", label, t.Jobs, fmtEnergy(t.Joules), t.Joules, money(t.Cost), t.CarbonGrams)
+		row(tw, label, fmt.Sprintf("TOTAL(%d)", t.Jobs), "", fmtEnergy(t.Joules), joules(t.Joules), money(t.Cost), joules(t.CarbonGrams), "", "")
 	}
 	for _, u := range st.Users {
 		for _, j := range u.Jobs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\n", u.User, j.JobID, printable(trunc(j.Name, 20)), fmtEnergy(j.Joules), j.Joules,
-				money(j.Cost), j.CarbonGrams, orDash(tariffList(j.Tariffs)), notes(j))
+			row(tw, u.User, j.JobID, trunc(j.Name, 20), fmtEnergy(j.Joules), joules(j.Joules),
+				money(j.Cost), joules(j.CarbonGrams), orDash(tariffList(j.Tariffs)), notes(j))
 		}
 		if len(st.Users) > 1 {
 			total(u.User, u.Totals)

@@ -76,6 +76,7 @@ func showPhase(env cli.Env, js wire.JobState) {
 			line += ": " + js.Detail
 		}
 	}
+	line = cli.Printable(line) // the detail can come from the job's node
 	if env.IsTerminal {
 		now := time.Now
 		if env.Now != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/internal/netallow"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/realnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/power/bmc"
@@ -30,7 +32,7 @@ type nodeListener struct {
 	ln    net.Listener
 	srv   *http.Server
 	boots *boot.Server
-	hub   *ctld.AgentHub
+	hub   *realnode.AgentHub
 	dhcp  *dhcpd.Responder // nil without --dhcp-interface
 }
 
@@ -52,8 +54,8 @@ func (n *nodeListener) kernels(f *flags) api.KernelList {
 }
 
 // realMachines wires BMC drivers and the network boot path for real nodes.
-func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, *nodeListener, error) {
-	hub := ctld.NewAgentHub(clk, log)
+func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.Clock, log *slog.Logger) ([]machine.Node, *nodeListener, error) {
+	hub := realnode.NewAgentHub(clk, log)
 	catalog := boot.Catalog{}
 	if f.kernelCatalog != "" {
 		c, err := boot.LoadCatalog(f.kernelCatalog)
@@ -100,7 +102,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		}
 	}
 	keyDir := filepath.Join(f.stateDir, "keys")
-	var out []ctld.NodeMachine
+	var out []machine.Node
 	for _, cfg := range cfgs {
 		if !cfg.Address.IsValid() && cfg.SSHAddress == "" {
 			return nil, nil, fmt.Errorf("node %s: the nodes file gives neither address nor ssh_address: bmcctld would not know where its SSH server is", cfg.Name)
@@ -124,7 +126,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		if err != nil {
 			return nil, nil, fmt.Errorf("node %s: %w", cfg.Name, err)
 		}
-		rm := ctld.NewRealMachine(cfg, drv, boots, hub, keyDir, clk, log)
+		rm := realnode.New(cfg, drv, boots, hub, keyDir, clk, log)
 		switch strings.ToLower(cfg.BMC.Protocol) {
 		case "ipmi", "redfish":
 			if cfg.BMC.PowerMeter == node.MeterNone {
@@ -141,14 +143,14 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 			}
 			rm.SetMeter(pm)
 		}
-		out = append(out, ctld.NodeMachine{Config: cfg, Machine: rm})
+		out = append(out, machine.Node{Config: cfg, Machine: rm})
 	}
 	ln, err := net.Listen("tcp", f.nodeListen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--node-listen: %w", err)
 	}
 	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
-	return out, &nodeListener{ln: ln, boots: boots, hub: hub, dhcp: dhcp, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+	return out, &nodeListener{ln: ln, boots: boots, hub: hub, dhcp: dhcp, srv: &http.Server{Handler: boots, ConnState: boots.ConnState, ReadHeaderTimeout: 30 * time.Second}}, nil
 }
 
 // sourcePolicy reads the flags that say what jobs may make bmcctld read

@@ -24,12 +24,15 @@ import (
 	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/api/wire"
+	"github.com/bmc-sched/bmc/apiserver"
 	"github.com/bmc-sched/bmc/boot"
 	"github.com/bmc-sched/bmc/boot/image"
 	"github.com/bmc-sched/bmc/buildinfo"
 	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/dhcpd"
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -68,19 +71,29 @@ type flags struct {
 	cpuProfile     string
 	memProfile     string
 	dhcp           dhcpFlags
+	backup         backupFlags
 	cfg            ctld.Config
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := flags{cfg: ctld.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:           "bmcctld",
+		Use:           "bmcctld [--restore [FILE]]",
 		Short:         "bmc controller daemon: queue, power, network boot, energy",
-		Args:          cobra.NoArgs,
+		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.backup.restore {
+				return restore(&f, args, time.Now(), stdout)
+			}
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected argument %q (only --restore takes a file)", args[0])
+			}
+			if f.backup.force {
+				return errors.New("--force goes only with --restore")
+			}
 			return serve(cmd.Context(), &f, stderr)
 		},
 	}
@@ -113,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringSliceVar(&f.cfg.ImageRootUsers, "image-root-users", nil, "users who may set user = \"root\" in a job file (admins always may)")
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
+	f.backup.register(fl)
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -186,6 +200,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err := f.cfg.Reconcile.Validate(); err != nil {
 		return fmt.Errorf("reconciler: %w", err)
 	}
+	if _, err := f.backup.check(); err != nil {
+		return err
+	}
 	if f.tariffsFile != "" {
 		data, err := os.ReadFile(f.tariffsFile)
 		if err != nil {
@@ -214,6 +231,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		f.cfg.Images = nodeLn.boots
 	}
 	metrics := ctld.NewMetrics()
+	backups, err := newBackups(&f.backup, f.stateDir, st, clk, log, metrics.Registry)
+	if err != nil {
+		return err
+	}
 	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
 	if err != nil {
@@ -222,12 +243,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if nodeLn != nil {
 		// Nodes without a BMC meter are billed from their RAPL counter.
 		nodeLn.hub.OnEnergy(c.AgentEnergy)
-		nodeLn.hub.OnSecurity(func(ev ctld.SecurityEvent) {
+		nodeLn.hub.OnSecurity(func(ev machine.SecurityEvent) {
 			netMetrics.Security(ev)
 			c.SecurityEvent(ev)
 		})
 	}
-	srv := ctld.NewServer(c, log, f.adminGroup, version)
+	srv := apiserver.NewServer(c, log, f.adminGroup, version)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(nodeLn.kernels(f))
@@ -236,13 +257,14 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ConnContext: ctld.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: srv, ConnContext: apiserver.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	// One socket, two protocols: HTTP for the API, and the plain protocol
 	// that bmcsubmit and bmcq's queue table use to stay quick to start.
 	httpLn, plainLn := wire.Split(ln, 10*time.Second)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
+	g.Go(func() error { return backups.Run(gctx) })
 	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
@@ -268,10 +290,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	log.Info("bmcctld started", "version", version, "socket", f.socket, "state_dir", f.stateDir,
 		"nodes", len(machines), "metrics", f.metricsListen, "pid", os.Getpid())
 	err = g.Wait()
-	log.Info("bmcctld stopped")
-	if errors.Is(err, context.Canceled) {
-		return nil
+	if err == nil || errors.Is(err, context.Canceled) {
+		// A clean shutdown: nothing writes the state any more.
+		err = backups.Final()
 	}
+	log.Info("bmcctld stopped")
 	return err
 }
 
@@ -355,15 +378,15 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // buildMachines turns flags and the nodes file into machines.
-func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]ctld.NodeMachine, *nodeListener, func(), error) {
+func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Logger) ([]machine.Node, *nodeListener, func(), error) {
 	simDir := filepath.Join(f.stateDir, "sim")
 	if err := os.MkdirAll(simDir, 0o755); err != nil {
 		return nil, nil, nil, err
 	}
 	var nodeLn *nodeListener
-	var out []ctld.NodeMachine
+	var out []machine.Node
 	if f.sim > 0 {
-		ms, err := ctld.SimCluster(f.sim, simDir, clk, log)
+		ms, err := simnode.Cluster(f.sim, simDir, clk, log)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -381,11 +404,11 @@ func buildMachines(ctx context.Context, f *flags, clk clock.Clock, log *slog.Log
 		var real []node.Config
 		for _, cfg := range cfgs {
 			if strings.EqualFold(cfg.BMC.Protocol, "sim") {
-				m, err := ctld.SimMachine(cfg, simDir, clk, log)
+				m, err := simnode.New(cfg, simDir, clk, log)
 				if err != nil {
 					return nil, nil, nil, err
 				}
-				out = append(out, ctld.NodeMachine{Config: cfg, Machine: m})
+				out = append(out, machine.Node{Config: cfg, Machine: m})
 				continue
 			}
 			real = append(real, cfg)

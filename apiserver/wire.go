@@ -1,4 +1,4 @@
-package ctld
+package apiserver
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/api/wire"
+	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/job"
 )
 
@@ -18,7 +19,7 @@ import (
 const wireReadTimeout = 10 * time.Second
 
 // ServeWire answers plain requests (package api/wire) on the connections
-// ln accepts until ctx ends or ln is closed. Identity comes from the kernel
+// ln accepts until ctx ends or ln is closed. ctld.Identity comes from the kernel
 // (SO_PEERCRED), as for HTTP.
 func (s *Server) ServeWire(ctx context.Context, ln net.Listener) error {
 	for {
@@ -55,12 +56,12 @@ func (s *Server) serveWire(ctx context.Context, conn net.Conn) {
 func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []wire.QueueRow) {
 	cred := peerCred(conn)
 	if cred == nil {
-		return wireError(fmt.Errorf("%w: no peer credentials on this connection", ErrForbidden)), nil
+		return wireError(fmt.Errorf("%w: no peer credentials on this connection", ctld.ErrForbidden)), nil
 	}
 	conn.SetReadDeadline(time.Now().Add(wireReadTimeout))
 	req, body, err := wire.ReadRequest(bufio.NewReader(conn))
 	if err != nil {
-		return wireError(fmt.Errorf("%w: %w", ErrInvalid, err)), nil
+		return wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err)), nil
 	}
 	conn.SetReadDeadline(time.Time{})
 	who := s.identityOf(cred)
@@ -99,23 +100,23 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		}
 		return wire.Answer{Status: http.StatusOK, Rows: len(rows)}, rows
 	}
-	return wireError(fmt.Errorf("%w: operation %q", ErrInvalid, req.Op)), nil
+	return wireError(fmt.Errorf("%w: operation %q", ctld.ErrInvalid, req.Op)), nil
 }
 
 // wireSubmit parses the job file here rather than in bmcsubmit, so the
 // client needs neither the TOML parser nor the image-reference checks: its
 // errors name the file and line just the same.
-func (s *Server) wireSubmit(ctx context.Context, who Identity, sub *wire.Submit, file []byte) wire.Answer {
+func (s *Server) wireSubmit(ctx context.Context, who ctld.Identity, sub *wire.Submit, file []byte) wire.Answer {
 	spec, err := job.Parse(sub.File, file)
 	if err != nil {
-		a := wireError(fmt.Errorf("%w: %w", ErrInvalid, err))
+		a := wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err))
 		a.LineError = true
 		return a
 	}
 	if err := job.Overrides(sub.Overrides).Apply(spec); err != nil {
-		return wireError(fmt.Errorf("%w: %w", ErrInvalid, err))
+		return wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err))
 	}
-	note, err := s.c.whenGreenest(sub, spec)
+	note, err := s.c.WhenGreenest(sub, spec)
 	if err != nil {
 		return wireError(err)
 	}

@@ -1,4 +1,4 @@
-package ctld
+package simnode
 
 import (
 	"fmt"
@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power/sim"
 )
 
-// SimKinds are the two kinds of simulated machine `bmcctld --sim N` starts,
+// Kinds are the two kinds of simulated machine `bmcctld --sim N` starts,
 // alternating. The figures are model values, not measurements of hardware.
-var SimKinds = []struct {
+var Kinds = []struct {
 	Config node.Config
 	Model  sim.Model
 }{
@@ -27,12 +28,12 @@ var SimKinds = []struct {
 	},
 }
 
-// SimCluster returns n simulated nodes named sim001… of alternating kinds,
+// Cluster returns n simulated nodes named sim001… of alternating kinds,
 // each persisting its machine state under dir.
-func SimCluster(n int, dir string, clk clock.Clock, log *slog.Logger) ([]NodeMachine, error) {
-	var out []NodeMachine
+func Cluster(n int, dir string, clk clock.Clock, log *slog.Logger) ([]machine.Node, error) {
+	var out []machine.Node
 	for i := 0; i < n; i++ {
-		k := SimKinds[i%len(SimKinds)]
+		k := Kinds[i%len(Kinds)]
 		cfg := k.Config
 		cfg.Name = fmt.Sprintf("sim%03d", i+1)
 		cfg.ExpectedBoot = k.Model.BootTime
@@ -41,13 +42,13 @@ func SimCluster(n int, dir string, clk clock.Clock, log *slog.Logger) ([]NodeMac
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, NodeMachine{Config: cfg, Machine: simMachine{m}})
+		out = append(out, machine.Node{Config: cfg, Machine: Machine{m}})
 	}
 	return out, nil
 }
 
-// SimMachine builds the machine of a nodes-file entry with protocol "sim".
-func SimMachine(cfg node.Config, dir string, clk clock.Clock, log *slog.Logger) (Machine, error) {
+// New builds the machine of a nodes-file entry with protocol "sim".
+func New(cfg node.Config, dir string, clk clock.Clock, log *slog.Logger) (machine.Machine, error) {
 	model := sim.Model{Kind: cfg.Kind, Arch: cfg.Arch, BootTime: cfg.ExpectedBoot,
 		IdleWatts: cfg.BMC.SimIdleWatts, PeakWatts: cfg.BMC.SimPeakWatts}
 	if model.Kind == "" {
@@ -57,5 +58,5 @@ func SimMachine(cfg node.Config, dir string, clk clock.Clock, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return simMachine{m}, nil
+	return Machine{m}, nil
 }

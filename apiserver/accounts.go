@@ -1,4 +1,4 @@
-package ctld
+package apiserver
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/assoc"
+	"github.com/bmc-sched/bmc/ctld"
 )
 
 // MaxImportBody bounds an association or carbon import: a year of hourly
@@ -21,31 +22,31 @@ func (s *Server) accountingRoutes() {
 	s.mux.HandleFunc("GET "+api.PathAccounts, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.c.Associations())
 	})
-	s.mux.HandleFunc("POST "+api.PathAccounts, withBody(s, func(who Identity, r *http.Request, a assoc.Account) (any, error) {
+	s.mux.HandleFunc("POST "+api.PathAccounts, withBody(s, func(who ctld.Identity, r *http.Request, a assoc.Account) (any, error) {
 		return struct{}{}, s.c.AddAccount(who, a)
 	}))
-	s.mux.HandleFunc("PUT "+api.PathAccounts+"/{name}", withBody(s, func(who Identity, r *http.Request, a assoc.Account) (any, error) {
+	s.mux.HandleFunc("PUT "+api.PathAccounts+"/{name}", withBody(s, func(who ctld.Identity, r *http.Request, a assoc.Account) (any, error) {
 		if a.Name != r.PathValue("name") {
-			return nil, fmt.Errorf("%w: the body names account %q, the path %q", ErrInvalid, a.Name, r.PathValue("name"))
+			return nil, fmt.Errorf("%w: the body names account %q, the path %q", ctld.ErrInvalid, a.Name, r.PathValue("name"))
 		}
 		return struct{}{}, s.c.PutAccount(who, a)
 	}))
 	s.mux.HandleFunc("DELETE "+api.PathAccounts+"/{name}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, struct{}{}, s.c.DeleteAccount(s.identity(r), r.PathValue("name")))
 	})
-	s.mux.HandleFunc("POST "+api.PathUsers, withBody(s, func(who Identity, r *http.Request, u assoc.User) (any, error) {
+	s.mux.HandleFunc("POST "+api.PathUsers, withBody(s, func(who ctld.Identity, r *http.Request, u assoc.User) (any, error) {
 		return struct{}{}, s.c.AddUser(who, u)
 	}))
-	s.mux.HandleFunc("PUT "+api.PathUsers+"/{name}", withBody(s, func(who Identity, r *http.Request, u assoc.User) (any, error) {
+	s.mux.HandleFunc("PUT "+api.PathUsers+"/{name}", withBody(s, func(who ctld.Identity, r *http.Request, u assoc.User) (any, error) {
 		if u.Name != r.PathValue("name") {
-			return nil, fmt.Errorf("%w: the body names user %q, the path %q", ErrInvalid, u.Name, r.PathValue("name"))
+			return nil, fmt.Errorf("%w: the body names user %q, the path %q", ctld.ErrInvalid, u.Name, r.PathValue("name"))
 		}
 		return struct{}{}, s.c.PutUser(who, u)
 	}))
 	s.mux.HandleFunc("DELETE "+api.PathUsers+"/{name}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, struct{}{}, s.c.DeleteUser(s.identity(r), r.PathValue("name")))
 	})
-	s.mux.HandleFunc("PUT "+api.PathAssociations, withBody(s, func(who Identity, r *http.Request, req api.ImportRequest) (any, error) {
+	s.mux.HandleFunc("PUT "+api.PathAssociations, withBody(s, func(who ctld.Identity, r *http.Request, req api.ImportRequest) (any, error) {
 		return s.c.ImportAssociations(who, req)
 	}))
 	s.mux.HandleFunc("GET "+api.PathQuota, func(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +62,7 @@ func (s *Server) accountingRoutes() {
 			if x := v.Get(name); x != "" {
 				p, err := time.Parse(time.RFC3339Nano, x)
 				if err != nil {
-					WriteError(w, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err))
+					WriteError(w, fmt.Errorf("%w: %s: %w", ctld.ErrInvalid, name, err))
 					return
 				}
 				*t = p
@@ -70,13 +71,13 @@ func (s *Server) accountingRoutes() {
 		st, err := s.c.Statement(s.identity(r), q)
 		answer(w, st, err)
 	})
-	s.mux.HandleFunc("PUT "+api.PathCarbon, withBody(s, func(who Identity, r *http.Request, req api.CarbonImport) (any, error) {
+	s.mux.HandleFunc("PUT "+api.PathCarbon, withBody(s, func(who ctld.Identity, r *http.Request, req api.CarbonImport) (any, error) {
 		return s.c.ImportCarbon(who, req.Hours)
 	}))
 }
 
 // withBody decodes a JSON body strictly into T and answers fn's result.
-func withBody[T any](s *Server, fn func(Identity, *http.Request, T) (any, error)) http.HandlerFunc {
+func withBody[T any](s *Server, fn func(ctld.Identity, *http.Request, T) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in T
 		if err := decodeStrict(r.Body, &in); err != nil {
@@ -100,7 +101,7 @@ func decodeStrict(r io.Reader, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r, MaxImportBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: request body: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: request body: %w", ctld.ErrInvalid, err)
 	}
 	return nil
 }

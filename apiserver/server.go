@@ -1,4 +1,10 @@
-package ctld
+// Package apiserver is bmcctld's user API: the HTTP routes and the plain
+// protocol (api/wire) on the one Unix socket, the caller's identity from the
+// kernel (SO_PEERCRED, never what a client claims) with admin rights from
+// the admin group, request parsing and limits, and the mapping of the
+// controller's errors to status codes and one-line messages. It holds no
+// state: every request becomes one call on a Controller.
+package apiserver
 
 import (
 	"context"
@@ -16,7 +22,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/api/wire"
+	"github.com/bmc-sched/bmc/assoc"
+	"github.com/bmc-sched/bmc/ctld"
 	"github.com/bmc-sched/bmc/job"
 )
 
@@ -25,18 +35,62 @@ const MaxRequestBody = 1 << 20
 
 type ctxKey struct{}
 
-// Server is the user API over HTTP on a Unix socket. Identity comes from the
+// Server is the user API over HTTP on a Unix socket. ctld.Identity comes from the
 // kernel (SO_PEERCRED), never from anything the client claims.
 type Server struct {
-	c          *Controller
+	c          Controller
 	log        *slog.Logger
 	adminGroup string
 	version    string
 	mux        *http.ServeMux
 }
 
+// Controller is what the API asks of the controller; *ctld.Controller
+// implements it.
+type Controller interface {
+	Jobs
+	Accounts
+}
+
+// Jobs is the queue and the machines: submit, list, follow and act on jobs,
+// list and drain nodes, and the energy report.
+type Jobs interface {
+	Submit(ctx context.Context, who ctld.Identity, req api.SubmitRequest) (api.SubmitResponse, error)
+	// WhenGreenest sets the begin time of a plain-protocol submit with
+	// --when-greenest and returns the line that tells the user.
+	WhenGreenest(sub *wire.Submit, spec *job.Spec) (string, error)
+	ListJobs(f ctld.Filter) ([]api.JobInfo, error)
+	JobDetail(expr string) (api.JobDetail, error)
+	WaitChange(ctx context.Context, id uint64, from job.State) (api.JobDetail, error)
+	Act(who ctld.Identity, expr, action string) ([]uint64, error)
+	Nodes() []api.NodeInfo
+	NodeDetail(name string) (api.NodeDetail, error)
+	NodeAction(who ctld.Identity, name, action, reason string) error
+	Acct(f ctld.AcctFilter) (api.AcctList, error)
+	Curve(id uint64) (api.PowerCurve, error)
+}
+
+// Accounts is what an energy manager runs: associations, quotas, fair
+// share, statements and carbon intensity.
+type Accounts interface {
+	Associations() api.Associations
+	AddAccount(who ctld.Identity, a assoc.Account) error
+	PutAccount(who ctld.Identity, a assoc.Account) error
+	DeleteAccount(who ctld.Identity, name string) error
+	AddUser(who ctld.Identity, u assoc.User) error
+	PutUser(who ctld.Identity, u assoc.User) error
+	DeleteUser(who ctld.Identity, name string) error
+	ImportAssociations(who ctld.Identity, r api.ImportRequest) (api.ImportResult, error)
+	Quota() api.QuotaList
+	Share() api.ShareList
+	Statement(who ctld.Identity, q api.StatementQuery) (api.Statement, error)
+	ImportCarbon(who ctld.Identity, in []accounting.CarbonHour) (api.CarbonImported, error)
+}
+
+var _ Controller = (*ctld.Controller)(nil)
+
 // NewServer wires the routes.
-func NewServer(c *Controller, log *slog.Logger, adminGroup, version string) *Server {
+func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Server {
 	s := &Server{c: c, log: log, adminGroup: adminGroup, version: version, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET "+api.PathPing, s.ping)
 	s.mux.HandleFunc("POST "+api.PathJobs, s.submit)
@@ -54,14 +108,14 @@ func NewServer(c *Controller, log *slog.Logger, adminGroup, version string) *Ser
 }
 
 // Handle adds a route (used by later features: kernels, accounting).
-func (s *Server) Handle(pattern string, h func(w http.ResponseWriter, r *http.Request, who Identity)) {
+func (s *Server) Handle(pattern string, h func(w http.ResponseWriter, r *http.Request, who ctld.Identity)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h(w, r, s.identity(r)) })
 }
 
 // ServeHTTP lets tests drive the server without a socket.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := r.Context().Value(ctxKey{}).(*unix.Ucred); !ok {
-		WriteError(w, fmt.Errorf("%w: no peer credentials on this connection", ErrForbidden))
+		WriteError(w, fmt.Errorf("%w: no peer credentials on this connection", ctld.ErrForbidden))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -103,12 +157,12 @@ func WithCred(ctx context.Context, uid, gid uint32) context.Context {
 	return context.WithValue(ctx, ctxKey{}, &unix.Ucred{Uid: uid, Gid: gid})
 }
 
-func (s *Server) identity(r *http.Request) Identity {
+func (s *Server) identity(r *http.Request) ctld.Identity {
 	return s.identityOf(r.Context().Value(ctxKey{}).(*unix.Ucred))
 }
 
-func (s *Server) identityOf(cred *unix.Ucred) Identity {
-	id := Identity{UID: cred.Uid, GID: cred.Gid, User: strconv.FormatUint(uint64(cred.Uid), 10)}
+func (s *Server) identityOf(cred *unix.Ucred) ctld.Identity {
+	id := ctld.Identity{UID: cred.Uid, GID: cred.Gid, User: strconv.FormatUint(uint64(cred.Uid), 10)}
 	u, err := user.LookupId(id.User)
 	if err == nil {
 		id.User = u.Username
@@ -138,7 +192,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		WriteError(w, fmt.Errorf("%w: request body: %w", ErrInvalid, err))
+		WriteError(w, fmt.Errorf("%w: request body: %w", ctld.ErrInvalid, err))
 		return
 	}
 	resp, err := s.c.Submit(r.Context(), s.identity(r), req)
@@ -165,8 +219,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 }
 
 // jobFilter reads a listing's filters as both protocols carry them.
-func jobFilter(users, states, ids []string, all bool) (Filter, error) {
-	f := Filter{All: all}
+func jobFilter(users, states, ids []string, all bool) (ctld.Filter, error) {
+	f := ctld.Filter{All: all}
 	for _, u := range users {
 		f.Users = setAdd(f.Users, u)
 	}
@@ -178,7 +232,7 @@ func jobFilter(users, states, ids []string, all bool) (Filter, error) {
 	for _, id := range ids {
 		n, err := strconv.ParseUint(strings.SplitN(id, "_", 2)[0], 10, 64)
 		if err != nil {
-			return f, fmt.Errorf("%w: %q is not a job id", ErrInvalid, id)
+			return f, fmt.Errorf("%w: %q is not a job id", ctld.ErrInvalid, id)
 		}
 		if f.IDs == nil {
 			f.IDs = map[uint64]bool{}
@@ -265,7 +319,7 @@ func parseState(s string) (job.State, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("%w: unknown state %q", ErrInvalid, s)
+	return "", fmt.Errorf("%w: unknown state %q", ctld.ErrInvalid, s)
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +334,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
-		WriteError(w, fmt.Errorf("%w: %q is not a job id", ErrInvalid, r.PathValue("id")))
+		WriteError(w, fmt.Errorf("%w: %q is not a job id", ctld.ErrInvalid, r.PathValue("id")))
 		return
 	}
 	d, err := s.c.WaitChange(r.Context(), id, job.State(r.URL.Query().Get("from")))
@@ -317,7 +371,7 @@ func (s *Server) nodeAct(w http.ResponseWriter, r *http.Request) {
 	var req api.DrainRequest
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBody)).Decode(&req); err != nil {
-			WriteError(w, fmt.Errorf("%w: request body: %w", ErrInvalid, err))
+			WriteError(w, fmt.Errorf("%w: request body: %w", ctld.ErrInvalid, err))
 			return
 		}
 	}
@@ -345,21 +399,21 @@ func WriteError(w http.ResponseWriter, err error) {
 func errorStatus(err error) (int, string) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ctld.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ctld.ErrForbidden):
 		code = http.StatusForbidden
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ctld.ErrConflict):
 		code = http.StatusConflict
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, ctld.ErrInvalid):
 		code = http.StatusBadRequest
 	}
 	msg := err.Error()
-	for _, prefix := range []string{ErrInvalid.Error() + ": ", ErrForbidden.Error() + ": ", ErrConflict.Error() + ": "} {
+	for _, prefix := range []string{ctld.ErrInvalid.Error() + ": ", ctld.ErrForbidden.Error() + ": ", ctld.ErrConflict.Error() + ": "} {
 		msg = strings.TrimPrefix(msg, prefix)
 	}
-	if code == http.StatusForbidden && !strings.Contains(msg, ErrForbidden.Error()) {
-		msg = ErrForbidden.Error() + ": " + msg
+	if code == http.StatusForbidden && !strings.Contains(msg, ctld.ErrForbidden.Error()) {
+		msg = ctld.ErrForbidden.Error() + ": " + msg
 	}
 	return code, msg
 }

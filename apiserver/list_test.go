@@ -1,4 +1,4 @@
-package ctld
+package apiserver
 
 import (
 	"net/http/httptest"

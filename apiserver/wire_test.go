@@ -1,4 +1,4 @@
-package ctld
+package apiserver
 
 import (
 	"context"
@@ -137,5 +137,18 @@ func TestServeWireMalformed(t *testing.T) {
 func TestWireFileLimitIsTheJobFileLimit(t *testing.T) {
 	if wire.MaxFile != job.MaxFileBytes {
 		t.Errorf("wire.MaxFile = %d, job.MaxFileBytes = %d", wire.MaxFile, job.MaxFileBytes)
+	}
+}
+
+// --when-greenest reaches the controller before the submit, and its refusal
+// comes back as a user's error (ctld's carbon tests cover the choice).
+func TestWireWhenGreenest(t *testing.T) {
+	h := newHarness(t, 1)
+	c := wire.NewClient(serveBoth(t, h))
+	_, err := c.Submit(context.Background(), wire.Submit{File: "g.toml", Cwd: h.dir, Greenest: true, Deadline: "8h"},
+		[]byte("image = \"busybox\"\ncommand = \"true\"\n"))
+	var se *wire.StatusError
+	if !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Msg, "bmcctld has no carbon-intensity schedule") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -1,4 +1,12 @@
-package ctld
+// Package machine is the contract between the controller's life cycle and
+// what drives one node: the Machine and Session interfaces, the optional
+// interfaces a machine may add (agent contact, meter, boot facts, a pinned
+// host key), the errors a machine wraps so the life cycle blames the right
+// party, and the events a node's boot reports (security conflicts, in-band
+// energy readings). The adapters live below it: machine/realnode (the real
+// boot path) and machine/simnode (the simulator). It imports nothing of the
+// controller, so both sides can import it.
+package machine
 
 import (
 	"context"
@@ -48,4 +56,10 @@ var (
 	ErrLost = errors.New("lost contact with node")
 	// ErrJobInput: the job names something that cannot be booted (unknown image, kernel).
 	ErrJobInput = errors.New("job input")
+	// ErrBootAborted: the boot met a security conflict (boot.Conflict) and was
+	// stopped before the job's command, environment, image or output was
+	// handed to anyone. It is nobody's failure: the job goes back to the
+	// queue without a boot attempt counted, the node is switched off, and the
+	// next boot gets fresh tokens.
+	ErrBootAborted = errors.New("boot aborted on a security conflict")
 )

@@ -1,4 +1,10 @@
-package ctld
+// Package joboutput writes a job's output files: their paths from the job
+// file's patterns (%j, %A, %a …, relative to the submit directory), opening
+// them with the job owner's file system identity so bmcctld running as root
+// writes nowhere the owner could not (never through a symlink), and the
+// offsets file that lets a re-attached command continue a merged output file
+// where each stream stopped.
+package joboutput
 
 import (
 	"encoding/binary"
@@ -14,12 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A job's output files: where they are, opening them with the owner's file
-// system identity, and the offsets that let a re-attached command continue
-// where its output stopped.
-
-// outputPaths resolves the job's output and error files.
-func outputPaths(j *job.Job) (string, string) {
+// Paths resolves the job's output and error files.
+func Paths(j *job.Job) (string, string) {
 	out := j.Spec.Output
 	if out == "" {
 		out = "bmc-%j.out"
@@ -41,10 +43,10 @@ func outputPaths(j *job.Job) (string, string) {
 	return abs(out), abs(errp)
 }
 
-// checkOutput makes sure the output files can be written before a machine
-// is powered on for nothing.
-func (c *Controller) checkOutput(j *job.Job) error {
-	o, e := outputPaths(j)
+// Check makes sure the output files can be written before a machine is
+// powered on for nothing.
+func Check(j *job.Job) error {
+	o, e := Paths(j)
 	for _, p := range []string{o, e} {
 		f, _, err := openOutput(p, j, false)
 		if err != nil {
@@ -109,8 +111,7 @@ type offsets struct {
 	out, err int64
 }
 
-func (c *Controller) openOffsets(id uint64, fresh bool) (*offsets, error) {
-	dir := filepath.Join(c.cfg.StateDir, "output")
+func openOffsets(dir string, id uint64, fresh bool) (*offsets, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -155,3 +156,54 @@ func (o *offsets) writer(w io.Writer, n *int64) io.Writer {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Streams are where a job's command writes: its output file, and its error
+// file or the same file with the offsets counting each stream.
+type Streams struct {
+	Stdout, Stderr io.Writer
+	// OutOff and ErrOff are how far each stream got before (0 when fresh).
+	OutOff, ErrOff int64
+	closers        []func()
+}
+
+// Close closes the files.
+func (s *Streams) Close() {
+	for _, c := range s.closers {
+		c()
+	}
+}
+
+// Open opens j's output files for its command, truncated when fresh and
+// appended to otherwise (a re-attached command). A merged file keeps its
+// offsets in offsetsDir.
+func Open(j *job.Job, offsetsDir string, fresh bool) (*Streams, error) {
+	outPath, errPath := Paths(j)
+	out, outOff, err := openOutput(outPath, j, fresh)
+	if err != nil {
+		return nil, err
+	}
+	s := &Streams{Stdout: out, Stderr: out, OutOff: outOff, closers: []func(){func() { out.Close() }}}
+	if errPath != outPath {
+		f, off, err := openOutput(errPath, j, fresh)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { f.Close() })
+		s.Stderr, s.ErrOff = f, off
+		return s, nil
+	}
+	// One file holds both streams: its size cannot say how much of each
+	// the agent sent, so the counts are kept beside the state.
+	oc, err := openOffsets(offsetsDir, j.ID, fresh)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.closers = append(s.closers, oc.close)
+	if !fresh {
+		s.OutOff, s.ErrOff = oc.out, oc.err
+	}
+	s.Stdout, s.Stderr = oc.writer(out, &oc.out), oc.writer(out, &oc.err)
+	return s, nil
+}

@@ -1,0 +1,319 @@
+package ctld
+
+// Sampling a powered node's power for the boot it is on: from its BMC's
+// meter at fixed ticks, or from the node agent's RAPL counter, with the
+// samples flushed to the store now and then and retried when a flush fails.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// baseline is a node's reading taken for one boot of a job before the
+// transition that starts the boot's recording (see baselineReading).
+type baseline struct {
+	job, boot uint64
+	s         accounting.Sample
+}
+
+// recording is the readings of one node while it is powered for one boot
+// of one job.
+type recording struct {
+	node      string
+	job, boot uint64
+	m         machine.Machine
+	samples   []accounting.Sample
+	flushed   int // samples[:flushed] are in the store
+	lastFlush time.Time
+	stop      chan struct{}
+	errs      int
+	// flushErrs counts the failed flushes since the last one that held.
+	flushErrs int
+	// rapl is set once the node agent's RAPL counter feeds the recording
+	// (a node without a BMC meter); raplMax is where it wraps, in joules.
+	rapl    bool
+	raplMax float64
+	// offAt is when the node was confirmed off (sampleFinal): the end of
+	// the boot's power-off phase.
+	offAt time.Time
+}
+
+// startRecordingLocked starts sampling j's node for its current boot. It is
+// idempotent for the same boot. Called with c.mu held.
+func (c *Controller) startRecordingLocked(j *job.Job) {
+	if c.cfg.Energy.interval() < 0 || c.runCtx == nil {
+		return
+	}
+	rt, ok := c.nodes[j.Node]
+	if !ok {
+		return
+	}
+	c.en.mu.Lock()
+	if r := c.en.recs[j.Node]; r != nil {
+		if r.job == j.ID && r.boot == j.Boot {
+			c.en.mu.Unlock()
+			return
+		}
+		close(r.stop) // a stale recording (should not happen): the new boot wins
+	}
+	r := &recording{node: j.Node, job: j.ID, boot: j.Boot, m: rt.m, stop: make(chan struct{})}
+	if b, ok := c.en.base[j.Node]; ok {
+		delete(c.en.base, j.Node)
+		if b.job == j.ID && b.boot == j.Boot {
+			r.samples = []accounting.Sample{b.s}
+		}
+	}
+	c.en.recs[j.Node] = r
+	c.en.mu.Unlock()
+	c.runGroup.Add(1)
+	go func() {
+		defer c.runGroup.Done()
+		c.sampleLoop(c.runCtx, r)
+	}()
+}
+
+// sampleLoop reads the node's meter at fixed ticks of the controller's
+// clock (start, start+interval, …) so a slow meter does not stretch the
+// interval; a tick missed while a read was in flight is skipped.
+//
+// Right after power-on the draw jumps from nothing to a booting machine's;
+// one-second samples would cut that step's corner by up to half a second of
+// full power (~1 % of a one-minute job), so the first powerOnWindow is read
+// four times as often.
+func (c *Controller) sampleLoop(ctx context.Context, r *recording) {
+	iv := c.cfg.Energy.interval()
+	fast := max(iv/4, 100*time.Millisecond)
+	start := c.clk.Now()
+	for k := int64(0); ; {
+		c.sample(ctx, r)
+		c.flushed(r, c.flushIfDue(r, false))
+		now := c.clk.Now()
+		var next time.Time
+		if el := now.Sub(start); el < powerOnWindow && fast < iv {
+			next = start.Add(time.Duration(int64(el/fast)+1) * fast)
+		} else {
+			k = max(k+1, int64(el/iv)+1)
+			next = start.Add(time.Duration(k) * iv)
+		}
+		select {
+		case <-ctx.Done():
+			// The last try in this process: samples that do not land are
+			// a gap that the bill, made after the restart, marks estimated.
+			c.flushed(r, c.flushIfDue(r, true))
+			return
+		case <-r.stop:
+			return
+		case <-c.clk.After(next.Sub(now)):
+		}
+	}
+}
+
+// powerOnWindow is how long after power-on the sampler reads fast.
+const powerOnWindow = 3 * time.Second
+
+// sample takes one reading for r; errors are counted and left as a gap,
+// which the bill then shows as estimated with its reason.
+func (c *Controller) sample(ctx context.Context, r *recording) {
+	s, ok := c.readMeter(ctx, r.node, r.job, r.m, &r.errs)
+	if !ok {
+		return
+	}
+	c.en.mu.Lock()
+	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
+		r.samples = append(r.samples, s)
+	}
+	c.en.mu.Unlock()
+}
+
+// readMeter takes one reading of m, the machine of node, for job id. A
+// failure is counted in *errs (guarded by c.en.mu), logged now and then,
+// and reported to the PowerError hook.
+func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m machine.Machine, errs *int) (accounting.Sample, bool) {
+	pm, ok := m.(power.Meter)
+	if !ok || !hasMeter(m) {
+		return accounting.Sample{}, false
+	}
+	rctx, cancel := context.WithTimeout(ctx, max(3*c.cfg.Energy.interval(), 5*time.Second))
+	rd, err := pm.PowerReading(rctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return accounting.Sample{}, false
+		}
+		c.en.mu.Lock()
+		*errs++
+		n := *errs
+		c.en.mu.Unlock()
+		if n == 1 || n%60 == 0 {
+			c.log.Warn("power reading failed", "node", node, "job", id, "failures", n, "err", err)
+		}
+		c.powerError(node, err)
+		return accounting.Sample{}, false
+	}
+	w := rd.Watts
+	c.mu.Lock()
+	if n, ok := c.nodes[node]; ok {
+		n.watts = &w
+	}
+	c.mu.Unlock()
+	return accounting.Sample(rd), true
+}
+
+// baselineReading reads the meter of j's node while it is still off, just
+// before the POWERING_ON transition of j's boot, and keeps the reading for
+// the recording that transition starts. Taken before the transition stamps
+// the boot's start, it is a reading at or before that start however late
+// the sampler's goroutine first runs, so a boot cut short (a restart while
+// booting) is not left with one reading and no rate, and a counter has its
+// baseline. Called without c.mu held: a meter read can take seconds.
+func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m machine.Machine) {
+	if c.cfg.Energy.interval() < 0 {
+		return
+	}
+	var errs int
+	s, ok := c.readMeter(ctx, j.Node, j.ID, m, &errs)
+	if !ok {
+		return
+	}
+	c.en.mu.Lock()
+	c.en.base[j.Node] = baseline{job: j.ID, boot: j.Boot, s: s}
+	c.en.mu.Unlock()
+}
+
+// hasMeter reports whether m reads power out of band (its BMC). A
+// real node implements power.Meter whether or not its node has one, so it
+// says itself.
+func hasMeter(m machine.Machine) bool {
+	if hm, ok := m.(machine.Metered); ok {
+		return hm.HasMeter()
+	}
+	_, ok := m.(power.Meter)
+	return ok
+}
+
+// AgentEnergy records an in-band energy counter reading (RAPL energy_uj)
+// that the node agent of r's boot sent, as a counter sample of that boot,
+// stamped with when it arrived. realnode.AgentHub.OnEnergy feeds it.
+//
+// Only a node without a BMC meter uses it. RAPL counts the CPU package
+// alone; beside a meter's whole-machine readings accounting would prefer the
+// counter for the run phase (counters win on equal coverage) and bill less
+// than the machine drew, and a BMC that stops answering would be papered
+// over instead of leaving the bill estimated.
+func (c *Controller) AgentEnergy(r machine.EnergyReading) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	var rec *recording
+	for _, x := range c.en.recs {
+		if x.job == r.Job && x.boot == r.Boot {
+			rec = x
+			break
+		}
+	}
+	if rec == nil || hasMeter(rec.m) {
+		return
+	}
+	rec.rapl = true
+	if r.MaxUJ > 0 {
+		// energy_uj takes the values 0…max_energy_range_uj.
+		rec.raplMax = (float64(r.MaxUJ) + 1) / 1e6
+	}
+	s := accounting.Sample{Time: r.Time, Joules: float64(r.UJ) / 1e6, Counter: true}
+	if n := len(rec.samples); n == 0 || s.Time.After(rec.samples[n-1].Time) {
+		rec.samples = append(rec.samples, s)
+	}
+}
+
+// sampleFinal notes that node was just confirmed off and takes the reading
+// that closes its powered stretch, so the power-off phase ends there, on a
+// measurement.
+func (c *Controller) sampleFinal(ctx context.Context, node string) {
+	c.en.mu.Lock()
+	r := c.en.recs[node]
+	if r != nil {
+		r.offAt = c.clk.Now()
+	}
+	c.en.mu.Unlock()
+	if r != nil {
+		c.sample(ctx, r)
+	}
+}
+
+// flushIfDue writes r's new samples to the store when the first one is
+// still unsaved (a counter needs its start) or flushEvery has passed since
+// the last flush that held. On an error the samples stay in memory and
+// unflushed, so the flush is due again at the next tick; the bill reads
+// them from memory meanwhile.
+func (c *Controller) flushIfDue(r *recording, force bool) error {
+	c.en.mu.Lock()
+	if r.flushed == len(r.samples) || (!force && r.flushed > 0 && c.clk.Now().Sub(r.lastFlush) < c.cfg.Energy.flushEvery()) {
+		c.en.mu.Unlock()
+		return nil
+	}
+	chunk := store.SampleChunk{Node: r.node, Job: r.job, Boot: r.boot, Samples: storeSamples(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
+	upto := len(r.samples)
+	c.en.mu.Unlock()
+	// The store writes nothing once the boot is billed: its raw samples are
+	// gone for good, and a flush racing the bill must not bring them back.
+	if err := c.st.Batch(func(tx *store.Tx) error { return tx.AppendSamples(&chunk) }); err != nil {
+		return fmt.Errorf("store %d power samples of node %s: %w", len(chunk.Samples), r.node, err)
+	}
+	c.en.mu.Lock()
+	r.flushed, r.lastFlush = max(r.flushed, upto), c.clk.Now()
+	c.en.mu.Unlock()
+	return nil
+}
+
+// flushed takes a flush's outcome. Failures are retried at every tick
+// until one holds; the first of a run and the recovery are logged, each
+// one goes to the SampleFlushFailed hook (a metric), and what a crash
+// would lose meanwhile is only the unsaved stretch, which the bill then
+// shows as a gap, estimated with its reason.
+func (c *Controller) flushed(r *recording, err error) {
+	c.en.mu.Lock()
+	failures, pending := r.flushErrs, len(r.samples)-r.flushed
+	if err != nil {
+		r.flushErrs++
+	} else {
+		r.flushErrs = 0
+	}
+	c.en.mu.Unlock()
+	switch {
+	case err != nil:
+		if failures == 0 {
+			c.log.Warn("power samples not stored; kept in memory and retried every tick", "node", r.node, "job", r.job,
+				"pending", pending, "err", err)
+		}
+		if c.hooks.SampleFlushFailed != nil {
+			c.hooks.SampleFlushFailed(r.node)
+		}
+	case failures > 0:
+		c.log.Info("power samples stored again", "node", r.node, "job", r.job, "failed_flushes", failures)
+	}
+}
+
+// stopRecordingLocked ends the recording of node for job/boot, if it is
+// the current one.
+func (c *Controller) stopRecordingLocked(node string, id, boot uint64) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
+		close(r.stop)
+		delete(c.en.recs, node)
+	}
+}
+
+// resumeRecordingLocked restarts sampling for a job found powered after a
+// controller restart.
+func (c *Controller) resumeRecordingLocked(j *job.Job) {
+	if powered(j.State) {
+		c.startRecordingLocked(j)
+	}
+}
