@@ -277,7 +277,9 @@ func progress(ctx context.Context, log *slog.Logger, api *agent.API, phase, deta
 	log.Info("phase", "phase", phase, "detail", detail)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := api.Progress(ctx, proto.Progress{Phase: phase, Detail: detail, Uptime: Uptime().Seconds()}); err != nil {
+	p := proto.Progress{Phase: phase, Detail: detail, Uptime: Uptime().Seconds()}
+	p.EnergyUJ, p.EnergyMaxUJ = ReadRAPL(RAPLEnergy, ReadEnergy(RAPLMaxRange))
+	if err := api.Progress(ctx, p); err != nil {
 		log.Warn("progress not delivered", "phase", phase, "err", err)
 	}
 }
@@ -382,10 +384,15 @@ func fetchRootfs(ctx context.Context, log *slog.Logger, api *agent.API, cfg prot
 	return nil
 }
 
-// serve sends heartbeats until the controller powers the node off.
+// serve sends heartbeats until the controller powers the node off: every
+// HeartbeatSeconds, and also at once when the job's command starts or
+// ends, so a node billed in-band has a RAPL reading at its run's edges
+// (the controller powers the node off right after the command ends).
 func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cfg proto.Config) {
 	t := time.NewTicker(time.Duration(cfg.HeartbeatSeconds) * time.Second)
 	defer t.Stop()
+	poll := time.NewTicker(statusPoll)
+	defer poll.Stop()
 	failures := 0
 	// The range is fixed by the hardware; read once.
 	energyMax := ReadEnergy(RAPLMaxRange)
@@ -408,7 +415,26 @@ func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cf
 			log.Info("heartbeat back", "after_failures", failures)
 			failures = 0
 		}
-		<-t.C
+		waitBeat(t.C, poll.C, func() bool { r, _ := srv.Status(); return r != running })
+	}
+}
+
+// statusPoll is how often serve looks whether the job's command started
+// or ended.
+const statusPoll = 200 * time.Millisecond
+
+// waitBeat returns at the next beat, or at a poll where changed says the
+// job's state moved on.
+func waitBeat(beat, poll <-chan time.Time, changed func() bool) {
+	for {
+		select {
+		case <-beat:
+			return
+		case <-poll:
+			if changed() {
+				return
+			}
+		}
 	}
 }
 
