@@ -76,8 +76,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	parallel := fl.Int("parallel", 2, "paths measured side by side, each on its own lab")
 	lock := fl.String("lock", "/tmp/bmc-lab.lock", "lab lock taken (flock) for the measuring, after the build; empty: none")
 	trace := fl.String("trace", "", "write each job's bill, power curve and truth as JSON into this directory")
+	retable := fl.String("retable", "", "print the table of an earlier run from its -trace directory, without a lab")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *retable != "" {
+		rs, cfg, err := readTraces(*retable)
+		if err != nil {
+			return err
+		}
+		cfg.out = *out
+		return report(cfg, rs, 0, stdout)
 	}
 	cfg := config{jobs: *jobs, parallel: *parallel, dir: *dir, vlab: *vlab, portBase: *portBase, out: *out,
 		lock: *lock, trace: *trace, bin: filepath.Join(*dir, "bin")}
