@@ -29,21 +29,17 @@ type raplAgent struct {
 	id    uint64
 	maxUJ uint64
 	fixed *uint64 // send this value instead of the truth
-	// booting: also report the counter in progress reports while the
-	// node boots, as bmcinit does once the counter is mounted
-	booting bool
-	last    time.Time
-	prev    uint64
-	beats   int
-	wraps   int
+	last  time.Time
+	prev  uint64
+	beats int
+	wraps int
 }
 
 func (a *raplAgent) beat() {
 	a.h.t.Helper()
 	j := a.h.job(a.id)
 	now := a.h.clk.Now()
-	inBoot := a.booting && j.State == job.Booting
-	if (j.State != job.Running && !inBoot) || now.Sub(a.last) < time.Second {
+	if j.State != job.Running || now.Sub(a.last) < time.Second {
 		return
 	}
 	rd, err := a.meter.PowerReading(context.Background())
@@ -60,35 +56,8 @@ func (a *raplAgent) beat() {
 	a.last, a.prev = now, uj
 	a.beats++
 	maxUJ := a.maxUJ
-	b := &boot.Boot{JobID: j.ID, Boot: j.Boot, Node: j.Node}
-	if inBoot {
-		a.hub.Progress(b, proto.Progress{Phase: "network", Uptime: 1, EnergyUJ: &uj, EnergyMaxUJ: &maxUJ})
-		return
-	}
-	a.hub.Heartbeat(b, proto.Heartbeat{Uptime: 1, Running: true, EnergyUJ: &uj, EnergyMaxUJ: &maxUJ})
-}
-
-// TestRAPLInProgressMeasuresTheBoot: the agent's progress reports carry the
-// counter while the node boots, so the boot phase is billed from readings
-// rather than extrapolated from the run's first ones.
-func TestRAPLInProgressMeasuresTheBoot(t *testing.T) {
-	var sim machine.Machine
-	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m machine.Machine) machine.Machine { sim = m; return noMeter{m} }
-		h.cfg.Energy.MaxGapIntervals = 2
-	})
-	hub := realnode.NewAgentHub(h.clk, testLogger())
-	hub.OnEnergy(h.c.AgentEnergy)
-	a := &raplAgent{h: h, hub: hub, meter: sim.(power.Meter), maxUJ: 1<<40 - 1, booting: true}
-	a.id = h.submit(alice, loadSpec(10*time.Second, 1))[0]
-	a.runUntilDone()
-	es := h.ledger(a.id)
-	if len(es) != 3 || es[0].Phase != "boot" {
-		t.Fatalf("ledger: %+v", es)
-	}
-	if b := es[0]; b.Samples < 2 || b.Method != string(accounting.MethodRAPL) {
-		t.Errorf("boot phase billed from %d readings by %q: want the progress reports' counter", b.Samples, b.Method)
-	}
+	a.hub.Heartbeat(&boot.Boot{JobID: j.ID, Boot: j.Boot, Node: j.Node},
+		proto.Heartbeat{Uptime: 1, Running: true, EnergyUJ: &uj, EnergyMaxUJ: &maxUJ})
 }
 
 func (a *raplAgent) runUntilDone() {

@@ -277,9 +277,7 @@ func progress(ctx context.Context, log *slog.Logger, api *agent.API, phase, deta
 	log.Info("phase", "phase", phase, "detail", detail)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	p := proto.Progress{Phase: phase, Detail: detail, Uptime: Uptime().Seconds()}
-	p.EnergyUJ, p.EnergyMaxUJ = ReadRAPL(RAPLEnergy, ReadEnergy(RAPLMaxRange))
-	if err := api.Progress(ctx, p); err != nil {
+	if err := api.Progress(ctx, proto.Progress{Phase: phase, Detail: detail, Uptime: Uptime().Seconds()}); err != nil {
 		log.Warn("progress not delivered", "phase", phase, "err", err)
 	}
 }
@@ -385,9 +383,11 @@ func fetchRootfs(ctx context.Context, log *slog.Logger, api *agent.API, cfg prot
 }
 
 // serve sends heartbeats until the controller powers the node off: every
-// HeartbeatSeconds, and also at once when the job's command starts or
-// ends, so a node billed in-band has a RAPL reading at its run's edges
-// (the controller powers the node off right after the command ends).
+// HeartbeatSeconds, and also at once when the job's command ends, so a
+// node billed in-band has a RAPL reading at its run's end (the controller
+// powers the node off right after; the start has the Ready heartbeat's).
+// Not at the start: the boot before the first reading is extrapolated from
+// the first two readings' rate, which wants them a heartbeat apart.
 func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cfg proto.Config) {
 	t := time.NewTicker(time.Duration(cfg.HeartbeatSeconds) * time.Second)
 	defer t.Stop()
@@ -415,16 +415,15 @@ func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cf
 			log.Info("heartbeat back", "after_failures", failures)
 			failures = 0
 		}
-		waitBeat(t.C, poll.C, func() bool { r, _ := srv.Status(); return r != running })
+		waitBeat(t.C, poll.C, func() bool { r, _ := srv.Status(); return running && !r })
 	}
 }
 
-// statusPoll is how often serve looks whether the job's command started
-// or ended.
+// statusPoll is how often serve looks whether the job's command ended.
 const statusPoll = 200 * time.Millisecond
 
 // waitBeat returns at the next beat, or at a poll where changed says the
-// job's state moved on.
+// job's command ended.
 func waitBeat(beat, poll <-chan time.Time, changed func() bool) {
 	for {
 		select {

@@ -42,11 +42,6 @@ type Progress struct {
 	Phase  string  `json:"phase"`
 	Detail string  `json:"detail,omitempty"`
 	Uptime float64 `json:"uptime"` // seconds since the kernel started
-	// EnergyUJ and EnergyMaxUJ are the RAPL counter as in Heartbeat: read
-	// while the node boots, they let a node billed in-band measure most of
-	// its boot instead of extrapolating it from the first heartbeats.
-	EnergyUJ    *uint64 `json:"energy_uj,omitempty"`
-	EnergyMaxUJ *uint64 `json:"energy_max_uj,omitempty"`
 }
 
 // Ready says the agent's SSH server is up; the controller pins HostKey.

@@ -79,9 +79,7 @@ func (h *AgentHub) Progress(b *boot.Boot, p proto.Progress) {
 	w := h.watch(b.JobID, b.Boot)
 	h.mu.Lock()
 	w.phase = p.Phase
-	sink := h.energy
 	h.mu.Unlock()
-	h.passEnergy(sink, b, p.EnergyUJ, p.EnergyMaxUJ)
 	if p.Phase == "error" {
 		select {
 		case w.failed <- p.Detail:
