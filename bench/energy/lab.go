@@ -145,7 +145,7 @@ func measurePath(ctx context.Context, cfg config, p path, pb int, log io.Writer)
 	}
 	extra, env := p.labArgs()
 	env = append(env, "BMCCTLD="+filepath.Join(cfg.bin, "bmcctld"), "VLAB_METER="+filepath.Join(cfg.bin, "vlab-meter"),
-		"VLAB_REDFISH="+filepath.Join(cfg.bin, "vlab-redfish"))
+		"VLAB_REDFISH="+filepath.Join(cfg.bin, "vlab-redfish"), "VLAB_BMCCTLD_ARGS=--boot-timeout "+cfg.bootTimeout.String())
 	up := append([]string{"up", "1", "--dir", dir, "--port-base", strconv.Itoa(pb),
 		"--node-port", strconv.Itoa(pb + 2), "--metrics-port", strconv.Itoa(pb + 3),
 		"--ssh-base", strconv.Itoa(pb + 4)}, extra...)

@@ -61,6 +61,9 @@ type config struct {
 	lock     string
 	trace    string
 	bin      string // the binaries built for the run
+	// bootTimeout is bmcctld's: labs side by side on a loaded host boot in
+	// 40-60 s, past the default 64 s now and then (BOOT_FAIL, no figure).
+	bootTimeout time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	lock := fl.String("lock", "/tmp/bmc-lab.lock", "lab lock taken (flock) for the measuring, after the build; empty: none")
 	trace := fl.String("trace", "", "write each job's bill, power curve and truth as JSON into this directory")
 	retable := fl.String("retable", "", "print the table of an earlier run from its -trace directory, without a lab")
+	bootTimeout := fl.Duration("boot-timeout", 3*time.Minute, "bmcctld's --boot-timeout in the labs")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return report(cfg, rs, 0, stdout)
 	}
 	cfg := config{jobs: *jobs, parallel: *parallel, dir: *dir, vlab: *vlab, portBase: *portBase, out: *out,
-		lock: *lock, trace: *trace, bin: filepath.Join(*dir, "bin")}
+		lock: *lock, trace: *trace, bin: filepath.Join(*dir, "bin"), bootTimeout: *bootTimeout}
 	var err error
 	if cfg.paths, err = parsePaths(*paths); err != nil {
 		return err
@@ -102,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.portBase < 1024 || cfg.portBase > 60000-100*len(allPaths) {
 		return fmt.Errorf("-port-base %d: want 1024..%d", cfg.portBase, 60000-100*len(allPaths))
+	}
+	if cfg.bootTimeout < time.Minute || cfg.bootTimeout > time.Hour {
+		return fmt.Errorf("-boot-timeout %s: want 1m..1h", cfg.bootTimeout)
 	}
 	if cfg.parallel < 1 || cfg.parallel > len(allPaths) {
 		return fmt.Errorf("-parallel %d: want 1..%d", cfg.parallel, len(allPaths))
