@@ -89,14 +89,17 @@ func (r result) errPct() float64 { return 100 * (r.billed - r.truth) / r.truth }
 
 func (r result) runErrPct() float64 { return 100 * (r.runBilled - r.runTruth) / r.runTruth }
 
-// maxTruthGap is the longest the truth counter (written at 50 Hz) may go
-// without a new value inside a job's window. A longer gap is the host
-// frozen (the machine this lab runs on paused: gaps of 1.0-1.3 s and of
-// 11.5 s were seen, in every lab at once): the model's monotonic clock did
-// not run, so its truth stood still while the wall clock the bill uses went
-// on (a 1.3 s freeze is +2.4 % on a 10 s job), and the job cannot be
-// compared.
-const maxTruthGap = 500 * time.Millisecond
+// A gap in the truth counter (written at 50 Hz) longer than truthGap is the
+// host frozen (the machine this lab runs on paused: 0.5-1.3 s often, once
+// 11.5 s, in every lab at once): the model's monotonic clock did not run,
+// so its truth stood still while the wall clock the bill uses went on (a
+// 1.3 s freeze is +2.4 % on a 10 s job). A job is not compared when its
+// window's freezes add up to more than maxStallShare of it: they could move
+// its error by more than half the tightest goal (1 %).
+const (
+	truthGap      = 300 * time.Millisecond
+	maxStallShare = 0.005
+)
 
 // errHostStalled marks a job whose window holds such a gap.
 var errHostStalled = errors.New("the host stalled")
@@ -105,11 +108,20 @@ var errHostStalled = errors.New("the host stalled")
 // truth counter's values in time order.
 func (r *result) compare(a api.AcctJob, rows []truthRow) error {
 	at := func(t time.Time) (float64, bool) { return interpolate(rows, t) }
+	var stalled, longest time.Duration
+	var at0 time.Time
 	for i := 1; i < len(rows); i++ {
-		if g := rows[i].t.Sub(rows[i-1].t); g > maxTruthGap && rows[i].t.After(a.Start) && rows[i-1].t.Before(a.End) {
-			r.stalled = true
-			return fmt.Errorf("%w: no truth for %.1fs from %s", errHostStalled, g.Seconds(), rows[i-1].t.Format(time.RFC3339))
+		if g := rows[i].t.Sub(rows[i-1].t); g > truthGap && rows[i].t.After(a.Start) && rows[i-1].t.Before(a.End) {
+			stalled += g
+			if g > longest {
+				longest, at0 = g, rows[i-1].t
+			}
 		}
+	}
+	if w := a.End.Sub(a.Start); w > 0 && stalled.Seconds() > maxStallShare*w.Seconds() {
+		r.stalled = true
+		return fmt.Errorf("%w: no truth for %.1fs of the %.0fs window (longest %.1fs from %s)", errHostStalled,
+			stalled.Seconds(), w.Seconds(), longest.Seconds(), at0.Format(time.RFC3339))
 	}
 	var ms []string
 	for _, e := range a.Entries {
@@ -173,7 +185,7 @@ func measurePath(ctx context.Context, cfg config, p path, pb int, log io.Writer)
 		for k := 0; k < cfg.jobsOf(l); k++ {
 			r, err := runJob(ctx, c, cfg, dir, l, truth)
 			r.path, r.length = p, l
-			if tr != nil && err == nil {
+			if tr != nil && r.id != 0 { // billed: kept even when not compared, for -retable
 				if terr := tr.write(ctx, c, r, k+1); terr != nil {
 					fmt.Fprintf(log, "energy: %s: trace: %v\n", p, terr)
 				}

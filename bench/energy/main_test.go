@@ -103,7 +103,7 @@ func TestRetableFromTraces(t *testing.T) {
 		t.Fatalf("results %+v, config %+v", rs, cfg)
 	}
 	// The trace was written with error -1.23 % against the full truth; its
-	// rows are thinned to every tenth here, so allow a little.
+	// rows are thinned to every fourth here, so allow a little.
 	if e := rs[0].errPct(); e > -1.0 || e < -1.5 || rs[0].runTruth <= 0 {
 		t.Errorf("error %+.2f %% (run %.1f/%.1f J), want about -1.23 %%", e, rs[0].runBilled, rs[0].runTruth)
 	}
