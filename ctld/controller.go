@@ -35,7 +35,9 @@ type Controller struct {
 	nodes    map[string]*nodeRT
 	names    []string // node names, sorted
 	byArray  map[uint64][]uint64
-	reasons  map[uint64]job.Reason // from the last scheduling pass
+	counts   map[countKey]jobCounts // unended jobs per user and account (limits.go)
+	held     map[countKey]int       // room held by submits not yet published (limits.go)
+	reasons  map[uint64]job.Reason  // from the last scheduling pass
 	priority map[uint64]float64
 	why      map[uint64]string
 	running  map[uint64]*lifecycle
@@ -101,7 +103,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 	c := &Controller{
 		cfg: cfg, st: st, clk: clk, log: log, hooks: hooks,
 		jobs: map[uint64]*job.Job{}, done: map[uint64]job.State{},
-		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{},
+		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{}, counts: map[countKey]jobCounts{}, held: map[countKey]int{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
 		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
@@ -121,6 +123,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 				}
 			}
 			c.jobs[j.ID] = j
+			c.countLocked(j, 1)
 			if j.IsArrayTask() {
 				c.byArray[j.ArrayJobID] = append(c.byArray[j.ArrayJobID], j.ID)
 			}

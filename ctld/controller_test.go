@@ -26,7 +26,7 @@ import (
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	clk      *clock.Fake
 	st       *store.Store
@@ -43,7 +43,7 @@ type harness struct {
 	machines []machine.Node
 }
 
-func newHarness(t *testing.T, nodes int, opts ...func(*harness)) *harness {
+func newHarness(t testing.TB, nodes int, opts ...func(*harness)) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), changed: make(chan struct{}, 1), nodes: nodes}
 	h.cfg = DefaultConfig()

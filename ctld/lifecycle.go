@@ -147,6 +147,9 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	switch {
 	case errors.As(context.Cause(ctx), &stop):
 		outcome, detail, cause = stop.outcome, stop.Error(), stop.cause
+	case errors.Is(runErr, joboutput.ErrNotRegular):
+		// The user put a FIFO or a device where the output goes.
+		outcome, detail = job.Failed, runErr.Error()
 	case errors.Is(runErr, errTimeLimit):
 		outcome, detail = job.Timeout, fmt.Sprintf("time limit %s reached", j.Spec.TimeLimit)
 	case runErr != nil:

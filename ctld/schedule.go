@@ -26,6 +26,7 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 		}
 	}
 	c.budgetSnapshotLocked(s)
+	c.limitSnapshotLocked(s)
 	s.Nodes = make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
 		rt := c.nodes[name]

@@ -254,6 +254,10 @@ func (c *Controller) transition(s step) (*job.Job, error) {
 
 // publishLocked swaps in a committed job record and wakes its waiters.
 func (c *Controller) publishLocked(old, j *job.Job) {
+	if old != nil {
+		c.countLocked(old, -1)
+	}
+	c.countLocked(j, 1)
 	c.jobs[j.ID] = j
 	if j.State.Final() {
 		c.done[j.ID] = j.State

@@ -72,6 +72,8 @@ type flags struct {
 	memProfile     string
 	dhcp           dhcpFlags
 	backup         backupFlags
+	conns          connFlags
+	privateData    string
 	cfg            ctld.Config
 }
 
@@ -127,6 +129,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	f.backup.register(fl)
+	f.conns.register(fl)
+	fl.StringVar(&f.privateData, "private-data", "jobs,accounting", "what users may not see of others' jobs: jobs (all but id, name, user, state, node, reason), accounting (bills, power curves), both, or none")
+	lim := &f.cfg.Limits
+	fl.IntVar(&lim.MaxSubmitJobs, "max-submit-jobs", lim.MaxSubmitJobs, "jobs one user may have pending or running at once, array tasks each (0: no limit; bmcq user modify --max-submit-jobs for one user)")
+	fl.IntVar(&lim.MaxJobs, "max-jobs", lim.MaxJobs, "jobs of one user that may run at once (0: no limit)")
+	fl.IntVar(&lim.MaxArrayTasks, "max-array-size", lim.MaxArrayTasks, "tasks one array may have (at most 100000)")
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -237,6 +245,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
+	if errors.Is(err, store.ErrDamaged) {
+		return fmt.Errorf("%w; %s", err, st.RestoreHint())
+	}
 	if err != nil {
 		return err
 	}
@@ -248,7 +259,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 			c.SecurityEvent(ev)
 		})
 	}
+	privacy, err := apiserver.ParsePrivacy(f.privateData)
+	if err != nil {
+		return err
+	}
 	srv := apiserver.NewServer(c, log, f.adminGroup, version)
+	srv.SetPrivacy(privacy)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(nodeLn.kernels(f))
@@ -257,10 +273,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ConnContext: apiserver.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := f.conns.apiServer(&http.Server{Handler: srv, ConnContext: apiserver.ConnContext})
+	srv.SetReadTimeout(f.conns.apiRead)
 	// One socket, two protocols: HTTP for the API, and the plain protocol
 	// that bmcsubmit and bmcq's queue table use to stay quick to start.
-	httpLn, plainLn := wire.Split(ln, 10*time.Second)
+	httpLn, plainLn := wire.Split(f.conns.api(ln, srv.Peer(), metrics.Registry), f.conns.apiRead)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
@@ -268,7 +285,8 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
-		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
+		nln := f.conns.node(nodeLn.ln, nodeLn.srv, metrics.Registry)
+		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nln) })
 	}
 	if nodeLn != nil && nodeLn.dhcp != nil {
 		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
