@@ -49,6 +49,7 @@ type Controller struct {
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
+	idle     idleState  // the ledger's figures for the idle-off break-even
 	acct     *acctState // associations, quotas, fair share, carbon (assoc.go)
 	wake     chan struct{}
 	probeQ   chan probe // BMC calls for the reconciler's workers
@@ -89,6 +90,14 @@ type nodeRT struct {
 	power power.State
 	watts *float64
 	rec   nodeRec // what the reconciler knows and plans for it
+	// onWhy says why the machine may be on with no job (an
+	// accounting.Reason*, e.g. a power-on that failed); cleared once it
+	// is seen off.
+	onWhy     string
+	bmc       node.BMC // as configured: names the meter (metering.go)
+	sim       bool
+	idleWatts float64       // the floor of self-reported bills (idleFloor)
+	poke      chan struct{} // wakes the meter loop (setPower)
 }
 
 type lifecycle struct {
@@ -143,6 +152,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}
 		if old, ok := stored[nm.Config.Name]; ok {
 			n.State, n.Reason, n.Drain, n.Job, n.Since, n.Fault = old.State, old.Reason, old.Drain, old.Job, old.Since, old.Fault
+			n.WarmUntil, n.WarmUser = old.WarmUntil, old.WarmUser
 			if n.Job != 0 {
 				if j, ok := c.jobs[n.Job]; !ok || !j.State.Active() || j.Node != n.Name {
 					n.State, n.Job = node.Idle, 0
@@ -152,7 +162,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		if _, dup := c.nodes[n.Name]; dup {
 			return nil, fmt.Errorf("node %s configured twice", n.Name)
 		}
-		c.nodes[n.Name] = &nodeRT{Node: n, m: nm.Machine, power: power.Unknown}
+		c.nodes[n.Name] = &nodeRT{Node: n, m: nm.Machine, power: power.Unknown, bmc: n.BMC, sim: nm.Machine.Simulated(), idleWatts: n.IdleWatts, poke: make(chan struct{}, 1)}
 		c.names = append(c.names, n.Name)
 	}
 	sort.Strings(c.names)
@@ -177,9 +187,13 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 // picks them up.
 func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
+	if err := c.loadMeters(); err != nil {
+		return fmt.Errorf("load the nodes' metered energy: %w", err)
+	}
 	c.mu.Lock()
 	c.reconcileJobsLocked(job.CauseRecovery)
 	c.mu.Unlock()
+	c.startMetering(ctx)
 	c.runGroup.Add(1)
 	go func() {
 		defer c.runGroup.Done()
@@ -239,7 +253,7 @@ func (c *Controller) powerError(name string, err error) {
 func (c *Controller) setPower(name string, st power.State) {
 	c.mu.Lock()
 	if n, ok := c.nodes[name]; ok {
-		n.power = st
+		n.setPower(st)
 	}
 	c.mu.Unlock()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/joboutput"
 	"github.com/bmc-sched/bmc/machine"
@@ -157,6 +158,9 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	case exit != 0:
 		outcome, detail = job.Failed, fmt.Sprintf("exit status %d", exit)
 	}
+	if c.keepWarm(j, outcome) {
+		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail)
+	}
 	if outcome != job.Pending {
 		if err := sess.PowerOff(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
 			log.Info("in-band power off failed; the BMC will do it", "err", err)
@@ -186,6 +190,18 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		}
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
 	}
+	if err := c.powerCycleFirst(ctx, j.Node, m); err != nil {
+		if c.shuttingDown() {
+			return nil, nil
+		}
+		if stopped, serr := c.stopped(ctx, id, m); stopped {
+			return nil, serr
+		}
+		c.powerError(j.Node, err)
+		m.Finish(j)
+		return nil, c.bootFailed(id, fmt.Sprintf("power off before boot: %v", err),
+			downNode(fmt.Sprintf("power off failed: %v", err), node.FaultPowerOff))
+	}
 	digest, kernel := bootFactsOf(m, j)
 	c.baselineReading(ctx, j, m)
 	if _, err := c.transition(step{id: id, to: job.PoweringOn, cause: job.CauseLifecycle,
@@ -203,6 +219,10 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		c.powerError(j.Node, err)
 		log.Warn("power on failed", "err", err)
 		m.Finish(j)
+		// The machine may have come on: the boot's bill ends on a reading
+		// taken now, and what it draws from then on is unbilled.
+		c.sampleFinal(ctx, j.Node)
+		c.mayBeOn(j.Node, accounting.ReasonPowerOnFailed)
 		// The machine may have come on all the same: the reconciler
 		// switches off a node that is on with no job.
 		reason := fmt.Sprintf("BMC power on: %v", err)
@@ -351,6 +371,11 @@ func (c *Controller) powerOffConfirm(ctx context.Context, name string, m machine
 	if err := m.PowerOff(pctx); err != nil {
 		if errors.Is(context.Cause(pctx), errPowerOffTimeout) {
 			err = fmt.Errorf("%w: %w", errPowerOffTimeout, err)
+		}
+		// The boot's bill ends on a reading taken now; the machine stays
+		// on, and what it draws from here is unbilled (power-off-failed).
+		if ctx.Err() == nil {
+			c.sampleFinal(context.WithoutCancel(ctx), name)
 		}
 		return err
 	}

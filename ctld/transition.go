@@ -40,6 +40,7 @@ const (
 	nodeAllocate        // the job's (new) node becomes ALLOCATED to it
 	nodeFree            // the node the job held becomes IDLE
 	nodeDown            // the node the job held becomes DOWN with a reason
+	nodeWarm            // the node the job held stays on: IDLE-ON (idleoff.go)
 )
 
 var freeNode = nodeEffect{op: nodeFree}
@@ -131,17 +132,22 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 		}
 		n := *rt.Node
 		n.State, n.Job, n.Since, n.Reason, n.Fault = node.Allocated, s.id, now, "", ""
+		n.WarmUntil, n.WarmUser = time.Time{}, ""
 		st.n = &n
-	case nodeFree, nodeDown:
+	case nodeFree, nodeDown, nodeWarm:
 		// Only the node this job holds: a step retried late must not
 		// free a node that went on to another job.
 		if rt, ok := c.nodes[old.Node]; ok && rt.Job == s.id {
 			n := *rt.Node
 			n.Job, n.Since = 0, now
-			if s.node.op == nodeDown {
+			switch s.node.op {
+			case nodeDown:
 				n.State, n.Reason, n.Fault = node.Down, s.node.reason, s.node.fault
 				st.nodeEv = &node.Event{Time: now, Action: "node_down", State: node.Down, Job: s.id, Detail: s.node.reason}
-			} else {
+			case nodeWarm:
+				st.nodeEv = c.warmNodeLocked(&n, j.User, now)
+				st.nodeEv.Job = s.id
+			default:
 				n.State = node.Idle
 			}
 			st.n = &n
@@ -194,7 +200,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				return err
 			}
 			var err error
-			billed[i], err = c.billTx(tx, old, j, ev)
+			billed[i], err = c.billTx(tx, old, j, ev, s.node.op == nodeDown)
 			if err != nil {
 				return err
 			}
@@ -216,7 +222,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				c.nodes[s.n.Name].rec.faulted(c.clk.Now().Add(c.cfg.Reconcile.Interval))
 			}
 		}
-		c.energyAfterLocked(s.old, s.j, billed[i])
+		c.energyAfterLocked(s.old, s.j, billed[i], s.ev.Time)
 		if s.next != nil {
 			c.publishLocked(nil, s.next)
 			c.log.Info("recurring job: next run queued", "job", s.j.ID, "next", s.next.ID, "begin", s.next.Spec.Begin)

@@ -66,7 +66,7 @@ var (
 
 // Keys of a [[node]] table (and of [defaults]) and of its bmc table.
 var (
-	nodeKeys = []string{"address", "arch", "bmc", "boot", "cores", "expected_boot", "features", "kind",
+	nodeKeys = []string{"address", "arch", "bmc", "boot", "boot_joules", "cores", "expected_boot", "features", "idle_watts", "kind",
 		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
 		"power_lag", "power_meter", "power_period", "power_sensor", "power_window", "protocol",

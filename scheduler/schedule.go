@@ -327,6 +327,7 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 		return false
 	}
 	c := &p.classes[best]
+	p.warmFirst(c, j)
 	ni := c.free[c.next]
 	c.next++
 	p.freeTotal--

@@ -68,6 +68,7 @@ type flags struct {
 	imageMaxBytes  int64
 	imageMaxFiles  int
 	tariffsFile    string
+	failureBilling string
 	cpuProfile     string
 	memProfile     string
 	dhcp           dhcpFlags
@@ -143,13 +144,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
 	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
+	fl.DurationVar(&f.cfg.Energy.SampleRetention, "sample-retention", ctld.DefaultSampleRetention, "how long a billed job's power readings are kept (compacted, lossless for the energy) for bmcq acct --samples and --recompute")
+	fl.DurationVar(&f.cfg.Energy.StandbyInterval, "standby-interval", 0, "how often a node with no job (off, or on and idle) is metered for the unbilled ledger (default 5× --power-interval)")
+	fl.StringVar(&f.failureBilling, "failure-billing", string(accounting.FailuresCluster), "who pays a boot that failed through the node or the controller (NODE_FAIL, BOOT_FAIL after node faults, aborted boots): cluster (credited to --overhead-account) or user")
+	fl.StringVar(&f.cfg.Energy.OverheadAccount, "overhead-account", ctld.DefaultOverheadAccount, "account that credited failures count to (quotas, fair share)")
 	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs (with effective dates) and carbon-intensity windows (TOML; docs/accounting.md)")
 	fl.BoolVar(&f.cfg.EnforceAssociations, "enforce-associations", false, "refuse jobs whose account their user may not charge even before any account is defined")
 	fl.DurationVar(&f.cfg.FairShareHalfLife, "fair-share-half-life", 7*24*time.Hour, "how long until energy used counts half in the fair share")
 	fl.Float64Var(&f.cfg.Scheduler.FairShareWeight, "fair-share-weight", f.cfg.Scheduler.FairShareWeight, "priority weight of the account's energy fair-share factor")
 	rc := &f.cfg.Reconcile
 	fl.DurationVar(&rc.Interval, "reconcile-interval", rc.Interval, "how often the reconciler compares each node and job with what it observes; also its first retry's wait")
-	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine may be on with no job before the reconciler switches it off")
+	fl.Var(&rc.IdleOff, "idle-off", "after a job: switch its machine off at once (immediate), keep it on (IDLE-ON) for its kind's boot energy ÷ idle power or until no waiting job fits it (breakeven), or keep it on until a job needs it (never)")
+	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine found on that no job left on is held before the reconciler switches it off; also breakeven's hold for a kind without boot and idle figures")
 	fl.DurationVar(&rc.PowerSync, "power-sync-interval", rc.PowerSync, "how often the BMC of a machine without a job is asked for its power state")
 	fl.DurationVar(&rc.AgentTimeout, "agent-timeout", rc.AgentTimeout, "a running job whose node agent sends no heartbeat this long is NODE_FAIL and its machine switched off (0: never)")
 	fl.DurationVar(&rc.RetryMax, "retry-max", rc.RetryMax, "longest wait between the reconciler's retries (they double from --reconcile-interval)")
@@ -210,6 +216,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	if _, err := f.backup.check(); err != nil {
 		return err
+	}
+	if f.cfg.Energy.Failures, err = accounting.ParseFailurePolicy(f.failureBilling); err != nil {
+		return fmt.Errorf("--failure-billing: %w", err)
 	}
 	if f.tariffsFile != "" {
 		data, err := os.ReadFile(f.tariffsFile)
