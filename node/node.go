@@ -54,6 +54,15 @@ type BMC struct {
 	CipherSuite  string `json:"cipher_suite,omitempty"` // IPMI lanplus -C
 	PowerSensor  string `json:"power_sensor,omitempty"` // SDR sensor name with watts
 	Insecure     bool   `json:"insecure,omitempty"`     // Redfish: skip TLS verification
+	// PowerMeter is MeterAuto (or empty) to read the protocol's meter, or
+	// MeterNone to bill the node without its BMC's readings.
+	PowerMeter string `json:"power_meter,omitempty"`
+	// A BMC's power reading describes the past: the mean over PowerWindow,
+	// published every PowerPeriod, visible PowerLag after its window ended.
+	// The meter dates each reading by them (power/bmc); zero = now.
+	PowerWindow time.Duration `json:"power_window,omitempty"`
+	PowerPeriod time.Duration `json:"power_period,omitempty"`
+	PowerLag    time.Duration `json:"power_lag,omitempty"`
 	// Sim machines only: model values, not measurements.
 	SimIdleWatts float64 `json:"sim_idle_watts,omitempty"`
 	SimPeakWatts float64 `json:"sim_peak_watts,omitempty"`
