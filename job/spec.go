@@ -27,6 +27,10 @@ type Spec struct {
 	Array       *ArraySpec        `json:"array,omitempty"`
 	DependsOn   []Dependency      `json:"depends_on,omitempty"`
 	Hold        bool              `json:"hold,omitempty"`
+	// NoReuse (reuse = false in the job file) asks for a power cycle
+	// before and after the job: its machine is never handed on warm, nor
+	// taken warm from the user's previous job.
+	NoReuse bool `json:"no_reuse,omitempty"`
 	Begin       time.Time         `json:"begin,omitzero"`
 	Schedule    string            `json:"schedule,omitempty"` // cron expression for recurring jobs
 	Sim         *SimSpec          `json:"sim,omitempty"`

@@ -32,6 +32,11 @@ type Config struct {
 	// SSHAddress is where the controller reaches the node's SSH server when
 	// that is not the address the node reports (a lab port-forward), "host:port".
 	SSHAddress string `json:"ssh_address,omitempty"`
+	// Kexec lets the controller start the same user's next job with
+	// another kernel by kexec from the running one instead of a power
+	// cycle. Only where the node's kernel supports kexec_file_load (the
+	// agent refuses otherwise, and the controller then power-cycles).
+	Kexec bool `json:"kexec,omitempty"`
 }
 
 // BMC says how to reach a machine's baseboard management controller.
@@ -57,7 +62,23 @@ const (
 	Idle      State = "IDLE"      // powered off and free
 	Allocated State = "ALLOCATED" // holds a job (powering on, booting, running, powering off)
 	Down      State = "DOWN"      // the controller cannot use it; Reason says why
+	// IdleOn: on with no job. Warm says what it still runs when it is kept
+	// for the same user's next job (reuse); the energy meanwhile is
+	// nobody's bill.
+	IdleOn State = "IDLE-ON"
 )
+
+// Warm is what a machine kept on after a job still runs: the next job of
+// the same user may take it without firmware (a reset when kernel, initrd,
+// command line and image are the same, a kexec when the node allows it).
+type Warm struct {
+	Job     uint64 `json:"job"` // the job that ended on it
+	UID     uint32 `json:"uid"`
+	Kernel  string `json:"kernel,omitempty"`
+	Initrd  string `json:"initrd,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
+	Image   string `json:"image"`
+}
 
 // Node is the controller's record of one machine.
 type Node struct {
@@ -71,6 +92,8 @@ type Node struct {
 	// again by itself (the reconciler), and returns it to service once the
 	// check passes. DOWN without a fault waits for an admin's resume.
 	Fault Fault `json:"fault,omitempty"`
+	// Warm is set while the node is IDLE-ON after a job, kept for a reuse.
+	Warm *Warm `json:"warm,omitempty"`
 }
 
 // Fault is a DOWN reason the reconciler can see clear.
