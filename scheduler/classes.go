@@ -80,7 +80,7 @@ func kindOf(n *node.Node) string {
 
 // nodeUp reports whether a node will take jobs again (now or when its job ends).
 func nodeUp(n *node.Node) bool {
-	return !n.Drain && (n.State == node.Idle || n.State == node.Allocated)
+	return !n.Drain && (n.State == node.Idle || n.State == node.IdleOn || n.State == node.Allocated)
 }
 
 // buildClasses groups nodes into classes sorted in best-fit order (cores,

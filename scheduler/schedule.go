@@ -49,6 +49,7 @@ type pass struct {
 	res     *reservation
 
 	placedEnd []time.Time // per node: when the job placed on it this pass ends
+	warm      []warmNode  // nodes kept on for the same user's next job (reuse.go)
 
 	// Energy budgets (energy.go): joules reserved by jobs placed this
 	// pass, by budget, and the reservation of the job consider last let
@@ -111,6 +112,7 @@ func newPass(s *Snapshot, cfg Config) *pass {
 	p.memSizes = slices.Compact(p.memSizes)
 	p.sigs = make(map[sigKey]int32, 64)
 	p.placedEnd = make([]time.Time, len(s.Nodes))
+	p.findWarm()
 	return p
 }
 
@@ -194,6 +196,7 @@ func (p *pass) run() {
 			p.spend(e)
 		}
 	}
+	p.cool()
 }
 
 // consider places e's job or returns why it waits. The cheap checks come
@@ -235,6 +238,9 @@ func (p *pass) consider(e *entry) job.Reason {
 			return r
 		}
 	}
+	if len(p.warm) > 0 && p.reuse(p.s.Jobs[e.j], si) {
+		return ""
+	}
 	fallback := ""
 	if len(p.s.Prefer) > 0 {
 		if pref, ok := p.s.Prefer[e.id]; ok {
@@ -248,6 +254,7 @@ func (p *pass) consider(e *entry) job.Reason {
 	if p.freeTotal > 0 && p.freeIn(si) > 0 && p.place(p.s.Jobs[e.j], si, "", fallback) {
 		return ""
 	}
+	p.closeWarm(si)
 	return p.block(e.id, si)
 }
 
