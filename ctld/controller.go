@@ -41,6 +41,7 @@ type Controller struct {
 	running  map[uint64]*lifecycle
 	stalls   map[uint64]*stall // jobs whose life cycle stopped short; the reconciler's
 	waiters  map[uint64][]chan struct{}
+	handoffs map[uint64]*handoff // warm sessions on their way to a job's boot (reuse.go)
 	// secPending are security events not yet stored (security.go).
 	secPending []securityRecord
 	lastPass   time.Duration
@@ -87,6 +88,7 @@ type nodeRT struct {
 	power power.State
 	watts *float64
 	rec   nodeRec // what the reconciler knows and plans for it
+	warm  *warmRT // IDLE-ON after a job: the session a reuse takes over (reuse.go)
 }
 
 type lifecycle struct {
@@ -104,7 +106,8 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
-		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
+		handoffs: map[uint64]*handoff{},
+		wake:     make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
 		en: newEnergyState(),
 	}
 	stored := map[string]*node.Node{}
@@ -140,6 +143,11 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}
 		if old, ok := stored[nm.Config.Name]; ok {
 			n.State, n.Reason, n.Drain, n.Job, n.Since, n.Fault = old.State, old.Reason, old.Drain, old.Job, old.Since, old.Fault
+			if n.State == node.IdleOn {
+				// Its agent session did not survive the restart: a machine
+				// on with no job, for the reconciler to switch off.
+				n.State = node.Idle
+			}
 			if n.Job != 0 {
 				if j, ok := c.jobs[n.Job]; !ok || !j.State.Active() || j.Node != n.Name {
 					n.State, n.Job = node.Idle, 0

@@ -39,6 +39,7 @@ type harness struct {
 	changed  chan struct{}
 	nodes    int
 	wrap     func(name string, m machine.Machine) machine.Machine
+	nodeCfg  func(c *node.Config) // edits each simulated node's configuration
 	cfg      Config
 	machines []machine.Node
 }
@@ -81,6 +82,11 @@ func (h *harness) start() {
 	if h.wrap != nil {
 		for i := range ms {
 			ms[i].Machine = h.wrap(ms[i].Config.Name, ms[i].Machine)
+		}
+	}
+	if h.nodeCfg != nil {
+		for i := range ms {
+			h.nodeCfg(&ms[i].Config)
 		}
 	}
 	h.machines = ms

@@ -45,7 +45,9 @@ func (c *Controller) queueProbesLocked() {
 	now := c.clk.Now()
 	for _, name := range c.names {
 		rt := c.nodes[name]
-		if rt.Job != 0 || rt.rec.queued || rt.rec.busy || now.Before(rt.rec.next) {
+		// A warm node (IDLE-ON) is on by design: the scheduler hands it
+		// on or cools it (reuse.go).
+		if rt.Job != 0 || rt.State == node.IdleOn || rt.rec.queued || rt.rec.busy || now.Before(rt.rec.next) {
 			continue
 		}
 		select {
@@ -106,7 +108,7 @@ func (c *Controller) checkNode(ctx context.Context, name string, m machine.Machi
 	defer c.mu.Unlock()
 	rt := c.nodes[name]
 	rt.rec.busy = false
-	if ctx.Err() != nil || rt.Job != 0 {
+	if ctx.Err() != nil || rt.Job != 0 || rt.State == node.IdleOn {
 		return
 	}
 	now := c.clk.Now()

@@ -73,7 +73,13 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	if c.hooks.SchedPass != nil {
 		c.hooks.SchedPass(took, waiting, len(plan.Assignments))
 	}
-	if len(plan.Assignments) == 0 || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		return nil
+	}
+	for _, name := range plan.Cool {
+		c.coolLocked(name)
+	}
+	if len(plan.Assignments) == 0 {
 		return nil
 	}
 	b := newBatch()
@@ -86,7 +92,7 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 				j.Reason, j.Detail, j.Node, j.StartTime = job.ReasonNone, "", a.Node, now
 				j.Boot++
 			},
-			node: nodeEffect{op: nodeAllocate},
+			node: nodeEffect{op: nodeAllocate, reuse: a.Reuse},
 		}, b)
 		if err != nil {
 			c.log.Info("assignment dropped: state changed during the pass", "job", a.JobID, "node", a.Node, "reason", err)
@@ -100,6 +106,9 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	}
 	for i, j := range jobs {
 		c.why[j.ID] = steps[i].ev.Detail
+		if k := steps[i].node.reuse; k != "" {
+			c.handOnLocked(j, k)
+		}
 		c.startLocked(j, "")
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/scheduler"
 	"github.com/bmc-sched/bmc/store"
 )
 
@@ -31,6 +32,10 @@ type nodeEffect struct {
 	op     nodeOp
 	reason string     // nodeDown: what bmcq nodes shows
 	fault  node.Fault // nodeDown: set when the reconciler may clear it by itself
+	// nodeAllocate: the node is warm from the same user's last job and is
+	// taken this way (reuse.go); the node must still allow it.
+	reuse scheduler.ReuseKind
+	warm  *node.Warm // nodeWarm: what the machine kept on still runs
 }
 
 type nodeOp int
@@ -40,6 +45,7 @@ const (
 	nodeAllocate        // the job's (new) node becomes ALLOCATED to it
 	nodeFree            // the node the job held becomes IDLE
 	nodeDown            // the node the job held becomes DOWN with a reason
+	nodeWarm            // the node the job held stays on, IDLE-ON, for a reuse
 )
 
 var freeNode = nodeEffect{op: nodeFree}
@@ -120,28 +126,37 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 	switch s.node.op {
 	case nodeAllocate:
 		rt, ok := c.nodes[j.Node]
-		switch {
-		case !ok:
+		if !ok {
 			return nil, fmt.Errorf("job %d: node %s: %w", s.id, j.Node, ErrNotFound)
-		case !rt.Available() || rt.rec.reserved() || (b != nil && b.nodes[j.Node]):
+		}
+		free := rt.Available()
+		if s.node.reuse != "" {
+			free = rt.warm != nil && scheduler.ReuseOf(rt.Node, &j) == s.node.reuse
+		}
+		if !free || rt.rec.reserved() || (b != nil && b.nodes[j.Node]) {
 			return nil, fmt.Errorf("job %d: node %s is %s: %w", s.id, j.Node, rt.DisplayState(), ErrConflict)
 		}
 		if b != nil {
 			b.nodes[j.Node] = true
 		}
 		n := *rt.Node
-		n.State, n.Job, n.Since, n.Reason, n.Fault = node.Allocated, s.id, now, "", ""
+		n.State, n.Job, n.Since, n.Reason, n.Fault, n.Warm = node.Allocated, s.id, now, "", "", nil
 		st.n = &n
-	case nodeFree, nodeDown:
+	case nodeFree, nodeDown, nodeWarm:
 		// Only the node this job holds: a step retried late must not
 		// free a node that went on to another job.
 		if rt, ok := c.nodes[old.Node]; ok && rt.Job == s.id {
 			n := *rt.Node
-			n.Job, n.Since = 0, now
-			if s.node.op == nodeDown {
+			n.Job, n.Since, n.Warm = 0, now, nil
+			switch s.node.op {
+			case nodeDown:
 				n.State, n.Reason, n.Fault = node.Down, s.node.reason, s.node.fault
 				st.nodeEv = &node.Event{Time: now, Action: "node_down", State: node.Down, Job: s.id, Detail: s.node.reason}
-			} else {
+			case nodeWarm:
+				n.State, n.Warm = node.IdleOn, s.node.warm
+				st.nodeEv = &node.Event{Time: now, Action: ActKeptOn, State: node.IdleOn, Job: s.id,
+					Detail: fmt.Sprintf("kept on for the same user's next job; unbilled until it starts (%s)", ReasonReuseGap)}
+			default:
 				n.State = node.Idle
 			}
 			st.n = &n
@@ -223,7 +238,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 		}
 		c.log.Info("job state", "job", s.j.ID, "from", s.old.State, "to", s.j.State, "cause", s.cause,
 			"reason", s.ev.Reason, "node", s.ev.Node, "detail", s.ev.Detail)
-		if s.nodeEv != nil {
+		if s.nodeEv != nil && s.n.State == node.Down {
 			c.log.Warn("node down", "node", s.n.Name, "job", s.j.ID, "reason", s.n.Reason, "fault", s.n.Fault)
 		}
 		out[i] = s.j
