@@ -42,6 +42,7 @@ var version = buildinfo.Version()
 
 type flags struct {
 	stateDir       string
+	reuse          string
 	socket         string
 	nodesFile      string
 	sim            int
@@ -127,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	f.backup.register(fl)
+	fl.StringVar(&f.reuse, "reuse", string(ctld.ReuseSameUser), "same-user: a finished job's running machine goes to the same user's next job without a power cycle (reset, or kexec on nodes with kexec = true); never: power-cycle between jobs")
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -199,6 +201,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
 	if err := f.cfg.Reconcile.Validate(); err != nil {
 		return fmt.Errorf("reconciler: %w", err)
+	}
+	if f.cfg.Reuse, err = ctld.ParseReusePolicy(f.reuse); err != nil {
+		return fmt.Errorf("--reuse: %w", err)
 	}
 	if _, err := f.backup.check(); err != nil {
 		return err
