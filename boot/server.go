@@ -100,6 +100,8 @@ type Server struct {
 	byMAC      map[string]*bootState
 	byJob      map[uint64][]*bootState
 	digests    map[fileID]string
+
+	conns conns
 }
 
 // New checks cfg and opens the cache.

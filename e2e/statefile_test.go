@@ -119,6 +119,33 @@ func TestDamagedStateFileIsOneLine(t *testing.T) {
 	}
 }
 
+// A record whose pages are sound but whose value no longer decodes is
+// damage too: the same one line, naming the record and the way back.
+func TestUndecodableRecordIsOneLine(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join(stateWithJobs(t), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := findPages(t, good)
+	ne := binary.NativeEndian
+	e := pg.leafElement0
+	value := e + int(ne.Uint32(good[e+4:])) + int(ne.Uint32(good[e+8:]))
+	bad := bytes.Clone(good)
+	if bad[value] != '{' {
+		t.Fatalf("the first job's record starts with %q, not a JSON object", bad[value])
+	}
+	bad[value] = 'X'
+	state := t.TempDir()
+	if err := os.WriteFile(filepath.Join(state, "state.db"), bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runDaemon(t, "--sim", "1", "--state-dir", state)
+	want := regexp.MustCompile(`^bmcctld: load state: job [0-9a-f]+: decode: [^\n]+; keep it and go back to the newest good backup with: bmcctld --restore --state-dir ` + regexp.QuoteMeta(state) + "\n$")
+	if r.code != 1 || !want.MatchString(r.stderr) {
+		t.Errorf("exit %d, stderr %q; want exit 1 and one line matching %s", r.code, r.stderr, want)
+	}
+}
+
 // After a corruption, bmcctld --restore puts the newest good backup back,
 // keeps the damaged file, and the job accepted before the backup is there.
 func TestRestoreAfterCorruption(t *testing.T) {

@@ -19,7 +19,7 @@ func (t *Tx) Associations() ([]assoc.Account, []assoc.User, error) {
 	err := t.tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
 		var a assoc.Account
 		if err := json.Unmarshal(v, &a); err != nil {
-			return fmt.Errorf("account %q: decode: %w", k, err)
+			return fmt.Errorf("account %q: decode: %w", k, badRecord(err))
 		}
 		accts = append(accts, a)
 		return nil
@@ -31,7 +31,7 @@ func (t *Tx) Associations() ([]assoc.Account, []assoc.User, error) {
 	err = t.tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 		var u assoc.User
 		if err := json.Unmarshal(v, &u); err != nil {
-			return fmt.Errorf("user %q: decode: %w", k, err)
+			return fmt.Errorf("user %q: decode: %w", k, badRecord(err))
 		}
 		users = append(users, u)
 		return nil
@@ -134,7 +134,7 @@ func (t *Tx) CarbonHours() ([]CarbonHour, error) {
 		}
 		var h CarbonHour
 		if err := json.Unmarshal(v, &h); err != nil {
-			return fmt.Errorf("carbon %x: decode: %w", k, err)
+			return fmt.Errorf("carbon %x: decode: %w", k, badRecord(err))
 		}
 		h.At = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
 		out = append(out, h)

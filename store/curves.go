@@ -43,7 +43,7 @@ func (t *Tx) Curves(id uint64) ([]Curve, error) {
 		}
 		var cv Curve
 		if err := json.Unmarshal(v, &cv); err != nil {
-			return nil, fmt.Errorf("power curve %x: decode: %w", k, err)
+			return nil, fmt.Errorf("power curve %x: decode: %w", k, badRecord(err))
 		}
 		cv.Job, cv.Boot = id, binary.BigEndian.Uint64(k[8:])
 		out = append(out, cv)

@@ -106,7 +106,7 @@ func decodeLedgerEntry(k, v []byte) (*LedgerEntry, error) {
 	}
 	e := new(LedgerEntry)
 	if err := json.Unmarshal(v, e); err != nil {
-		return nil, fmt.Errorf("ledger entry %x: decode: %w", k, err)
+		return nil, fmt.Errorf("ledger entry %x: decode: %w", k, badRecord(err))
 	}
 	e.Job, e.Boot, e.Phase = binary.BigEndian.Uint64(k[:8]), binary.BigEndian.Uint64(k[8:16]), phase
 	return e, nil

@@ -66,7 +66,7 @@ func (t *Tx) NodeEvents(name string) ([]node.Event, error) {
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 		var ev node.Event
 		if err := json.Unmarshal(v, &ev); err != nil {
-			return nil, fmt.Errorf("node %s event: decode: %w", name, err)
+			return nil, fmt.Errorf("node %s event: decode: %w", name, badRecord(err))
 		}
 		out = append(out, ev)
 	}

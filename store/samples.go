@@ -52,7 +52,7 @@ func decodeSampleChunk(k, v []byte) (*SampleChunk, error) {
 	}
 	c := new(SampleChunk)
 	if err := json.Unmarshal(v, c); err != nil {
-		return nil, fmt.Errorf("power samples %x: decode: %w", k, err)
+		return nil, fmt.Errorf("power samples %x: decode: %w", k, badRecord(err))
 	}
 	c.Node = string(k[:i])
 	c.Job = binary.BigEndian.Uint64(k[i+1:])

@@ -112,7 +112,7 @@ func (t *Tx) Job(id uint64) (*job.Job, error) {
 	}
 	j := new(job.Job)
 	if err := json.Unmarshal(v, j); err != nil {
-		return nil, fmt.Errorf("job %d: decode: %w", id, err)
+		return nil, fmt.Errorf("job %d: decode: %w", id, badRecord(err))
 	}
 	return j, nil
 }
@@ -189,7 +189,7 @@ func (t *Tx) ForEachJob(fn func(*job.Job) error) error {
 	return t.tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 		j := new(job.Job)
 		if err := json.Unmarshal(v, j); err != nil {
-			return fmt.Errorf("job %x: decode: %w", k, err)
+			return fmt.Errorf("job %x: decode: %w", k, badRecord(err))
 		}
 		return fn(j)
 	})
@@ -200,7 +200,7 @@ func (t *Tx) ForEachNode(fn func(*node.Node) error) error {
 	return t.tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
 		n := new(node.Node)
 		if err := json.Unmarshal(v, n); err != nil {
-			return fmt.Errorf("node %s: decode: %w", k, err)
+			return fmt.Errorf("node %s: decode: %w", k, badRecord(err))
 		}
 		return fn(n)
 	})
@@ -214,7 +214,7 @@ func (t *Tx) Events(id uint64) ([]job.Event, error) {
 	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
 		var ev job.Event
 		if err := json.Unmarshal(v, &ev); err != nil {
-			return nil, fmt.Errorf("job %d event: decode: %w", id, err)
+			return nil, fmt.Errorf("job %d event: decode: %w", id, badRecord(err))
 		}
 		out = append(out, ev)
 	}

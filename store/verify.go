@@ -360,3 +360,18 @@ func (c *pageChecker) freelist(id uint64) error {
 	}
 	return nil
 }
+
+// recordError is a stored record that no longer decodes: the pages are
+// sound but a value is not what this release wrote. It is damage all the
+// same, so the daemon names the way back (bmcctld --restore).
+type recordError struct{ err error }
+
+func (e recordError) Error() string        { return e.err.Error() }
+func (e recordError) Unwrap() error        { return e.err }
+func (e recordError) Is(target error) bool { return target == ErrDamaged }
+
+func badRecord(err error) error { return recordError{err} }
+
+// RestoreHint says how to go back to the newest good backup of this
+// state file; bmcctld adds it to an error that errors.Is ErrDamaged.
+func (s *Store) RestoreHint() string { return restoreHint(s.Path()) }

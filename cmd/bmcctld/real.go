@@ -145,7 +145,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		return nil, nil, fmt.Errorf("--node-listen: %w", err)
 	}
 	log.Info("node listener", "listen", f.nodeListen, "url", nodeURL, "default_kernel", f.defaultKernel, "agents", len(agents))
-	return out, &nodeListener{ln: ln, boots: boots, hub: hub, dhcp: dhcp, srv: &http.Server{Handler: boots, ReadHeaderTimeout: 30 * time.Second}}, nil
+	return out, &nodeListener{ln: ln, boots: boots, hub: hub, dhcp: dhcp, srv: &http.Server{Handler: boots, ConnState: boots.ConnState, ReadHeaderTimeout: 30 * time.Second}}, nil
 }
 
 // sourcePolicy reads the flags that say what jobs may make bmcctld read

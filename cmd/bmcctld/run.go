@@ -242,6 +242,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	netMetrics := metrics.NewNetMetrics()
 	c, err := ctld.New(f.cfg, st, machines, clk, log, metrics.Hooks())
+	if errors.Is(err, store.ErrDamaged) {
+		return fmt.Errorf("%w; %s", err, st.RestoreHint())
+	}
 	if err != nil {
 		return err
 	}

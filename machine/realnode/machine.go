@@ -69,7 +69,16 @@ func New(cfg node.Config, drv power.Driver, boots *boot.Server, hub *AgentHub, k
 	return &Machine{cfg: cfg, drv: drv, boots: boots, hub: hub, keyDir: keyDir, clk: clk, log: log.With("node", cfg.Name)}
 }
 
-func (m *Machine) PowerOn(ctx context.Context) error  { return m.drv.PowerOn(ctx) }
+// PowerOn first resets what the node's last boot left open on the node
+// listener (see boot.Server.ResetIdleConns), so the firmware's first
+// fetches cannot collide with it.
+func (m *Machine) PowerOn(ctx context.Context) error {
+	if n := m.boots.ResetIdleConns(m.cfg.Address); n > 0 {
+		m.log.Info("reset the last boot's idle connections before power-on", "address", m.cfg.Address, "connections", n)
+	}
+	return m.drv.PowerOn(ctx)
+}
+
 func (m *Machine) PowerOff(ctx context.Context) error { return m.drv.PowerOff(ctx) }
 func (m *Machine) PowerState(ctx context.Context) (power.State, error) {
 	return m.drv.PowerState(ctx)
