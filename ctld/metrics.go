@@ -142,7 +142,7 @@ func (m *Metrics) Collect(c *Controller) {
 		m.quotaUsed.WithLabelValues(q.Kind, q.Name).Set(q.UsedJ / q.LimitJ)
 	}
 	m.nodeStates.Reset()
-	for _, st := range []string{"IDLE", "ALLOCATED", "DOWN", "DRAINING", "DRAINED"} {
+	for _, st := range []string{"IDLE", "IDLE-ON", "ALLOCATED", "DOWN", "DRAINING", "DRAINED"} {
 		m.nodeStates.WithLabelValues(st).Set(float64(counts[st]))
 	}
 }
