@@ -101,7 +101,6 @@ func (c *Controller) keepWarm(j *job.Job, outcome job.State, sess machine.Sessio
 // woken to hand it on.
 func (c *Controller) endWarm(id uint64, m machine.Machine, sess machine.Session, w *node.Warm, outcome job.State, exit int, detail string) error {
 	j := c.job(id)
-	m.Finish(j) // the old boot's tokens and key: the open session needs neither
 	now := c.clk.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -112,9 +111,12 @@ func (c *Controller) endWarm(id uint64, m machine.Machine, sess machine.Session,
 			j.Reason, j.ExitCode, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, exit, detail, now, ""
 		}})
 	if err != nil {
+		// Still RUNNING: the reconciler's restart of the life cycle
+		// reconnects with the job's key and ends it as usual.
 		sess.Close()
 		return err
 	}
+	m.Finish(j) // the old boot's tokens and key: the open session needs neither
 	c.nodes[j.Node].warm = &warmRT{sess: sess, from: id}
 	c.Wake()
 	return nil
