@@ -103,13 +103,14 @@ func (c *Controller) endWarm(id uint64, m machine.Machine, sess machine.Session,
 	j := c.job(id)
 	now := c.clk.Now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	_, err := c.transitionLocked(step{id: id, to: outcome, cause: job.CauseLifecycle,
 		ev:   job.Event{Detail: joinDetail(detail, "machine kept on for the same user's next job")},
 		node: nodeEffect{op: nodeWarm, warm: w},
-		edit: func(j *job.Job) {
-			j.Reason, j.ExitCode, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, exit, detail, now, ""
-		}})
+		edit: func(j *job.Job) { j.Reason, j.ExitCode, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, exit, detail, now, "" }})
+	if err == nil {
+		c.nodes[j.Node].warm = &warmRT{sess: sess, from: id}
+	}
+	c.mu.Unlock()
 	if err != nil {
 		// Still RUNNING: the reconciler's restart of the life cycle
 		// reconnects with the job's key and ends it as usual.
@@ -117,7 +118,6 @@ func (c *Controller) endWarm(id uint64, m machine.Machine, sess machine.Session,
 		return err
 	}
 	m.Finish(j) // the old boot's tokens and key: the open session needs neither
-	c.nodes[j.Node].warm = &warmRT{sess: sess, from: id}
 	c.Wake()
 	return nil
 }
