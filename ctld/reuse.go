@@ -106,7 +106,9 @@ func (c *Controller) endWarm(id uint64, m machine.Machine, sess machine.Session,
 	_, err := c.transitionLocked(step{id: id, to: outcome, cause: job.CauseLifecycle,
 		ev:   job.Event{Detail: joinDetail(detail, "machine kept on for the same user's next job")},
 		node: nodeEffect{op: nodeWarm, warm: w},
-		edit: func(j *job.Job) { j.Reason, j.ExitCode, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, exit, detail, now, "" }})
+		edit: func(j *job.Job) {
+			j.Reason, j.ExitCode, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, exit, detail, now, ""
+		}})
 	if err == nil {
 		c.nodes[j.Node].warm = &warmRT{sess: sess, from: id}
 	}
