@@ -110,6 +110,11 @@ type NodeInfo struct {
 	Watts      *float64  `json:"watts,omitempty"`
 	Since      time.Time `json:"since"`
 	Simulated  bool      `json:"simulated,omitempty"`
+	// WarmUntil is when an IDLE-ON machine is switched off (zero: kept on
+	// until a job needs it), and OffInSeconds the time left then, at the
+	// controller's clock.
+	WarmUntil    time.Time `json:"warm_until,omitzero"`
+	OffInSeconds int64     `json:"off_in_seconds,omitempty"`
 }
 
 // NodeList is the answer to GET /v1/nodes.

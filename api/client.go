@@ -65,6 +65,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if u := wire.Unanswered(err); u != nil {
+			return u
+		}
 		var ne *net.OpError
 		if errors.As(err, &ne) {
 			return fmt.Errorf("cannot reach bmcctld at %s (is it running? set --socket or BMC_SOCKET): %w", c.Socket, ne.Err)

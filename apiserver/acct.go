@@ -55,6 +55,7 @@ func (s *Server) acct(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	s.redactAcct(s.identity(r), &list)
 	writeJSON(w, http.StatusOK, list)
 }
 
@@ -63,6 +64,10 @@ func (s *Server) curve(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
 		WriteError(w, fmt.Errorf("%w: %q is not a job id", ctld.ErrInvalid, r.PathValue("id")))
+		return
+	}
+	if err := s.mayReadBill(s.identity(r), r.PathValue("id")); err != nil {
+		WriteError(w, err)
 		return
 	}
 	cv, err := s.c.Curve(id)

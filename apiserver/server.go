@@ -18,7 +18,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
-	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -27,6 +27,7 @@ import (
 	"github.com/bmc-sched/bmc/api/wire"
 	"github.com/bmc-sched/bmc/assoc"
 	"github.com/bmc-sched/bmc/ctld"
+	"github.com/bmc-sched/bmc/internal/connlimit"
 	"github.com/bmc-sched/bmc/job"
 )
 
@@ -43,7 +44,18 @@ type Server struct {
 	adminGroup string
 	version    string
 	mux        *http.ServeMux
+	// readTimeout is how long a plain-protocol client may take to send
+	// its request (SetReadTimeout).
+	readTimeout time.Duration
+	privacy     Privacy
 }
+
+// SetReadTimeout sets how long a plain-protocol client may take to send
+// its request (DefaultReadTimeout until set).
+func (s *Server) SetReadTimeout(d time.Duration) { s.readTimeout = d }
+
+// DefaultReadTimeout bounds how long a client may take to send a request.
+const DefaultReadTimeout = 10 * time.Second
 
 // Controller is what the API asks of the controller; *ctld.Controller
 // implements it.
@@ -68,6 +80,9 @@ type Jobs interface {
 	NodeAction(who ctld.Identity, name, action, reason string) error
 	Acct(f ctld.AcctFilter) (api.AcctList, error)
 	Curve(id uint64) (api.PowerCurve, error)
+	// Coordinates reports whether user coordinates account (or one above
+	// it): they see its jobs whole.
+	Coordinates(user, account string) bool
 }
 
 // Accounts is what an energy manager runs: associations, quotas, fair
@@ -91,7 +106,7 @@ var _ Controller = (*ctld.Controller)(nil)
 
 // NewServer wires the routes.
 func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Server {
-	s := &Server{c: c, log: log, adminGroup: adminGroup, version: version, mux: http.NewServeMux()}
+	s := &Server{c: c, log: log, adminGroup: adminGroup, version: version, mux: http.NewServeMux(), readTimeout: DefaultReadTimeout, privacy: DefaultPrivacy}
 	s.mux.HandleFunc("GET "+api.PathPing, s.ping)
 	s.mux.HandleFunc("POST "+api.PathJobs, s.submit)
 	s.mux.HandleFunc("GET "+api.PathJobs, s.list)
@@ -130,26 +145,25 @@ func ConnContext(ctx context.Context, conn net.Conn) context.Context {
 	return context.WithValue(ctx, ctxKey{}, cred)
 }
 
-// peerCred asks the kernel who is at the other end of a Unix socket (nil
-// for anything else). conn may wrap the socket (wire.Conn) as long as it
-// reaches it through syscall.Conn.
-func peerCred(conn net.Conn) *unix.Ucred {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
+func peerCred(conn net.Conn) *unix.Ucred { return connlimit.PeerCred(conn) }
+
+// Peer counts the socket's connections by uid for the connection caps;
+// root and the admin group are the privileged, who always get through.
+func (s *Server) Peer() connlimit.Peer { return uidPeer{s} }
+
+type uidPeer struct{ s *Server }
+
+func (p uidPeer) Key(c net.Conn) (string, bool) {
+	uid, ok := connlimit.UID(c)
+	return strconv.FormatUint(uint64(uid), 10), ok
+}
+
+func (p uidPeer) Privileged(key string) bool {
+	uid, err := strconv.ParseUint(key, 10, 32)
 	if err != nil {
-		return nil
+		return false
 	}
-	var cred *unix.Ucred
-	cerr := raw.Control(func(fd uintptr) {
-		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	})
-	if cerr != nil || err != nil {
-		return nil
-	}
-	return cred
+	return uid == 0 || p.s.identityOf(&unix.Ucred{Uid: uint32(uid)}).Admin
 }
 
 // WithCred is ConnContext for tests that have no socket.
@@ -215,6 +229,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	s.redactJobs(s.identity(r), jobs)
 	writeJobList(w, jobs)
 }
 
@@ -328,7 +343,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.redactDetail(s.identity(r), d))
 }
 
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
@@ -342,7 +357,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.redactDetail(s.identity(r), d))
 }
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request) {

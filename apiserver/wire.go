@@ -15,9 +15,6 @@ import (
 	"github.com/bmc-sched/bmc/job"
 )
 
-// wireReadTimeout bounds how long a client may take to send its request.
-const wireReadTimeout = 10 * time.Second
-
 // ServeWire answers plain requests (package api/wire) on the connections
 // ln accepts until ctx ends or ln is closed. ctld.Identity comes from the kernel
 // (SO_PEERCRED), as for HTTP.
@@ -37,7 +34,7 @@ func (s *Server) ServeWire(ctx context.Context, ln net.Listener) error {
 func (s *Server) serveWire(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	ans, rows := s.answerWire(ctx, conn)
-	conn.SetWriteDeadline(time.Now().Add(wireReadTimeout))
+	conn.SetWriteDeadline(time.Now().Add(s.readTimeout))
 	buf := wire.AppendAnswer(make([]byte, 0, 32<<10), ans)
 	for i := range rows {
 		buf = wire.AppendRow(buf, &rows[i])
@@ -58,7 +55,7 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 	if cred == nil {
 		return wireError(fmt.Errorf("%w: no peer credentials on this connection", ctld.ErrForbidden)), nil
 	}
-	conn.SetReadDeadline(time.Now().Add(wireReadTimeout))
+	conn.SetReadDeadline(time.Now().Add(s.readTimeout))
 	req, body, err := wire.ReadRequest(bufio.NewReader(conn))
 	if err != nil {
 		return wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err)), nil
@@ -82,6 +79,7 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		if err != nil {
 			return wireError(err), nil
 		}
+		d = s.redactDetail(who, d)
 		st := d.JobState()
 		return wire.Answer{Status: http.StatusOK, Job: &st}, nil
 	case wire.OpQueue:
@@ -94,6 +92,7 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		if err != nil {
 			return wireError(err), nil
 		}
+		s.redactJobs(who, jobs)
 		rows := make([]wire.QueueRow, len(jobs))
 		for i := range jobs {
 			rows[i] = jobs[i].QueueRow()

@@ -36,6 +36,8 @@ type Account struct {
 	Coordinators []string `json:"coordinators,omitempty"`
 	// Limit caps the energy of this account's jobs and those below it.
 	Limit Limit `json:"limit,omitzero"`
+	// Jobs caps how many jobs charge this account itself at once.
+	Jobs JobLimits `json:"jobs,omitzero"`
 }
 
 // User is a user's associations: the accounts they may charge.
@@ -46,6 +48,17 @@ type User struct {
 	Accounts       []string `json:"accounts"`
 	// Limit caps the energy of this user's jobs, whatever their account.
 	Limit Limit `json:"limit,omitzero"`
+	// Jobs caps how many jobs this user holds at once, in place of the
+	// cluster's defaults (bmcctld --max-submit-jobs, --max-jobs).
+	Jobs JobLimits `json:"jobs,omitzero"`
+}
+
+// JobLimits are Slurm's MaxSubmitJobs and MaxJobs: how many jobs may be
+// pending or running at once, and how many running. Zero is no limit of
+// its own (for a user: the cluster's default).
+type JobLimits struct {
+	MaxSubmitJobs int `json:"max_submit_jobs,omitempty"`
+	MaxJobs       int `json:"max_jobs,omitempty"`
 }
 
 // Limit is an energy quota: at most EnergyKWh per period, the period
@@ -119,6 +132,21 @@ func checkLimit(kind, name string, l Limit) error {
 	if p := l.PeriodSpec(); p != NoPeriod {
 		if _, err := wallcron.Parse(p, nil); err != nil {
 			return bad(kind, name, "period: %v (or %q)", err, NoPeriod)
+		}
+	}
+	return nil
+}
+
+// MaxJobLimit bounds MaxSubmitJobs and MaxJobs.
+const MaxJobLimit = 10_000_000
+
+func checkJobs(kind, name string, l JobLimits) error {
+	for _, f := range []struct {
+		field string
+		n     int
+	}{{"max_submit_jobs", l.MaxSubmitJobs}, {"max_jobs", l.MaxJobs}} {
+		if f.n < 0 || f.n > MaxJobLimit {
+			return bad(kind, name, "%s %d is outside 0..%d", f.field, f.n, MaxJobLimit)
 		}
 	}
 	return nil

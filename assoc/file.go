@@ -173,11 +173,24 @@ func (p *fileParser) kwh(dst *float64) func(any, []string, string) {
 	}
 }
 
+// count reads a job count limit: an integer 0..MaxJobLimit.
+func (p *fileParser) count(dst *int) func(any, []string, string) {
+	return func(v any, path []string, field string) {
+		n, ok := v.(int64)
+		if !ok || n < 0 || n > MaxJobLimit {
+			p.fail(path, field, fmt.Sprintf("must be an integer 0..%d, not %v", MaxJobLimit, v))
+			return
+		}
+		*dst = int(n)
+	}
+}
+
 func (p *fileParser) account(t map[string]any, path []string) Account {
 	var a Account
 	p.fields(t, path, map[string]func(any, []string, string){
 		"name": p.str(&a.Name), "parent": p.str(&a.Parent), "description": p.str(&a.Description),
 		"coordinators": p.strs(&a.Coordinators), "energy_limit_kwh": p.kwh(&a.Limit.EnergyKWh), "period": p.str(&a.Limit.Period),
+		"max_submit_jobs": p.count(&a.Jobs.MaxSubmitJobs), "max_jobs": p.count(&a.Jobs.MaxJobs),
 		"shares": func(v any, path []string, field string) {
 			n, ok := v.(int64)
 			if !ok || n < 1 || n > 1e6 {
@@ -196,6 +209,7 @@ func (p *fileParser) user(t map[string]any, path []string) User {
 	p.fields(t, path, map[string]func(any, []string, string){
 		"name": p.str(&u.Name), "default": p.str(&u.DefaultAccount), "accounts": p.strs(&u.Accounts),
 		"energy_limit_kwh": p.kwh(&u.Limit.EnergyKWh), "period": p.str(&u.Limit.Period),
+		"max_submit_jobs": p.count(&u.Jobs.MaxSubmitJobs), "max_jobs": p.count(&u.Jobs.MaxJobs),
 	})
 	p.lines["user "+u.Name] = p.ix.Line(path...)
 	return u

@@ -19,7 +19,7 @@ func TestParseFileGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := tr.Account("physics"); a.Parent != "science" || a.Shares != 2 || a.Limit.EnergyKWh != 500 || a.Coordinators[0] != "ann" {
+	if a, _ := tr.Account("physics"); a.Parent != "science" || a.Shares != 2 || a.Limit.EnergyKWh != 500 || a.Coordinators[0] != "ann" || a.Jobs != (JobLimits{MaxSubmitJobs: 2000, MaxJobs: 4}) {
 		t.Errorf("physics: %+v", a)
 	}
 	if u, _ := tr.User("ann"); u.DefaultAccount != "physics" || len(u.Accounts) != 2 || u.Limit.Period != "none" {

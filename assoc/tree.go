@@ -46,6 +46,9 @@ func NewTree(accounts []Account, users []User) (*Tree, error) {
 		if err := checkText("account", a.Name, "description", a.Description, 256); err != nil {
 			return nil, err
 		}
+		if err := checkJobs("account", a.Name, a.Jobs); err != nil {
+			return nil, err
+		}
 		if err := checkLimit("account", a.Name, a.Limit); err != nil {
 			return nil, err
 		}
@@ -95,6 +98,9 @@ func NewTree(accounts []Account, users []User) (*Tree, error) {
 			if _, ok := t.accounts[a]; !ok {
 				return nil, bad("user", u.Name, "account %s does not exist", a)
 			}
+		}
+		if err := checkJobs("user", u.Name, u.Jobs); err != nil {
+			return nil, err
 		}
 		if err := checkLimit("user", u.Name, u.Limit); err != nil {
 			return nil, err

@@ -69,7 +69,9 @@ func (s *Server) ResetIdleConns(addr netip.Addr) int {
 	}
 	s.conns.mu.Unlock()
 	for _, c := range idle {
-		if tc, ok := c.(*net.TCPConn); ok {
+		// An interface, not *net.TCPConn: the listener's connection cap
+		// (internal/connlimit) wraps the connection and passes it on.
+		if tc, ok := c.(interface{ SetLinger(int) error }); ok {
 			// An abortive close: an RST now, no FIN_WAIT or TIME_WAIT
 			// left holding the four-tuple.
 			_ = tc.SetLinger(0)

@@ -89,6 +89,12 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 	tasks := []int{-1}
 	if spec.Array != nil {
 		tasks = spec.Array.Tasks
+	}
+	release, err := c.checkLimits(who, &spec, len(tasks))
+	if err != nil {
+		return api.SubmitResponse{}, err
+	}
+	if spec.Array != nil {
 		// Each task's record keeps the array's text and limit but not the
 		// task list: a copy of 10,000 ids in each of 10,000 records made
 		// the state file and the daemon's heap grow with the square of the
@@ -122,10 +128,14 @@ func (c *Controller) Submit(ctx context.Context, who Identity, req api.SubmitReq
 		return nil
 	})
 	if err != nil {
+		c.mu.Lock()
+		release()
+		c.mu.Unlock()
 		return api.SubmitResponse{}, fmt.Errorf("store: %w", err)
 	}
 	resp := api.SubmitResponse{IDs: make([]uint64, len(jobs)), Warnings: warnings}
 	c.mu.Lock()
+	release() // the records count from here on
 	for i, j := range jobs {
 		resp.IDs[i] = j.ID
 		c.publishLocked(nil, j)
@@ -187,49 +197,23 @@ func (c *Controller) resolveLocked(expr string) ([]uint64, error) {
 	return nil, fmt.Errorf("job %s: %w", expr, ErrNotFound)
 }
 
-// Act cancels, holds, releases or requeues jobs. Only the owner, root or an
-// admin may; nothing changes unless the caller may act on every job named.
-func (c *Controller) Act(who Identity, expr, action string) ([]uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ids, err := c.resolveLocked(expr)
-	if err != nil {
-		return nil, err
+// planLocked works out what action does to job id: a step to commit, or,
+// for a job on a node, the stop it starts at once (nil step).
+func (c *Controller) planLocked(who Identity, id uint64, action string) (*step, error) {
+	j, ok := c.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
-	for _, id := range ids {
-		if j := c.jobs[id]; j.UID != who.UID && !c.actsAsAdmin(who, j, action) {
-			return nil, fmt.Errorf("%w: job %s belongs to %s; only its owner, an admin or a coordinator of its account may %s it", ErrForbidden, displayID(j), j.User, action)
-		}
-	}
-	var done []uint64
-	var errs []error
-	for _, id := range ids {
-		if err := c.actLocked(who, id, action); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		done = append(done, id)
-	}
-	c.Wake()
-	if len(done) == 0 && len(errs) > 0 {
-		return nil, errs[0]
-	}
-	return done, nil
-}
-
-func (c *Controller) actLocked(who Identity, id uint64, action string) error {
-	j := c.jobs[id]
 	by, cause := who.User, ownerCause(who, j)
 	switch action {
 	case api.ActionCancel:
 		switch {
 		case j.State.Waiting():
 			now := c.clk.Now()
-			_, err := c.transitionLocked(step{id: id, to: job.Cancelled, cause: cause, ev: job.Event{Detail: "cancelled by " + by},
-				edit: func(j *job.Job) { j.EndTime, j.Detail = now, "cancelled by "+by }})
-			return err
+			return &step{id: id, to: job.Cancelled, cause: cause, ev: job.Event{Detail: "cancelled by " + by},
+				edit: func(j *job.Job) { j.EndTime, j.Detail = now, "cancelled by "+by }}, nil
 		case j.State.Active():
-			return c.stopLocked(j, &stopCause{outcome: job.Cancelled, by: by, cause: cause})
+			return nil, c.stopLocked(j, &stopCause{outcome: job.Cancelled, by: by, cause: cause})
 		}
 	case api.ActionHold:
 		if j.State == job.Pending {
@@ -237,40 +221,37 @@ func (c *Controller) actLocked(who Identity, id uint64, action string) error {
 			if who.UID != j.UID {
 				r = job.ReasonHeldAdmin
 			}
-			_, err := c.transitionLocked(step{id: id, to: job.Held, cause: cause, ev: job.Event{Reason: r, Detail: "held by " + by},
-				edit: func(j *job.Job) { j.Reason = r }})
-			return err
+			return &step{id: id, to: job.Held, cause: cause, ev: job.Event{Reason: r, Detail: "held by " + by},
+				edit: func(j *job.Job) { j.Reason = r }}, nil
 		}
 		if j.State == job.Held {
-			return nil
+			return nil, nil
 		}
 	case api.ActionRelease:
 		if j.State == job.Held {
 			if j.Reason == job.ReasonHeldAdmin && !c.actsAsAdmin(who, j, action) {
-				return fmt.Errorf("%w: job %s was held by an admin or a coordinator; only they may release it", ErrForbidden, displayID(j))
+				return nil, fmt.Errorf("%w: job %s was held by an admin or a coordinator; only they may release it", ErrForbidden, displayID(j))
 			}
-			_, err := c.transitionLocked(step{id: id, to: job.Pending, cause: cause, ev: job.Event{Detail: "released by " + by},
-				edit: func(j *job.Job) { j.Reason = job.ReasonNone }})
-			return err
+			return &step{id: id, to: job.Pending, cause: cause, ev: job.Event{Detail: "released by " + by},
+				edit: func(j *job.Job) { j.Reason = job.ReasonNone }}, nil
 		}
 	case api.ActionRequeue:
 		switch {
 		case j.State.Active():
-			return c.stopLocked(j, &stopCause{outcome: job.Pending, by: by, cause: cause})
+			return nil, c.stopLocked(j, &stopCause{outcome: job.Pending, by: by, cause: cause})
 		case j.State.Final():
-			_, err := c.transitionLocked(step{id: id, to: job.Pending, cause: cause,
+			return &step{id: id, to: job.Pending, cause: cause,
 				ev: job.Event{Reason: job.ReasonRequeued, Detail: "requeued by " + by},
 				edit: func(j *job.Job) {
 					resetForQueue(j)
 					j.Restarts++
 					j.Reason = job.ReasonRequeued
-				}})
-			return err
+				}}, nil
 		}
 	default:
-		return fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
+		return nil, fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
 	}
-	return fmt.Errorf("%w: cannot %s job %s: it is %s", ErrConflict, action, displayID(j), j.State)
+	return nil, fmt.Errorf("%w: cannot %s job %s: it is %s", ErrConflict, action, displayID(j), j.State)
 }
 
 // stopLocked interrupts an active job's life cycle; it powers the node off

@@ -37,6 +37,8 @@ type Config struct {
 	// charge even before an admin defines accounts (assoc.go); without it a
 	// cluster with no accounts takes any account name.
 	EnforceAssociations bool
+	// Limits bound how many jobs one user holds (limits.go).
+	Limits Limits
 	// FairShareHalfLife is how fast the energy fair share forgets: usage
 	// that old counts half (fairshare.go); 0 means 7 days.
 	FairShareHalfLife time.Duration
@@ -56,6 +58,7 @@ func DefaultConfig() Config {
 		MinJobAge:       5 * time.Minute,
 		WaitPoll:        25 * time.Second,
 		Reconcile:       DefaultReconcileConfig(),
+		Limits:          DefaultLimits(),
 	}
 }
 

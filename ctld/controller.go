@@ -35,7 +35,9 @@ type Controller struct {
 	nodes    map[string]*nodeRT
 	names    []string // node names, sorted
 	byArray  map[uint64][]uint64
-	reasons  map[uint64]job.Reason // from the last scheduling pass
+	counts   map[countKey]jobCounts // unended jobs per user and account (limits.go)
+	held     map[countKey]int       // room held by submits not yet published (limits.go)
+	reasons  map[uint64]job.Reason  // from the last scheduling pass
 	priority map[uint64]float64
 	why      map[uint64]string
 	running  map[uint64]*lifecycle
@@ -48,6 +50,7 @@ type Controller struct {
 
 	freeing  atomic.Bool // a big submit's memory is being returned (see Submit)
 	en       *energyState
+	idle     idleState  // the ledger's figures for the idle-off break-even
 	acct     *acctState // associations, quotas, fair share, carbon (assoc.go)
 	wake     chan struct{}
 	probeQ   chan probe // BMC calls for the reconciler's workers
@@ -103,7 +106,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 	c := &Controller{
 		cfg: cfg, st: st, clk: clk, log: log, hooks: hooks,
 		jobs: map[uint64]*job.Job{}, done: map[uint64]job.State{},
-		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{},
+		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{}, counts: map[countKey]jobCounts{}, held: map[countKey]int{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
 		handoffs: map[uint64]*handoff{},
@@ -124,6 +127,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 				}
 			}
 			c.jobs[j.ID] = j
+			c.countLocked(j, 1)
 			if j.IsArrayTask() {
 				c.byArray[j.ArrayJobID] = append(c.byArray[j.ArrayJobID], j.ID)
 			}
@@ -143,11 +147,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		n := &node.Node{Config: nm.Config, State: node.Idle, Since: now}
 		if old, ok := stored[nm.Config.Name]; ok {
 			n.State, n.Reason, n.Drain, n.Job, n.Since, n.Fault = old.State, old.Reason, old.Drain, old.Job, old.Since, old.Fault
-			if n.State == node.IdleOn {
-				// Its agent session did not survive the restart: a machine
-				// on with no job, for the reconciler to switch off.
-				n.State = node.Idle
-			}
+			n.WarmUntil, n.WarmUser = old.WarmUntil, old.WarmUser
 			if n.Job != 0 {
 				if j, ok := c.jobs[n.Job]; !ok || !j.State.Active() || j.Node != n.Name {
 					n.State, n.Job = node.Idle, 0

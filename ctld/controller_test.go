@@ -26,7 +26,7 @@ import (
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	clk      *clock.Fake
 	st       *store.Store
@@ -39,16 +39,19 @@ type harness struct {
 	changed  chan struct{}
 	nodes    int
 	wrap     func(name string, m machine.Machine) machine.Machine
-	nodeCfg  func(c *node.Config) // edits each simulated node's configuration
+	nodeCfg  func(*node.Config) // edits each node's nodes-file entry
 	cfg      Config
 	machines []machine.Node
 }
 
-func newHarness(t *testing.T, nodes int, opts ...func(*harness)) *harness {
+func newHarness(t testing.TB, nodes int, opts ...func(*harness)) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), clk: clock.NewFake(t0), changed: make(chan struct{}, 1), nodes: nodes}
 	h.cfg = DefaultConfig()
 	h.cfg.StateDir = h.dir
+	// The life-cycle tests check that a job's machine goes off at its end;
+	// idleoff_test.go runs the other policies.
+	h.cfg.Reconcile.IdleOff = IdleOffImmediate
 	// Jobs write output as their owner (uid 1000 in these tests) even when
 	// the tests run as root, so the directory must be theirs to write.
 	os.Chmod(filepath.Dir(h.dir), 0o755)
@@ -78,6 +81,11 @@ func (h *harness) start() {
 	ms, err := simnode.Cluster(h.nodes, filepath.Join(h.dir, "sim"), h.clk, testLogger())
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.nodeCfg != nil {
+		for i := range ms {
+			h.nodeCfg(&ms[i].Config)
+		}
 	}
 	if h.wrap != nil {
 		for i := range ms {

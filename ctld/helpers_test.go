@@ -19,11 +19,17 @@ type faultStore struct {
 	failBatch atomic.Bool // only Batch fails (sample flushes, submits)
 	failView  atomic.Bool // only View fails (reads)
 	failed    atomic.Int64
+	// onUpdate, when set, runs before each Update (inside the caller's
+	// locks): tests see what the controller holds while it commits.
+	onUpdate atomic.Pointer[func()]
 }
 
 var errInjected = errors.New("injected: no space left on device")
 
 func (f *faultStore) Update(fn func(*store.Tx) error) error {
+	if hook := f.onUpdate.Load(); hook != nil {
+		(*hook)()
+	}
 	if f.failing.Load() {
 		f.failed.Add(1)
 		return errInjected

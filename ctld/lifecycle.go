@@ -152,6 +152,9 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	switch {
 	case errors.As(context.Cause(ctx), &stop):
 		outcome, detail, cause = stop.outcome, stop.Error(), stop.cause
+	case errors.Is(runErr, joboutput.ErrNotRegular):
+		// The user put a FIFO or a device where the output goes.
+		outcome, detail = job.Failed, runErr.Error()
 	case errors.Is(runErr, errTimeLimit):
 		outcome, detail = job.Timeout, fmt.Sprintf("time limit %s reached", j.Spec.TimeLimit)
 	case runErr != nil:
@@ -159,9 +162,10 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	case exit != 0:
 		outcome, detail = job.Failed, fmt.Sprintf("exit status %d", exit)
 	}
-	if w := c.keepWarm(j, outcome, sess); w != nil {
-		kept = true
-		return c.endWarm(id, m, sess, w, outcome, exit, detail)
+	if c.keepWarm(j, outcome) {
+		w := c.reusable(j, outcome, sess)
+		kept = w != nil
+		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail, sess, w)
 	}
 	if outcome != job.Pending {
 		if err := sess.PowerOff(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
@@ -197,6 +201,20 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 			return nil, c.release(id, job.Failed, err.Error(), freeNode)
 		}
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
+	}
+	if h != nil {
+		// Reset or kexec below: the machine stays on.
+	} else if err := c.powerCycleFirst(ctx, j.Node, m); err != nil {
+		if c.shuttingDown() {
+			return nil, nil
+		}
+		if stopped, serr := c.stopped(ctx, id, m); stopped {
+			return nil, serr
+		}
+		c.powerError(j.Node, err)
+		m.Finish(j)
+		return nil, c.bootFailed(id, fmt.Sprintf("power off before boot: %v", err),
+			downNode(fmt.Sprintf("power off failed: %v", err), node.FaultPowerOff))
 	}
 	digest, kernel := bootFactsOf(m, j)
 	c.baselineReading(ctx, j, m)

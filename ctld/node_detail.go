@@ -39,6 +39,11 @@ func (c *Controller) nodeReasonLocked(rt *nodeRT) string {
 	r := rt.Reason
 	switch {
 	case rt.Job != 0:
+	case rt.State == node.IdleOn && rt.WarmUntil.IsZero():
+		r = joinDetail(r, "kept on for the next job (--idle-off never)")
+	case rt.State == node.IdleOn:
+		r = joinDetail(r, fmt.Sprintf("kept on for the next job; off at %s, or once no waiting job fits it",
+			rt.WarmUntil.Format(time.TimeOnly)))
 	case rt.Fault != "" && !rt.rec.next.IsZero():
 		r = joinDetail(r, fmt.Sprintf("retry %d at %s", rt.rec.tries+1, rt.rec.next.Format(time.TimeOnly)))
 	case rt.rec.held && !rt.rec.onSince.IsZero():

@@ -11,6 +11,7 @@ import (
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/joboutput"
+	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -203,6 +204,10 @@ func (c *Controller) Nodes() []api.NodeInfo {
 			in.Power = string(rt.power)
 		}
 		in.Watts = rt.watts
+		if n.State == node.IdleOn && !n.WarmUntil.IsZero() {
+			in.WarmUntil = n.WarmUntil
+			in.OffInSeconds = max(1, int64(n.WarmUntil.Sub(c.clk.Now()).Seconds()))
+		}
 		out = append(out, in)
 	}
 	return out

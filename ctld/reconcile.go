@@ -24,9 +24,11 @@ import (
 //   - a running job whose node agent has been silent for AgentTimeout (one
 //     heard from since the controller started) is stopped: its machine is
 //     switched off and the job ends NODE_FAIL;
-//   - a machine without a job should be off: its BMC is asked every
-//     PowerSync; one found on is held from the scheduler and switched off
-//     after IdleOffGrace; a power-off that failed is retried with backoff
+//   - a machine without a job should be off, unless a job left it on
+//     (IDLE-ON, idleoff.go): an IDLE-ON machine is switched off at its
+//     deadline or once no waiting job fits it; the BMC of any other is
+//     asked every PowerSync, and one found on is held from the scheduler
+//     and switched off after IdleOffGrace; a power-off that failed is retried with backoff
 //     until it holds, the node DOWN with the reason meanwhile; a BMC that
 //     does not answer puts the node DOWN and is asked again with backoff.
 //
@@ -37,8 +39,11 @@ import (
 type ReconcileConfig struct {
 	// Interval is how often a pass runs; it is also the first retry's wait.
 	Interval time.Duration
-	// IdleOffGrace is how long a machine may be on with no job before it is
-	// switched off.
+	// IdleOff says whether a machine stays on after its job (idleoff.go).
+	IdleOff IdleOffPolicy
+	// IdleOffGrace is how long a machine found on that no job left on is
+	// held before it is switched off, and the break-even of a kind with
+	// no figures (idleoff.go).
 	IdleOffGrace time.Duration
 	// PowerSync is how often the BMC of a machine without a job is asked
 	// for its power state.
@@ -54,7 +59,7 @@ type ReconcileConfig struct {
 
 // DefaultReconcileConfig is what bmcctld uses when flags say nothing.
 func DefaultReconcileConfig() ReconcileConfig {
-	return ReconcileConfig{Interval: 5 * time.Second, IdleOffGrace: time.Minute, PowerSync: time.Minute,
+	return ReconcileConfig{Interval: 5 * time.Second, IdleOff: IdleOffBreakeven, IdleOffGrace: time.Minute, PowerSync: time.Minute,
 		AgentTimeout: time.Minute, RetryMax: 5 * time.Minute, CallTimeout: 30 * time.Second}
 }
 
@@ -65,6 +70,8 @@ func (r ReconcileConfig) Validate() error {
 		return fmt.Errorf("reconcile interval %s: must be positive", r.Interval)
 	case r.PowerSync <= 0:
 		return fmt.Errorf("power sync interval %s: must be positive", r.PowerSync)
+	case r.IdleOff != IdleOffImmediate && r.IdleOff != IdleOffBreakeven && r.IdleOff != IdleOffNever:
+		return fmt.Errorf("idle-off policy %q: must be immediate, breakeven or never", r.IdleOff)
 	case r.IdleOffGrace < 0:
 		return fmt.Errorf("idle-off grace %s: must not be negative", r.IdleOffGrace)
 	case r.AgentTimeout < 0 || (r.AgentTimeout > 0 && r.AgentTimeout < MinAgentTimeout):
@@ -142,6 +149,7 @@ func (c *Controller) reconcile(ctx context.Context) {
 		}()
 	}
 	for {
+		c.refreshKindEnergy()
 		c.mu.Lock()
 		c.reconcileJobsLocked(job.CauseReconciler)
 		c.storeSecurityLocked()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
+	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -18,6 +20,7 @@ type nodeRec struct {
 	busy    bool      // a BMC call for it is in flight
 	held    bool      // on with no job: kept from the scheduler until it is off
 	onSince time.Time // when it was first seen on with no job
+	offWhy  string    // why an IDLE-ON machine is being switched off
 	next    time.Time // when to ask its BMC again; zero: at the next pass
 	tries   int       // BMC calls that failed in a row (backoff)
 }
@@ -43,12 +46,22 @@ type probe struct {
 // asked.
 func (c *Controller) queueProbesLocked() {
 	now := c.clk.Now()
+	var shapes []*job.Spec // of the waiting jobs, computed once if an IDLE-ON node needs them
 	for _, name := range c.names {
 		rt := c.nodes[name]
-		// A warm node (IDLE-ON) is on by design: the scheduler hands it
-		// on or cools it (reuse.go).
-		if rt.Job != 0 || rt.State == node.IdleOn || rt.rec.queued || rt.rec.busy || now.Before(rt.rec.next) {
+		if rt.Job != 0 || rt.rec.queued || rt.rec.busy {
 			continue
+		}
+		if now.Before(rt.rec.next) {
+			if rt.State != node.IdleOn {
+				continue
+			}
+			if shapes == nil {
+				shapes = WaitingShapes(maps.Values(c.jobs))
+			}
+			if off, _ := c.warmOffLocked(rt, now, shapes); !off {
+				continue
+			}
 		}
 		select {
 		case c.probeQ <- probe{name, rt.m}:
@@ -108,7 +121,7 @@ func (c *Controller) checkNode(ctx context.Context, name string, m machine.Machi
 	defer c.mu.Unlock()
 	rt := c.nodes[name]
 	rt.rec.busy = false
-	if ctx.Err() != nil || rt.Job != 0 || rt.State == node.IdleOn {
+	if ctx.Err() != nil || rt.Job != 0 {
 		return
 	}
 	now := c.clk.Now()
@@ -126,6 +139,19 @@ func (c *Controller) checkNode(ctx context.Context, name string, m machine.Machi
 		return
 	}
 	rt.power = power.On
+	if rt.State == node.IdleOn {
+		off, why := c.warmOffLocked(rt, now, nil)
+		if !off {
+			rt.rec.next = now.Add(c.cfg.Reconcile.PowerSync)
+			if !rt.WarmUntil.IsZero() && rt.WarmUntil.Before(rt.rec.next) {
+				rt.rec.next = rt.WarmUntil
+			}
+			return
+		}
+		rt.rec.offWhy = why
+		c.switchOffLocked(ctx, rt, m)
+		return
+	}
 	if rt.rec.onSince.IsZero() {
 		rt.rec.onSince = now
 		c.log.Info("machine on with no job; holding it and switching it off after the grace", "node", name,
@@ -140,6 +166,12 @@ func (c *Controller) checkNode(ctx context.Context, name string, m machine.Machi
 		rt.rec.next = due
 		return
 	}
+	c.switchOffLocked(ctx, rt, m)
+}
+
+// switchOffLocked switches off a node without a job through its BMC. c.mu
+// is released during the call; the node is held from the scheduler then.
+func (c *Controller) switchOffLocked(ctx context.Context, rt *nodeRT, m machine.Machine) {
 	rt.rec.busy = true
 	c.mu.Unlock()
 	perr := c.bmcCall(ctx, m.PowerOff)
@@ -173,6 +205,7 @@ func (c *Controller) powerOffDoneLocked(rt *nodeRT, now time.Time, perr error) {
 		"tries", rt.rec.tries, "retry_at", rt.rec.next, "reason", reason)
 	n := *rt.Node
 	n.State, n.Reason, n.Fault, n.Since = node.Down, reason, node.FaultPowerOff, now
+	n.WarmUntil, n.WarmUser = time.Time{}, ""
 	if rt.State == node.Down && rt.Fault == "" {
 		n.Reason = rt.Reason // an admin's DOWN keeps its reason; the retries go on
 	}
@@ -186,12 +219,21 @@ func (c *Controller) powerOffDoneLocked(rt *nodeRT, now time.Time, perr error) {
 // and back in service if the reconciler had put it DOWN. action names the
 // power-off that got it there, if any.
 func (c *Controller) nodeOffLocked(rt *nodeRT, now time.Time, action string) {
-	wasHeld := rt.rec.held
+	wasHeld, why := rt.rec.held, rt.rec.offWhy
 	rt.rec = nodeRec{next: now.Add(c.cfg.Reconcile.PowerSync)}
 	if wasHeld {
 		c.Wake()
 	}
 	n := *rt.Node
+	detail := "machine switched off; it was on with no job"
+	if n.State == node.IdleOn {
+		n.State, n.Since, n.WarmUntil, n.WarmUser, n.Warm = node.Idle, now, time.Time{}, "", nil
+		c.dropWarmLocked(rt)
+		detail = "IDLE-ON machine switched off: " + why
+		if action == "" { // found off: someone else switched it off
+			action, detail = ActIdleOff, "IDLE-ON machine found off"
+		}
+	}
 	var up *node.Event
 	if rt.Fault != "" && rt.State == node.Down {
 		detail := fmt.Sprintf("%s cleared: the BMC answers and the machine is off", rt.Reason)
@@ -207,7 +249,7 @@ func (c *Controller) nodeOffLocked(rt *nodeRT, now time.Time, action string) {
 	var evs []node.Event
 	if action != "" {
 		c.countAction(action)
-		evs = append(evs, node.Event{Time: now, Action: action, State: n.State, Detail: "machine switched off; it was on with no job"})
+		evs = append(evs, node.Event{Time: now, Action: action, State: n.State, Detail: detail})
 	}
 	if up != nil {
 		evs = append(evs, *up)

@@ -4,25 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/node"
-	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/scheduler"
 )
 
 // Reuse of a running machine for the same user's next job. When a job's
-// command ends and a waiting job of the same user could take its machine
-// (scheduler.ReuseOf), the machine is not switched off: the job ends at
-// once, the node becomes IDLE-ON with node.Warm saying what it still runs,
-// and the open agent session waits in nodeRT.warm. The next scheduling pass
-// either gives the node to such a job (scheduler.Assignment.Reuse: the
-// session moves to c.handoffs and the job's boot resets or kexecs the
-// machine instead of power cycling it), or lists it in Plan.Cool and it is
-// switched off. The energy between the two jobs is nobody's bill: the node
-// events (kept_on, reuse, cool) say why the machine was on.
+// command ends, its machine stays on (IDLE-ON, idleoff.go) and a job of the
+// same user waits that could take it (scheduler.ReuseOf), the open agent
+// session is kept in nodeRT.warm and node.Warm says what the machine still
+// runs. When the scheduler gives the node to such a job
+// (scheduler.Assignment.Reuse), the session moves to c.handoffs and the
+// job's boot resets or kexecs the machine instead of power cycling it. Any
+// other job on the node, and the reconciler switching it off, drop the
+// session. The energy between the two jobs is nobody's bill: the node
+// events say why the machine was on (reuse-gap).
 
 // ReusePolicy is bmcctld --reuse.
 type ReusePolicy string
@@ -45,10 +43,8 @@ func ParseReusePolicy(s string) (ReusePolicy, error) {
 
 // Node events of the reuse, also the values of node.Event.Action.
 const (
-	ActKeptOn      = "kept_on"    // a job ended; its machine stays on for the same user's next job
 	ActReuse       = "reuse"      // a job took the machine the previous one left on
 	ActReuseFail   = "reuse_fail" // the reset or kexec failed: power-cycled instead
-	ActCool        = "cool"       // no job took the warm machine: switched off
 	ReasonReuseGap = "reuse-gap"  // why the machine was on between two jobs, unbilled
 )
 
@@ -64,17 +60,18 @@ type handoff struct {
 	kind scheduler.ReuseKind
 }
 
-// keepWarm reports whether j's machine should stay on after j ended with
-// outcome: the policy allows it, the session can hand the machine on, and
-// a job waiting now is one the scheduler would give it to.
-func (c *Controller) keepWarm(j *job.Job, outcome job.State, sess machine.Session) *node.Warm {
+// reusable returns what j's machine still runs when its session should
+// stay open for a reuse: the policy allows it, the job ended by itself, the
+// session can hand the machine on, and a job waiting now is one the
+// scheduler would give it to. nil: close the session.
+func (c *Controller) reusable(j *job.Job, outcome job.State, sess machine.Session) *node.Warm {
 	if c.cfg.Reuse == ReuseNever || j.Spec.NoReuse {
 		return nil
 	}
 	switch outcome {
 	case job.Completed, job.Failed, job.Timeout:
 	default:
-		return nil // a node that failed, or a job cancelled or requeued: switch it off
+		return nil // a job cancelled or requeued: its command may still run
 	}
 	if _, ok := sess.(machine.Reuser); !ok {
 		return nil
@@ -96,41 +93,45 @@ func (c *Controller) keepWarm(j *job.Job, outcome job.State, sess machine.Sessio
 	return nil
 }
 
-// endWarm ends j on a machine that stays on: the job's outcome is final at
-// once (its bill ends here), the node becomes IDLE-ON and the scheduler is
-// woken to hand it on.
-func (c *Controller) endWarm(id uint64, m machine.Machine, sess machine.Session, w *node.Warm, outcome job.State, exit int, detail string) error {
-	j := c.job(id)
+// releaseWarm ends a job whose machine stays on (IDLE-ON) and, with w set,
+// keeps its session for the reuse.
+func (c *Controller) releaseWarm(id uint64, final job.State, detail string, sess machine.Session, w *node.Warm) error {
 	now := c.clk.Now()
 	c.mu.Lock()
-	_, err := c.transitionLocked(step{id: id, to: outcome, cause: job.CauseLifecycle,
-		ev:   job.Event{Detail: joinDetail(detail, "machine kept on for the same user's next job")},
+	j, err := c.transitionLocked(step{id: id, to: final, cause: job.CauseLifecycle, ev: job.Event{Detail: detail},
 		node: nodeEffect{op: nodeWarm, warm: w},
-		edit: func(j *job.Job) {
-			j.Reason, j.ExitCode, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, exit, detail, now, ""
-		}})
-	if err == nil {
-		c.nodes[j.Node].warm = &warmRT{sess: sess, from: id}
+		edit: func(j *job.Job) { j.Reason, j.Detail, j.EndTime, j.Outcome = job.ReasonNone, detail, now, "" }})
+	if err == nil && w != nil {
+		if rt := c.nodes[j.Node]; rt.State == node.IdleOn && rt.Warm != nil {
+			rt.warm = &warmRT{sess: sess, from: id}
+			w = nil
+		}
 	}
 	c.mu.Unlock()
-	if err != nil {
-		// Still RUNNING: the reconciler's restart of the life cycle
-		// reconnects with the job's key and ends it as usual.
+	if w != nil {
 		sess.Close()
-		return err
 	}
-	m.Finish(j) // the old boot's tokens and key: the open session needs neither
 	c.Wake()
-	return nil
+	return err
+}
+
+// dropWarmLocked closes a node's kept session: its machine goes to another
+// job through a power cycle, or is switched off.
+func (c *Controller) dropWarmLocked(rt *nodeRT) {
+	if rt.warm != nil {
+		rt.warm.sess.Close()
+		rt.warm = nil
+	}
 }
 
 // handOnLocked moves the warm session of an assignment's node to its job.
 func (c *Controller) handOnLocked(j *job.Job, kind scheduler.ReuseKind) {
 	rt := c.nodes[j.Node]
-	if rt.warm != nil {
+	if rt.warm != nil && kind != "" {
 		c.handoffs[j.ID] = &handoff{warmRT: *rt.warm, kind: kind}
 		rt.warm = nil
 	}
+	c.dropWarmLocked(rt)
 }
 
 func (c *Controller) takeHandoff(id uint64) *handoff {
@@ -147,7 +148,7 @@ func (c *Controller) takeHandoff(id uint64) *handoff {
 // switched off and why says so: the caller powers it on as for any boot.
 func (c *Controller) handOn(ctx context.Context, id uint64, m machine.Machine, h *handoff) (sess machine.Session, jumped bool, why string, err error) {
 	j := c.job(id)
-	r := h.sess.(machine.Reuser) // keepWarm checked it
+	r := h.sess.(machine.Reuser) // reusable checked it
 	var rerr error
 	switch h.kind {
 	case scheduler.ReuseReset:
@@ -190,50 +191,4 @@ func (c *Controller) nodeEvent(name string, ev node.Event) {
 	if err := c.putNodeLocked(rt, rt.Node, ev); err != nil {
 		c.log.Warn("node event not stored", "node", name, "action", ev.Action, "detail", ev.Detail, "err", err)
 	}
-}
-
-// coolLocked switches off a warm node no job took. It is held from the
-// scheduler meanwhile; a failed power-off puts it DOWN for the reconciler
-// to retry, as for any machine on with no job.
-func (c *Controller) coolLocked(name string) {
-	rt, ok := c.nodes[name]
-	if !ok || rt.State != node.IdleOn || rt.rec.reserved() || c.runCtx == nil {
-		return
-	}
-	if rt.warm != nil {
-		rt.warm.sess.Close()
-		rt.warm = nil
-	}
-	rt.rec.busy = true
-	m := rt.m
-	c.runGroup.Add(1)
-	go func() {
-		defer c.runGroup.Done()
-		ctx := c.runCtx
-		perr := c.bmcCall(ctx, m.PowerOff)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		rt.rec.busy = false
-		if ctx.Err() != nil || rt.State != node.IdleOn {
-			return
-		}
-		now := c.clk.Now()
-		n := *rt.Node
-		n.Warm, n.Since = nil, now
-		if perr != nil {
-			rt.Node = &n
-			c.powerOffDoneLocked(rt, now, perr)
-			return
-		}
-		rt.power = power.Off
-		n.State = node.Idle
-		ev := node.Event{Time: now, Action: ActCool, State: node.Idle,
-			Detail: fmt.Sprintf("switched off: no job of the same user took it (on since %s, %s)", rt.Since.Format(time.RFC3339), ReasonReuseGap)}
-		if err := c.putNodeLocked(rt, &n, ev); err != nil {
-			// Still IDLE-ON in the record: the next pass cools it again.
-			c.log.Warn("node record not stored; the next pass tries again", "node", name, "err", err)
-			return
-		}
-		c.Wake()
-	}()
 }

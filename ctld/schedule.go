@@ -26,6 +26,7 @@ func (c *Controller) snapshotLocked(now time.Time) *scheduler.Snapshot {
 		}
 	}
 	c.budgetSnapshotLocked(s)
+	c.limitSnapshotLocked(s)
 	s.Nodes = make([]*node.Node, 0, len(c.names))
 	for _, name := range c.names {
 		rt := c.nodes[name]
@@ -73,13 +74,7 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	if c.hooks.SchedPass != nil {
 		c.hooks.SchedPass(took, waiting, len(plan.Assignments))
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	for _, name := range plan.Cool {
-		c.coolLocked(name)
-	}
-	if len(plan.Assignments) == 0 {
+	if len(plan.Assignments) == 0 || ctx.Err() != nil {
 		return nil
 	}
 	b := newBatch()
@@ -106,9 +101,7 @@ func (c *Controller) schedulePass(ctx context.Context) error {
 	}
 	for i, j := range jobs {
 		c.why[j.ID] = steps[i].ev.Detail
-		if k := steps[i].node.reuse; k != "" {
-			c.handOnLocked(j, k)
-		}
+		c.handOnLocked(j, steps[i].node.reuse)
 		c.startLocked(j, "")
 	}
 	return nil

@@ -45,7 +45,7 @@ const (
 	nodeAllocate        // the job's (new) node becomes ALLOCATED to it
 	nodeFree            // the node the job held becomes IDLE
 	nodeDown            // the node the job held becomes DOWN with a reason
-	nodeWarm            // the node the job held stays on, IDLE-ON, for a reuse
+	nodeWarm            // the node the job held stays on: IDLE-ON (idleoff.go)
 )
 
 var freeNode = nodeEffect{op: nodeFree}
@@ -141,6 +141,7 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 		}
 		n := *rt.Node
 		n.State, n.Job, n.Since, n.Reason, n.Fault, n.Warm = node.Allocated, s.id, now, "", "", nil
+		n.WarmUntil, n.WarmUser = time.Time{}, ""
 		st.n = &n
 	case nodeFree, nodeDown, nodeWarm:
 		// Only the node this job holds: a step retried late must not
@@ -153,9 +154,11 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 				n.State, n.Reason, n.Fault = node.Down, s.node.reason, s.node.fault
 				st.nodeEv = &node.Event{Time: now, Action: "node_down", State: node.Down, Job: s.id, Detail: s.node.reason}
 			case nodeWarm:
-				n.State, n.Warm = node.IdleOn, s.node.warm
-				st.nodeEv = &node.Event{Time: now, Action: ActKeptOn, State: node.IdleOn, Job: s.id,
-					Detail: fmt.Sprintf("kept on for the same user's next job; unbilled until it starts (%s)", ReasonReuseGap)}
+				st.nodeEv = c.warmNodeLocked(&n, j.User, now)
+				st.nodeEv.Job = s.id
+				if n.Warm = s.node.warm; n.Warm != nil {
+					st.nodeEv.Detail = joinDetail(st.nodeEv.Detail, fmt.Sprintf("its system kept for a reuse by the same user's next job; unbilled until a job starts (%s)", ReasonReuseGap))
+				}
 			default:
 				n.State = node.Idle
 			}
@@ -269,6 +272,10 @@ func (c *Controller) transition(s step) (*job.Job, error) {
 
 // publishLocked swaps in a committed job record and wakes its waiters.
 func (c *Controller) publishLocked(old, j *job.Job) {
+	if old != nil {
+		c.countLocked(old, -1)
+	}
+	c.countLocked(j, 1)
 	c.jobs[j.ID] = j
 	if j.State.Final() {
 		c.done[j.ID] = j.State

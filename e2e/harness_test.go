@@ -26,6 +26,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(floodEnv); spec != "" {
+		os.Exit(flood(spec))
+	}
 	dir, err := os.MkdirTemp("", "bmc-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -266,5 +269,21 @@ func fastSimNodes(t *testing.T, dir string, n int) string {
 	}
 	p := filepath.Join(dir, "nodes.toml")
 	write(t, p, b.String())
+	return p
+}
+
+// wolNodes writes a nodes file of one real (Wake-on-LAN, loopback) machine,
+// which gives bmcctld a node listener without a lab.
+func wolNodes(t *testing.T, dir, mac, address string) string {
+	p := filepath.Join(dir, "nodes.toml")
+	write(t, p, fmt.Sprintf(`[[node]]
+name = "real1"
+arch = "x86_64"
+cores = 2
+memory = "1G"
+mac = "%s"
+address = "%s"
+bmc = { protocol = "wol", address = "127.0.0.1", port = 9 }
+`, mac, address))
 	return p
 }

@@ -112,16 +112,7 @@ func TestHostileUserImagesAndInput(t *testing.T) {
 	kdir := filepath.Join(state, "kernels")
 	os.MkdirAll(kdir, 0o755)
 	write(t, filepath.Join(kdir, "vmlinuz"), "MZ kernel")
-	nodes := filepath.Join(state, "nodes.toml")
-	write(t, nodes, `[[node]]
-name = "real1"
-arch = "x86_64"
-cores = 2
-memory = "1G"
-mac = "52:54:00:00:00:99"
-address = "10.77.9.9"
-bmc = { protocol = "wol", address = "127.0.0.1", port = 9 }
-`)
+	nodes := wolNodes(t, state, "52:54:00:00:00:99", "10.77.9.9")
 	d := startDaemon(t, state, "--nodes", nodes, "--node-listen", freePort(t), "--kernel-dir", kdir,
 		"--default-kernel", filepath.Join(kdir, "vmlinuz"), "--image-max-bytes", "1000000", "--image-max-files", "1000")
 

@@ -97,7 +97,8 @@ func TestLabBMCStopsAnsweringMidJob(t *testing.T) {
 	work := workDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	l.restartDaemonT(t, ctx, reconcilerFlags...)
+	// The power-off at the job's end is what fails here: no IDLE-ON.
+	l.restartDaemonT(t, ctx, append(slices.Clone(reconcilerFlags), "--idle-off", "immediate")...)
 	id := l.submit(work, l.job("nobmc", "", `command = "echo up; sleep 10; echo done"`))
 	l.waitFor(ctx, id, state(job.Running))
 	thaw := l.freeze("node1/ipmi_sim.pid")

@@ -270,6 +270,13 @@ func TestLabWrongBMCPassword(t *testing.T) {
 	if acts := actions(n.Events); len(acts) == 0 || acts[0] != "node_down" || !strings.Contains(n.Events[0].Detail, "credentials") {
 		t.Errorf("vnode1 events %v: want the reconciler's node_down saying why", n.Events)
 	}
+	// --idle-off breakeven (the default) keeps vnode2 on after the job
+	// until no waiting job fits it: nothing waits, so the reconciler
+	// switches it off at its next pass.
+	n = l.untilNode(ctx, "vnode2", "switched off after its job", func(n api.NodeDetail) bool { return n.State == "IDLE" })
+	if acts := actions(n.Events); !slices.Contains(acts, "idle_on") || !slices.Contains(acts, "idle_off") {
+		t.Errorf("vnode2 events %v: want idle_on then idle_off", acts)
+	}
 	for i := 1; i <= 2; i++ {
 		if p := l.powerState(i); p != "off" {
 			t.Errorf("vnode%d is %s at the end; want off", i, p)

@@ -63,11 +63,14 @@ const (
 	ReasonPartition                Reason = "PartitionConfig"
 	ReasonArrayTaskLimit           Reason = "JobArrayTaskLimit"
 	ReasonAccountEnergyLimit       Reason = "AccountEnergyLimit"
-	ReasonImageArch                Reason = "ImageArch"
-	ReasonBootRetry                Reason = "BootRetry"
-	ReasonNodeFailRequeue          Reason = "NodeFailRequeued"
-	ReasonRequeued                 Reason = "Requeued"
-	ReasonRecovered                Reason = "Recovered"
+	// ReasonMaxJobs: the user or the account runs as many jobs as its
+	// MaxJobs allows (Slurm's AssocMaxJobsLimit).
+	ReasonMaxJobs         Reason = "AssocMaxJobsLimit"
+	ReasonImageArch       Reason = "ImageArch"
+	ReasonBootRetry       Reason = "BootRetry"
+	ReasonNodeFailRequeue Reason = "NodeFailRequeued"
+	ReasonRequeued        Reason = "Requeued"
+	ReasonRecovered       Reason = "Recovered"
 	// ReasonBadConstraints: the job asks for something the scheduler never
 	// plans (more than one node), e.g. a record from an older release.
 	ReasonBadConstraints Reason = "BadConstraints"

@@ -85,8 +85,6 @@ var rules = []Rule{
 	{[]State{PoweringOn, Booting}, []State{Allocated}, []Cause{CauseRecovery, CauseReconciler}, "its boot was interrupted: power-cycle and boot again"},
 	{onNode, []State{PoweringOff}, []Cause{CauseLifecycle, CauseUser, CauseAdmin, CauseReconciler, CauseRecovery},
 		"the command ended, or a cancel, requeue or node failure stops it; the outcome is recorded"},
-	{[]State{Running}, []State{Completed, Failed, Timeout}, []Cause{CauseLifecycle},
-		"the command ended and its machine stays on for the same user's next job (reuse)"},
 	{[]State{PoweringOff}, []State{Completed, Failed, Cancelled, Timeout, NodeFail, Pending}, []Cause{CauseLifecycle},
 		"the machine is off: the recorded outcome, or back to the queue for a requeue"},
 	{active, []State{NodeFail}, []Cause{CauseRecovery, CauseReconciler}, "its node is gone from the configuration"},

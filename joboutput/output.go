@@ -1,6 +1,6 @@
 // Package joboutput writes a job's output files: their paths from the job
 // file's patterns (%j, %A, %a …, relative to the submit directory), opening
-// them with the job owner's file system identity so bmcctld running as root
+// them with the job owner's file system identity and groups so bmcctld running as root
 // writes nowhere the owner could not (never through a symlink), and the
 // offsets file that lets a re-attached command continue a merged output file
 // where each stream stopped.
@@ -8,14 +8,16 @@ package joboutput
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"sync"
-	"syscall"
 
+	"github.com/bmc-sched/bmc/internal/userfs"
 	"github.com/bmc-sched/bmc/job"
 	"golang.org/x/sys/unix"
 )
@@ -57,12 +59,85 @@ func Check(j *job.Job) error {
 	return nil
 }
 
+// ErrNotRegular is an output path that names something other than a
+// regular file: a FIFO would block bmcctld's writer (and once its node),
+// a device would take the job's output somewhere else entirely.
+var ErrNotRegular = errors.New("output goes only to a regular file or a new one")
+
+// CheckSubmit is Check at submit, before the job has an id: the output
+// paths that need no id (no % pattern) must be absent or regular files,
+// looked at as the submitter. The others are checked when the job starts.
+func CheckSubmit(spec *job.Spec, cwd string, uid, gid uint32) error {
+	j := &job.Job{Spec: *spec, Cwd: cwd, UID: uid, GID: gid, ArrayTaskID: -1}
+	if spec.Array != nil {
+		j.ArrayTaskID = 0
+	}
+	o, e := Paths(j)
+	for _, p := range []struct{ field, pattern, path string }{{"output", spec.Output, o}, {"error", spec.Error, e}} {
+		if p.pattern == "" || strings.Contains(p.pattern, "%") {
+			continue
+		}
+		var fi os.FileInfo
+		err := userfs.Do(userfs.Lookup(uid, gid), func() error {
+			var err error
+			fi, err = os.Lstat(p.path)
+			return err
+		})
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.field, err)
+		}
+		if !fi.Mode().IsRegular() && p.path != os.DevNull {
+			return fmt.Errorf("%s: %s is %s; %w", p.field, p.path, describe(fi.Mode()), ErrNotRegular)
+		}
+	}
+	return nil
+}
+
+// describe names a file type for an error message.
+func describe(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
+}
+
 // openOutput opens an output file for appending with the job owner's file
-// system identity, so bmcctld running as root can write nowhere the owner
-// could not; never through a symlink. fresh truncates the file.
-func openOutput(path string, j *job.Job, fresh bool) (*os.File, int64, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND | syscall.O_NOFOLLOW
-	f, err := openAs(path, flags, j.UID, j.GID)
+// system identity (uid, gid and supplementary groups), so bmcctld running
+// as root can write nowhere the owner could not; never through a symlink.
+// O_NONBLOCK keeps the open itself from waiting for a FIFO's reader (or a
+// device); anything but a regular file is refused, and only then is the
+// descriptor made blocking again. fresh truncates the file.
+func openOutput(path string, j *job.Job, fresh bool) (io.WriteCloser, int64, error) {
+	if path == os.DevNull {
+		// The one device a job may name, as with Slurm: output discarded.
+		return discard{}, 0, nil
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	var f *os.File
+	err := userfs.Do(userfs.Lookup(j.UID, j.GID), func() error {
+		var err error
+		f, err = os.OpenFile(path, flags, 0o644)
+		return err
+	})
+	if errors.Is(err, unix.ENXIO) {
+		// What a FIFO with no reader answers to a non-blocking open.
+		return nil, 0, fmt.Errorf("output file %s is a FIFO; %w", path, ErrNotRegular)
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, 0, fmt.Errorf("output file %s is a symbolic link; %w", path, ErrNotRegular)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("output file: %w", err)
 	}
@@ -73,7 +148,11 @@ func openOutput(path string, j *job.Job, fresh bool) (*os.File, int64, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("output file %s is not a regular file", path)
+		return nil, 0, fmt.Errorf("output file %s is %s; %w", path, describe(fi.Mode()), ErrNotRegular)
+	}
+	if err := clearNonblock(f); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("output file: %w", err)
 	}
 	if fresh {
 		if err := f.Truncate(0); err != nil {
@@ -85,21 +164,23 @@ func openOutput(path string, j *job.Job, fresh bool) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// openAs opens path with uid/gid as the file system identity when bmcctld
-// runs as root. setfsuid is per thread, hence the locked OS thread.
-func openAs(path string, flags int, uid, gid uint32) (*os.File, error) {
-	if os.Geteuid() != 0 || uid == 0 {
-		return os.OpenFile(path, flags, 0o644)
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) Close() error                { return nil }
+
+// clearNonblock makes a regular file's descriptor blocking again, as the
+// writers expect.
+func clearNonblock(f *os.File) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	unix.Setfsgid(int(gid))
-	unix.Setfsuid(int(uid))
-	defer func() {
-		unix.Setfsuid(0)
-		unix.Setfsgid(0)
-	}()
-	return os.OpenFile(path, flags, 0o644)
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // offsets counts how far each stream of a merged output file got, in a

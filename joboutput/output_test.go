@@ -1,12 +1,16 @@
 package joboutput
 
 import (
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/bmc-sched/bmc/job"
+	"golang.org/x/sys/unix"
 )
 
 func TestPaths(t *testing.T) {
@@ -84,5 +88,115 @@ func TestOpenRefuses(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "elsewhere")); err == nil {
 		t.Error("the symlink's target was created")
+	}
+}
+
+// A FIFO or a device as the output file never blocks the open, whether or
+// not something reads the FIFO: the job is refused with a reason, at
+// submit when the path is already there and when the job starts otherwise.
+func TestSpecialFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.out")
+	if err := unix.Mkfifo(fifo, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	read := filepath.Join(dir, "read.out")
+	if err := unix.Mkfifo(read, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	// A reader that never reads: a blocking open for writing would then
+	// succeed and the first big write would hang.
+	r, err := os.OpenFile(read, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	me := func(out string) *job.Job {
+		return &job.Job{ID: 1, ArrayTaskID: -1, Cwd: dir, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Spec: job.Spec{Output: out}}
+	}
+	for _, tc := range []struct{ out, want string }{
+		{"fifo.out", fifo + " is a FIFO; output goes only to a regular file or a new one"},
+		{"read.out", read + " is a FIFO; output goes only to a regular file or a new one"},
+		{"/dev/zero", "/dev/zero is a device; output goes only to a regular file or a new one"},
+	} {
+		j := me(tc.out)
+		err := Check(j)
+		if !errors.Is(err, ErrNotRegular) || err.Error() != "output file "+tc.want {
+			t.Errorf("Check(%s) = %v", tc.out, err)
+		}
+		if _, err := Open(j, filepath.Join(dir, "state"), true); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("Open(%s) = %v", tc.out, err)
+		}
+		err = CheckSubmit(&j.Spec, dir, j.UID, j.GID)
+		if !errors.Is(err, ErrNotRegular) || err.Error() != "output: "+tc.want {
+			t.Errorf("CheckSubmit(%s) = %v", tc.out, err)
+		}
+	}
+	// Not there yet, a regular file, a pattern known only once the job has
+	// an id, and /dev/null are fine at submit.
+	write := filepath.Join(dir, "plain.out")
+	os.WriteFile(write, nil, 0o644)
+	for _, out := range []string{"new.out", "plain.out", "fifo-%j.out", os.DevNull} {
+		if err := CheckSubmit(&job.Spec{Output: out}, dir, uint32(os.Getuid()), uint32(os.Getgid())); err != nil {
+			t.Errorf("CheckSubmit(%s) = %v", out, err)
+		}
+	}
+	s, err := Open(me(os.DevNull), filepath.Join(dir, "state"), true)
+	if err != nil {
+		t.Fatalf("/dev/null: %v", err)
+	}
+	io.WriteString(s.Stdout, "gone\n")
+	s.Close()
+}
+
+// The descriptor of a regular output file is blocking again after the
+// non-blocking open.
+func TestRegularFileBlocking(t *testing.T) {
+	dir := t.TempDir()
+	f, _, err := openOutput(filepath.Join(dir, "x.out"), &job.Job{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fl, err := unix.FcntlInt(f.(*os.File).Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl&unix.O_NONBLOCK != 0 {
+		t.Error("the output file is still O_NONBLOCK")
+	}
+}
+
+// Written as the user, output is checked against the user's groups only:
+// a directory that root's supplementary groups open is closed to a user
+// who is not in them. Runs as root (CI does).
+func TestWritesWithTheUsersGroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching identity needs root") // CI runs as root
+	}
+	// syscall's Setgroups applies to every thread of the process.
+	old, err := syscall.Getgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setgroups([]int{0, 4242}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setgroups(old) })
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	group := filepath.Join(dir, "g")
+	os.Mkdir(group, 0o770)
+	os.Chmod(group, 0o770)
+	os.Chown(group, 0, 4242)
+	const nobody = 65534
+	j := &job.Job{ID: 1, ArrayTaskID: -1, Cwd: group, UID: nobody, GID: nobody}
+	if err := Check(j); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("uid %d wrote with bmcctld's group 4242: %v", nobody, err)
+	}
+	os.Chown(group, 0, nobody)
+	if err := Check(j); err != nil {
+		t.Errorf("uid %d in its own group: %v", nobody, err)
 	}
 }

@@ -64,7 +64,7 @@ func (fs fields) bmc(c *Config) {
 	for _, k := range []struct {
 		field string
 		dst   *float64
-	}{{"max_watts", &c.MaxWatts}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
+	}{{"max_watts", &c.MaxWatts}, {"idle_watts", &c.IdleWatts}, {"boot_joules", &c.BootJoules}, {"bmc.sim_idle_watts", &c.BMC.SimIdleWatts}, {"bmc.sim_peak_watts", &c.BMC.SimPeakWatts}} {
 		s, ok := fs.f[k.field]
 		if !ok {
 			continue
@@ -76,7 +76,7 @@ func (fs fields) bmc(c *Config) {
 		case int64:
 			w = float64(x)
 		default:
-			fs.bad(k.field, "must be a number of watts, not "+tomlpos.TypeName(s.v))
+			fs.bad(k.field, "must be a number, not "+tomlpos.TypeName(s.v))
 			continue
 		}
 		if !(w >= 0 && w <= 1e6) {

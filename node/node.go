@@ -28,7 +28,13 @@ type Config struct {
 	// MaxWatts is the most the machine draws: energy quotas reserve it for
 	// a starting job until its kind has a history of billed power.
 	MaxWatts float64 `json:"max_watts,omitempty"`
-	BMC      BMC     `json:"bmc"`
+	// BootJoules and IdleWatts are what one boot of this machine costs and
+	// what it draws on with nothing to do: the starting values of the
+	// break-even idle time (bmcctld --idle-off breakeven) until the ledger
+	// has measured boots of the machine's kind. 0: not given.
+	BootJoules float64 `json:"boot_joules,omitempty"`
+	IdleWatts  float64 `json:"idle_watts,omitempty"`
+	BMC        BMC     `json:"bmc"`
 	// SSHAddress is where the controller reaches the node's SSH server when
 	// that is not the address the node reports (a lab port-forward), "host:port".
 	SSHAddress string `json:"ssh_address,omitempty"`
@@ -62,9 +68,9 @@ const (
 	Idle      State = "IDLE"      // powered off and free
 	Allocated State = "ALLOCATED" // holds a job (powering on, booting, running, powering off)
 	Down      State = "DOWN"      // the controller cannot use it; Reason says why
-	// IdleOn: on with no job. Warm says what it still runs when it is kept
-	// for the same user's next job (reuse); the energy meanwhile is
-	// nobody's bill.
+	// IdleOn is a machine left on after its job, free for the next one
+	// until WarmUntil (bmcctld --idle-off); the reconciler then switches
+	// it off, or earlier when no waiting job fits it.
 	IdleOn State = "IDLE-ON"
 )
 
@@ -92,8 +98,14 @@ type Node struct {
 	// again by itself (the reconciler), and returns it to service once the
 	// check passes. DOWN without a fault waits for an admin's resume.
 	Fault Fault `json:"fault,omitempty"`
-	// Warm is set while the node is IDLE-ON after a job, kept for a reuse.
+	// Warm is set while an IDLE-ON machine still runs its last job's system
+	// with the agent session kept for a reuse (ctld/reuse.go); nil otherwise.
 	Warm *Warm `json:"warm,omitempty"`
+	// WarmUntil is when an IDLE-ON machine is switched off; WarmUser is
+	// the user whose job it last ran: the only user whose job may run on
+	// it without a power cycle (RAM survives a warm reboot).
+	WarmUntil time.Time `json:"warm_until,omitzero"`
+	WarmUser  string    `json:"warm_user,omitempty"`
 }
 
 // Fault is a DOWN reason the reconciler can see clear.
@@ -119,7 +131,10 @@ type Event struct {
 }
 
 // Available reports whether the scheduler may give n a new job now.
-func (n *Node) Available() bool { return n.State == Idle && !n.Drain }
+func (n *Node) Available() bool { return (n.State == Idle || n.State == IdleOn) && !n.Drain }
+
+// Free reports whether n holds no job and is in service (IDLE or IDLE-ON).
+func (n *Node) Free() bool { return n.State == Idle || n.State == IdleOn }
 
 // DisplayState is the state bmcq shows: drain folds in like Slurm's DRAINING/DRAINED.
 func (n *Node) DisplayState() string {
@@ -127,7 +142,7 @@ func (n *Node) DisplayState() string {
 		if n.State == Allocated {
 			return "DRAINING"
 		}
-		if n.State == Idle {
+		if n.State == Idle || n.State == IdleOn {
 			return "DRAINED"
 		}
 	}

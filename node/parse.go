@@ -66,7 +66,7 @@ var (
 
 // Keys of a [[node]] table (and of [defaults]) and of its bmc table.
 var (
-	nodeKeys = []string{"address", "arch", "bmc", "boot", "cores", "expected_boot", "features", "kexec", "kind",
+	nodeKeys = []string{"address", "arch", "bmc", "boot", "boot_joules", "cores", "expected_boot", "features", "idle_watts", "kexec", "kind",
 		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
 		"power_sensor", "protocol", "sim_idle_watts", "sim_peak_watts", "user"}

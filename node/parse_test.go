@@ -122,7 +122,7 @@ func golden(t *testing.T, path, got string) {
 }
 
 func FuzzParseFile(f *testing.F) {
-	for _, name := range []string{"testdata/good/lab.toml", "testdata/good/mixed.toml", "testdata/bad/dup_mac.toml", "testdata/bad/bad_default.toml"} {
+	for _, name := range []string{"testdata/good/lab.toml", "testdata/good/mixed.toml", "testdata/bad/dup_mac.toml", "testdata/bad/bad_default.toml", "testdata/bad/bad_boot_joules.toml"} {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data)
 		}

@@ -27,6 +27,7 @@ type class struct {
 	free  []int32 // available at the start of the pass, by name
 	next  int     // free[next:] are still free in this pass
 	up    int     // nodes neither DOWN nor drained: they will take jobs again
+	warm  int     // free nodes that are IDLE-ON (see warmFirst)
 }
 
 func (c *class) freeLeft() int { return len(c.free) - c.next }
@@ -80,7 +81,7 @@ func kindOf(n *node.Node) string {
 
 // nodeUp reports whether a node will take jobs again (now or when its job ends).
 func nodeUp(n *node.Node) bool {
-	return !n.Drain && (n.State == node.Idle || n.State == node.IdleOn || n.State == node.Allocated)
+	return !n.Drain && (n.Free() || n.State == node.Allocated)
 }
 
 // buildClasses groups nodes into classes sorted in best-fit order (cores,
@@ -115,6 +116,9 @@ func buildClasses(nodes []*node.Node, defPart string) []class {
 		c.nodes = append(c.nodes, ni)
 		if n.Available() {
 			c.free = append(c.free, ni)
+			if n.State == node.IdleOn {
+				c.warm++
+			}
 		}
 		if nodeUp(n) {
 			c.up++

@@ -1,88 +1,16 @@
 package scheduler
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/internal/swf"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 )
-
-// swfJob is the part of a Standard Workload Format line the replay needs.
-type swfJob struct {
-	id      uint64
-	submit  time.Duration
-	run     time.Duration
-	procs   int
-	request time.Duration // the user's estimate; the run time when absent
-}
-
-// parseSWF reads SWF records: 18 whitespace-separated fields, ';' starts a
-// header line. Fields that are -1 are unknown.
-func parseSWF(r io.Reader, limit int) ([]swfJob, error) {
-	var out []swfJob
-	sc := bufio.NewScanner(r)
-	line := 0
-	for sc.Scan() && len(out) < limit {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || text[0] == ';' {
-			continue
-		}
-		f := strings.Fields(text)
-		if len(f) < 9 {
-			return nil, fmt.Errorf("line %d: %d fields, want 18", line, len(f))
-		}
-		var v [9]int64
-		for i := range v {
-			n, err := strconv.ParseInt(f[i], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("line %d field %d: %w", line, i+1, err)
-			}
-			v[i] = n
-		}
-		if v[0] < 0 || v[1] < 0 || v[1] > 1<<40 || v[3] > 1<<40 || v[8] > 1<<40 {
-			return nil, fmt.Errorf("line %d: id, submit or times out of range", line)
-		}
-		procs := v[4]
-		if procs <= 0 {
-			procs = v[7] // requested when used is unknown
-		}
-		j := swfJob{id: uint64(v[0]), submit: time.Duration(v[1]) * time.Second,
-			run: time.Duration(v[3]) * time.Second, procs: int(min(procs, 1<<20)),
-			request: time.Duration(v[8]) * time.Second}
-		if j.request <= 0 {
-			j.request = j.run
-		}
-		out = append(out, j)
-	}
-	return out, sc.Err()
-}
-
-func FuzzParseSWF(f *testing.F) {
-	f.Add("; Version: 2\n1    5094 -1   12072  16 -1 -1 -1 -1 -1 1 -1 -1 -1 0 -1 -1 -1\n")
-	f.Add("2 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n")
-	f.Add("x")
-	f.Fuzz(func(t *testing.T, in string) {
-		jobs, err := parseSWF(strings.NewReader(in), 100)
-		if err != nil {
-			return
-		}
-		for _, j := range jobs {
-			if j.submit < 0 || (j.request <= 0 && j.run > 0) {
-				t.Fatalf("bad record %+v from %q", j, in)
-			}
-		}
-	})
-}
 
 // replayResult is what a replay measured.
 type replayResult struct {
@@ -107,7 +35,7 @@ var replayCores = []int{8, 16, 32, 64, 128, 256}
 // age alone (SizeWeight 0), as every job was the same size in the trace's
 // own queue. A tiny discrete-event loop: at each submit or end, apply the
 // events, run one pass, start what it places.
-func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
+func replay(t *testing.T, trace []swf.Job, backfill bool) replayResult {
 	t.Helper()
 	cfg := testCfg(backfill)
 	cfg.SizeWeight = 0
@@ -132,7 +60,7 @@ func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
 		// Jump to the next event: a submit or an end.
 		at := time.Time{}
 		if next < len(trace) {
-			at = epoch.Add(trace[next].submit)
+			at = epoch.Add(trace[next].Submit)
 		}
 		for _, j := range active {
 			if e, ok := ends[j.ID]; ok && (at.IsZero() || e.Before(at)) {
@@ -158,12 +86,12 @@ func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
 			kept = append(kept, j)
 		}
 		active = kept
-		for next < len(trace) && !epoch.Add(trace[next].submit).After(now) {
+		for next < len(trace) && !epoch.Add(trace[next].Submit).After(now) {
 			sj := trace[next]
-			active = append(active, &job.Job{ID: sj.id, ArrayTaskID: -1, User: "u", State: job.Pending,
-				SubmitTime: epoch.Add(sj.submit), Spec: job.Spec{Cores: sj.procs, Nodes: 1,
-					TimeLimit: job.Duration(sj.request)}})
-			runFor[sj.id] = sj.run
+			active = append(active, &job.Job{ID: sj.ID, ArrayTaskID: -1, User: "u", State: job.Pending,
+				SubmitTime: epoch.Add(sj.Submit), Spec: job.Spec{Cores: sj.Procs, Nodes: 1,
+					TimeLimit: job.Duration(sj.Request)}})
+			runFor[sj.ID] = sj.Run
 			next++
 		}
 
@@ -209,16 +137,11 @@ func replay(t *testing.T, trace []swfJob, backfill bool) replayResult {
 // (lublin_256: offered load 1.06 on 256 processors) on six machines, one job
 // a machine (see replayCores), with strict priority and with backfill.
 func TestReplayLublin(t *testing.T) {
-	f, err := os.Open("/work/shared/traces/lublin_256.swf")
-	if err != nil {
-		t.Skipf("trace not available: %v", err)
-	}
-	defer f.Close()
-	all, err := parseSWF(f, 1500)
+	all, err := swf.Open("../bench/replay/testdata/lublin_256.swf.gz", 1500)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trace := slices.DeleteFunc(all, func(j swfJob) bool { return j.run <= 0 || j.procs <= 0 || j.procs > 256 })
+	trace := slices.DeleteFunc(all, func(j swf.Job) bool { return j.Run <= 0 || j.Procs <= 0 || j.Procs > 256 })
 	if len(trace) < 1000 {
 		t.Fatalf("only %d usable jobs", len(trace))
 	}

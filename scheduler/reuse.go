@@ -1,20 +1,16 @@
 package scheduler
 
 import (
-	"fmt"
-	"slices"
-
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 )
 
-// Reuse of a warm machine: a node kept on (IDLE-ON) after a job, with what
-// it still runs (node.Warm). Warm nodes are not in the free lists, so no job
-// is ever placed on one by best fit: only the same user's job takes it,
-// without firmware, and a warm node no such job took in a pass goes into
-// Plan.Cool for the controller to switch off. A job that waits for a node
-// closes the warm nodes it could use, so a warm machine never jumps the
-// queue ahead of a higher-priority job of someone else.
+// Reuse of a warm machine: a node kept on (IDLE-ON) after a job whose
+// system still runs (node.Warm) may take the same user's next job without
+// firmware. warmFirst already puts a warm machine of the job's user first
+// within the class place chose; reuseFirst prefers, among those, one the
+// job can take by reset or kexec, and the assignment says how
+// (Assignment.Reuse). Any other job on a warm machine gets a power cycle.
 
 // ReuseKind is how a warm machine is handed to the next job.
 type ReuseKind string
@@ -46,69 +42,20 @@ func ReuseOf(n *node.Node, j *job.Job) ReuseKind {
 	return ""
 }
 
-// warmNode is one warm node of the snapshot.
-type warmNode struct {
-	ni     int32 // index into Snapshot.Nodes
-	class  int32
-	closed bool // taken, or a waiting job of higher priority could use it
-}
-
-// findWarm lists the snapshot's warm nodes with their classes.
-func (p *pass) findWarm() {
-	for ci := range p.classes {
-		for _, ni := range p.classes[ci].nodes {
-			if n := p.s.Nodes[ni]; n.State == node.IdleOn && n.Warm != nil {
-				// A drained one is listed only to be cooled.
-				p.warm = append(p.warm, warmNode{ni: ni, class: int32(ci), closed: n.Drain})
-			}
-		}
+// reuseFirst moves to the front of c's free list a node j may take
+// without a power cycle, if the front one is not such a node already.
+func (p *pass) reuseFirst(c *class, j *job.Job) {
+	if c.warm == 0 {
+		return
 	}
-}
-
-// reuse places j on a warm node it may take, if any.
-func (p *pass) reuse(j *job.Job, si *sigInfo) bool {
-	for i := range p.warm {
-		w := &p.warm[i]
-		if w.closed || !si.uses(w.class) || !p.allowed(w.class) {
-			continue
-		}
-		nd := p.s.Nodes[w.ni]
-		kind := ReuseOf(nd, j)
-		if kind == "" {
-			continue
-		}
-		w.closed = true
-		p.placedEnd[w.ni] = p.now.Add(timeLimit(&j.Spec, p.cfg))
-		p.plan.Assignments = append(p.plan.Assignments, Assignment{
-			JobID: j.ID, Node: nd.Name, Reuse: kind, Backfilled: p.res != nil,
-			Why: fmt.Sprintf("reuse (%s): node %s is still on after job %d of the same user", kind, nd.Name, nd.Warm.Job),
-		})
-		p.idx.started(j)
-		return true
+	free := c.free[c.next:]
+	if ReuseOf(p.s.Nodes[free[0]], j) != "" {
+		return
 	}
-	return false
-}
-
-func (si *sigInfo) uses(class int32) bool { return slices.Contains(si.classes, class) }
-
-// closeWarm keeps the warm nodes a waiting job could use from lower-priority jobs.
-func (p *pass) closeWarm(si *sigInfo) {
-	for i := range p.warm {
-		if si.uses(p.warm[i].class) {
-			p.warm[i].closed = true
-		}
-	}
-}
-
-// cool lists the warm nodes no job took this pass.
-func (p *pass) cool() {
-	taken := map[string]bool{}
-	for _, a := range p.plan.Assignments {
-		taken[a.Node] = true
-	}
-	for _, w := range p.warm {
-		if n := p.s.Nodes[w.ni]; !taken[n.Name] {
-			p.plan.Cool = append(p.plan.Cool, n.Name)
+	for i := 1; i < len(free); i++ {
+		if ReuseOf(p.s.Nodes[free[i]], j) != "" {
+			free[0], free[i] = free[i], free[0]
+			return
 		}
 	}
 }

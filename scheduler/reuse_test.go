@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 // warm returns a node kept on after job 90 of uid 1000 (kernel k1, image img).
 func warm(name string, kexec bool) *node.Node {
 	n := idle(name)
-	n.State, n.Kexec = node.IdleOn, kexec
+	n.State, n.Kexec, n.WarmUser = node.IdleOn, kexec, "alice"
 	n.Warm = &node.Warm{Job: 90, UID: 1000, Kernel: "k1", Image: "img"}
 	return n
 }
@@ -24,91 +23,94 @@ func same(id uint64, age time.Duration) *job.Job {
 }
 
 func TestReuse(t *testing.T) {
+	bob := func(j *job.Job) { j.UID, j.User = 1001, "bob" }
 	tests := []struct {
 		name  string
 		nodes []*node.Node
 		jobs  []*job.Job
-		want  map[uint64]ReuseKind // job → how it took the warm node w
-		cold  map[uint64]string    // job → the cold node it got
-		cool  []string
+		reuse map[uint64]ReuseKind // job → how it took the warm node w
+		plain map[uint64]string    // job → the node it got with a power cycle
 	}{
 		{
 			name:  "same user, kernel and image: reset, ahead of the cold node",
 			nodes: []*node.Node{idle("a"), warm("w", false)},
 			jobs:  []*job.Job{same(1, time.Minute)},
-			want:  map[uint64]ReuseKind{1: ReuseReset},
+			reuse: map[uint64]ReuseKind{1: ReuseReset},
 		},
 		{
-			name:  "another user never takes a warm node; it is cooled",
+			name:  "another user gets the warm node only through a power cycle",
 			nodes: []*node.Node{warm("w", true)},
-			jobs:  []*job.Job{with(same(1, time.Minute), func(j *job.Job) { j.UID = 1001 })},
-			cool:  []string{"w"},
+			jobs:  []*job.Job{with(same(1, time.Minute), bob)},
+			plain: map[uint64]string{1: "w"},
+		},
+		{
+			name:  "another user takes the cold node first",
+			nodes: []*node.Node{idle("a"), warm("w", true)},
+			jobs:  []*job.Job{with(same(1, time.Minute), bob)},
+			plain: map[uint64]string{1: "a"},
 		},
 		{
 			name:  "reuse = false forces a power cycle",
-			nodes: []*node.Node{idle("a"), warm("w", true)},
+			nodes: []*node.Node{warm("w", true)},
 			jobs:  []*job.Job{with(same(1, time.Minute), func(j *job.Job) { j.Spec.NoReuse = true })},
-			cold:  map[uint64]string{1: "a"},
-			cool:  []string{"w"},
+			plain: map[uint64]string{1: "w"},
 		},
 		{
 			name:  "another kernel: kexec where the node allows it",
 			nodes: []*node.Node{warm("w", true)},
 			jobs:  []*job.Job{with(same(1, time.Minute), func(j *job.Job) { j.Spec.Kernel = "k2" })},
-			want:  map[uint64]ReuseKind{1: ReuseKexec},
+			reuse: map[uint64]ReuseKind{1: ReuseKexec},
 		},
 		{
-			name:  "another command line without kexec: cold node",
-			nodes: []*node.Node{idle("a"), warm("w", false)},
-			jobs:  []*job.Job{with(same(1, time.Minute), func(j *job.Job) { j.Spec.Cmdline = "quiet" })},
-			cold:  map[uint64]string{1: "a"},
-			cool:  []string{"w"},
-		},
-		{
-			name:  "a higher-priority job of another user waits: no reuse behind it",
+			name:  "another command line without kexec: a power cycle",
 			nodes: []*node.Node{warm("w", false)},
-			jobs:  []*job.Job{with(pending(1, time.Hour), func(j *job.Job) { j.UID = 1001 }), same(2, time.Minute)},
-			cool:  []string{"w"},
+			jobs:  []*job.Job{with(same(1, time.Minute), func(j *job.Job) { j.Spec.Cmdline = "quiet" })},
+			plain: map[uint64]string{1: "w"},
+		},
+		{
+			name:  "a higher-priority job of another user goes first, with a power cycle",
+			nodes: []*node.Node{warm("w", false)},
+			jobs:  []*job.Job{with(pending(1, time.Hour), bob), same(2, time.Minute)},
+			plain: map[uint64]string{1: "w"},
+		},
+		{
+			name:  "of two warm nodes of the user, the one it can reset",
+			nodes: []*node.Node{with(warm("v", false), func(n *node.Node) { n.Warm.Image = "other" }), warm("w", false)},
+			jobs:  []*job.Job{same(1, time.Minute)},
+			reuse: map[uint64]ReuseKind{1: ReuseReset},
 		},
 		{
 			name:  "one warm node, two matching jobs: the older one",
 			nodes: []*node.Node{warm("w", false)},
 			jobs:  []*job.Job{same(2, time.Minute), same(1, time.Hour)},
-			want:  map[uint64]ReuseKind{1: ReuseReset},
+			reuse: map[uint64]ReuseKind{1: ReuseReset},
 		},
 		{
 			name:  "a drained warm node is never reused",
 			nodes: []*node.Node{with(warm("w", false), func(n *node.Node) { n.Drain = true })},
 			jobs:  []*job.Job{same(1, time.Minute)},
-			cool:  []string{"w"},
 		},
 	}
 	for _, tc := range tests {
 		for _, backfill := range []bool{true, false} {
 			t.Run(tc.name, func(t *testing.T) {
 				p := Schedule(&Snapshot{Now: t0, Nodes: tc.nodes, Jobs: tc.jobs}, testCfg(backfill))
-				got, cold := map[uint64]ReuseKind{}, map[uint64]string{}
+				reuse, plain := map[uint64]ReuseKind{}, map[uint64]string{}
 				for _, a := range p.Assignments {
 					if a.Reuse != "" {
 						if a.Node != "w" {
-							t.Errorf("job %d reuses %s, not the warm node", a.JobID, a.Node)
+							t.Errorf("job %d reuses %s, not the warm node w", a.JobID, a.Node)
 						}
-						got[a.JobID] = a.Reuse
+						reuse[a.JobID] = a.Reuse
 					} else {
-						if a.Node == "w" {
-							t.Errorf("job %d placed on the warm node without a reuse", a.JobID)
-						}
-						cold[a.JobID] = a.Node
+						plain[a.JobID] = a.Node
 					}
 				}
-				if !maps.Equal(got, tc.want) && (len(got) > 0 || len(tc.want) > 0) {
-					t.Errorf("reuses %v, want %v", got, tc.want)
+				if len(reuse)+len(tc.reuse) > 0 && !maps.Equal(reuse, tc.reuse) {
+					t.Errorf("reuses %v, want %v", reuse, tc.reuse)
 				}
-				if !maps.Equal(cold, tc.cold) && (len(cold) > 0 || len(tc.cold) > 0) {
-					t.Errorf("cold placements %v, want %v", cold, tc.cold)
-				}
-				if !slices.Equal(p.Cool, tc.cool) {
-					t.Errorf("cool %v, want %v", p.Cool, tc.cool)
+				if len(plain)+len(tc.plain) > 0 && !maps.Equal(plain, tc.plain) {
+					t.Errorf("power-cycled placements %v, want %v", plain, tc.plain)
 				}
 			})
 		}

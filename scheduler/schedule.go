@@ -49,7 +49,6 @@ type pass struct {
 	res     *reservation
 
 	placedEnd []time.Time // per node: when the job placed on it this pass ends
-	warm      []warmNode  // nodes kept on for the same user's next job (reuse.go)
 
 	// Energy budgets (energy.go): joules reserved by jobs placed this
 	// pass, by budget, and the reservation of the job consider last let
@@ -112,7 +111,6 @@ func newPass(s *Snapshot, cfg Config) *pass {
 	p.memSizes = slices.Compact(p.memSizes)
 	p.sigs = make(map[sigKey]int32, 64)
 	p.placedEnd = make([]time.Time, len(s.Nodes))
-	p.findWarm()
 	return p
 }
 
@@ -196,7 +194,6 @@ func (p *pass) run() {
 			p.spend(e)
 		}
 	}
-	p.cool()
 }
 
 // consider places e's job or returns why it waits. The cheap checks come
@@ -238,9 +235,6 @@ func (p *pass) consider(e *entry) job.Reason {
 			return r
 		}
 	}
-	if len(p.warm) > 0 && p.reuse(p.s.Jobs[e.j], si) {
-		return ""
-	}
 	fallback := ""
 	if len(p.s.Prefer) > 0 {
 		if pref, ok := p.s.Prefer[e.id]; ok {
@@ -254,7 +248,6 @@ func (p *pass) consider(e *entry) job.Reason {
 	if p.freeTotal > 0 && p.freeIn(si) > 0 && p.place(p.s.Jobs[e.j], si, "", fallback) {
 		return ""
 	}
-	p.closeWarm(si)
 	return p.block(e.id, si)
 }
 
@@ -334,6 +327,8 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 		return false
 	}
 	c := &p.classes[best]
+	p.warmFirst(c, j)
+	p.reuseFirst(c, j)
 	ni := c.free[c.next]
 	c.next++
 	p.freeTotal--
@@ -345,7 +340,7 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 		why = lead + "; " + why
 	}
 	p.plan.Assignments = append(p.plan.Assignments, Assignment{
-		JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil,
+		JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil, Reuse: ReuseOf(nd, j),
 	})
 	p.idx.started(j)
 	return true

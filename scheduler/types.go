@@ -116,6 +116,4 @@ type Plan struct {
 	Priority map[uint64]float64
 	// Reservation is the start time EASY backfill promised the top job, if any.
 	Reservation map[uint64]time.Time
-	// Cool lists the warm (IDLE-ON) nodes no job took: switch them off.
-	Cool []string
 }

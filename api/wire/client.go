@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -103,13 +104,29 @@ func (c *Client) do(ctx context.Context, req Request, body []byte) (Answer, stri
 	return a, rows, err
 }
 
+// Unanswered says what a connection bmcctld accepted and then closed
+// without a word most likely means: a connection cap (it answers every
+// request it reads, even with an error).
+func Unanswered(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("bmcctld closed the connection unanswered: too many connections are open (yours, or everyone's: bmcctld --api-max-conns-per-user, --api-max-conns); try again later: %w", err)
+	}
+	return nil
+}
+
 func exchange(conn net.Conn, msg []byte, listing bool) (Answer, string, error) {
 	if _, err := conn.Write(msg); err != nil {
+		if u := Unanswered(err); u != nil {
+			return Answer{}, "", u
+		}
 		return Answer{}, "", fmt.Errorf("bmcctld: %w", err)
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	a, err := ReadAnswer(br)
 	if err != nil {
+		if u := Unanswered(err); u != nil {
+			return Answer{}, "", u
+		}
 		return Answer{}, "", err
 	}
 	if a.Status/100 != 2 {

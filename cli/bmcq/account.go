@@ -19,6 +19,7 @@ type accountFlags struct {
 	shares                      int
 	coordinators                []string
 	limit                       string
+	jobs                        jobLimitFlags
 }
 
 func (af *accountFlags) bind(cmd *cobra.Command) {
@@ -29,6 +30,7 @@ func (af *accountFlags) bind(cmd *cobra.Command) {
 	fl.StringSliceVar(&af.coordinators, "coordinators", nil, "users who may hold, release and cancel its jobs and read its bills")
 	fl.StringVar(&af.limit, "energy-limit", "", `energy quota per period: "50" (kWh), "50kWh", "180MJ"; "none" removes it`)
 	fl.StringVar(&af.period, "period", "", `when the quota resets: a cron expression (default @monthly) or "none"`)
+	af.jobs.bind(cmd, "charging this account")
 }
 
 // apply sets on a the fields given on cmd's command line.
@@ -46,6 +48,7 @@ func (af *accountFlags) apply(cmd *cobra.Command, a *assoc.Account) error {
 	if fl.Changed("coordinators") {
 		a.Coordinators = af.coordinators
 	}
+	af.jobs.apply(cmd, &a.Jobs)
 	return applyLimit(cmd, af.limit, af.period, &a.Limit)
 }
 

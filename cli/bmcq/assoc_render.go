@@ -66,6 +66,7 @@ func RenderAccount(w io.Writer, as api.Associations, a assoc.Account) error {
 	line(w, "   Description=%s", orDash(a.Description))
 	line(w, "   Coordinators=%s", orDash(strings.Join(a.Coordinators, ",")))
 	line(w, "   EnergyLimit=%s Period=%s", limit, period)
+	line(w, "   MaxSubmitJobs=%s MaxJobs=%s", fmtCount(a.Jobs.MaxSubmitJobs, "-"), fmtCount(a.Jobs.MaxJobs, "-"))
 	line(w, "   Accounts=%s", orDash(strings.Join(below, ",")))
 	line(w, "   Users=%s", orDash(strings.Join(members, ",")))
 	return nil
@@ -95,7 +96,16 @@ func RenderUser(w io.Writer, as api.Associations, u assoc.User) error {
 	line(w, "   Accounts=%s", strings.Join(u.Accounts, ","))
 	line(w, "   Coordinates=%s", orDash(strings.Join(coord, ",")))
 	line(w, "   EnergyLimit=%s Period=%s", limit, period)
+	line(w, "   MaxSubmitJobs=%s MaxJobs=%s", fmtCount(u.Jobs.MaxSubmitJobs, "default"), fmtCount(u.Jobs.MaxJobs, "default"))
 	return nil
+}
+
+// fmtCount shows a job limit, or unset when it has none of its own.
+func fmtCount(n int, unset string) string {
+	if n == 0 {
+		return unset
+	}
+	return strconv.Itoa(n)
 }
 
 // RenderImport says what an import changed (or would).

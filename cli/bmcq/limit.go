@@ -72,3 +72,22 @@ func fmtLimit(l assoc.Limit) (string, string) {
 	}
 	return strconv.FormatFloat(l.EnergyKWh, 'g', -1, 64) + " kWh", l.PeriodSpec()
 }
+
+// jobLimitFlags are --max-submit-jobs and --max-jobs (sacctmgr's
+// MaxSubmitJobs and MaxJobs) on account and user add/modify.
+type jobLimitFlags struct{ maxSubmit, maxJobs int }
+
+func (jf *jobLimitFlags) bind(cmd *cobra.Command, whose string) {
+	cmd.Flags().IntVar(&jf.maxSubmit, "max-submit-jobs", 0, "jobs "+whose+" may have pending or running at once (0: no limit of its own)")
+	cmd.Flags().IntVar(&jf.maxJobs, "max-jobs", 0, "jobs "+whose+" may have running at once (0: no limit of its own)")
+}
+
+// apply sets l from the flags given.
+func (jf *jobLimitFlags) apply(cmd *cobra.Command, l *assoc.JobLimits) {
+	if cmd.Flags().Changed("max-submit-jobs") {
+		l.MaxSubmitJobs = jf.maxSubmit
+	}
+	if cmd.Flags().Changed("max-jobs") {
+		l.MaxJobs = jf.maxJobs
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +50,11 @@ func RenderNodes(w io.Writer, nodes []api.NodeInfo) error {
 		if n.Job != 0 {
 			jobID = fmt.Sprint(n.Job)
 		}
-		row(tw, n.Name, string(n.State), n.Arch, kind, strconv.Itoa(n.Cores), fmtBytes(n.Memory), pw, jobID, orDash(n.Reason))
+		state := n.State
+		if n.OffInSeconds > 0 {
+			state += " " + (time.Duration(n.OffInSeconds) * time.Second).String()
+		}
+		row(tw, n.Name, state, n.Arch, kind, strconv.Itoa(n.Cores), fmtBytes(n.Memory), pw, jobID, orDash(n.Reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

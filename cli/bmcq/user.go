@@ -16,6 +16,7 @@ import (
 type userFlags struct {
 	accounts, add, remove []string
 	def, limit, period    string
+	jobs                  jobLimitFlags
 }
 
 func (uf *userFlags) bind(cmd *cobra.Command, modify bool) {
@@ -24,6 +25,7 @@ func (uf *userFlags) bind(cmd *cobra.Command, modify bool) {
 	fl.StringVar(&uf.def, "default", "", "the account charged when a job names none (default: the first)")
 	fl.StringVar(&uf.limit, "energy-limit", "", `the user's own energy quota per period, whatever the account: "50" (kWh), "180MJ"; "none" removes it`)
 	fl.StringVar(&uf.period, "period", "", `when the quota resets: a cron expression (default @monthly) or "none"`)
+	uf.jobs.bind(cmd, "of this user (in place of bmcctld --max-submit-jobs, --max-jobs)")
 	if modify {
 		fl.StringSliceVar(&uf.add, "add-account", nil, "accounts to add to the user's")
 		fl.StringSliceVar(&uf.remove, "remove-account", nil, "accounts to take from the user's")
@@ -42,6 +44,7 @@ func (uf *userFlags) apply(cmd *cobra.Command, u *assoc.User) error {
 	} else if !slices.Contains(u.Accounts, u.DefaultAccount) {
 		u.DefaultAccount = "" // taken away: the first account left
 	}
+	uf.jobs.apply(cmd, &u.Jobs)
 	return applyLimit(cmd, uf.limit, uf.period, &u.Limit)
 }
 

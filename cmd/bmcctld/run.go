@@ -73,6 +73,8 @@ type flags struct {
 	memProfile     string
 	dhcp           dhcpFlags
 	backup         backupFlags
+	conns          connFlags
+	privateData    string
 	cfg            ctld.Config
 }
 
@@ -129,6 +131,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.dhcp.register(fl)
 	f.backup.register(fl)
 	fl.StringVar(&f.reuse, "reuse", string(ctld.ReuseSameUser), "same-user: a finished job's running machine goes to the same user's next job without a power cycle (reset, or kexec on nodes with kexec = true); never: power-cycle between jobs")
+	f.conns.register(fl)
+	fl.StringVar(&f.privateData, "private-data", "jobs,accounting", "what users may not see of others' jobs: jobs (all but id, name, user, state, node, reason), accounting (bills, power curves), both, or none")
+	lim := &f.cfg.Limits
+	fl.IntVar(&lim.MaxSubmitJobs, "max-submit-jobs", lim.MaxSubmitJobs, "jobs one user may have pending or running at once, array tasks each (0: no limit; bmcq user modify --max-submit-jobs for one user)")
+	fl.IntVar(&lim.MaxJobs, "max-jobs", lim.MaxJobs, "jobs of one user that may run at once (0: no limit)")
+	fl.IntVar(&lim.MaxArrayTasks, "max-array-size", lim.MaxArrayTasks, "tasks one array may have (at most 100000)")
 	fl.IntVar(&f.cfg.MaxBootAttempts, "max-boot-attempts", f.cfg.MaxBootAttempts, "boots tried before a job is BOOT_FAIL")
 	fl.DurationVar(&f.cfg.BootTimeout, "boot-timeout", 0, "power on → agent ready limit (default 4× the node's expected boot, ≥ 60s)")
 	fl.DurationVar(&f.cfg.SchedInterval, "sched-interval", f.cfg.SchedInterval, "longest gap between scheduling passes")
@@ -143,7 +151,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.Float64Var(&f.cfg.Scheduler.FairShareWeight, "fair-share-weight", f.cfg.Scheduler.FairShareWeight, "priority weight of the account's energy fair-share factor")
 	rc := &f.cfg.Reconcile
 	fl.DurationVar(&rc.Interval, "reconcile-interval", rc.Interval, "how often the reconciler compares each node and job with what it observes; also its first retry's wait")
-	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine may be on with no job before the reconciler switches it off")
+	fl.Var(&rc.IdleOff, "idle-off", "after a job: switch its machine off at once (immediate), keep it on (IDLE-ON) for its kind's boot energy ÷ idle power or until no waiting job fits it (breakeven), or keep it on until a job needs it (never)")
+	fl.DurationVar(&rc.IdleOffGrace, "idle-off-grace", rc.IdleOffGrace, "how long a machine found on that no job left on is held before the reconciler switches it off; also breakeven's hold for a kind without boot and idle figures")
 	fl.DurationVar(&rc.PowerSync, "power-sync-interval", rc.PowerSync, "how often the BMC of a machine without a job is asked for its power state")
 	fl.DurationVar(&rc.AgentTimeout, "agent-timeout", rc.AgentTimeout, "a running job whose node agent sends no heartbeat this long is NODE_FAIL and its machine switched off (0: never)")
 	fl.DurationVar(&rc.RetryMax, "retry-max", rc.RetryMax, "longest wait between the reconciler's retries (they double from --reconcile-interval)")
@@ -256,7 +265,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 			c.SecurityEvent(ev)
 		})
 	}
+	privacy, err := apiserver.ParsePrivacy(f.privateData)
+	if err != nil {
+		return err
+	}
 	srv := apiserver.NewServer(c, log, f.adminGroup, version)
+	srv.SetPrivacy(privacy)
 	srv.Handle("GET "+api.PathKernels, func(w http.ResponseWriter, r *http.Request, _ ctld.Identity) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(nodeLn.kernels(f))
@@ -265,10 +279,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ConnContext: apiserver.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := f.conns.apiServer(&http.Server{Handler: srv, ConnContext: apiserver.ConnContext})
+	srv.SetReadTimeout(f.conns.apiRead)
 	// One socket, two protocols: HTTP for the API, and the plain protocol
 	// that bmcsubmit and bmcq's queue table use to stay quick to start.
-	httpLn, plainLn := wire.Split(ln, 10*time.Second)
+	httpLn, plainLn := wire.Split(f.conns.api(ln, srv.Peer(), metrics.Registry), f.conns.apiRead)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
@@ -276,7 +291,8 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	g.Go(func() error { return serveUntil(gctx, httpSrv, httpLn) })
 	g.Go(func() error { return srv.ServeWire(gctx, plainLn) })
 	if nodeLn != nil {
-		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nodeLn.ln) })
+		nln := f.conns.node(nodeLn.ln, nodeLn.srv, metrics.Registry)
+		g.Go(func() error { return serveUntil(gctx, nodeLn.srv, nln) })
 	}
 	if nodeLn != nil && nodeLn.dhcp != nil {
 		g.Go(func() error { return nodeLn.dhcp.Serve(gctx, f.dhcp.iface, log, netMetrics.DHCP) })
