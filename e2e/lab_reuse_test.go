@@ -67,9 +67,6 @@ FOO = "bar"`))
 		if got := eventDetail(d2, job.Running); !strings.HasPrefix(got, "reset in") {
 			t.Errorf("second job's RUNNING: %q", got)
 		}
-		if slices.ContainsFunc(d1.Events, func(e job.Event) bool { return e.State == job.PoweringOff }) {
-			t.Errorf("first job powered its machine off: %v", d1.Events)
-		}
 		out1, _ := os.ReadFile(d1.Output)
 		out2, err := os.ReadFile(d2.Output)
 		if err != nil {
@@ -90,7 +87,7 @@ FOO = "bar"`))
 		}
 		n := l.nodeDetail(ctx, d1.Node)
 		acts := actions(n.Events)
-		for _, want := range []string{"kept_on", "reuse"} {
+		for _, want := range []string{"idle_on", "reuse"} {
 			if !slices.Contains(acts, want) {
 				t.Errorf("node events %v lack %s", acts, want)
 			}
