@@ -61,6 +61,17 @@ type Entry struct {
 	// show it apart and do not charge it. CreditReason says why.
 	Credited     bool
 	CreditReason string
+	// Meter names where the energy came from: bmc-sdr, dcmi,
+	// redfish-counter, redfish-watts, rapl-inband or model (Meter*).
+	Meter string
+	// SelfReported is set on energy the node itself reported (in-band
+	// RAPL): a job is root on its node, so it is billed at least
+	// FloorJoules, the kind's idle floor over the phase. Implausible is
+	// set when the counter cannot be right (frozen, or back without a
+	// wrap): the phase is billed from the floor.
+	SelfReported bool
+	Implausible  bool
+	FloorJoules  float64
 }
 
 // EntryPiece is the part of an entry priced under one tariff.
@@ -81,8 +92,14 @@ type BootUsage struct {
 	// them (the counter's wrap included).
 	Samples []Sample
 	Options Options
-	// RAPL says the counter readings are the node agent's RAPL counter.
-	RAPL bool
+	// RAPL says the counter readings are the node agent's RAPL counter:
+	// self-reported, billed at least FloorWatts (the kind's idle floor)
+	// over each phase.
+	RAPL       bool
+	FloorWatts float64
+	// Meter names the out-of-band meter of the node (Meter*); RAPL bills
+	// name MeterRAPL.
+	Meter string
 	// Tariffs price the energy; nil bills joules at no cost.
 	Tariffs *Tariffs
 	// Carbon gives the grams of CO2e of the energy; nil gives none.
@@ -103,7 +120,8 @@ type Bill struct {
 //     from boot to off), so a failed or interrupted boot is billed to its job;
 //   - energy that cannot be computed is billed as an estimated 0 J with the
 //     reason, never dropped silently;
-//   - counter phases of an in-band RAPL counter are named MethodRAPL.
+//   - counter phases of an in-band RAPL counter are named MethodRAPL, are
+//     self-reported, and bill at least the kind's idle floor (floor).
 func BillBoot(u BootUsage) Bill {
 	ph, ran, offPhase := PhasesOf(u.Events, u.End)
 	var problem string
@@ -126,19 +144,27 @@ func BillBoot(u BootUsage) Bill {
 		e := Entry{
 			Facts: u.Facts, Phase: p, Start: from, End: upto, Recorded: u.Now,
 			Joules: r.Joules, Duration: upto.Sub(from).Seconds(), Samples: r.Samples, Coverage: r.Coverage,
-			Method: r.Method, Estimated: r.Estimated, Reasons: r.Reasons,
+			Method: r.Method, Estimated: r.Estimated, Reasons: r.Reasons, Meter: u.Meter,
 		}
 		if u.RAPL && r.Method == MethodCounter {
 			e.Method = MethodRAPL
 		}
+		samples := u.Samples
+		if u.RAPL {
+			e.Meter = MeterRAPL
+		}
 		if problem != "" {
 			e.Estimated, e.Reasons, e.Method = true, []string{problem}, MethodNone
-		} else {
+		}
+		if u.RAPL {
+			samples = floor(&e, u)
+		}
+		if problem == "" || e.Joules > 0 {
 			if u.Tariffs != nil {
-				price(&e, u)
+				price(&e, u, samples)
 			}
 			if u.Carbon != nil {
-				weigh(&e, u)
+				weigh(&e, u, samples)
 			}
 		}
 		out.Entries = append(out.Entries, e)
@@ -147,8 +173,8 @@ func BillBoot(u BootUsage) Bill {
 }
 
 // price fills an entry's cost from the tariffs in force over its phase.
-func price(e *Entry, u BootUsage) {
-	cost, pieces, err := u.Tariffs.Price(u.Samples, e.Start, e.End, u.Options)
+func price(e *Entry, u BootUsage, samples []Sample) {
+	cost, pieces, err := u.Tariffs.Price(samples, e.Start, e.End, u.Options)
 	if err != nil {
 		e.Estimated = true
 		e.Reasons = append(e.Reasons, fmt.Sprintf("could not be priced: %v", err))
@@ -166,9 +192,9 @@ func price(e *Entry, u BootUsage) {
 
 // weigh fills an entry's grams of CO2e from the carbon intensity over its
 // phase.
-func weigh(e *Entry, u BootUsage) {
+func weigh(e *Entry, u BootUsage, samples []Sample) {
 	g, unk, err := u.Carbon.Grams(func(a, b time.Time) (Result, error) {
-		return Integrate(u.Samples, a, b, u.Options)
+		return Integrate(samples, a, b, u.Options)
 	}, e.Start, e.End)
 	if err != nil {
 		e.Reasons = append(e.Reasons, fmt.Sprintf("carbon not computed: %v", err))

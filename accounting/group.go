@@ -61,7 +61,7 @@ type Group struct {
 }
 
 // GroupKeys are what Group can sum by.
-var GroupKeys = []string{"arch", "kind", "image", "user", "account"}
+var GroupKeys = []string{"arch", "kind", "image", "user", "meter", "account"}
 
 // ErrGroupKey is returned for a key not in GroupKeys.
 var ErrGroupKey = errors.New("cannot group by this key")
@@ -78,11 +78,13 @@ func groupKey(by string) func(j *JobUsage) string {
 		return func(j *JobUsage) string { return j.User }
 	case "account":
 		return func(j *JobUsage) string { return j.Account }
+	case "meter":
+		return func(j *JobUsage) string { return j.Meter }
 	}
 	return nil
 }
 
-// GroupBy sums jobs per arch, kind, image, user or account (by, in any
+// GroupBy sums jobs per arch, kind, image, user, meter or account (by, in any
 // case), sorted by key. Each group's jobs are summed in their input order.
 func GroupBy(jobs []JobUsage, by string) ([]Group, error) {
 	key := groupKey(by)

@@ -2,6 +2,8 @@ package accounting
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
@@ -27,6 +29,14 @@ type JobSum struct {
 	// and phase.
 	Estimated bool
 	Reasons   []string
+	// Meter is the entries' meters, "+"-joined in order when they differ.
+	Meter                     string
+	SelfReported, Implausible bool
+	// CreditedJoules and CreditedCost are the credited entries' (the
+	// cluster pays them); Cost leaves them out. CreditReasons lists why.
+	CreditedJoules float64
+	CreditedCost   float64
+	CreditReasons  []string
 }
 
 // SumJob adds up one job's entries, given in ledger order (CompareEntries).
@@ -41,7 +51,20 @@ func SumJob(es []Entry) JobSum {
 	for _, e := range es {
 		boots[e.Boot] = true
 		j.Joules += e.Joules
-		j.Cost += e.Cost
+		if e.Credited {
+			j.CreditedJoules += e.Joules
+			j.CreditedCost += e.Cost
+			if !slices.Contains(j.CreditReasons, e.CreditReason) {
+				j.CreditReasons = append(j.CreditReasons, e.CreditReason)
+			}
+		} else {
+			j.Cost += e.Cost
+		}
+		if e.Meter != "" && !slices.Contains(strings.Split(j.Meter, "+"), e.Meter) {
+			j.Meter = strings.TrimPrefix(j.Meter+"+"+e.Meter, "+")
+		}
+		j.SelfReported = j.SelfReported || e.SelfReported
+		j.Implausible = j.Implausible || e.Implausible
 		j.CarbonGrams += e.CarbonGrams
 		switch e.Phase {
 		case Boot:
@@ -79,7 +102,7 @@ func SumJob(es []Entry) JobSum {
 func (s JobSum) Usage() JobUsage {
 	return JobUsage{
 		JobID: s.JobID, User: s.User, Account: s.Account, Completed: s.State == job.Completed, Arch: s.Arch,
-		Kind: s.Kind, Image: s.Image, Command: s.Command, Elapsed: s.Elapsed, RunSeconds: s.RunSeconds,
+		Kind: s.Kind, Image: s.Image, Command: s.Command, Meter: s.Meter, Elapsed: s.Elapsed, RunSeconds: s.RunSeconds,
 		EnergyJoules: s.Joules, BootJoules: s.BootJoules, RunJoules: s.RunJoules, OffJoules: s.OffJoules,
 		Cost: s.Cost, EnergyEstimated: s.Estimated,
 	}

@@ -15,6 +15,9 @@ type JobUsage struct {
 	Kind      string // machine kind
 	Image     string // the reference the job named
 	Command   string
+	// Meter is the job's meter (rapl-inband, dcmi, …): sums by meter
+	// keep in-band package energy apart from whole-machine energy.
+	Meter string
 	// Elapsed is power on to confirmed power off over all boots;
 	// RunSeconds is the command's own time.
 	Elapsed      float64

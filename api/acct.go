@@ -60,6 +60,14 @@ type LedgerEntry struct {
 	// node or the controller); CreditReason says why.
 	Credited     bool   `json:"credited,omitempty"`
 	CreditReason string `json:"credit_reason,omitempty"`
+	// Meter names where the energy came from: bmc-sdr, dcmi,
+	// redfish-counter, redfish-watts, rapl-inband or model. In-band
+	// energy is SelfReported and billed at least FloorJoules (the kind's
+	// idle floor × the phase); an Implausible counter is billed the floor.
+	Meter        string  `json:"meter,omitempty"`
+	SelfReported bool    `json:"self_reported,omitempty"`
+	Implausible  bool    `json:"implausible,omitempty"`
+	FloorJoules  float64 `json:"floor_joules,omitempty"`
 }
 
 // Piece is the part of a phase priced under one tariff.
@@ -103,9 +111,20 @@ type AcctJob struct {
 	Simulated       bool      `json:"simulated,omitempty"`
 	// Live is set while the job holds a powered node: the figures are the
 	// energy so far, and the last boot is not in the ledger yet.
-	Live        bool          `json:"live,omitempty"`
-	CarbonGrams float64       `json:"carbon_g,omitempty"`
-	Entries     []LedgerEntry `json:"entries,omitempty"`
+	Live        bool    `json:"live,omitempty"`
+	CarbonGrams float64 `json:"carbon_g,omitempty"`
+	// Meter is the meters of its entries, "+"-joined when they differ;
+	// SelfReported and Implausible are set when any entry is.
+	Meter        string `json:"meter,omitempty"`
+	SelfReported bool   `json:"self_reported,omitempty"`
+	Implausible  bool   `json:"implausible,omitempty"`
+	// CreditedJoules and CreditedCost are the part the cluster pays for
+	// (a failure of the node or the controller), CreditReasons why. Cost
+	// does not include them.
+	CreditedJoules float64       `json:"credited_joules,omitempty"`
+	CreditedCost   float64       `json:"credited_cost,omitempty"`
+	CreditReasons  []string      `json:"credit_reasons,omitempty"`
+	Entries        []LedgerEntry `json:"entries,omitempty"`
 }
 
 // AcctList answers GET /v1/acct.

@@ -58,15 +58,9 @@ func (s *Server) accountingRoutes() {
 	s.mux.HandleFunc("GET "+api.PathStatement, func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
 		q := api.StatementQuery{Account: v.Get("account"), Period: v.Get("period")}
-		for name, t := range map[string]*time.Time{"start": &q.Start, "end": &q.End} {
-			if x := v.Get(name); x != "" {
-				p, err := time.Parse(time.RFC3339Nano, x)
-				if err != nil {
-					WriteError(w, fmt.Errorf("%w: %s: %w", ctld.ErrInvalid, name, err))
-					return
-				}
-				*t = p
-			}
+		if err := queryTimes(r, map[string]*time.Time{"start": &q.Start, "end": &q.End}); err != nil {
+			WriteError(w, err)
+			return
 		}
 		st, err := s.c.Statement(s.identity(r), q)
 		answer(w, st, err)

@@ -60,7 +60,17 @@ func (s *Server) acct(w http.ResponseWriter, r *http.Request) {
 }
 
 // curve serves GET /v1/acct/{id}/curve.
-func (s *Server) curve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) curve(w http.ResponseWriter, r *http.Request) { byJobID(s, w, r, s.c.Curve) }
+
+// samples serves GET /v1/acct/{id}/samples.
+func (s *Server) samples(w http.ResponseWriter, r *http.Request) { byJobID(s, w, r, s.c.JobSamples) }
+
+// recompute serves GET /v1/acct/{id}/recompute.
+func (s *Server) recompute(w http.ResponseWriter, r *http.Request) { byJobID(s, w, r, s.c.Recompute) }
+
+// byJobID answers fn for the job id in the path, to whoever may read that
+// job's bill (--private-data).
+func byJobID[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(uint64) (T, error)) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
 		WriteError(w, fmt.Errorf("%w: %q is not a job id", ctld.ErrInvalid, r.PathValue("id")))
@@ -70,10 +80,33 @@ func (s *Server) curve(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	cv, err := s.c.Curve(id)
-	if err != nil {
+	out, err := fn(id)
+	answer(w, out, err)
+}
+
+// balance answers each node's energy balance over ?start=&end= (RFC 3339;
+// either may be left out).
+func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
+	var from, to time.Time
+	if err := queryTimes(r, map[string]*time.Time{"start": &from, "end": &to}); err != nil {
 		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, cv)
+	b, err := s.c.Balance(from, to)
+	answer(w, b, err)
+}
+
+// queryTimes reads the named RFC 3339 times of a request's query; a name
+// left out leaves its time zero.
+func queryTimes(r *http.Request, ts map[string]*time.Time) error {
+	for name, t := range ts {
+		if x := r.URL.Query().Get(name); x != "" {
+			p, err := time.Parse(time.RFC3339Nano, x)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ctld.ErrInvalid, name, err)
+			}
+			*t = p
+		}
+	}
+	return nil
 }

@@ -80,6 +80,9 @@ type Jobs interface {
 	NodeAction(who ctld.Identity, name, action, reason string) error
 	Acct(f ctld.AcctFilter) (api.AcctList, error)
 	Curve(id uint64) (api.PowerCurve, error)
+	Balance(from, to time.Time) (api.Balance, error)
+	JobSamples(id uint64) (api.JobSamples, error)
+	Recompute(id uint64) (api.Recompute, error)
 	// Coordinates reports whether user coordinates account (or one above
 	// it): they see its jobs whole.
 	Coordinates(user, account string) bool
@@ -118,6 +121,9 @@ func NewServer(c Controller, log *slog.Logger, adminGroup, version string) *Serv
 	s.mux.HandleFunc("POST "+api.PathNodes+"/{name}/{action}", s.nodeAct)
 	s.mux.HandleFunc("GET "+api.PathAcct, s.acct)
 	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/curve", s.curve)
+	s.mux.HandleFunc("GET "+api.PathBalance, s.balance)
+	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/samples", s.samples)
+	s.mux.HandleFunc("GET "+api.PathAcct+"/{id}/recompute", s.recompute)
 	s.accountingRoutes()
 	return s
 }

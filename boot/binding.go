@@ -71,23 +71,46 @@ func remoteAddr(r *http.Request) netip.Addr {
 // saw for an on-link IP address (its ARP table); ok is false when it has none.
 type NeighbourFunc func(netip.Addr) (mac net.HardwareAddr, ok bool)
 
-// fromNode reports whether r comes from the boot's node: from its address
+// source is what the boot's binding says of a request's origin.
+type source int
+
+const (
+	fromTheNode source = iota
+	fromElsewhere
+	// fromUnresolved: the request came from the node's address, but the
+	// controller's kernel has no resolved link-layer address for it (no
+	// ARP entry, or one incomplete or failed: a booting node's NIC misses
+	// ARP probes while its driver comes up). Not a conflict, not served:
+	// answering it makes the kernel resolve the address, and a retry
+	// is checked against the MAC it finds.
+	fromUnresolved
+)
+
+// fromNode tells whether r comes from the boot's node: from its address
 // and, when the server knows the neighbours (Config.Neighbour), from its MAC
 // too, so a neighbour that only took the node's IP address is told apart.
 // An unbound boot (no address) accepts every source.
-func (s *Server) fromNode(st *bootState, r *http.Request) bool {
+func (s *Server) fromNode(st *bootState, r *http.Request) source {
 	if !st.b.Address.IsValid() {
-		return true
+		return fromTheNode
 	}
 	if remoteAddr(r) != st.b.Address {
-		return false
+		return fromElsewhere
 	}
 	if s.cfg.Neighbour == nil || st.b.MAC == "" {
-		return true
+		return fromTheNode
 	}
-	mac, ok := s.cfg.Neighbour(st.b.Address)
-	return ok && mac.String() == st.b.MAC
+	switch mac, ok := s.cfg.Neighbour(st.b.Address); {
+	case !ok:
+		return fromUnresolved
+	case mac.String() != st.b.MAC:
+		return fromElsewhere
+	}
+	return fromTheNode
 }
+
+// unresolvedReason answers a request the binding could not yet check.
+const unresolvedReason = "the node's link-layer address is not resolved yet; retry"
 
 // abortLocked revokes every token of the boot and marks it aborted; it
 // reports false when it already was, so one boot raises one abort.

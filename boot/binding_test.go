@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bmc-sched/bmc/agent/proto"
@@ -207,7 +208,9 @@ func TestBindingChecksTheNeighboursMAC(t *testing.T) {
 	}{
 		{"the node's own MAC", "52:54:00:00:00:02", []int{200, 200, 200, 204}},
 		{"a spoofer's MAC", "52:54:00:00:00:01", []int{200, 403, 403, 403}},
-		{"no ARP entry", "", []int{200, 403, 403, 403}},
+		// Unresolved: nothing is served (the script is the no-job one,
+		// the rest 503), nothing is aborted; see TestBindingWaitsForARP.
+		{"no ARP entry", "", []int{200, 503, 503, 503}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -225,5 +228,31 @@ func TestBindingChecksTheNeighboursMAC(t *testing.T) {
 				t.Errorf("codes = %v, want %v", got, tt.codes)
 			}
 		})
+	}
+}
+
+// A request from the node's address while the controller's ARP table has
+// no resolved entry for it (the NIC missed probes while its driver came up)
+// is neither served nor a conflict: once the entry resolves to the node's
+// MAC the same boot goes on, every token intact.
+func TestBindingWaitsForARP(t *testing.T) {
+	e := newEnv(t)
+	var resolved atomic.Bool
+	e.srv.cfg.Neighbour = func(a netip.Addr) (net.HardwareAddr, bool) {
+		if a != netip.MustParseAddr(victimIP) || !resolved.Load() {
+			return nil, false
+		}
+		m, _ := net.ParseMAC("52:54:00:00:00:02")
+		return m, true
+	}
+	req := e.req(9, 1, "node2", "52:54:00:00:00:02")
+	req.Address = netip.MustParseAddr(victimIP)
+	b := e.prepare(req)
+	if got := e.boot(victimIP, b); !equalInts(got, []int{200, 503, 503, 503}) {
+		t.Errorf("unresolved: codes = %v, want [200 503 503 503]", got)
+	}
+	resolved.Store(true)
+	if got := e.boot(victimIP, b); !equalInts(got, []int{200, 200, 200, 204}) {
+		t.Errorf("resolved: codes = %v, want [200 200 200 204]: the boot was spent or aborted", got)
 	}
 }

@@ -72,8 +72,10 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request, route, rawM
 		reason = "no prepared boot"
 	case st.aborted:
 		reason = "boot aborted"
-	case !s.fromNode(st, r):
+	case s.fromNode(st, r) == fromElsewhere:
 		reason, kind = "asked from another address", ConflictScriptForeign
+	case s.fromNode(st, r) == fromUnresolved:
+		reason = unresolvedReason
 	case st.b.Loader != loader:
 		reason = "node boots with " + st.b.Loader
 	case st.scriptServed:

@@ -289,11 +289,17 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	var b *Boot
 	var path string
 	var stolen *bootState
-	if t != nil && !s.fromNode(t.boot, r) {
-		if s.abortLocked(t.boot) {
-			stolen = t.boot
+	status := http.StatusForbidden
+	if t != nil {
+		switch s.fromNode(t.boot, r) {
+		case fromElsewhere:
+			if s.abortLocked(t.boot) {
+				stolen = t.boot
+			}
+			t, reason = nil, "token presented from another address"
+		case fromUnresolved:
+			t, reason, status = nil, unresolvedReason, http.StatusServiceUnavailable
 		}
-		t, reason = nil, "token presented from another address"
 	}
 	if t != nil {
 		t.used = true // spent as the transfer starts: a copy of the URL is worth nothing
@@ -308,7 +314,7 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 		s.conflict(stolen, r, ConflictTokenForeign, route)
 	}
 	if t == nil {
-		s.refuse(w, r, http.StatusForbidden, route, reason, "token", fp, "file", want.String())
+		s.refuse(w, r, status, route, reason, "token", fp, "file", want.String())
 		return
 	}
 	f, err := os.Open(path)
@@ -338,11 +344,17 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *bootState)) h
 		s.mu.Lock()
 		t, reason := s.lookupLocked(tok, kindAgent, now)
 		var st, stolen *bootState
-		if t != nil && !s.fromNode(t.boot, r) {
-			if s.abortLocked(t.boot) {
-				stolen = t.boot
+		status := http.StatusForbidden
+		if t != nil {
+			switch s.fromNode(t.boot, r) {
+			case fromElsewhere:
+				if s.abortLocked(t.boot) {
+					stolen = t.boot
+				}
+				t, reason = nil, "token presented from another address"
+			case fromUnresolved:
+				t, reason, status = nil, unresolvedReason, http.StatusServiceUnavailable
 			}
-			t, reason = nil, "token presented from another address"
 		}
 		if t != nil {
 			t.expires = now.Add(s.ttl)
@@ -353,7 +365,7 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *bootState)) h
 			s.conflict(stolen, r, ConflictTokenForeign, route)
 		}
 		if t == nil {
-			s.refuse(w, r, http.StatusForbidden, route, reason, "token", fingerprint(tok))
+			s.refuse(w, r, status, route, reason, "token", fingerprint(tok))
 			return
 		}
 		h(w, r, st)

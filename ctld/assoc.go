@@ -54,8 +54,7 @@ func (c *Controller) loadAccounting() (*acctState, error) {
 			return err
 		}
 		return tx.ForEachLedgerEntry(func(e *store.LedgerEntry) error {
-			a.addBill(billedEntry{Account: e.Account, User: e.User, Kind: e.Kind, Phase: accounting.Phase(e.Phase),
-				End: e.End, Joules: e.Joules, Seconds: e.Duration}, c.halfLife())
+			a.addBill(c.billedOf(e), c.halfLife())
 			return nil
 		})
 	})

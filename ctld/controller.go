@@ -91,7 +91,15 @@ type nodeRT struct {
 	power power.State
 	watts *float64
 	rec   nodeRec // what the reconciler knows and plans for it
-	warm  *warmRT // IDLE-ON after a job: the session a reuse takes over (reuse.go)
+	// onWhy says why the machine may be on with no job (an
+	// accounting.Reason*, e.g. a power-on that failed); cleared once it
+	// is seen off.
+	onWhy     string
+	bmc       node.BMC // as configured: names the meter (metering.go)
+	sim       bool
+	idleWatts float64       // the floor of self-reported bills (idleFloor)
+	poke      chan struct{} // wakes the meter loop (setPower)
+	warm      *warmRT       // IDLE-ON after a job: the session a reuse takes over (reuse.go)
 }
 
 type lifecycle struct {
@@ -157,7 +165,7 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		if _, dup := c.nodes[n.Name]; dup {
 			return nil, fmt.Errorf("node %s configured twice", n.Name)
 		}
-		c.nodes[n.Name] = &nodeRT{Node: n, m: nm.Machine, power: power.Unknown}
+		c.nodes[n.Name] = &nodeRT{Node: n, m: nm.Machine, power: power.Unknown, bmc: n.BMC, sim: nm.Machine.Simulated(), idleWatts: n.IdleWatts, poke: make(chan struct{}, 1)}
 		c.names = append(c.names, n.Name)
 	}
 	sort.Strings(c.names)
@@ -182,9 +190,13 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 // picks them up.
 func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
+	if err := c.loadMeters(); err != nil {
+		return fmt.Errorf("load the nodes' metered energy: %w", err)
+	}
 	c.mu.Lock()
 	c.reconcileJobsLocked(job.CauseRecovery)
 	c.mu.Unlock()
+	c.startMetering(ctx)
 	c.runGroup.Add(1)
 	go func() {
 		defer c.runGroup.Done()
@@ -244,7 +256,7 @@ func (c *Controller) powerError(name string, err error) {
 func (c *Controller) setPower(name string, st power.State) {
 	c.mu.Lock()
 	if n, ok := c.nodes[name]; ok {
-		n.power = st
+		n.setPower(st)
 	}
 	c.mu.Unlock()
 }

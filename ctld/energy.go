@@ -27,6 +27,18 @@ type EnergyConfig struct {
 	MaxGapIntervals int
 	// Tariffs prices energy; nil bills joules at no cost.
 	Tariffs *accounting.Tariffs
+	// SampleRetention is how long a billed boot's raw readings are kept
+	// (compacted) for disputes; 0 = DefaultSampleRetention.
+	SampleRetention time.Duration
+	// StandbyInterval is how often a node with no job (off, or on and
+	// idle) is read for the unbilled ledger; 0 = 5 × PowerInterval.
+	StandbyInterval time.Duration
+	// Failures says who pays for a boot that failed through the node or
+	// the controller; "" = accounting.FailuresCluster.
+	Failures accounting.FailurePolicy
+	// OverheadAccount is the account credited failures count to (quotas,
+	// fair share); "" = "overhead".
+	OverheadAccount string
 	// Carbon is the carbon-intensity schedule from the tariff file (its
 	// windows); hourly values imported later join it (carbon.go). Nil:
 	// only imported values, if any.
@@ -38,6 +50,16 @@ func (e EnergyConfig) interval() time.Duration {
 		return time.Second
 	}
 	return e.PowerInterval
+}
+
+// DefaultSampleRetention keeps billed samples 90 days.
+const DefaultSampleRetention = 90 * 24 * time.Hour
+
+func (e EnergyConfig) retention() time.Duration {
+	if e.SampleRetention <= 0 {
+		return DefaultSampleRetention
+	}
+	return e.SampleRetention
 }
 
 func (e EnergyConfig) flushEvery() time.Duration {
@@ -63,10 +85,14 @@ type energyState struct {
 	recs map[string]*recording // by node
 	base map[string]baseline   // by node: read before a boot's recording starts
 	used map[string]float64    // joules billed by account
+	// meters are the nodes' metered totals and unbilled stretches
+	// (metering.go).
+	meters map[string]*nodeMeter
+	swept  time.Time // the last sweep of old samples (retention.go); reconciler only
 }
 
 func newEnergyState() *energyState {
-	return &energyState{recs: map[string]*recording{}, base: map[string]baseline{}, used: map[string]float64{}}
+	return &energyState{recs: map[string]*recording{}, base: map[string]baseline{}, used: map[string]float64{}, meters: map[string]*nodeMeter{}}
 }
 
 // powered reports whether a job in state s has its node switched on (or
@@ -83,7 +109,7 @@ func powered(s job.State) bool {
 func (c *Controller) loadEnergy() error {
 	return c.st.View(func(tx *store.Tx) error {
 		return tx.ForEachLedgerEntry(func(e *store.LedgerEntry) error {
-			c.en.used[e.Account] += e.Joules
+			c.en.used[c.chargedAccount(e.Account, e.Credited)] += e.Joules
 			return nil
 		})
 	})
@@ -102,14 +128,18 @@ func (c *Controller) billEnd(j *job.Job, at time.Time) time.Time {
 	return at
 }
 
-// energyAfterLocked follows a committed transition: sampling starts when
+// energyAfterLocked follows a committed transition made at: sampling starts when
 // the node is switched on for the job, stops once the job left it, and the
 // billed energy counts towards the quotas and the fair share (quota.go).
-func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry) {
+func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry, at time.Time) {
 	if old != nil && powered(old.State) && !powered(j.State) {
 		c.stopRecordingLocked(old.Node, old.ID, old.Boot)
+		if len(billed) > 0 {
+			c.meterBillEndedLocked(old.Node, billed)
+		}
 	}
 	if powered(j.State) && (old == nil || !powered(old.State)) {
+		c.meterBillStartsLocked(j.Node, at)
 		c.startRecordingLocked(j)
 	}
 	if len(billed) == 0 {

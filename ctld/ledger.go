@@ -21,7 +21,35 @@ type billedEntry struct {
 	End     time.Time
 	Joules  float64
 	Seconds float64
+	// Credited energy is the cluster's (a failure of the node or the
+	// controller): it counts to the overhead account, not the job's.
+	Credited bool
 }
+
+// billedOf is what a ledger entry adds to the quotas and the fair share:
+// a credited entry counts to the overhead account and no user.
+func (c *Controller) billedOf(e *store.LedgerEntry) billedEntry {
+	b := billedEntry{Account: e.Account, User: e.User, Kind: e.Kind, Phase: accounting.Phase(e.Phase),
+		End: e.End, Joules: e.Joules, Seconds: e.Duration, Credited: e.Credited}
+	if e.Credited {
+		b.Account, b.User = c.chargedAccount(e.Account, true), ""
+	}
+	return b
+}
+
+// chargedAccount is the account a billed entry's energy counts to.
+func (c *Controller) chargedAccount(account string, credited bool) string {
+	if !credited {
+		return account
+	}
+	if c.cfg.Energy.OverheadAccount != "" {
+		return c.cfg.Energy.OverheadAccount
+	}
+	return DefaultOverheadAccount
+}
+
+// DefaultOverheadAccount is the account credited failures count to.
+const DefaultOverheadAccount = "overhead"
 
 // billTx writes the ledger entries of the boot that old ends, in the same
 // transaction as the transition that takes the job off its powered node:
@@ -29,12 +57,16 @@ type billedEntry struct {
 // boot after a restart. accounting.BillBoot computes them from what this
 // gathers: the event log, the boot's samples (store and memory) and the job
 // and node facts. Entries are never rewritten: a boot already billed is left
-// alone, so nothing is billed twice. Once billed, the boot's raw samples
-// give way to a down-sampled power curve.
+// alone, so nothing is billed twice. Once billed, the boot gets a
+// down-sampled power curve, and its raw samples are compacted and kept for
+// the samples' retention.
+//
+// A boot that failed through the node or the controller (nodeFault: the
+// step put the node DOWN) is credited under the failure policy.
 //
 // Only a store error fails the transition: energy that cannot be computed
 // is billed as an estimated zero with the reason, never silently.
-func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]billedEntry, error) {
+func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event, nodeFault bool) ([]billedEntry, error) {
 	if old == nil || !powered(old.State) || powered(j.State) || tx.Billed(old.ID, old.Boot) {
 		return nil, nil
 	}
@@ -42,13 +74,17 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 	if err != nil {
 		return nil, err
 	}
+	credit := c.failures().Credit(j.State, ev.Reason, nodeFault)
 	var out []billedEntry
 	for i := range b.Entries {
 		e := &b.Entries[i]
+		if credit != "" {
+			e.Credited, e.CreditReason = true, credit
+		}
 		if err := tx.PutLedgerEntry(storeEntry(e)); err != nil {
 			return nil, err
 		}
-		out = append(out, billedEntry{Account: e.Account, User: e.User, Kind: e.Kind, Phase: e.Phase, End: e.End, Joules: e.Joules, Seconds: e.Duration})
+		out = append(out, c.billedOf(storeEntry(e)))
 	}
 	for _, qe := range c.quotaEventsLocked(out, ev) {
 		if err := tx.AddEvent(old.ID, qe); err != nil {
@@ -61,7 +97,12 @@ func (c *Controller) billTx(tx *store.Tx, old, j *job.Job, ev job.Event) ([]bill
 			return nil, err
 		}
 	}
-	if err := tx.DropSamples(old.Node, old.ID, old.Boot); err != nil {
+	// The raw readings stay, compacted (every window's energy unchanged),
+	// for disputes (bmcq acct --samples, --recompute) until the retention
+	// sweep drops them.
+	chunk := store.SampleChunk{Node: old.Node, Job: old.ID, Boot: old.Boot, Samples: storeSamples(accounting.Compact(bs.samples, bs.opt)),
+		RAPL: bs.rapl, CounterMax: bs.opt.CounterMax}
+	if err := tx.ReplaceBootSamples(&chunk); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -75,15 +116,45 @@ func (c *Controller) computeBill(tx *store.Tx, j *job.Job, facts accounting.Fact
 	if err != nil {
 		return accounting.Bill{}, bootSamples{}, err
 	}
+	return c.billFrom(tx, j, facts, events, end)
+}
+
+// billFrom bills the latest boot in events of j's node and boot up to end.
+func (c *Controller) billFrom(tx *store.Tx, j *job.Job, facts accounting.Facts, events []job.Event, end time.Time) (accounting.Bill, bootSamples, error) {
 	bs, err := c.samplesTx(tx, j.Node, j.ID, j.Boot)
 	if err != nil {
 		return accounting.Bill{}, bootSamples{}, err
 	}
-	b := accounting.BillBoot(accounting.BootUsage{
+	u := accounting.BootUsage{
 		Facts: facts, Events: events, End: end, Samples: bs.samples, Options: bs.opt, RAPL: bs.rapl,
 		Tariffs: c.cfg.Energy.Tariffs, Carbon: c.carbon(), Now: c.clk.Now(),
-	})
+	}
+	if rt, ok := c.nodes[j.Node]; ok {
+		u.FloorWatts = rt.idleFloor()
+		if len(bs.samples) > 0 {
+			u.Meter = rt.meterName(bs.samples[len(bs.samples)-1])
+		}
+	}
+	b := accounting.BillBoot(u)
 	return b, bs, nil
+}
+
+// failures is the failure billing policy in force.
+func (c *Controller) failures() accounting.FailurePolicy {
+	if c.cfg.Energy.Failures == "" {
+		return accounting.FailuresCluster
+	}
+	return c.cfg.Energy.Failures
+}
+
+// idleFloor is the least a job billed from self-reported readings pays per
+// second on this node: the nodes file's idle_watts, else the simulator's
+// idle draw. Both are fixed at start, so no lock is needed.
+func (rt *nodeRT) idleFloor() float64 {
+	if rt.idleWatts > 0 {
+		return rt.idleWatts
+	}
+	return rt.bmc.SimIdleWatts
 }
 
 // factsLocked gathers what every ledger entry of j's boot says about the

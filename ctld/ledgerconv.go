@@ -21,6 +21,7 @@ func storeEntry(e *accounting.Entry) *store.LedgerEntry {
 		Method: string(e.Method), Tariff: e.Tariff, Currency: e.Currency, Cost: e.Cost,
 		Estimated: e.Estimated, Reasons: e.Reasons, Recorded: e.Recorded,
 		CarbonGrams: e.CarbonGrams, CarbonUnknownJ: e.CarbonUnknownJ, Credited: e.Credited, CreditReason: e.CreditReason,
+		Meter: e.Meter, SelfReported: e.SelfReported, Implausible: e.Implausible, FloorJoules: e.FloorJoules,
 	}
 	for _, p := range e.Pieces {
 		out.Pieces = append(out.Pieces, store.LedgerPiece(p))
@@ -39,6 +40,7 @@ func entryFromStore(e *store.LedgerEntry) accounting.Entry {
 		Samples: e.Samples, Coverage: e.Coverage, Method: accounting.Method(e.Method), Tariff: e.Tariff,
 		Currency: e.Currency, Cost: e.Cost, Estimated: e.Estimated, Reasons: e.Reasons, Recorded: e.Recorded,
 		CarbonGrams: e.CarbonGrams, CarbonUnknownJ: e.CarbonUnknownJ, Credited: e.Credited, CreditReason: e.CreditReason,
+		Meter: e.Meter, SelfReported: e.SelfReported, Implausible: e.Implausible, FloorJoules: e.FloorJoules,
 	}
 	for _, p := range e.Pieces {
 		out.Pieces = append(out.Pieces, accounting.EntryPiece(p))
@@ -55,6 +57,7 @@ func apiEntry(e *accounting.Entry, live bool) api.LedgerEntry {
 		Currency: e.Currency, Cost: e.Cost, EnergyEstimated: e.Estimated, Reasons: e.Reasons,
 		Simulated: e.Simulated, Recorded: e.Recorded, Live: live,
 		CarbonGrams: e.CarbonGrams, Credited: e.Credited, CreditReason: e.CreditReason,
+		Meter: e.Meter, SelfReported: e.SelfReported, Implausible: e.Implausible, FloorJoules: e.FloorJoules,
 	}
 	for _, p := range e.Pieces {
 		out.Pieces = append(out.Pieces, api.Piece(p))
@@ -74,7 +77,8 @@ func acctJob(s accounting.JobSum, state job.State) api.AcctJob {
 		Boots: s.Boots, Start: s.Start, End: s.End, Elapsed: s.Elapsed, RunSeconds: s.RunSeconds,
 		EnergyJoules: s.Joules, BootJoules: s.BootJoules, RunJoules: s.RunJoules, OffJoules: s.OffJoules,
 		Cost: s.Cost, Currency: s.Currency, EnergyEstimated: s.Estimated, Reasons: s.Reasons, Simulated: s.Simulated,
-		CarbonGrams: s.CarbonGrams,
+		CarbonGrams: s.CarbonGrams, Meter: s.Meter, SelfReported: s.SelfReported, Implausible: s.Implausible,
+		CreditedJoules: s.CreditedJoules, CreditedCost: s.CreditedCost, CreditReasons: s.CreditReasons,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/joboutput"
 	"github.com/bmc-sched/bmc/machine"
@@ -258,6 +259,10 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 			c.powerError(j.Node, err)
 			log.Warn("power on failed", "err", err)
 			m.Finish(j)
+			// The machine may have come on: the boot's bill ends on a reading
+			// taken now, and what it draws from then on is unbilled.
+			c.sampleFinal(ctx, j.Node)
+			c.mayBeOn(j.Node, accounting.ReasonPowerOnFailed)
 			// The machine may have come on all the same: the reconciler
 			// switches off a node that is on with no job.
 			reason := fmt.Sprintf("BMC power on: %v", err)
@@ -421,6 +426,11 @@ func (c *Controller) powerOffConfirm(ctx context.Context, name string, m machine
 	if err := m.PowerOff(pctx); err != nil {
 		if errors.Is(context.Cause(pctx), errPowerOffTimeout) {
 			err = fmt.Errorf("%w: %w", errPowerOffTimeout, err)
+		}
+		// The boot's bill ends on a reading taken now; the machine stays
+		// on, and what it draws from here is unbilled (power-off-failed).
+		if ctx.Err() == nil {
+			c.sampleFinal(context.WithoutCancel(ctx), name)
 		}
 		return err
 	}

@@ -203,7 +203,9 @@ func (c *Controller) Nodes() []api.NodeInfo {
 		if rt.power != power.Unknown {
 			in.Power = string(rt.power)
 		}
-		in.Watts = rt.watts
+		if rt.power != power.Off {
+			in.Watts = rt.watts // an off machine shows no watts
+		}
 		if n.State == node.IdleOn && !n.WarmUntil.IsZero() {
 			in.WarmUntil = n.WarmUntil
 			in.OffInSeconds = max(1, int64(n.WarmUntil.Sub(c.clk.Now()).Seconds()))

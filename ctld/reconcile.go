@@ -156,6 +156,7 @@ func (c *Controller) reconcile(ctx context.Context) {
 		c.checkAgentsLocked()
 		c.queueProbesLocked()
 		c.mu.Unlock()
+		c.sweepSamples()
 		select {
 		case <-ctx.Done():
 			return

@@ -45,7 +45,6 @@ func ParseReusePolicy(s string) (ReusePolicy, error) {
 const (
 	ActReuse       = "reuse"      // a job took the machine the previous one left on
 	ActReuseFail   = "reuse_fail" // the reset or kexec failed: power-cycled instead
-	ReasonReuseGap = "reuse-gap"  // why the machine was on between two jobs, unbilled
 )
 
 // warmRT is a warm node's open session to its agent.

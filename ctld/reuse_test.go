@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/power"
@@ -88,8 +89,8 @@ func TestReuseSameUserResetsWithoutAPowerCycle(t *testing.T) {
 		}
 	}
 	for _, e := range h.nodeEvents(first.Node) {
-		if e.Action == ActIdleOn && e.Job == ids[0] && !strings.Contains(e.Detail, ReasonReuseGap) {
-			t.Errorf("idle_on event %q does not name %s", e.Detail, ReasonReuseGap)
+		if e.Action == ActIdleOn && e.Job == ids[0] && !strings.Contains(e.Detail, accounting.ReasonReuseGap) {
+			t.Errorf("idle_on event %q does not name %s", e.Detail, accounting.ReasonReuseGap)
 		}
 	}
 	h.until("the node to be off and idle", func() bool {

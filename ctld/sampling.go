@@ -125,10 +125,12 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 	if !ok {
 		return
 	}
+	meter := c.nodes[r.node].meterName(s)
 	c.en.mu.Lock()
 	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
 		r.samples = append(r.samples, s)
 	}
+	c.meterFeed(r.node, meter, s, true, "", true)
 	c.en.mu.Unlock()
 }
 
@@ -159,8 +161,8 @@ func (c *Controller) readMeter(ctx context.Context, node string, id uint64, m ma
 	}
 	w := rd.Watts
 	c.mu.Lock()
-	if n, ok := c.nodes[node]; ok {
-		n.watts = &w
+	if n, ok := c.nodes[node]; ok && n.power != power.Off {
+		n.watts = &w // an off machine shows no watts (bmcq nodes)
 	}
 	c.mu.Unlock()
 	return accounting.Sample(rd), true
@@ -182,9 +184,15 @@ func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m machine.
 	if !ok {
 		return
 	}
+	// The node is still off and free of the boot: the stretch up to this
+	// reading is not the job's.
+	rt := c.nodes[j.Node]
+	c.mu.RLock()
 	c.en.mu.Lock()
 	c.en.base[j.Node] = baseline{job: j.ID, boot: j.Boot, s: s}
+	c.feedUnbilledLocked(j.Node, rt, s)
 	c.en.mu.Unlock()
+	c.mu.RUnlock()
 }
 
 // hasMeter reports whether m reads power out of band (its BMC). A
@@ -231,19 +239,47 @@ func (c *Controller) AgentEnergy(r machine.EnergyReading) {
 	}
 }
 
-// sampleFinal notes that node was just confirmed off and takes the reading
-// that closes its powered stretch, so the power-off phase ends there, on a
-// measurement.
+// sampleFinal notes that node was just confirmed off (or its power-on
+// failed) and takes the reading that closes its powered stretch, so the
+// boot's last phase ends there, on a measurement. A BMC's reading describes
+// the past (power.DatedMeter): the one read now is dated up to Latency
+// before offAt, so it reads on, for at most Latency, until a reading
+// describes offAt itself; otherwise the phase's last second(s) would hold
+// the machine's on power while it was off.
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	c.en.mu.Lock()
 	r := c.en.recs[node]
+	var offAt time.Time
 	if r != nil {
-		r.offAt = c.clk.Now()
+		offAt = c.clk.Now()
+		r.offAt = offAt
 	}
 	c.en.mu.Unlock()
-	if r != nil {
+	if r == nil {
+		return
+	}
+	c.sample(ctx, r)
+	dm, ok := r.m.(power.DatedMeter)
+	if !ok || dm.Latency() <= 0 {
+		return
+	}
+	step := max(c.cfg.Energy.interval()/4, 100*time.Millisecond)
+	for deadline := offAt.Add(dm.Latency()); !c.covered(r, offAt) && c.clk.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.clk.After(min(step, deadline.Sub(c.clk.Now()))):
+		}
 		c.sample(ctx, r)
 	}
+}
+
+// covered reports whether r holds a reading dated at or after t.
+func (c *Controller) covered(r *recording, t time.Time) bool {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	n := len(r.samples)
+	return n > 0 && !r.samples[n-1].Time.Before(t)
 }
 
 // flushIfDue writes r's new samples to the store when the first one is

@@ -70,10 +70,23 @@ func (c *Controller) Statement(who Identity, q api.StatementQuery) (api.Statemen
 
 // unbilledEnergy is the cluster's energy in [from, to) that no job was
 // billed for (idle machines on, failed power-offs, aborted boots, the
-// controller down), shown apart on statements. It is not recorded yet:
-// nil, which statements show as "not recorded". The energy-conservation
-// work (issue 11) fills it from its per-node balance.
-func (c *Controller) unbilledEnergy(from, to time.Time) *api.Unbilled { return nil }
+// controller down, credited failures, standby), by reason, from the nodes'
+// balances (balance.go). Nil when it cannot be read: "not recorded".
+func (c *Controller) unbilledEnergy(from, to time.Time) *api.Unbilled {
+	b, err := c.Balance(from, to)
+	if err != nil {
+		c.log.Warn("statement without the cluster's unbilled energy", "err", err)
+		return nil
+	}
+	out := &api.Unbilled{Joules: b.Total.UnbilledJoules + b.Total.StandbyJoules, Reasons: map[string]float64{}}
+	for r, j := range b.Total.UnbilledByReason {
+		out.Reasons[r] = j
+	}
+	if b.Total.StandbyJoules > 0 {
+		out.Reasons[accounting.ReasonStandby] = b.Total.StandbyJoules
+	}
+	return out
+}
 
 // statementPeriod reads a statement's period: "2026-11" (a month),
 // "2026-11-25" (a day) or "2026" (a year) in the site's zone, or Start and

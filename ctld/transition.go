@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
 	"github.com/bmc-sched/bmc/scheduler"
@@ -157,7 +158,7 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 				st.nodeEv = c.warmNodeLocked(&n, j.User, now)
 				st.nodeEv.Job = s.id
 				if n.Warm = s.node.warm; n.Warm != nil {
-					st.nodeEv.Detail = joinDetail(st.nodeEv.Detail, fmt.Sprintf("its system kept for a reuse by the same user's next job; unbilled until a job starts (%s)", ReasonReuseGap))
+					st.nodeEv.Detail = joinDetail(st.nodeEv.Detail, fmt.Sprintf("its system kept for a reuse by the same user's next job; unbilled until a job starts (%s)", accounting.ReasonReuseGap))
 				}
 			default:
 				n.State = node.Idle
@@ -212,7 +213,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				return err
 			}
 			var err error
-			billed[i], err = c.billTx(tx, old, j, ev)
+			billed[i], err = c.billTx(tx, old, j, ev, s.node.op == nodeDown)
 			if err != nil {
 				return err
 			}
@@ -234,7 +235,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 				c.nodes[s.n.Name].rec.faulted(c.clk.Now().Add(c.cfg.Reconcile.Interval))
 			}
 		}
-		c.energyAfterLocked(s.old, s.j, billed[i])
+		c.energyAfterLocked(s.old, s.j, billed[i], s.ev.Time)
 		if s.next != nil {
 			c.publishLocked(nil, s.next)
 			c.log.Info("recurring job: next run queued", "job", s.j.ID, "next", s.next.ID, "begin", s.next.Spec.Begin)

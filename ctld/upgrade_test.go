@@ -59,8 +59,8 @@ func TestSchema1StateFileBillsAsBefore(t *testing.T) {
 	if run.Joules < 3400 || !run.EnergyEstimated || !strings.Contains(strings.Join(run.Reasons, " "), "reset") {
 		t.Errorf("job 6 run phase: %.1f J, estimated %v %q; want the ~3,440 J stored before the stop, and the reset said", run.Joules, run.EnergyEstimated, run.Reasons)
 	}
-	if n := h.rawChunks(); n != 0 {
-		t.Errorf("%d raw chunks left once job 6 is billed", n)
+	if n := h.rawChunks(); n != 1 {
+		t.Errorf("%d raw chunks once job 6 is billed; want its boot's readings kept in one compacted chunk", n)
 	}
 	if st := h.job(7).State; st != job.Held {
 		t.Errorf("held job is %s", st)

@@ -65,7 +65,7 @@ func TestAcctThroughTheBinaries(t *testing.T) {
 		t.Errorf("bmcq acct table: %s %s", table.stdout, table.stderr)
 	}
 	csv := d.run(0, dir, "bmcq", "acct", "--csv", "-u", "nobody")
-	if csv.code != 0 || strings.TrimSpace(csv.stdout) != "JobID,JobName,User,Account,State,Node,Kind,Elapsed,BootJ,RunJ,OffJ,EnergyJ,Cost,Est" {
+	if csv.code != 0 || strings.TrimSpace(csv.stdout) != "JobID,JobName,User,Account,State,Node,Kind,Elapsed,BootJ,RunJ,OffJ,EnergyJ,Meter,Cost,Est" {
 		t.Errorf("csv for a user with no jobs: %q %s", csv.stdout, csv.stderr)
 	}
 	cmp := d.run(0, dir, "bmcq", "acct", "--compare")

@@ -163,21 +163,24 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 		errPct := 100 * (a.EnergyJoules - truth) / truth
 		t.Logf("job %s (%s): billed %.1f J (boot %.1f, run %.1f over %.1fs, off %.1f), truth %.1f J over %.1fs (truth.csv at 1 Hz: %.1f J): error %+.2f %%; estimated=%v %v",
 			id, a.Name, a.EnergyJoules, a.BootJoules, a.RunJoules, a.RunSeconds, a.OffJoules, truth, a.Elapsed, coarse, errPct, a.EnergyEstimated, a.Reasons)
-		// The goal is ±1 % from 60 s and ±3 % below. Since the
-		// lab's BMC sensor is a degraded view of the truth (a 1 s mean,
-		// updated each second, 250 ms late), a 1 Hz reader of it misses
-		// that goal by its power-on lag: it sees standby for ~1.75 s while
-		// the machine draws its boot power (−1.3 … −1.4 % measured on jobs
-		// of 66–72 s). These bounds catch regressions beyond that miss;
-		// bench/energy measures the paths against the goal, and
-		// docs/accounting.md says what would close the gap.
-		// On the lab's bridge (boots ~4 s shorter than on slirp, so these jobs
-		// are 60–70 s) two runs measured −1.77 / +2.10 % and −2.18 / +1.10 %
-		// (heavy / light): the degraded sensor's edge misses land either side,
-		// up to ~2.2 %. 3 % still catches a lost or doubled second of a phase.
-		limit := 4.0
+		// The goal: ±1 % from 60 s, ±3 % below. The lab's BMC sensor
+		// is a degraded view of the truth (a 1 s mean, published each
+		// second, 250 ms late): undated, a 1 Hz reader of it billed these
+		// jobs −1.3 … −2.2 % (it shows standby for ~1.75 s while the
+		// machine draws its boot power). The nodes file now tells bmcctld
+		// the sensor's window, period and lag, and its meter dates each
+		// reading at the middle of the window it describes; bench/energy's
+		// 60 s cells (a load step mid-run) then bill +0.02 % mean. Here
+		// the heavy job (one steady load) measured -1.30 % on 2026-12-02
+		// (the light one -0.47 %): not explained yet; the likely cause is
+		// the sensor's 4 W steps, which read a steady load between two
+		// steps as the same step every second. Until that is shown or
+		// fixed the bound is 2 %, not the 1 %: it still catches a
+		// lost lag correction (-1.3 ... -2.2 % more) or a lost or doubled
+		// second.
+		limit := 3.0
 		if a.End.Sub(a.Start) >= time.Minute {
-			limit = 3
+			limit = 2
 		}
 		if math.Abs(errPct) > limit {
 			t.Errorf("job %s billed %.1f J over %s, ground truth %.1f J: %+.2f %% (limit %.0f %%)", id, a.EnergyJoules, a.End.Sub(a.Start), truth, errPct, limit)

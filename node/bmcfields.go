@@ -88,6 +88,7 @@ func (fs fields) bmc(c *Config) {
 	if c.BMC.SimPeakWatts != 0 && c.BMC.SimPeakWatts < c.BMC.SimIdleWatts {
 		fs.bad("bmc.sim_peak_watts", fmt.Sprintf("%v is below sim_idle_watts %v", c.BMC.SimPeakWatts, c.BMC.SimIdleWatts))
 	}
+	fs.powerMeter(&c.BMC)
 
 	switch c.BMC.Protocol {
 	case ProtoIPMI, ProtoRedfish, ProtoAMT:

@@ -31,7 +31,10 @@ type Config struct {
 	// BootJoules and IdleWatts are what one boot of this machine costs and
 	// what it draws on with nothing to do: the starting values of the
 	// break-even idle time (bmcctld --idle-off breakeven) until the ledger
-	// has measured boots of the machine's kind. 0: not given.
+	// has measured boots of the machine's kind. IdleWatts is also the
+	// floor of in-band (self-reported) bills: such a job pays at least
+	// IdleWatts × its time (sim nodes: the simulator's idle watts). 0: not
+	// given.
 	BootJoules float64 `json:"boot_joules,omitempty"`
 	IdleWatts  float64 `json:"idle_watts,omitempty"`
 	BMC        BMC     `json:"bmc"`
@@ -56,6 +59,15 @@ type BMC struct {
 	CipherSuite  string `json:"cipher_suite,omitempty"` // IPMI lanplus -C
 	PowerSensor  string `json:"power_sensor,omitempty"` // SDR sensor name with watts
 	Insecure     bool   `json:"insecure,omitempty"`     // Redfish: skip TLS verification
+	// PowerMeter is MeterAuto (or empty) to read the protocol's meter, or
+	// MeterNone to bill the node without its BMC's readings.
+	PowerMeter string `json:"power_meter,omitempty"`
+	// A BMC's power reading describes the past: the mean over PowerWindow,
+	// published every PowerPeriod, visible PowerLag after its window ended.
+	// The meter dates each reading by them (power/bmc); zero = now.
+	PowerWindow time.Duration `json:"power_window,omitempty"`
+	PowerPeriod time.Duration `json:"power_period,omitempty"`
+	PowerLag    time.Duration `json:"power_lag,omitempty"`
 	// Sim machines only: model values, not measurements.
 	SimIdleWatts float64 `json:"sim_idle_watts,omitempty"`
 	SimPeakWatts float64 `json:"sim_peak_watts,omitempty"`

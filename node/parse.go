@@ -69,7 +69,8 @@ var (
 	nodeKeys = []string{"address", "arch", "bmc", "boot", "boot_joules", "cores", "expected_boot", "features", "idle_watts", "kexec", "kind",
 		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
-		"power_sensor", "protocol", "sim_idle_watts", "sim_peak_watts", "user"}
+		"power_lag", "power_meter", "power_period", "power_sensor", "power_window", "protocol",
+		"sim_idle_watts", "sim_peak_watts", "user"}
 	// perNode keys make no sense as a default: they must differ per machine.
 	perNode = map[string]bool{"name": true, "mac": true, "address": true}
 )

@@ -49,6 +49,16 @@ type Meter interface {
 	PowerReading(ctx context.Context) (Reading, error)
 }
 
+// DatedMeter is a Meter whose readings describe the past (a BMC's reading
+// is a mean over a window it published late): each Reading.Time is up to
+// Latency before the read. A sampler that wants the readings to cover an
+// instant, such as a confirmed power-off, reads until one is dated after
+// it, for at most Latency.
+type DatedMeter interface {
+	Meter
+	Latency() time.Duration
+}
+
 // Driver is what the controller needs of every machine's BMC.
 type Driver interface {
 	Setter

@@ -72,6 +72,14 @@ type LedgerEntry struct {
 	CarbonUnknownJ float64 `json:"carbon_unknown_j,omitempty"`
 	Credited       bool    `json:"credited,omitempty"`
 	CreditReason   string  `json:"credit_reason,omitempty"`
+	// Schema 5: the meter the energy came from (bmc-sdr, dcmi,
+	// redfish-counter, redfish-watts, rapl-inband, model); in-band
+	// readings are self-reported, a counter that cannot be right is
+	// implausible, and either is billed at least FloorJoules.
+	Meter        string  `json:"meter,omitempty"`
+	SelfReported bool    `json:"self_reported,omitempty"`
+	Implausible  bool    `json:"implausible,omitempty"`
+	FloorJoules  float64 `json:"floor_joules,omitempty"`
 }
 
 // LedgerPiece is the part of an entry priced under one tariff.

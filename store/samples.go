@@ -129,3 +129,48 @@ func (t *Tx) ForEachSampleChunk(fn func(*SampleChunk) error) error {
 		return fn(c)
 	})
 }
+
+// ReplaceBootSamples puts c in place of every stored chunk of its boot: the
+// compacted readings of a billed boot, kept for disputes (AppendSamples
+// takes nothing once the boot is billed; this is how its readings stay).
+func (t *Tx) ReplaceBootSamples(c *SampleChunk) error {
+	if err := t.DropSamples(c.Node, c.Job, c.Boot); err != nil {
+		return err
+	}
+	if len(c.Samples) == 0 {
+		return nil
+	}
+	p, err := samplePrefix(c.Node, c.Job, c.Boot)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("power samples of job %d: encode: %w", c.Job, err)
+	}
+	return t.tx.Bucket(bucketSamples).Put(binary.BigEndian.AppendUint64(p, uint64(c.Samples[0].Time.UnixNano())), v)
+}
+
+// DropBilledSamplesBefore deletes the chunks of billed boots whose first
+// reading is before cutoff (the samples' retention), and says how many.
+func (t *Tx) DropBilledSamplesBefore(cutoff time.Time) (int, error) {
+	var drop [][]byte
+	c := t.tx.Bucket(bucketSamples).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i <= 0 || len(k) != i+1+24 {
+			return 0, fmt.Errorf("power samples key %x: not node, job, boot and time", k)
+		}
+		first := time.Unix(0, int64(binary.BigEndian.Uint64(k[i+17:])))
+		if first.Before(cutoff) && t.Billed(binary.BigEndian.Uint64(k[i+1:]), binary.BigEndian.Uint64(k[i+9:])) {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
+	b := t.tx.Bucket(bucketSamples)
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}

@@ -129,3 +129,51 @@ func TestCurvesByJob(t *testing.T) {
 		t.Errorf("Curves(3) = %v, %v", got, err)
 	}
 }
+
+func TestReplaceAndRetainBilledSamples(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	old, recent := t0.Add(-100*24*time.Hour), t0
+	err := s.Update(func(tx *Tx) error {
+		for _, c := range []*SampleChunk{
+			{Node: "n1", Job: 1, Boot: 1, Samples: []Sample{{Time: old, Watts: 1}}},
+			{Node: "n1", Job: 1, Boot: 1, Samples: []Sample{{Time: old.Add(time.Second), Watts: 2}}},
+			{Node: "n1", Job: 2, Boot: 1, Samples: []Sample{{Time: recent, Watts: 3}}},
+			{Node: "n1", Job: 3, Boot: 1, Samples: []Sample{{Time: old, Watts: 4}}}, // not billed: kept
+		} {
+			if err := tx.AppendSamples(c); err != nil {
+				return err
+			}
+		}
+		for _, id := range []uint64{1, 2} {
+			if err := tx.PutLedgerEntry(entry(id, 1, PhaseRun, 1)); err != nil {
+				return err
+			}
+		}
+		// Job 1's two chunks become one.
+		return tx.ReplaceBootSamples(&SampleChunk{Node: "n1", Job: 1, Boot: 1, Samples: []Sample{{Time: old, Watts: 1}, {Time: old.Add(time.Second), Watts: 2}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) error {
+		chunks, err := tx.BootSamples("n1", 1, 1)
+		if err != nil || len(chunks) != 1 || len(chunks[0].Samples) != 2 {
+			t.Errorf("job 1 after the replace: %+v %v", chunks, err)
+		}
+		return nil
+	})
+	var n int
+	if err := s.Update(func(tx *Tx) (err error) {
+		n, err = tx.DropBilledSamplesBefore(t0.Add(-90 * 24 * time.Hour))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	left := map[uint64]int{}
+	s.View(func(tx *Tx) error {
+		return tx.ForEachSampleChunk(func(c *SampleChunk) error { left[c.Job]++; return nil })
+	})
+	if n != 1 || left[1] != 0 || left[2] != 1 || left[3] != 1 {
+		t.Errorf("dropped %d; left %v; want job 1's old billed chunk gone, the recent and the unbilled kept", n, left)
+	}
+}

@@ -18,7 +18,9 @@ import (
 //	3  node_events: each node's history (node_events.go).
 //	4  associations (accounts, users) and imported carbon intensities
 //	   (carbon); ledger entries may carry carbon and credit fields.
-const SchemaVersion = 4
+//	5  unbilled (energy no job was billed for, with its reason) and meter
+//	   (each node's metered total); ledger entries name their meter.
+const SchemaVersion = 5
 
 var (
 	bucketMeta     = []byte("meta")
@@ -31,6 +33,8 @@ var (
 	bucketAccounts = []byte("accounts")
 	bucketUsers    = []byte("users")
 	bucketCarbon   = []byte("carbon")
+	bucketUnbilled = []byte("unbilled")
+	bucketMeter    = []byte("meter")
 	keySchema      = []byte("schema")
 )
 
@@ -74,4 +78,5 @@ var upgrades = []func(tx *bolt.Tx) error{
 	upgradeV2,
 	addNodeEventsBucket, // node_events.go
 	upgradeV4,           // upgrade_v4.go
+	upgradeV5,           // upgrade_v5.go
 }

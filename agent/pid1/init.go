@@ -183,6 +183,9 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, cfg, nil, fmt.Errorf("bmcinit: %w", err)
 	}
+	if err := mountFstabFile(log, Fstab); err != nil {
+		return nil, cfg, nil, err
+	}
 
 	// The DHCP library polls getrandom(GRND_NONBLOCK) in a busy loop until
 	// the kernel's CRNG is seeded, which on an early-boot VM without
@@ -379,10 +382,17 @@ func fetchRootfs(ctx context.Context, log *slog.Logger, api *agent.API, cfg prot
 	return nil
 }
 
-// serve sends heartbeats until the controller powers the node off.
+// serve sends heartbeats until the controller powers the node off: every
+// HeartbeatSeconds, and also at once when the job's command ends, so a
+// node billed in-band has a RAPL reading at its run's end (the controller
+// powers the node off right after; the start has the Ready heartbeat's).
+// Not at the start: the boot before the first reading is extrapolated from
+// the first two readings' rate, which wants them a heartbeat apart.
 func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cfg proto.Config) {
 	t := time.NewTicker(time.Duration(cfg.HeartbeatSeconds) * time.Second)
 	defer t.Stop()
+	poll := time.NewTicker(statusPoll)
+	defer poll.Stop()
 	failures := 0
 	// The range is fixed by the hardware; read once.
 	energyMax := ReadEnergy(RAPLMaxRange)
@@ -405,7 +415,25 @@ func serve(ctx context.Context, log *slog.Logger, n *node, srv *agent.Server, cf
 			log.Info("heartbeat back", "after_failures", failures)
 			failures = 0
 		}
-		<-t.C
+		waitBeat(t.C, poll.C, func() bool { r, _ := srv.Status(); return running && !r })
+	}
+}
+
+// statusPoll is how often serve looks whether the job's command ended.
+const statusPoll = 200 * time.Millisecond
+
+// waitBeat returns at the next beat, or at a poll where changed says the
+// job's command ended.
+func waitBeat(beat, poll <-chan time.Time, changed func() bool) {
+	for {
+		select {
+		case <-beat:
+			return
+		case <-poll:
+			if changed() {
+				return
+			}
+		}
 	}
 }
 

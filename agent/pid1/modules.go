@@ -24,25 +24,41 @@ var ErrModule = errors.New("bmcinit: module")
 // try to leave /lib/modules are refused.
 func ParseModulesOrder(r io.Reader) ([]string, error) {
 	var mods []string
+	err := eachLine(r, ErrModule, "modules.order", func(n int, line string) error {
+		clean := filepath.Clean(line)
+		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsRune(line, 0) {
+			return fmt.Errorf("%w: modules.order line %d: %q leaves /lib/modules", ErrModule, n, line)
+		}
+		if !strings.HasSuffix(clean, ".ko") && !strings.HasSuffix(clean, ".ko.xz") && !strings.HasSuffix(clean, ".ko.zst") && !strings.HasSuffix(clean, ".ko.gz") {
+			return fmt.Errorf("%w: modules.order line %d: %q is not a .ko file", ErrModule, n, line)
+		}
+		mods = append(mods, clean)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mods, nil
+}
+
+// eachLine calls f with each line of a config file the initrd holds, and
+// its number, trimmed; blank lines and #comments are skipped. f's errors
+// come back as they are, a read error wrapped in kind with the file's name.
+func eachLine(r io.Reader, kind error, name string, f func(n int, line string) error) error {
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		clean := filepath.Clean(line)
-		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsRune(line, 0) {
-			return nil, fmt.Errorf("%w: modules.order line %d: %q leaves /lib/modules", ErrModule, n, line)
+		if err := f(n, line); err != nil {
+			return err
 		}
-		if !strings.HasSuffix(clean, ".ko") && !strings.HasSuffix(clean, ".ko.xz") && !strings.HasSuffix(clean, ".ko.zst") && !strings.HasSuffix(clean, ".ko.gz") {
-			return nil, fmt.Errorf("%w: modules.order line %d: %q is not a .ko file", ErrModule, n, line)
-		}
-		mods = append(mods, clean)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: read modules.order: %w", ErrModule, err)
+		return fmt.Errorf("%w: read %s: %w", kind, name, err)
 	}
-	return mods, nil
+	return nil
 }
 
 // loadModule inserts one module with finit_module(2). Compressed modules are

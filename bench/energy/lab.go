@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,17 +42,6 @@ func parsePaths(s string) ([]path, error) {
 	return out, nil
 }
 
-// measurable says whether the lab can meter this path at all.
-func (p path) measurable() bool { return p != pathRAPL }
-
-// why is the reason a path has no figures.
-func (p path) why() string {
-	if p == pathRAPL {
-		return "no powercap in a TCG guest: RAPL is not emulated (docs/vlab.md)"
-	}
-	return ""
-}
-
 // labArgs are the scripts/vlab up arguments and environment of a path's lab.
 func (p path) labArgs() (args, env []string) {
 	switch p {
@@ -59,35 +49,115 @@ func (p path) labArgs() (args, env []string) {
 		return []string{"--redfish", "1"}, []string{"VLAB_REDFISH_COUNTER=on"}
 	case pathRedfishWatts:
 		return []string{"--redfish", "1"}, []string{"VLAB_REDFISH_COUNTER=off"}
+	case pathRAPL:
+		return []string{"--rapl", "1"}, nil
 	}
 	return nil, nil
+}
+
+// truth is what a path's bill is compared with: the machine's wall energy,
+// or for RAPL the CPU package's, all a RAPL counter measures (a RAPL bill is
+// a lower bound of the wall energy, never summed with it).
+func (p path) truth() (file, name string) {
+	if p == pathRAPL {
+		return "package_joules", "package"
+	}
+	return "energy_joules", "wall"
 }
 
 // result is one job's bill against the truth.
 type result struct {
 	path    path
 	length  time.Duration
+	id      uint64
+	start   time.Time // power-on
+	end     time.Time // power-off confirmed
 	billed  float64
 	truth   float64
 	window  time.Duration
 	methods string // the ledger's method per phase, boot/run/off
 	est     bool
 	err     string // the job did not complete or bill
+	// runBilled and runTruth are the run phase alone: what the meter path
+	// measures once the job runs, apart from the boot (which an in-band
+	// meter cannot see). runTruth is 0 when unknown.
+	runBilled, runTruth float64
+	stalled             bool // not compared: errHostStalled
 }
 
 func (r result) errPct() float64 { return 100 * (r.billed - r.truth) / r.truth }
 
-// measurePath runs every length's jobs on a fresh one-node lab for p.
-func measurePath(ctx context.Context, cfg config, p path, log io.Writer) ([]result, error) {
-	if !p.measurable() {
-		return nil, nil
+func (r result) runErrPct() float64 { return 100 * (r.runBilled - r.runTruth) / r.runTruth }
+
+// A gap in the truth counter (written at 50 Hz) longer than truthGap is the
+// host frozen (the machine this lab runs on paused: 0.5-1.3 s often, once
+// 11.5 s, in every lab at once): the model's monotonic clock did not run,
+// so its truth stood still while the wall clock the bill uses went on (a
+// 1.3 s freeze is +2.4 % on a 10 s job). A job is not compared when its
+// window's freezes add up to more than maxStallShare of it: they could move
+// its error by more than half the tightest goal (1 %).
+const (
+	truthGap      = 300 * time.Millisecond
+	maxStallShare = 0.005
+)
+
+// errHostStalled marks a job whose window holds such a gap.
+var errHostStalled = errors.New("the host stalled")
+
+// compare fills r's bill from a's ledger and its truth from rows, the
+// truth counter's values in time order.
+func (r *result) compare(a api.AcctJob, rows []truthRow) error {
+	at := func(t time.Time) (float64, bool) { return interpolate(rows, t) }
+	var stalled, longest time.Duration
+	var at0 time.Time
+	for i := 1; i < len(rows); i++ {
+		if g := rows[i].t.Sub(rows[i-1].t); g > truthGap && rows[i].t.After(a.Start) && rows[i-1].t.Before(a.End) {
+			stalled += g
+			if g > longest {
+				longest, at0 = g, rows[i-1].t
+			}
+		}
 	}
+	if w := a.End.Sub(a.Start); w > 0 && stalled.Seconds() > maxStallShare*w.Seconds() {
+		r.stalled = true
+		return fmt.Errorf("%w: no truth for %.1fs of the %.0fs window (longest %.1fs from %s)", errHostStalled,
+			stalled.Seconds(), w.Seconds(), longest.Seconds(), at0.Format(time.RFC3339))
+	}
+	var ms []string
+	for _, e := range a.Entries {
+		ms = append(ms, e.Method)
+	}
+	r.id, r.start, r.end = a.ID, a.Start, a.End
+	r.methods, r.billed, r.est, r.window = strings.Join(ms, "/"), a.EnergyJoules, a.EnergyEstimated, a.End.Sub(a.Start)
+	t0, ok0 := at(a.Start)
+	t1, ok1 := at(a.End)
+	if !ok0 || !ok1 {
+		return fmt.Errorf("the truth does not cover %s..%s", a.Start, a.End)
+	}
+	r.truth = t1 - t0
+	for _, e := range a.Entries {
+		if e.Phase != "run" {
+			continue
+		}
+		s, okS := at(e.Start)
+		f, okE := at(e.End)
+		if okS && okE && f > s {
+			r.runBilled, r.runTruth = e.Joules, f-s
+		}
+	}
+	return nil
+}
+
+// measurePath runs every length's jobs on a fresh one-node lab for p whose
+// ports start at pb.
+func measurePath(ctx context.Context, cfg config, p path, pb int, log io.Writer) ([]result, error) {
 	dir := filepath.Join(cfg.dir, string(p))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	extra, env := p.labArgs()
-	pb := cfg.portBase
+	env = append(env, "BMCCTLD="+filepath.Join(cfg.bin, "bmcctld"), "VLAB_METER="+filepath.Join(cfg.bin, "vlab-meter"),
+		"VLAB_REDFISH="+filepath.Join(cfg.bin, "vlab-redfish"), "VLAB_BMCCTLD_ARGS=--boot-timeout "+cfg.bootTimeout.String())
 	up := append([]string{"up", "1", "--dir", dir, "--port-base", strconv.Itoa(pb),
 		"--node-port", strconv.Itoa(pb + 2), "--metrics-port", strconv.Itoa(pb + 3),
 		"--ssh-base", strconv.Itoa(pb + 4)}, extra...)
@@ -101,14 +171,25 @@ func measurePath(ctx context.Context, cfg config, p path, log io.Writer) ([]resu
 			fmt.Fprintf(log, "energy: %s: vlab down: %v\n%s", p, err, out)
 		}
 	}()
-	truth := recordTruth(filepath.Join(dir, "node1", "energy_joules"))
+	tf, _ := p.truth()
+	truth := recordTruth(filepath.Join(dir, "node1", tf))
 	defer truth.stop()
+	var tr *tracer
+	if cfg.trace != "" {
+		tr = newTracer(cfg.trace, p, dir, truth)
+		defer tr.stop()
+	}
 	c := api.NewClient(filepath.Join(dir, "bmcctld.sock"))
 	var out []result
 	for _, l := range cfg.lengths {
-		for k := 0; k < cfg.jobs; k++ {
-			r, err := runJob(ctx, c, dir, l, truth)
+		for k := 0; k < cfg.jobsOf(l); k++ {
+			r, err := runJob(ctx, c, cfg, dir, l, truth)
 			r.path, r.length = p, l
+			if tr != nil && r.id != 0 { // billed: kept even when not compared, for -retable
+				if terr := tr.write(ctx, c, r, k+1); terr != nil {
+					fmt.Fprintf(log, "energy: %s: trace: %v\n", p, terr)
+				}
+			}
 			if err != nil {
 				r.err = err.Error()
 			}
@@ -146,7 +227,7 @@ func command(d time.Duration) string {
 
 // runJob submits one job, waits for it to end and compares its bill with
 // the truth over its power-on → power-off window.
-func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, truth *truthLog) (result, error) {
+func runJob(ctx context.Context, c *api.Client, cfg config, dir string, l time.Duration, truth *truthLog) (result, error) {
 	var r result
 	jobFile := filepath.Join(dir, "bench-job.toml")
 	spec := fmt.Sprintf("name = \"bench-%s\"\nimage = \"oci:%s/images/busybox\"\ntime_limit = \"%d:00\"\ncommand = %q\n",
@@ -154,7 +235,7 @@ func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, tru
 	if err := os.WriteFile(jobFile, []byte(spec), 0o644); err != nil {
 		return r, err
 	}
-	sub := exec.CommandContext(ctx, filepath.Join(dir, "bin", "bmcsubmit"), "--parsable", jobFile)
+	sub := exec.CommandContext(ctx, filepath.Join(cfg.bin, "bmcsubmit"), "--parsable", jobFile)
 	sub.Dir = dir
 	sub.Env = append(os.Environ(), "BMC_SOCKET="+filepath.Join(dir, "bmcctld.sock"))
 	var so, se bytes.Buffer
@@ -183,11 +264,6 @@ func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, tru
 		return r, fmt.Errorf("acct %s: %v (%d jobs)", id, err, len(list.Jobs))
 	}
 	a := list.Jobs[0]
-	var ms []string
-	for _, e := range a.Entries {
-		ms = append(ms, e.Method)
-	}
-	r.methods, r.billed, r.est, r.window = strings.Join(ms, "/"), a.EnergyJoules, a.EnergyEstimated, a.End.Sub(a.Start)
 	// The truth file is rewritten at 50 Hz: wait until it covers the end.
 	for i := 0; i < 100 && !truth.covers(a.End); i++ {
 		select {
@@ -196,13 +272,7 @@ func runJob(ctx context.Context, c *api.Client, dir string, l time.Duration, tru
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t0, ok0 := truth.at(a.Start)
-	t1, ok1 := truth.at(a.End)
-	if !ok0 || !ok1 {
-		return r, fmt.Errorf("the truth does not cover %s..%s", a.Start, a.End)
-	}
-	r.truth = t1 - t0
-	return r, nil
+	return r, r.compare(a, truth.snapshot())
 }
 
 // truthLog follows a ground-truth counter file, keeping each value with
@@ -269,6 +339,13 @@ func (l *truthLog) covers(t time.Time) bool {
 }
 
 // at interpolates the counter at t.
+// snapshot is a copy of the rows so far.
+func (l *truthLog) snapshot() []truthRow {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.rows)
+}
+
 func (l *truthLog) at(t time.Time) (float64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -19,6 +19,7 @@ type acctFlags struct {
 	start, end                    string
 	format                        string
 	csv, compare, plot, quota     bool
+	balance, samples, recompute   bool
 	by, svg                       string
 }
 
@@ -33,7 +34,16 @@ phases and its cost; jobs on a powered node show their energy so far. Filters co
 
 Fields for --format: ` + strings.Join(acctFieldNames, ",") + `
 
---by sums per arch, kind, image, user or account. --compare shows, for each
+--by sums per arch, kind, image, user, meter or account. The Meter column
+names where each job's energy came from (bmc-sdr, dcmi, redfish-counter,
+redfish-watts, rapl-inband, model); "!" marks self-reported in-band energy,
+billed at least the kind's idle floor, "?" an implausible counter billed
+the floor. Credited energy (a failure of the node or the controller) is
+not in Cost. --balance prints, per node, the metered energy and where it
+went: billed to jobs, unbilled by reason, and standby while off.
+-j ID --samples prints the job's kept power readings (compacted, every
+window's energy unchanged; kept for bmcctld's --sample-retention), and
+-j ID --recompute bills the job again from them, beside the ledger. --compare shows, for each
 application (image digest, or image reference without one, and command),
 per machine kind: the completed runs, mean joules, mean run time, the
 energy-delay product (mean joules x mean run seconds) and mean cost, and
@@ -53,7 +63,10 @@ power curve; --svg FILE writes it as an SVG chart.`,
 	fl.StringVarP(&f.end, "endtime", "E", "", "only jobs powered on by this time")
 	fl.StringVarP(&f.format, "format", "o", DefaultAcctFormat, "comma-separated fields to print")
 	fl.BoolVar(&f.csv, "csv", false, "print CSV (header line, no totals)")
-	fl.StringVar(&f.by, "by", "", "sum per arch, kind, image, user or account")
+	fl.StringVar(&f.by, "by", "", "sum per arch, kind, image, user, meter or account")
+	fl.BoolVar(&f.samples, "samples", false, "print the kept power readings of the one job given with -j")
+	fl.BoolVar(&f.recompute, "recompute", false, "recompute the bill of the one job given with -j from its kept readings and show any difference")
+	fl.BoolVar(&f.balance, "balance", false, "each node's energy: metered = billed + unbilled (by reason) + standby, over -S/-E")
 	fl.BoolVar(&f.compare, "compare", false, "compare machine kinds for each image and command (completed jobs)")
 	fl.BoolVar(&f.plot, "plot", false, "draw the power curve of the one job given with -j")
 	fl.StringVar(&f.svg, "svg", "", "write the power curve of the one job given with -j to this SVG file")
@@ -67,6 +80,9 @@ func runAcct(cmd *cobra.Command, env cli.Env, q *qFlags, f *acctFlags) error {
 	c := client(env, q.socket)
 	if f.plot || f.svg != "" {
 		return plotJob(ctx, env, c, f)
+	}
+	if f.samples || f.recompute {
+		return disputeJob(ctx, env, c, f, q.json)
 	}
 	if f.quota {
 		l, err := c.Quota(ctx)
@@ -89,6 +105,16 @@ func runAcct(cmd *cobra.Command, env cli.Env, q *qFlags, f *acctFlags) error {
 	}
 	if filter.End, err = parseWhen(f.end, now()); err != nil {
 		return fmt.Errorf("--endtime: %w", err)
+	}
+	if f.balance {
+		b, err := c.Balance(ctx, filter.Start, filter.End)
+		if err != nil {
+			return err
+		}
+		if q.json {
+			return writeJSON(env.Stdout, b)
+		}
+		return RenderBalance(env.Stdout, b)
 	}
 	list, err := c.Acct(ctx, filter)
 	if err != nil {
@@ -131,7 +157,7 @@ func usage(jobs []api.AcctJob) []accounting.JobUsage {
 	for i := range jobs {
 		j := &jobs[i]
 		out[i] = accounting.JobUsage{JobID: j.JobID, User: j.User, Account: j.Account, Completed: j.State == job.Completed,
-			Arch: j.Arch, Kind: j.Kind, Image: j.Image, Command: j.Command, Elapsed: j.Elapsed, RunSeconds: j.RunSeconds,
+			Arch: j.Arch, Kind: j.Kind, Image: j.Image, Command: j.Command, Meter: j.Meter, Elapsed: j.Elapsed, RunSeconds: j.RunSeconds,
 			EnergyJoules: j.EnergyJoules, BootJoules: j.BootJoules, RunJoules: j.RunJoules, OffJoules: j.OffJoules,
 			Cost: j.Cost, EnergyEstimated: j.EnergyEstimated}
 	}

@@ -60,7 +60,7 @@ func TestAcctCommand(t *testing.T) {
 	}
 
 	for args, want := range map[string]string{
-		"acct --by colour":           "bmcq: --by \"colour\": want arch, kind, image, user or account\n",
+		"acct --by colour":           "bmcq: --by \"colour\": want arch, kind, image, user, meter or account\n",
 		"acct -S yesterday":          "bmcq: --starttime: \"yesterday\" is not a time (RFC 3339, 2006-01-02[T15:04[:05]], now, now-2h)\n",
 		"acct --format JobID,Colour": "bmcq: --format: unknown field \"Colour\" (fields: " + strings.Join(acctFieldNames, ",") + ")\n",
 		"acct --plot":                "bmcq: --plot and --svg draw one job: give exactly one -j ID\n",

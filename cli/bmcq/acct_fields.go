@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultAcctFormat is the field list bmcq acct prints without --format.
-const DefaultAcctFormat = "JobID,JobName,User,Account,State,Node,Kind,Elapsed,BootJ,RunJ,OffJ,EnergyJ,Cost,Est"
+const DefaultAcctFormat = "JobID,JobName,User,Account,State,Node,Kind,Elapsed,BootJ,RunJ,OffJ,EnergyJ,Meter,Cost,Est"
 
 // acctField is one column of bmcq acct: its cell for a job and, for a
 // summed column, the number behind the cell and its total in the TOTAL
@@ -65,7 +65,20 @@ var acctFields = map[string]acctField{
 		return strconv.FormatFloat(j.EnergyJoules/j.Elapsed, 'f', 1, 64)
 	}},
 	"cost": summed(func(j *api.AcctJob) float64 { return j.Cost }, func(t *accounting.Totals) float64 { return t.Cost }, money),
-	"co2g": {get: func(j *api.AcctJob) string { return strconv.FormatFloat(j.CarbonGrams, 'f', 1, 64) }},
+	// meter: where the energy came from; "!" marks self-reported
+	// (in-band) energy and "?" an implausible counter billed the floor.
+	"meter": {get: func(j *api.AcctJob) string {
+		m := orDash(j.Meter)
+		if j.Implausible {
+			return m + "?"
+		}
+		if j.SelfReported {
+			return m + "!"
+		}
+		return m
+	}},
+	"credited": summed(func(j *api.AcctJob) float64 { return j.CreditedJoules }, nil, joules),
+	"co2g":     {get: func(j *api.AcctJob) string { return strconv.FormatFloat(j.CarbonGrams, 'f', 1, 64) }},
 	"est": {get: func(j *api.AcctJob) string {
 		if j.EnergyEstimated {
 			return "yes"
@@ -76,7 +89,7 @@ var acctFields = map[string]acctField{
 
 // acctFieldNames lists the fields in the order help shows them.
 var acctFieldNames = []string{"JobID", "JobName", "User", "Account", "State", "Node", "Arch", "Kind", "Image", "Command",
-	"Boots", "Start", "End", "Elapsed", "RunTime", "BootJ", "RunJ", "OffJ", "EnergyJ", "kWh", "AvgW", "Cost", "CO2g", "Est"}
+	"Boots", "Start", "End", "Elapsed", "RunTime", "BootJ", "RunJ", "OffJ", "EnergyJ", "kWh", "AvgW", "Meter", "Credited", "Cost", "CO2g", "Est"}
 
 func parseFormat(format string) ([]string, []acctField, error) {
 	var names []string

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/cli"
@@ -15,12 +13,9 @@ import (
 
 // plotJob is bmcq acct -j ID --plot / --svg FILE.
 func plotJob(ctx context.Context, env cli.Env, c *api.Client, f *acctFlags) error {
-	if len(f.jobs) != 1 {
-		return fmt.Errorf("--plot and --svg draw one job: give exactly one -j ID")
-	}
-	id, err := strconv.ParseUint(strings.SplitN(f.jobs[0], "_", 2)[0], 10, 64)
+	id, err := oneJob(f, "--plot and --svg draw")
 	if err != nil {
-		return fmt.Errorf("-j %q is not a job id", f.jobs[0])
+		return err
 	}
 	cv, err := c.Curve(ctx, id)
 	if err != nil {

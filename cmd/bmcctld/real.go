@@ -129,6 +129,11 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		rm := realnode.New(cfg, drv, boots, hub, keyDir, clk, log)
 		switch strings.ToLower(cfg.BMC.Protocol) {
 		case "ipmi", "redfish":
+			if cfg.BMC.PowerMeter == node.MeterNone {
+				// Billed from the agent's RAPL counter where the machine
+				// has one, else as estimated with the reason.
+				break
+			}
 			// Watts through ipmitool (an SDR sensor by name, else DCMI) or
 			// gofish: the billing samples. A node without a meter is billed
 			// as estimated with the reason, never as zero.

@@ -69,6 +69,7 @@ type flags struct {
 	imageMaxBytes  int64
 	imageMaxFiles  int
 	tariffsFile    string
+	failureBilling string
 	cpuProfile     string
 	memProfile     string
 	dhcp           dhcpFlags
@@ -145,6 +146,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.cfg.Scheduler.DefaultPartition, "default-partition", f.cfg.Scheduler.DefaultPartition, "partition of jobs and nodes that name none")
 	fl.DurationVar(&f.cfg.Scheduler.PreferWaitMax, "prefer-wait-max", f.cfg.Scheduler.PreferWaitMax, "how long an arch=any job waits for the machine kind its history says uses the fewest joules")
 	fl.DurationVar(&f.cfg.Energy.PowerInterval, "power-interval", time.Second, "how often a powered node's power is sampled for billing (negative: never)")
+	fl.DurationVar(&f.cfg.Energy.SampleRetention, "sample-retention", ctld.DefaultSampleRetention, "how long a billed job's power readings are kept (compacted, lossless for the energy) for bmcq acct --samples and --recompute")
+	fl.DurationVar(&f.cfg.Energy.StandbyInterval, "standby-interval", 0, "how often a node with no job (off, or on and idle) is metered for the unbilled ledger (default 5× --power-interval)")
+	fl.StringVar(&f.failureBilling, "failure-billing", string(accounting.FailuresCluster), "who pays a boot that failed through the node or the controller (NODE_FAIL, BOOT_FAIL after node faults, aborted boots): cluster (credited to --overhead-account) or user")
+	fl.StringVar(&f.cfg.Energy.OverheadAccount, "overhead-account", ctld.DefaultOverheadAccount, "account that credited failures count to (quotas, fair share)")
 	fl.StringVar(&f.tariffsFile, "tariffs", "", "tariffs (with effective dates) and carbon-intensity windows (TOML; docs/accounting.md)")
 	fl.BoolVar(&f.cfg.EnforceAssociations, "enforce-associations", false, "refuse jobs whose account their user may not charge even before any account is defined")
 	fl.DurationVar(&f.cfg.FairShareHalfLife, "fair-share-half-life", 7*24*time.Hour, "how long until energy used counts half in the fair share")
@@ -216,6 +221,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	if _, err := f.backup.check(); err != nil {
 		return err
+	}
+	if f.cfg.Energy.Failures, err = accounting.ParseFailurePolicy(f.failureBilling); err != nil {
+		return fmt.Errorf("--failure-billing: %w", err)
 	}
 	if f.tariffsFile != "" {
 		data, err := os.ReadFile(f.tariffsFile)

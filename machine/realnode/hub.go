@@ -118,13 +118,20 @@ func (h *AgentHub) Heartbeat(b *boot.Boot, hb proto.Heartbeat) {
 	w.lastBeat = now
 	sink := h.energy
 	h.mu.Unlock()
-	if hb.EnergyUJ != nil && sink != nil {
-		r := machine.EnergyReading{Job: b.JobID, Boot: b.Boot, Time: now, UJ: *hb.EnergyUJ}
-		if hb.EnergyMaxUJ != nil {
-			r.MaxUJ = *hb.EnergyMaxUJ
-		}
-		sink(r)
+	h.passEnergy(sink, b, hb.EnergyUJ, hb.EnergyMaxUJ)
+}
+
+// passEnergy hands a RAPL counter reading the agent sent (if it sent one)
+// to the sink, dated now.
+func (h *AgentHub) passEnergy(sink func(machine.EnergyReading), b *boot.Boot, uj, maxUJ *uint64) {
+	if uj == nil || sink == nil {
+		return
 	}
+	r := machine.EnergyReading{Job: b.JobID, Boot: b.Boot, Time: h.clk.Now(), UJ: *uj}
+	if maxUJ != nil {
+		r.MaxUJ = *maxUJ
+	}
+	sink(r)
 }
 
 // OnSecurity makes f receive every security event (Controller.SecurityEvent

@@ -104,6 +104,18 @@ func (m *Machine) HasMeter() bool {
 	return ok
 }
 
+var _ power.DatedMeter = (*Machine)(nil)
+
+// Latency is how far before its read the meter dates a reading
+// (power.DatedMeter: a BMC's mean over a window, published late); 0 when
+// its readings are dated as read.
+func (m *Machine) Latency() time.Duration {
+	if dm, ok := m.meter.(power.DatedMeter); ok {
+		return dm.Latency()
+	}
+	return 0
+}
+
 // PowerReading reads the node's power from its meter, or its driver when
 // that can.
 func (m *Machine) PowerReading(ctx context.Context) (power.Reading, error) {

@@ -142,6 +142,9 @@ func TestNewMeterChoosesByConfig(t *testing.T) {
 		{node.BMC{Protocol: "ipmi", Address: "h", PasswordFile: pw}, "*bmc.IPMIMeter dcmi"},
 		{node.BMC{Protocol: "redfish", Address: "h", PasswordFile: pw}, "*bmc.RedfishMeter"},
 		{node.BMC{Protocol: "amt", Address: "h", PasswordFile: pw}, "error"},
+		{node.BMC{Protocol: "ipmi", Address: "h", PasswordFile: pw, PowerSensor: "Sys Power", PowerMeter: node.MeterNone}, "error"},
+		{node.BMC{Protocol: "redfish", Address: "h", PasswordFile: pw, PowerMeter: node.MeterNone}, "error"},
+		{node.BMC{Protocol: "redfish", Address: "h", PasswordFile: pw, PowerMeter: node.MeterAuto}, "*bmc.RedfishMeter"},
 	} {
 		m, err := NewMeter(tc.cfg)
 		got := "error"
@@ -203,5 +206,43 @@ func TestRedfishMeterBadPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secret) || len(s.got()) != 0 {
 		t.Fatalf("leaked or retried: %v (sleeps %v)", err, s.got())
+	}
+}
+
+// TestMetersDateTheirReadings: with the BMC's window, period and lag set,
+// both meters date a reading at the middle of the window it describes (half
+// a period old while the BMC's phase is unknown) and say how late that can be.
+func TestMetersDateTheirReadings(t *testing.T) {
+	timing := func(c node.BMC) node.BMC {
+		c.PowerWindow, c.PowerPeriod, c.PowerLag = time.Second, time.Second, 250*time.Millisecond
+		return c
+	}
+	_, srv := newFakeRedfish(t, "admin", secret, true)
+	for _, tc := range []struct {
+		name string
+		cfg  node.BMC
+		opts []Option
+	}{
+		{"ipmi", timing(ipmiCfg(t, "Sys Power")), []Option{WithRunner((&fakeRunner{out: []string{golden(t, "sdr-get-sys-power.ipmi-sim.txt")}}).run)}},
+		{"redfish", timing(node.BMC{Protocol: "redfish", Address: srv.URL, User: "admin", PasswordFile: passwordFile(t, secret), Insecure: true}), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewMeter(tc.cfg, append(tc.opts, WithMeterClock(clock.NewFake(t0)))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := m.PowerReading(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 250 ms lag + half the 1 s window + half a 1 s period.
+			if want := t0.Add(-1250 * time.Millisecond); !r.Time.Equal(want) {
+				t.Fatalf("reading dated %s, want %s", r.Time.Sub(t0), want.Sub(t0))
+			}
+			lm, ok := m.(power.DatedMeter)
+			if !ok || lm.Latency() != 1750*time.Millisecond {
+				t.Fatalf("Latency() missing or not 1.75 s: %v", ok)
+			}
+		})
 	}
 }

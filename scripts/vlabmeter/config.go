@@ -67,6 +67,8 @@ type NodeConfig struct {
 	SurgeWatts   float64  `toml:"surge_watts"`
 	SurgeTime    Duration `toml:"surge_time"`
 	Smoothing    Duration `toml:"smoothing"`
+	// RAPL, when set, emulates the node's package-energy counter.
+	RAPL *RAPLConfig `toml:"rapl"`
 }
 
 // Model is node i's power model.
@@ -178,6 +180,14 @@ func ParseConfig(data []byte) (c Config, err error) {
 		}
 		if n.CPUs == 0 {
 			n.CPUs = 1
+		}
+		if r := n.RAPL; r != nil {
+			if r.MaxEnergyRangeUJ == 0 {
+				r.MaxEnergyRangeUJ = DefaultRAPLRange
+			}
+			if err := r.check(n.Name); err != nil {
+				return Config{}, err
+			}
 		}
 		seen[n.Name] = true
 	}

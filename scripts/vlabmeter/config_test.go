@@ -43,6 +43,12 @@ func TestParseConfig(t *testing.T) {
 	if len(c.Nodes) != len(want) {
 		t.Fatalf("nodes = %+v", c.Nodes)
 	}
+	// vnode2 emulates RAPL; an unset range is a real package's.
+	wantRAPL := RAPLConfig{Dir: "/lab/node2/rapl", IdleWatts: 4, DynamicWatts: 80, MaxEnergyRangeUJ: DefaultRAPLRange, StartUJ: 7}
+	if r := c.Nodes[1].RAPL; r == nil || *r != wantRAPL || c.Nodes[0].RAPL != nil {
+		t.Errorf("rapl = %+v / %+v, want none / %+v", c.Nodes[0].RAPL, r, wantRAPL)
+	}
+	c.Nodes[1].RAPL = nil
 	for i := range want {
 		if c.Nodes[i] != want[i] {
 			t.Errorf("node %d = %+v, want %+v", i, c.Nodes[i], want[i])
@@ -76,6 +82,10 @@ func TestParseConfigRejects(t *testing.T) {
 		"sensor resolution":  "[sensor]\nresolution_watts = -4.0" + node,
 		"sensor noise":       "[sensor]\nnoise_percent = 80.0" + node,
 		"sensor unknown key": "[sensor]\nrate = 3" + node,
+		"rapl relative dir":  node + "[node.rapl]\ndir = \"rapl\"\n",
+		"rapl negative":      node + "[node.rapl]\ndir = \"/r\"\nidle_watts = -1.0\n",
+		"rapl start beyond":  node + "[node.rapl]\ndir = \"/r\"\nmax_energy_range_uj = 10\nstart_uj = 11\n",
+		"rapl unknown key":   node + "[node.rapl]\ndir = \"/r\"\nwatts = 3\n",
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {

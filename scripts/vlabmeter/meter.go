@@ -43,6 +43,7 @@ type nodeMeter struct {
 	joules  float64
 	t       time.Time
 	running bool
+	rapl    *raplFiles // nil: no RAPL emulation
 }
 
 // New opens each node's truth.csv (appending) and resumes its counter from
@@ -67,8 +68,15 @@ func New(cfg Config, procs Processes, now func() time.Time, log *slog.Logger) (*
 				return nil, fmt.Errorf("node %s: %w", n.Name, err)
 			}
 		}
-		m.nodes = append(m.nodes, &nodeMeter{cfg: n, integ: NewIntegrator(cfg.Model(i), j),
-			sensor: NewSensor(cfg.SensorConfig(), cfg.Seed, n.Name), csv: f, joules: j})
+		nm := &nodeMeter{cfg: n, integ: NewIntegrator(cfg.Model(i), j),
+			sensor: NewSensor(cfg.SensorConfig(), cfg.Seed, n.Name), csv: f, joules: j}
+		m.nodes = append(m.nodes, nm)
+		if n.RAPL != nil {
+			if nm.rapl, err = openRAPL(n, log); err != nil {
+				m.Close()
+				return nil, fmt.Errorf("node %s: %w", n.Name, err)
+			}
+		}
 		log.Info("metering node", "node", n.Name, "dir", n.Dir, "joules", j,
 			"idle_watts", n.IdleWatts, "dynamic_watts", n.DynamicWatts, "standby_watts", n.StandbyWatts)
 	}
@@ -127,6 +135,11 @@ func (m *Meter) Step() error {
 		}
 		if err := writeAtomic(filepath.Join(n.cfg.Dir, JoulesFile), strconv.FormatFloat(j, 'f', 3, 64)+"\n"); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
+		}
+		if n.rapl != nil {
+			if err := n.rapl.step(t, ok, pid, n.integ.Use()); err != nil {
+				errs = append(errs, fmt.Errorf("node %s: %w", n.cfg.Name, err))
+			}
 		}
 		// Half an interval of slack keeps rows on the CSV period despite tick jitter.
 		if n.lastRow.IsZero() || t.Sub(n.lastRow) >= time.Duration(m.cfg.CSVInterval)-time.Duration(m.cfg.Interval)/2 {

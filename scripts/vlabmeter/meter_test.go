@@ -35,6 +35,14 @@ func readFile(t *testing.T, p string) string {
 
 func ptr[T any](v T) *T { return &v }
 
+// checkFile reports a file whose content after step i is not want.
+func checkFile(t *testing.T, i int, path, want string) {
+	t.Helper()
+	if got := readFile(t, path); got != want {
+		t.Errorf("step %d: %s = %q, want %q", i, filepath.Base(path), got, want)
+	}
+}
+
 func TestMeterRun(t *testing.T) {
 	dir := t.TempDir()
 	// A sensor that shows each 100 ms mean at once, in 4 W steps, without
@@ -75,12 +83,8 @@ func TestMeterRun(t *testing.T) {
 		if err := m.Step(); err != nil {
 			t.Fatal(err)
 		}
-		if got := readFile(t, filepath.Join(dir, WattsFile)); got != st.watts {
-			t.Errorf("step %d: power_watts = %q, want %q", i, got, st.watts)
-		}
-		if got := readFile(t, filepath.Join(dir, JoulesFile)); got != st.joulesWant {
-			t.Errorf("step %d: energy_joules = %q, want %q", i, got, st.joulesWant)
-		}
+		checkFile(t, i, filepath.Join(dir, WattsFile), st.watts)
+		checkFile(t, i, filepath.Join(dir, JoulesFile), st.joulesWant)
 	}
 	// Run steps once at start and on each tick; on cancel it writes the last
 	// row even inside the CSV interval.

@@ -129,5 +129,9 @@ func smooth(prev, x, dt float64, tau time.Duration) float64 {
 	return prev + (x-prev)*(1-math.Exp(-dt/tau.Seconds()))
 }
 
+// Use is the smoothed CPU use (0..1) of the running process after the last
+// sample; the package's draw (RAPL) follows it too.
+func (in *Integrator) Use() float64 { return in.use }
+
 // Joules is the counter now.
 func (in *Integrator) Joules() float64 { return in.joules }

@@ -351,9 +351,10 @@ func TestLabBootsAndMeters(t *testing.T) {
 	t.Logf("power on → boot.ipxe %v, → vmlinuz %v, → guest report %v, busy loop done %v",
 		tIPXE.Sub(tOn).Round(time.Millisecond), tKernel.Sub(tOn).Round(time.Millisecond),
 		tReport.Sub(tOn).Round(time.Millisecond), tBusy.Sub(tOn).Round(time.Millisecond))
-	// The 8 virtio NIC modules plus virtio-rng, all loaded in their order.
-	if q != "modules=9&listed=9&mac=52:54:00:00:00:01" {
-		t.Errorf("guest report %q: want all 9 modules (virtio NIC + virtio-rng) loaded from /etc/modules.order and the lab MAC", q)
+	// The 8 virtio NIC modules, virtio-rng and the 5 of the RAPL share
+	// (9p), all loaded in their order.
+	if q != "modules=14&listed=14&mac=52:54:00:00:00:01" {
+		t.Errorf("guest report %q: want all 14 modules (virtio NIC, virtio-rng, 9p) loaded from /etc/modules.order and the lab MAC", q)
 	}
 	t.Logf("max model watts: boot %d, busy loop %d; BMC sensor: %s", maxBoot, maxBusy, strings.TrimSpace(bmcWatts))
 	if maxBoot <= 40 {
@@ -475,6 +476,11 @@ func TestBadPassword(t *testing.T) {
 		nodes[1].BMC.PasswordFile != filepath.Join(dir, "node2", "bmc.pass") || nodes[1].MAC != "52:54:00:00:00:02" ||
 		nodes[0].Memory != 256<<20 || nodes[0].ExpectedBoot != 16*time.Second || nodes[0].Kind != "qemu-x86" {
 		t.Errorf("nodes.toml parsed to %+v", nodes)
+	}
+	// The meter dates readings by the lab sensor's own settings: a 1 s
+	// window and period, 250 ms of lag plus half ipmi_sim's 100 ms poll.
+	if b := nodes[0].BMC; b.PowerWindow != time.Second || b.PowerPeriod != time.Second || b.PowerLag != 300*time.Millisecond {
+		t.Errorf("vnode1's sensor timing in nodes.toml: window %v period %v lag %v", b.PowerWindow, b.PowerPeriod, b.PowerLag)
 	}
 	toml := string(data)
 	for _, want := range []string{

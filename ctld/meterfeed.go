@@ -1,0 +1,197 @@
+package ctld
+
+import (
+	"time"
+
+	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// nodeMeter is one node's metered total and its open unbilled stretch.
+// A job's bill and the meter read the same readings but cut them at
+// different times (the bill at the boot's power-on and its end, the meter
+// at readings), so the meter splits a reading's energy at those edges, in
+// proportion to time, as the bill's own interpolation does.
+type nodeMeter struct {
+	meter    string
+	have     bool
+	last     accounting.Sample // the reading the total is advanced to
+	total    float64
+	restored bool // last comes from the store: the next gap is bmcctld's downtime
+	// reason is why the node drew power at the last reading ("" when
+	// that was a job's): the energy up to the next reading is booked
+	// under it, as the state changed at the earliest right after it.
+	reason     string
+	reasonSure bool
+	// jobFrom is where a starting boot's bill begins: the energy of the
+	// job's first reading before it is not the job's. jobEnd is where an
+	// ended boot's bill stopped when that is after its last reading.
+	jobFrom, jobEnd time.Time
+	// tail is the running total at the job's last readings, to find the
+	// total where its bill ended.
+	tail    []accounting.MeterPoint
+	cur     *store.Unbilled
+	dirty   []*store.Unbilled // stretches to write at the next flush
+	point   bool              // the total moved since the last flush
+	flushed time.Time
+}
+
+// tailPoints bounds nodeMeter.tail: a bill ends at most a few readings
+// before the recording stops.
+const tailPoints = 64
+
+// meterFeed advances node's metered total to reading s. A job's reading
+// (forJob) is billed to it; any other goes to the node's open unbilled
+// stretch: under the reason in force at the previous reading when that was
+// sure, else under reason (sure says whether it is known or a guess).
+// Called with c.en.mu held.
+func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob bool, reason string, sure bool) {
+	m := c.en.meters[name]
+	if m == nil {
+		m = &nodeMeter{}
+		c.en.meters[name] = m
+	}
+	m.meter = meter
+	if !m.have {
+		m.have, m.last, m.point = true, s, true
+		return
+	}
+	if !s.Time.After(m.last.Time) {
+		return
+	}
+	// Readings of a node with no job come every standbyEvery; a tick late
+	// by a little is not a gap.
+	gap := max(5*max(c.cfg.Energy.interval(), time.Second), 2*c.cfg.Energy.standbyEvery())
+	j, est := accounting.Between(m.last, s, gap)
+	a := m.last
+	m.total += j
+	m.last, m.point = s, true
+	restored := m.restored
+	m.restored = false
+	// share is the part of this reading's energy up to t.
+	share := func(t time.Time) float64 { return accounting.Overlap(a.Time, s.Time, a.Time, t) }
+	if forJob {
+		if !m.jobFrom.IsZero() && m.jobFrom.After(a.Time) {
+			why := m.reason
+			if why == "" {
+				why = accounting.ReasonStandby
+			}
+			m.book(name, meter, a.Time, m.jobFrom, j*share(m.jobFrom), est, why)
+		}
+		m.jobFrom, m.jobEnd, m.reason = time.Time{}, time.Time{}, ""
+		m.closeStretch()
+		m.tail = append(m.tail, accounting.MeterPoint{Time: s.Time, Joules: m.total})
+		if len(m.tail) > tailPoints {
+			m.tail = m.tail[len(m.tail)-tailPoints:]
+		}
+		return
+	}
+	if restored && s.Time.Sub(a.Time) > gap {
+		m.closeStretch()
+		note := "recovered from the meter's counter"
+		if !(a.Counter && s.Counter) {
+			note, est = "estimated from the readings either side", true
+		}
+		m.cur = &store.Unbilled{Node: name, Start: a.Time, End: s.Time, Reason: accounting.ReasonControllerDown,
+			Joules: j, Meter: meter, Samples: 1, Estimated: est, Note: note}
+		m.closeStretch()
+		m.reason, m.reasonSure = reason, sure
+		return
+	}
+	if !m.jobEnd.IsZero() && m.jobEnd.After(a.Time) {
+		j -= j * share(m.jobEnd) // the ended boot's bill reaches into this reading
+		a.Time = minTime(m.jobEnd, s.Time)
+	}
+	m.jobEnd = time.Time{}
+	prev, prevSure := m.reason, m.reasonSure
+	m.reason, m.reasonSure = reason, sure
+	if prev != "" && prevSure {
+		reason = prev
+	}
+	m.book(name, meter, a.Time, s.Time, j, est, reason)
+}
+
+// book adds joules in [from, to] to the open stretch when it has the same
+// reason, else opens a new one.
+func (m *nodeMeter) book(name, meter string, from, to time.Time, joules float64, est bool, reason string) {
+	if m.cur == nil || m.cur.Reason != reason {
+		m.closeStretch()
+		m.cur = &store.Unbilled{Node: name, Start: from, Reason: reason, Meter: meter}
+	}
+	m.cur.End, m.cur.Joules, m.cur.Samples = to, m.cur.Joules+joules, m.cur.Samples+1
+	m.cur.Estimated = m.cur.Estimated || est
+	m.markDirty()
+}
+
+// jobEnded notes that a boot's bill on node ended at end. Readings the
+// recording took after it are not the job's: their energy is booked under
+// reason (the node's state now). When the bill ended after the last
+// reading, the next reading's energy is split there. Called with c.en.mu held.
+func (c *Controller) jobEnded(name string, end time.Time, reason string, sure bool) {
+	m := c.en.meters[name]
+	if m == nil || !m.have {
+		return
+	}
+	defer func() { m.tail = nil }()
+	m.reason, m.reasonSure = reason, sure
+	if !end.Before(m.last.Time) {
+		m.jobEnd = end
+		return
+	}
+	if len(m.tail) == 0 || end.Before(m.tail[0].Time) {
+		return
+	}
+	if after := m.total - accounting.MeteredBetween(m.tail, m.tail[0].Time, end) - m.tail[0].Joules; after > 0 {
+		m.book(name, m.meter, end, m.last.Time, after, false, reason)
+	}
+}
+
+// meterBillStartsLocked notes that a boot's bill on node starts at at (the
+// transition's time, which the bill's phases start from). Called with c.mu held.
+func (c *Controller) meterBillStartsLocked(name string, at time.Time) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	if m := c.en.meters[name]; m != nil {
+		m.jobFrom, m.tail = at, nil
+	}
+}
+
+// meterBillEndedLocked tells node's meter where the bill of the boot that
+// just left it ended. Called with c.mu held.
+func (c *Controller) meterBillEndedLocked(name string, billed []billedEntry) {
+	rt, ok := c.nodes[name]
+	if !ok {
+		return
+	}
+	var end time.Time
+	for _, b := range billed {
+		if b.End.After(end) {
+			end = b.End
+		}
+	}
+	reason, sure := c.unbilledReasonLocked(rt, "", nil)
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	c.jobEnded(name, end, reason, sure)
+}
+
+func (m *nodeMeter) markDirty() {
+	if n := len(m.dirty); n == 0 || m.dirty[n-1] != m.cur {
+		m.dirty = append(m.dirty, m.cur)
+	}
+}
+
+// closeStretch ends the open stretch; it is written at the next flush.
+func (m *nodeMeter) closeStretch() {
+	if m.cur != nil {
+		m.markDirty()
+		m.cur = nil
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
