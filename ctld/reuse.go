@@ -43,8 +43,8 @@ func ParseReusePolicy(s string) (ReusePolicy, error) {
 
 // Node events of the reuse, also the values of node.Event.Action.
 const (
-	ActReuse       = "reuse"      // a job took the machine the previous one left on
-	ActReuseFail   = "reuse_fail" // the reset or kexec failed: power-cycled instead
+	ActReuse     = "reuse"      // a job took the machine the previous one left on
+	ActReuseFail = "reuse_fail" // the reset or kexec failed: power-cycled instead
 )
 
 // warmRT is a warm node's open session to its agent.
