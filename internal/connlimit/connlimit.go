@@ -72,15 +72,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 		key, ok := l.peer.Key(c)
 		if !ok {
 			// Nobody to count it against: it cannot be answered either.
+			l.refused.Add(1) // before the close, which the client sees
 			c.Close()
-			l.refused.Add(1)
 			continue
 		}
 		if l.admit(key) {
 			return &conn{Conn: c, release: func() { l.release(key) }}, nil
 		}
-		c.Close()
 		l.refused.Add(1)
+		c.Close()
 	}
 }
 
