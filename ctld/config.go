@@ -46,6 +46,9 @@ type Config struct {
 	// FairShareHalfLife is how fast the energy fair share forgets: usage
 	// that old counts half (fairshare.go); 0 means 7 days.
 	FairShareHalfLife time.Duration
+	// Reuse says when a running machine is handed to the next job without
+	// a power cycle (reuse.go); "" is ReuseSameUser.
+	Reuse ReusePolicy
 }
 
 // DefaultConfig returns the settings used when flags say nothing.

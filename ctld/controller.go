@@ -45,6 +45,7 @@ type Controller struct {
 	running  map[uint64]*lifecycle
 	stalls   map[uint64]*stall // jobs whose life cycle stopped short; the reconciler's
 	waiters  map[uint64][]chan struct{}
+	handoffs map[uint64]*handoff // warm sessions on their way to a job's boot (reuse.go)
 	// secPending are security events not yet stored (security.go).
 	secPending []securityRecord
 	lastPass   time.Duration
@@ -100,6 +101,7 @@ type nodeRT struct {
 	sim       bool
 	idleWatts float64       // the floor of self-reported bills (idleFloor)
 	poke      chan struct{} // wakes the meter loop (setPower)
+	warm      *warmRT       // IDLE-ON after a job: the session a reuse takes over (reuse.go)
 }
 
 type lifecycle struct {
@@ -117,7 +119,8 @@ func New(cfg Config, st Store, nodes []machine.Node, clk clock.Clock, log *slog.
 		nodes: map[string]*nodeRT{}, byArray: map[uint64][]uint64{}, counts: map[countKey]jobCounts{}, held: map[countKey]int{},
 		reasons: map[uint64]job.Reason{}, priority: map[uint64]float64{}, why: map[uint64]string{},
 		running: map[uint64]*lifecycle{}, stalls: map[uint64]*stall{}, waiters: map[uint64][]chan struct{}{},
-		wake: make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
+		handoffs: map[uint64]*handoff{},
+		wake:     make(chan struct{}, 1), probeQ: make(chan probe, 4*probeWorkers),
 		en: newEnergyState(), pidx: newPassIndex(),
 	}
 	stored := map[string]*node.Node{}

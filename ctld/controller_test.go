@@ -92,6 +92,11 @@ func (h *harness) start() {
 			ms[i].Machine = h.wrap(ms[i].Config.Name, ms[i].Machine)
 		}
 	}
+	if h.nodeCfg != nil {
+		for i := range ms {
+			h.nodeCfg(&ms[i].Config)
+		}
+	}
 	h.machines = ms
 	hooks := Hooks{JobState: func(from, to job.State) {
 		select {

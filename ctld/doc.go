@@ -4,7 +4,9 @@
 // nodes, the loop that applies the scheduler's plans through that function,
 // the reconciler that compares every node and job with what machines say and
 // acts on the difference (retries, power-offs, NODE_FAIL, recovery after a
-// restart), power sampling for the bills, and the Prometheus series.
+// restart), the hand-over of a running machine to the same user's next job
+// without a power cycle (reuse.go), power sampling for the bills, and the
+// Prometheus series.
 //
 // What drives a node plugs in through package machine's interfaces (the
 // adapters are machine/realnode and machine/simnode), a job's output files

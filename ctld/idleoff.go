@@ -173,16 +173,23 @@ func (c *Controller) keepWarm(j *job.Job, outcome job.State) bool {
 // (POWERING_OFF, so the bill's phases stay the same), then the job ends and
 // its node becomes IDLE-ON. No ledger row is written for the time the
 // machine then spends on: that energy is the cluster's (reason idle-on).
-func (c *Controller) endWarm(ctx context.Context, id uint64, m machine.Machine, by job.Cause, outcome job.State, exit int, detail string) error {
+//
+// With w set (reuse.go), sess stays open on the IDLE-ON node for the same
+// user's next job; otherwise the caller closes it.
+func (c *Controller) endWarm(ctx context.Context, id uint64, m machine.Machine, by job.Cause, outcome job.State, exit int, detail string,
+	sess machine.Session, w *node.Warm) error {
 	_, err := c.transition(step{id: id, to: job.PoweringOff, cause: by, ev: job.Event{Detail: detail},
 		edit: func(j *job.Job) { j.Outcome, j.ExitCode, j.Detail = outcome, exit, detail }})
 	if err != nil {
+		if w != nil {
+			sess.Close()
+		}
 		return err
 	}
 	j := c.job(id)
 	c.sampleFinal(ctx, j.Node) // the bill ends with the job, not with the power
 	m.Finish(j)
-	return c.release(id, j.Outcome, j.Detail, nodeEffect{op: nodeWarm})
+	return c.releaseWarm(id, j.Outcome, j.Detail, sess, w)
 }
 
 // warmNodeLocked fills in n, the node a job of user leaves on at now.

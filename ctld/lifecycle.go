@@ -137,7 +137,12 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 			return err
 		}
 	}
-	defer sess.Close()
+	kept := false
+	defer func() {
+		if !kept {
+			sess.Close()
+		}
+	}()
 	j = c.job(id)
 	exit, runErr := c.runCommand(ctx, j, sess, resumed)
 	if c.shuttingDown() {
@@ -159,7 +164,9 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 		outcome, detail = job.Failed, fmt.Sprintf("exit status %d", exit)
 	}
 	if c.keepWarm(j, outcome) {
-		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail)
+		w := c.reusable(j, outcome, sess)
+		kept = w != nil
+		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail, sess, w)
 	}
 	if outcome != job.Pending {
 		if err := sess.PowerOff(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
@@ -175,6 +182,12 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncfg node.Config) (machine.Session, error) {
 	j := c.job(id)
 	log := c.log.With("job", id, "node", j.Node)
+	// A machine the same user's last job left on (reuse.go). Any way this
+	// boot ends, the old session goes: the next job has its own.
+	h := c.takeHandoff(id)
+	if h != nil {
+		defer h.sess.Close()
+	}
 	if err := joboutput.Check(j); err != nil {
 		return nil, c.release(id, job.Failed, err.Error(), freeNode)
 	}
@@ -190,7 +203,9 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		}
 		return nil, c.bootFailed(id, fmt.Sprintf("prepare boot: %v", err), freeNode)
 	}
-	if err := c.powerCycleFirst(ctx, j.Node, m); err != nil {
+	if h != nil {
+		// Reset or kexec below: the machine stays on.
+	} else if err := c.powerCycleFirst(ctx, j.Node, m); err != nil {
 		if c.shuttingDown() {
 			return nil, nil
 		}
@@ -204,41 +219,73 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 	}
 	digest, kernel := bootFactsOf(m, j)
 	c.baselineReading(ctx, j, m)
-	if _, err := c.transition(step{id: id, to: job.PoweringOn, cause: job.CauseLifecycle,
+	onDetail := ""
+	if h != nil {
+		onDetail = fmt.Sprintf("%s: the machine is still on after job %d of the same user", h.kind, h.from)
+	}
+	if _, err := c.transition(step{id: id, to: job.PoweringOn, cause: job.CauseLifecycle, ev: job.Event{Detail: onDetail},
 		edit: func(j *job.Job) { j.ImageDigest, j.KernelName = digest, kernel }}); err != nil {
 		return nil, err
 	}
 	t0 := c.clk.Now()
-	if err := m.PowerOn(ctx); err != nil {
-		if c.shuttingDown() {
-			return nil, nil
+	var (
+		sess     machine.Session
+		jumped   bool
+		fellBack string
+	)
+	if h != nil {
+		var err error
+		sess, jumped, fellBack, err = c.handOn(ctx, id, m, h)
+		if err != nil {
+			if c.shuttingDown() {
+				return nil, nil
+			}
+			if stopped, serr := c.stopped(ctx, id, m); stopped {
+				return nil, serr
+			}
+			m.Finish(j)
+			c.powerError(j.Node, err)
+			return nil, c.bootFailed(id, err.Error(), downNode(err.Error(), node.FaultPowerOff))
 		}
-		if stopped, serr := c.stopped(ctx, id, m); stopped {
-			return nil, serr
+	}
+	if h == nil || fellBack != "" { // else reset or kexec: no firmware
+		if err := m.PowerOn(ctx); err != nil {
+			if c.shuttingDown() {
+				return nil, nil
+			}
+			if stopped, serr := c.stopped(ctx, id, m); stopped {
+				return nil, serr
+			}
+			c.powerError(j.Node, err)
+			log.Warn("power on failed", "err", err)
+			m.Finish(j)
+			// The machine may have come on: the boot's bill ends on a reading
+			// taken now, and what it draws from then on is unbilled.
+			c.sampleFinal(ctx, j.Node)
+			c.mayBeOn(j.Node, accounting.ReasonPowerOnFailed)
+			// The machine may have come on all the same: the reconciler
+			// switches off a node that is on with no job.
+			reason := fmt.Sprintf("BMC power on: %v", err)
+			return nil, c.bootFailed(id, reason, downNode(reason, ""))
 		}
-		c.powerError(j.Node, err)
-		log.Warn("power on failed", "err", err)
-		m.Finish(j)
-		// The machine may have come on: the boot's bill ends on a reading
-		// taken now, and what it draws from then on is unbilled.
-		c.sampleFinal(ctx, j.Node)
-		c.mayBeOn(j.Node, accounting.ReasonPowerOnFailed)
-		// The machine may have come on all the same: the reconciler
-		// switches off a node that is on with no job.
-		reason := fmt.Sprintf("BMC power on: %v", err)
-		return nil, c.bootFailed(id, reason, downNode(reason, ""))
 	}
 	c.setPower(j.Node, power.On)
-	if _, err := c.transition(step{id: id, to: job.Booting, cause: job.CauseLifecycle}); err != nil {
+	if _, err := c.transition(step{id: id, to: job.Booting, cause: job.CauseLifecycle, ev: job.Event{Detail: fellBack}}); err != nil {
+		if sess != nil {
+			sess.Close()
+		}
 		return nil, err
 	}
-	limit := c.cfg.bootTimeout(ncfg.ExpectedBoot)
-	bctx, cancel := c.withTimeout(ctx, limit, errBootTimeout)
-	sess, err := m.WaitReady(bctx, c.job(id))
-	if err != nil && errors.Is(context.Cause(bctx), errBootTimeout) {
-		err = fmt.Errorf("node agent not ready within %s: %w", limit, err)
+	var err error
+	if sess == nil {
+		limit := c.cfg.bootTimeout(ncfg.ExpectedBoot)
+		bctx, cancel := c.withTimeout(ctx, limit, errBootTimeout)
+		sess, err = m.WaitReady(bctx, c.job(id))
+		if err != nil && errors.Is(context.Cause(bctx), errBootTimeout) {
+			err = fmt.Errorf("node agent not ready within %s: %w", limit, err)
+		}
+		cancel()
 	}
-	cancel()
 	if err != nil {
 		if c.shuttingDown() {
 			return nil, nil
@@ -262,8 +309,16 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		return nil, c.bootFailed(id, err.Error(), freeNode)
 	}
 	boot := c.clk.Now().Sub(t0)
-	if c.hooks.BootDone != nil {
-		c.hooks.BootDone(j.Node, boot)
+	how := "booted"
+	switch {
+	case h == nil || fellBack != "":
+		if c.hooks.BootDone != nil {
+			c.hooks.BootDone(j.Node, boot) // firmware boots only: a reset is no boot time
+		}
+	case jumped:
+		how = "kexec'd"
+	default:
+		how = "reset"
 	}
 	now := c.clk.Now()
 	var hostKey, addr string
@@ -271,7 +326,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		hostKey, addr = p.Pin()
 	}
 	if _, err := c.transition(step{id: id, to: job.Running, cause: job.CauseLifecycle,
-		ev:   job.Event{Detail: fmt.Sprintf("booted in %s", boot.Round(time.Millisecond))},
+		ev:   job.Event{Detail: fmt.Sprintf("%s in %s", how, boot.Round(time.Millisecond))},
 		edit: func(j *job.Job) { j.RunTime, j.HostKey, j.SSHAddr = now, hostKey, addr }}); err != nil {
 		sess.Close()
 		return nil, err

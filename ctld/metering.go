@@ -79,6 +79,8 @@ func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string, s *accounting
 		return accounting.ReasonPowerOffFailed, true
 	case rt.onWhy != "":
 		return rt.onWhy, true
+	case rt.State == node.IdleOn && rt.Warm != nil:
+		return accounting.ReasonReuseGap, true // kept for the same user's next job (reuse.go)
 	case rt.power == power.On:
 		return accounting.ReasonIdleOn, true
 	case s != nil && s.Watts > rt.standbyMax() && (rt.power == power.Unknown || rt.idleFloor() > 0):

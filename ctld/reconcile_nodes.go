@@ -227,7 +227,8 @@ func (c *Controller) nodeOffLocked(rt *nodeRT, now time.Time, action string) {
 	n := *rt.Node
 	detail := "machine switched off; it was on with no job"
 	if n.State == node.IdleOn {
-		n.State, n.Since, n.WarmUntil, n.WarmUser = node.Idle, now, time.Time{}, ""
+		n.State, n.Since, n.WarmUntil, n.WarmUser, n.Warm = node.Idle, now, time.Time{}, "", nil
+		c.dropWarmLocked(rt)
 		detail = "IDLE-ON machine switched off: " + why
 		if action == "" { // found off: someone else switched it off
 			action, detail = ActIdleOff, "IDLE-ON machine found off"

@@ -94,7 +94,7 @@ func (c *Controller) schedulePass(ctx context.Context) (own time.Duration, err e
 				j.Reason, j.Detail, j.Node, j.StartTime = job.ReasonNone, "", a.Node, now
 				j.Boot++
 			},
-			node: nodeEffect{op: nodeAllocate},
+			node: nodeEffect{op: nodeAllocate, reuse: a.Reuse},
 		}, b)
 		if err != nil {
 			c.log.Info("assignment dropped: state changed during the pass", "job", a.JobID, "node", a.Node, "reason", err)
@@ -108,6 +108,7 @@ func (c *Controller) schedulePass(ctx context.Context) (own time.Duration, err e
 	}
 	for i, j := range jobs {
 		c.why[j.ID] = steps[i].ev.Detail
+		c.handOnLocked(j, steps[i].node.reuse)
 		c.startLocked(j, "")
 	}
 	return 0, nil

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bmc-sched/bmc/accounting"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/node"
+	"github.com/bmc-sched/bmc/scheduler"
 	"github.com/bmc-sched/bmc/store"
 )
 
@@ -31,6 +33,10 @@ type nodeEffect struct {
 	op     nodeOp
 	reason string     // nodeDown: what bmcq nodes shows
 	fault  node.Fault // nodeDown: set when the reconciler may clear it by itself
+	// nodeAllocate: the node is warm from the same user's last job and is
+	// taken this way (reuse.go); the node must still allow it.
+	reuse scheduler.ReuseKind
+	warm  *node.Warm // nodeWarm: what the machine kept on still runs
 }
 
 type nodeOp int
@@ -121,17 +127,21 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 	switch s.node.op {
 	case nodeAllocate:
 		rt, ok := c.nodes[j.Node]
-		switch {
-		case !ok:
+		if !ok {
 			return nil, fmt.Errorf("job %d: node %s: %w", s.id, j.Node, ErrNotFound)
-		case !rt.Available() || rt.rec.reserved() || (b != nil && b.nodes[j.Node]):
+		}
+		free := rt.Available()
+		if s.node.reuse != "" {
+			free = rt.warm != nil && scheduler.ReuseOf(rt.Node, &j) == s.node.reuse
+		}
+		if !free || rt.rec.reserved() || (b != nil && b.nodes[j.Node]) {
 			return nil, fmt.Errorf("job %d: node %s is %s: %w", s.id, j.Node, rt.DisplayState(), ErrConflict)
 		}
 		if b != nil {
 			b.nodes[j.Node] = true
 		}
 		n := *rt.Node
-		n.State, n.Job, n.Since, n.Reason, n.Fault = node.Allocated, s.id, now, "", ""
+		n.State, n.Job, n.Since, n.Reason, n.Fault, n.Warm = node.Allocated, s.id, now, "", "", nil
 		n.WarmUntil, n.WarmUser = time.Time{}, ""
 		st.n = &n
 	case nodeFree, nodeDown, nodeWarm:
@@ -139,7 +149,7 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 		// free a node that went on to another job.
 		if rt, ok := c.nodes[old.Node]; ok && rt.Job == s.id {
 			n := *rt.Node
-			n.Job, n.Since = 0, now
+			n.Job, n.Since, n.Warm = 0, now, nil
 			switch s.node.op {
 			case nodeDown:
 				n.State, n.Reason, n.Fault = node.Down, s.node.reason, s.node.fault
@@ -147,6 +157,9 @@ func (c *Controller) stageLocked(s step, b *batch) (*staged, error) {
 			case nodeWarm:
 				st.nodeEv = c.warmNodeLocked(&n, j.User, now)
 				st.nodeEv.Job = s.id
+				if n.Warm = s.node.warm; n.Warm != nil {
+					st.nodeEv.Detail = joinDetail(st.nodeEv.Detail, fmt.Sprintf("its system kept for a reuse by the same user's next job; unbilled until a job starts (%s)", accounting.ReasonReuseGap))
+				}
 			default:
 				n.State = node.Idle
 			}
@@ -229,7 +242,7 @@ func (c *Controller) commitLocked(steps []*staged) ([]*job.Job, error) {
 		}
 		c.log.Info("job state", "job", s.j.ID, "from", s.old.State, "to", s.j.State, "cause", s.cause,
 			"reason", s.ev.Reason, "node", s.ev.Node, "detail", s.ev.Detail)
-		if s.nodeEv != nil {
+		if s.nodeEv != nil && s.n.State == node.Down {
 			c.log.Warn("node down", "node", s.n.Name, "job", s.j.ID, "reason", s.n.Reason, "fault", s.n.Fault)
 		}
 		out[i] = s.j

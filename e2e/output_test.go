@@ -70,7 +70,13 @@ func TestFIFOOutput(t *testing.T) {
 	id := strings.TrimSpace(d.mustRun(hostile, dir, "bmcsubmit", "--parsable", "long.toml"))
 	waitState(ctx, t, c, id, job.Running)
 	d.mustRun(hostile, dir, "bmcq", "requeue", id)
-	waitState(ctx, t, c, id, job.Running)
+	// The requeue stops the command asynchronously: the job may still read
+	// RUNNING from its first run; wait for the second.
+	for j := waitState(ctx, t, c, id, job.Running); j.Restarts == 0; j = waitState(ctx, t, c, id, job.Running) {
+		if _, err := c.WaitChange(ctx, j.ID, string(j.State)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d.mustRun(hostile, dir, "bmcq", "cancel", id)
 	waitState(ctx, t, c, id, job.Cancelled)
 }

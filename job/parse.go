@@ -424,6 +424,14 @@ var fieldDecoders = map[string]fieldDecoder{
 		}
 		s.Hold = b
 	},
+	"reuse": func(d *decoder, s *Spec, key string, v any) {
+		b, ok := v.(bool)
+		if !ok {
+			d.wrongType([]string{key}, "a boolean", v)
+			return
+		}
+		s.NoReuse = !b
+	},
 	"begin": func(d *decoder, s *Spec, key string, v any) {
 		t, err := beginTime(v)
 		if err != nil {

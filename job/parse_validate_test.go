@@ -147,6 +147,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("imag = 1\n[environment]\n\"A.B\" = 3\n[[sim]]\n"))
 	f.Add([]byte("a = 1\na = 2\n"))
 	f.Add([]byte("depends_on = [\"afterok:1\", 3]\nbegin = 2026-01-01\nmemory = \"4G\"\n"))
+	f.Add([]byte("image = \"busybox\"\ncommand = \"true\"\nreuse = false\n"))
+	f.Add([]byte("image = \"busybox\"\ncommand = \"true\"\nreuse = \"no\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("f.toml", data)
 		if err != nil {

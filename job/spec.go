@@ -27,9 +27,13 @@ type Spec struct {
 	Array       *ArraySpec        `json:"array,omitempty"`
 	DependsOn   []Dependency      `json:"depends_on,omitempty"`
 	Hold        bool              `json:"hold,omitempty"`
-	Begin       time.Time         `json:"begin,omitzero"`
-	Schedule    string            `json:"schedule,omitempty"` // cron expression for recurring jobs
-	Sim         *SimSpec          `json:"sim,omitempty"`
+	// NoReuse (reuse = false in the job file) asks for a power cycle
+	// before and after the job: its machine is never handed on warm, nor
+	// taken warm from the user's previous job.
+	NoReuse  bool      `json:"no_reuse,omitempty"`
+	Begin    time.Time `json:"begin,omitzero"`
+	Schedule string    `json:"schedule,omitempty"` // cron expression for recurring jobs
+	Sim      *SimSpec  `json:"sim,omitempty"`
 	// ImageArchs are the architectures the image offers, filled in by the
 	// controller at submit (never read from a job file); empty = unknown,
 	// any node may try.

@@ -1,7 +1,7 @@
 // Package machine is the contract between the controller's life cycle and
 // what drives one node: the Machine and Session interfaces, the optional
 // interfaces a machine may add (agent contact, meter, boot facts, a pinned
-// host key), the errors a machine wraps so the life cycle blames the right
+// host key, a session that hands its machine to the next job), the errors a machine wraps so the life cycle blames the right
 // party, and the events a node's boot reports (security conflicts, in-band
 // energy readings). The adapters live below it: machine/realnode (the real
 // boot path) and machine/simnode (the simulator). It imports nothing of the

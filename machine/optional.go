@@ -1,6 +1,8 @@
 package machine
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/bmc-sched/bmc/job"
@@ -39,3 +41,22 @@ type BootFacter interface {
 type Pinner interface {
 	Pin() (hostKey, addr string)
 }
+
+// Reuser is implemented by sessions whose machine can be handed to the next
+// job of the same user without firmware, once their own job has ended.
+// Prepare must have readied next's boot (its tokens) on the same machine.
+// The controller alone decides when this is allowed: RAM survives both.
+type Reuser interface {
+	// Reset kills what is left of the old job and gives next a fresh root
+	// on the running kernel; the returned session runs next's command.
+	Reset(ctx context.Context, next *job.Job) (Session, error)
+	// Kexec loads next's kernel and initrd into the running kernel and
+	// jumps to it; WaitReady(next) then follows the new kernel's boot. An
+	// error wrapping ErrReuseRefused means nothing was loaded.
+	Kexec(ctx context.Context, next *job.Job) error
+}
+
+// ErrReuseRefused: the node refused to hand itself on (a kernel without
+// kexec_file_load, a request it would not take); its old kernel still runs,
+// without the old job. The controller power-cycles it instead.
+var ErrReuseRefused = errors.New("node refused the reuse")

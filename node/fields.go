@@ -49,6 +49,18 @@ func (fs fields) integer(field string) (int64, bool) {
 	return x, ok
 }
 
+func (fs fields) boolean(field string) (bool, bool) {
+	s, ok := fs.f[field]
+	if !ok {
+		return false, false
+	}
+	x, ok := s.v.(bool)
+	if !ok {
+		fs.p.fail(s.path, field, "must be a boolean, not "+tomlpos.TypeName(s.v))
+	}
+	return x, ok
+}
+
 // names reads an array of names (features, partitions).
 func (fs fields) names(field string) []string {
 	s, ok := fs.f[field]

@@ -41,6 +41,11 @@ type Config struct {
 	// SSHAddress is where the controller reaches the node's SSH server when
 	// that is not the address the node reports (a lab port-forward), "host:port".
 	SSHAddress string `json:"ssh_address,omitempty"`
+	// Kexec lets the controller start the same user's next job with
+	// another kernel by kexec from the running one instead of a power
+	// cycle. Only where the node's kernel supports kexec_file_load (the
+	// agent refuses otherwise, and the controller then power-cycles).
+	Kexec bool `json:"kexec,omitempty"`
 }
 
 // BMC says how to reach a machine's baseboard management controller.
@@ -81,6 +86,18 @@ const (
 	IdleOn State = "IDLE-ON"
 )
 
+// Warm is what a machine kept on after a job still runs: the next job of
+// the same user may take it without firmware (a reset when kernel, initrd,
+// command line and image are the same, a kexec when the node allows it).
+type Warm struct {
+	Job     uint64 `json:"job"` // the job that ended on it
+	UID     uint32 `json:"uid"`
+	Kernel  string `json:"kernel,omitempty"`
+	Initrd  string `json:"initrd,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
+	Image   string `json:"image"`
+}
+
 // Node is the controller's record of one machine.
 type Node struct {
 	Config
@@ -93,6 +110,9 @@ type Node struct {
 	// again by itself (the reconciler), and returns it to service once the
 	// check passes. DOWN without a fault waits for an admin's resume.
 	Fault Fault `json:"fault,omitempty"`
+	// Warm is set while an IDLE-ON machine still runs its last job's system
+	// with the agent session kept for a reuse (ctld/reuse.go); nil otherwise.
+	Warm *Warm `json:"warm,omitempty"`
 	// WarmUntil is when an IDLE-ON machine is switched off; WarmUser is
 	// the user whose job it last ran: the only user whose job may run on
 	// it without a power cycle (RAM survives a warm reboot).

@@ -66,7 +66,7 @@ var (
 
 // Keys of a [[node]] table (and of [defaults]) and of its bmc table.
 var (
-	nodeKeys = []string{"address", "arch", "bmc", "boot", "boot_joules", "cores", "expected_boot", "features", "idle_watts", "kind",
+	nodeKeys = []string{"address", "arch", "bmc", "boot", "boot_joules", "cores", "expected_boot", "features", "idle_watts", "kexec", "kind",
 		"mac", "max_watts", "memory", "name", "partitions", "ssh_address"}
 	bmcKeys = []string{"address", "cipher_suite", "insecure", "password_file", "port",
 		"power_lag", "power_meter", "power_period", "power_sensor", "power_window", "protocol",
@@ -364,6 +364,9 @@ func (p *parser) node(path []string, f map[string]src, hinted map[string]bool, h
 		} else {
 			c.SSHAddress = a
 		}
+	}
+	if b, ok := fs.boolean("kexec"); ok {
+		c.Kexec = b
 	}
 	fs.bmc(&c)
 	return c

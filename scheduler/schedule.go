@@ -328,6 +328,7 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 	}
 	c := &p.classes[best]
 	p.warmFirst(c, j)
+	p.reuseFirst(c, j)
 	ni := c.free[c.next]
 	c.next++
 	p.freeTotal--
@@ -339,7 +340,7 @@ func (p *pass) place(j *job.Job, si *sigInfo, kind, lead string) bool {
 		why = lead + "; " + why
 	}
 	p.plan.Assignments = append(p.plan.Assignments, Assignment{
-		JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil,
+		JobID: j.ID, Node: nd.Name, Why: why, Backfilled: p.res != nil, Reuse: ReuseOf(nd, j),
 	})
 	p.idx.started(j)
 	return true

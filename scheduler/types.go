@@ -99,6 +99,9 @@ type Assignment struct {
 	Why string `json:"why"`
 	// Backfilled is true when the job started ahead of a higher-priority one.
 	Backfilled bool `json:"backfilled,omitempty"`
+	// Reuse is set when the node is warm from the same user's last job
+	// and is handed on without a power cycle (reuse.go).
+	Reuse ReuseKind `json:"reuse,omitempty"`
 	// ReserveJ is the energy the job reserves on its budgets while it
 	// runs (Snapshot.Energy), in joules; 0 without budgets.
 	ReserveJ float64 `json:"reserve_joules,omitempty"`

@@ -44,6 +44,7 @@ var version = buildinfo.Version()
 type flags struct {
 	autoMemLimit   bool
 	stateDir       string
+	reuse          string
 	socket         string
 	nodesFile      string
 	sim            int
@@ -133,6 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&f.agentDir, "agent-dir", "", "directory holding bmcinit-<arch> agent binaries (default: next to bmcctld)")
 	f.dhcp.register(fl)
 	f.backup.register(fl)
+	fl.StringVar(&f.reuse, "reuse", string(ctld.ReuseSameUser), "same-user: a finished job's running machine goes to the same user's next job without a power cycle (reset, or kexec on nodes with kexec = true); never: power-cycle between jobs")
 	f.conns.register(fl)
 	fl.StringVar(&f.privateData, "private-data", "jobs,accounting", "what users may not see of others' jobs: jobs (all but id, name, user, state, node, reason), accounting (bills, power curves), both, or none")
 	lim := &f.cfg.Limits
@@ -216,6 +218,9 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	f.cfg.StateDir, f.cfg.AdminGroup = f.stateDir, f.adminGroup
 	if err := f.cfg.Reconcile.Validate(); err != nil {
 		return fmt.Errorf("reconciler: %w", err)
+	}
+	if f.cfg.Reuse, err = ctld.ParseReusePolicy(f.reuse); err != nil {
+		return fmt.Errorf("--reuse: %w", err)
 	}
 	if _, err := f.backup.check(); err != nil {
 		return err

@@ -31,6 +31,7 @@ var (
 	_ machine.Metered    = (*Machine)(nil)
 	_ machine.BootFacter = (*Machine)(nil)
 	_ machine.Pinner     = (*session)(nil)
+	_ machine.Reuser     = (*session)(nil)
 )
 
 // Machine boots a real (or lab) machine: power through its BMC driver,
@@ -50,7 +51,10 @@ type Machine struct {
 	facts   map[uint64]bootFacts // by job: what Prepare resolved
 }
 
-type bootFacts struct{ digest, kernel string }
+type bootFacts struct {
+	digest, kernel string
+	boot           *boot.Boot // for a reset or kexec into it (reuse.go)
+}
 
 // BootFacts returns the image digest and kernel name Prepare resolved for j.
 func (m *Machine) BootFacts(j *job.Job) (imageDigest, kernel string) {
@@ -179,7 +183,7 @@ func (m *Machine) Prepare(ctx context.Context, j *job.Job) error {
 	if m.facts == nil {
 		m.facts = map[uint64]bootFacts{}
 	}
-	m.facts[j.ID] = bootFacts{digest: b.Rootfs.Digest, kernel: b.KernelName}
+	m.facts[j.ID] = bootFacts{digest: b.Rootfs.Digest, kernel: b.KernelName, boot: b}
 	m.factsMu.Unlock()
 	m.hub.watch(j.ID, j.Boot)
 	if bs, ok := m.drv.(power.BootDeviceSetter); ok {
@@ -206,7 +210,7 @@ func (m *Machine) WaitReady(ctx context.Context, j *job.Job) (machine.Session, e
 		phase := w.phase
 		m.hub.mu.Unlock()
 		switch {
-		case !p.ScriptServed:
+		case !p.ScriptServed && !p.KernelServed:
 			return nil, fmt.Errorf("%w: it never fetched its boot script (%w)", machine.ErrNoSignOfLife, context.Cause(ctx))
 		case !p.KernelServed:
 			return nil, fmt.Errorf("%w: it fetched its boot script but not the kernel (%w)", machine.ErrNoSignOfLife, context.Cause(ctx))

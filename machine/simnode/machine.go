@@ -32,6 +32,7 @@ var (
 	_ machine.Machine = Machine{}
 	_ machine.Contact = Machine{}
 	_ power.Meter     = Machine{}
+	_ machine.Reuser  = simSession{}
 )
 
 func (Machine) Simulated() bool { return true }
@@ -101,3 +102,25 @@ func (s simSession) Run(ctx context.Context, j *job.Job, stdout, stderr io.Write
 
 func (simSession) PowerOff(context.Context) error { return power.ErrUnsupported }
 func (simSession) Close() error                   { return nil }
+
+// Reset hands the simulated machine to the next job at once: the model
+// keeps no root to clean, and its jobs are told apart by RunKey.
+func (s simSession) Reset(ctx context.Context, next *job.Job) (machine.Session, error) {
+	if !s.m.On() {
+		return nil, fmt.Errorf("%w: reset: %w", machine.ErrLost, sim.ErrPoweredOff)
+	}
+	return simSession{m: s.m}, ctx.Err()
+}
+
+// Kexec succeeds on a simulated x86_64 machine (the model is ready again at
+// once) and is refused on aarch64, like Debian's arm64 kernel, which has no
+// kexec_file_load.
+func (s simSession) Kexec(ctx context.Context, next *job.Job) error {
+	if s.m.Model().Arch == "aarch64" {
+		return fmt.Errorf("%w: simulated aarch64 kernel: kexec_file_load: function not implemented (no CONFIG_KEXEC_FILE)", machine.ErrReuseRefused)
+	}
+	if !s.m.On() {
+		return fmt.Errorf("%w: kexec: %w", machine.ErrLost, sim.ErrPoweredOff)
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,145 @@
+//go:build vlab
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/api"
+	"github.com/bmc-sched/bmc/job"
+)
+
+// eventDetail is the detail of the job's first event in state s.
+func eventDetail(d api.JobDetail, s job.State) string {
+	for _, e := range d.Events {
+		if e.State == s {
+			return e.Detail
+		}
+	}
+	return ""
+}
+
+// allowKexec sets kexec = true on every node of the lab's nodes file and
+// restarts bmcctld on it. Call it with no job on any node.
+func (l *lab) allowKexec(t *testing.T, ctx context.Context) {
+	t.Helper()
+	path := filepath.Join(l.dir, "nodes.toml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ReplaceAll(string(b), "\n[node.bmc]\n", "\nkexec = true\n[node.bmc]\n")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.restartDaemonT(t, ctx)
+}
+
+// One x86_64 machine runs two jobs of the same user back to back: the
+// second gets the running machine after a reset (no power cycle) with a
+// clean root; then, with kexec = true, a job with another command line
+// gets it through kexec.
+func TestLabReuse(t *testing.T) {
+	l := labUp(t, 1, 400)
+	work := workDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+
+	t.Run("reset: same user, same boot, fresh root", func(t *testing.T) {
+		// The background loop outlives its job's command on purpose, and
+		// ticks in /dev, the one place both jobs' roots share (the
+		// machine's devtmpfs): if it survived the reset, the counter moves.
+		dirty := l.submit(work, l.job("dirty", "", `command = "echo left > /tmp/left; echo left > /left; setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /dev/bmc-alive; sleep 1; done' </dev/null >/dev/null 2>&1 & sleep 3; echo FOO=$FOO"
+[environment]
+FOO = "bar"`))
+		clean := l.submit(work, l.job("clean", "", `command = "ls /tmp /left 2>&1; a=$(cat /dev/bmc-alive); sleep 3; b=$(cat /dev/bmc-alive); if [ -n \"$a\" ] && [ \"$a\" = \"$b\" ]; then echo background-gone; else echo background-alive $a $b; fi; echo FOO=$FOO; echo done"`))
+		d1 := l.waitFor(ctx, dirty, state(job.Completed))
+		d2 := l.waitFor(ctx, clean, state(job.Completed))
+		if got := eventDetail(d2, job.PoweringOn); !strings.HasPrefix(got, "reset") {
+			t.Errorf("second job's POWERING_ON: %q, want a reset", got)
+		}
+		if got := eventDetail(d2, job.Running); !strings.HasPrefix(got, "reset in") {
+			t.Errorf("second job's RUNNING: %q", got)
+		}
+		out1, _ := os.ReadFile(d1.Output)
+		out2, err := os.ReadFile(d2.Output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("first job:\n%s\nsecond job:\n%s", out1, out2)
+		o := string(out2)
+		if strings.Contains(o, "left") && !strings.Contains(o, "/left: No such file") {
+			t.Errorf("a file of the first job survived:\n%s", o)
+		}
+		if !strings.Contains(o, "background-gone") || strings.Contains(o, "FOO=bar") || !strings.Contains(o, "done") {
+			t.Errorf("the first job's process or environment survived, or the job did not finish:\n%s", o)
+		}
+		gap := powerOnToRunning(t, d2)
+		t.Logf("reset: POWERING_ON → RUNNING %s (first job's boot %s)", gap.Round(10*time.Millisecond), powerOnToRunning(t, d1).Round(10*time.Millisecond))
+		if gap > 10*time.Second {
+			t.Errorf("the reset took %s: as long as a boot", gap)
+		}
+		n := l.nodeDetail(ctx, d1.Node)
+		acts := actions(n.Events)
+		for _, want := range []string{"idle_on", "reuse"} {
+			if !slices.Contains(acts, want) {
+				t.Errorf("node events %v lack %s", acts, want)
+			}
+		}
+		l.untilNode(ctx, d1.Node, "off after the last job", func(n api.NodeDetail) bool { return n.State == "IDLE" })
+	})
+
+	t.Run("kexec: same user, another command line", func(t *testing.T) {
+		l.allowKexec(t, ctx)
+		a := l.submit(work, l.job("k1", "", `cmdline = "quiet bmc_k=1"
+command = "cat /proc/cmdline"`))
+		b := l.submit(work, l.job("k2", "", `cmdline = "quiet bmc_k=2"
+command = "cat /proc/cmdline; ls /tmp"`))
+		l.waitFor(ctx, a, state(job.Completed))
+		d := l.waitFor(ctx, b, state(job.Completed))
+		if got := eventDetail(d, job.Running); !strings.HasPrefix(got, "kexec'd in") {
+			t.Errorf("second job's RUNNING: %q (BOOTING: %q), want a kexec", got, eventDetail(d, job.Booting))
+		}
+		out, _ := os.ReadFile(d.Output)
+		if !strings.Contains(string(out), "bmc_k=2") || strings.Contains(string(out), "bmc.token") {
+			t.Errorf("kexec'd job's /proc/cmdline:\n%s", out)
+		}
+		t.Logf("kexec: POWERING_ON → RUNNING %s", powerOnToRunning(t, d).Round(10*time.Millisecond))
+	})
+}
+
+// On the aarch64 machine (Debian's arm64 kernel: no kexec_file_load) a
+// kexec is refused and the machine is power-cycled instead, saying why.
+func TestLabReuseArmKexecFallsBack(t *testing.T) {
+	l := labUp(t, 1, 500, "--arm", "1")
+	work := workDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	l.allowKexec(t, ctx)
+	image := "oci:" + filepath.Join(l.dir, "images", "busybox-multi")
+	job := func(name, cmdline string) string {
+		return "name = \"" + name + "\"\nimage = \"" + image + "\"\narch = \"aarch64\"\ntime_limit = \"10:00\"\ncmdline = \"" + cmdline + "\"\ncommand = \"cat /proc/cmdline\"\n"
+	}
+	a := l.submit(work, job("a1", "quiet bmc_k=1"))
+	b := l.submit(work, job("a2", "quiet bmc_k=2"))
+	l.waitFor(ctx, a, state("COMPLETED"))
+	d := l.waitFor(ctx, b, state("COMPLETED"))
+	if got := eventDetail(d, "POWERING_ON"); !strings.HasPrefix(got, "kexec") {
+		t.Errorf("POWERING_ON: %q, want a kexec tried", got)
+	}
+	booting, running := eventDetail(d, "BOOTING"), eventDetail(d, "RUNNING")
+	if !strings.Contains(booting, "CONFIG_KEXEC_FILE") || !strings.HasPrefix(running, "booted in") {
+		t.Errorf("BOOTING %q, RUNNING %q: want a power cycle saying the kernel lacks CONFIG_KEXEC_FILE", booting, running)
+	}
+	out, _ := os.ReadFile(d.Output)
+	if !strings.Contains(string(out), "bmc_k=2") {
+		t.Errorf("the second job's /proc/cmdline:\n%s", out)
+	}
+	t.Logf("fallback: %s", booting)
+}
