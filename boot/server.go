@@ -265,6 +265,28 @@ func (s *Server) lookupLocked(tok string, want tokenKind, now time.Time) (*token
 	return t, ""
 }
 
+// lookupBoundLocked is lookupLocked for a request that must come from
+// the token's node: a token presented from another address aborts that
+// boot (stolen, for the caller to report as a conflict once the lock is
+// gone); one from the node's address before its MAC resolves is refused
+// with 503, so the node retries and nothing is spent.
+func (s *Server) lookupBoundLocked(tok string, want tokenKind, r *http.Request, now time.Time) (t *token, reason string, status int, stolen *bootState) {
+	t, reason = s.lookupLocked(tok, want, now)
+	if t == nil {
+		return nil, reason, http.StatusForbidden, nil
+	}
+	switch s.fromNode(t.boot, r) {
+	case fromElsewhere:
+		if s.abortLocked(t.boot) {
+			stolen = t.boot
+		}
+		return nil, "token presented from another address", http.StatusForbidden, stolen
+	case fromUnresolved:
+		return nil, unresolvedReason, http.StatusServiceUnavailable, nil
+	}
+	return t, "", http.StatusOK, nil
+}
+
 func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	const route = "/a/{token}/{file}"
 	tok := r.PathValue("token")
@@ -285,22 +307,9 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	t, reason := s.lookupLocked(tok, want, s.clk.Now())
+	t, reason, status, stolen := s.lookupBoundLocked(tok, want, r, s.clk.Now())
 	var b *Boot
 	var path string
-	var stolen *bootState
-	status := http.StatusForbidden
-	if t != nil {
-		switch s.fromNode(t.boot, r) {
-		case fromElsewhere:
-			if s.abortLocked(t.boot) {
-				stolen = t.boot
-			}
-			t, reason = nil, "token presented from another address"
-		case fromUnresolved:
-			t, reason, status = nil, unresolvedReason, http.StatusServiceUnavailable
-		}
-	}
 	if t != nil {
 		t.used = true // spent as the transfer starts: a copy of the URL is worth nothing
 		b = t.boot.b
@@ -342,20 +351,8 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *bootState)) h
 		}
 		now := s.clk.Now()
 		s.mu.Lock()
-		t, reason := s.lookupLocked(tok, kindAgent, now)
-		var st, stolen *bootState
-		status := http.StatusForbidden
-		if t != nil {
-			switch s.fromNode(t.boot, r) {
-			case fromElsewhere:
-				if s.abortLocked(t.boot) {
-					stolen = t.boot
-				}
-				t, reason = nil, "token presented from another address"
-			case fromUnresolved:
-				t, reason, status = nil, unresolvedReason, http.StatusServiceUnavailable
-			}
-		}
+		t, reason, status, stolen := s.lookupBoundLocked(tok, kindAgent, r, now)
+		var st *bootState
 		if t != nil {
 			t.expires = now.Add(s.ttl)
 			st = t.boot
