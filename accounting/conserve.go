@@ -115,25 +115,11 @@ func Overlap(start, end, from, to time.Time) float64 {
 		}
 		return 0
 	}
-	lo, hi := maxT(start, from), minT(end, to)
+	lo, hi := maxTime(start, from), minTime(end, to)
 	if !hi.After(lo) {
 		return 0
 	}
 	return hi.Sub(lo).Seconds() / end.Sub(start).Seconds()
-}
-
-func maxT(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minT(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // BuildBalance sums one node's ledger entries and unbilled stretches over
