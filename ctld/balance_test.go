@@ -219,12 +219,19 @@ func (h *harness) dumpEnergy(name string) {
 			}
 			return nil
 		})
-		return tx.ForEachUnbilled(func(u *store.Unbilled) error {
+		if err := tx.ForEachUnbilled(func(u *store.Unbilled) error {
 			if u.Node == name {
 				h.t.Logf("  unbilled %s-%s %s %.1f J", u.Start.Sub(t0), u.End.Sub(t0), u.Reason, u.Joules)
 			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		pts, err := tx.MeterPoints(name)
+		for _, p := range pts {
+			h.t.Logf("  metered %s %.1f J (last reading %s %.1f W)", p.Time.Sub(t0), p.Joules, p.Last.Time.Sub(t0), p.Last.Watts)
+		}
+		return err
 	})
 }
 

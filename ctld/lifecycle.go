@@ -423,14 +423,18 @@ func (c *Controller) finishPowerOff(ctx context.Context, id uint64, m machine.Ma
 func (c *Controller) powerOffConfirm(ctx context.Context, name string, m machine.Machine) error {
 	pctx, cancel := c.withTimeout(ctx, c.cfg.PowerOffGrace+30*time.Second, errPowerOffTimeout)
 	defer cancel()
+	asked := c.clk.Now()
 	if err := m.PowerOff(pctx); err != nil {
 		if errors.Is(context.Cause(pctx), errPowerOffTimeout) {
 			err = fmt.Errorf("%w: %w", errPowerOffTimeout, err)
 		}
-		// The boot's bill ends on a reading taken now; the machine stays
-		// on, and what it draws from here is unbilled (power-off-failed).
+		// The machine stays on. The boot's bill ends where the power-off
+		// was asked, not where it was found to have failed (up to the
+		// grace and the timeout later, a BMC that does not answer showing
+		// nothing meanwhile): what it draws from there is unbilled, as
+		// power-off-failed, and the meter splits its readings there too.
 		if ctx.Err() == nil {
-			c.sampleFinal(context.WithoutCancel(ctx), name)
+			c.billEndsAt(name, asked)
 		}
 		return err
 	}

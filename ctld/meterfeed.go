@@ -28,12 +28,14 @@ type nodeMeter struct {
 	// ended boot's bill stopped when that is after its last reading.
 	jobFrom, jobEnd time.Time
 	// tail is the running total at the job's last readings, to find the
-	// total where its bill ended.
-	tail    []accounting.MeterPoint
-	cur     *store.Unbilled
-	dirty   []*store.Unbilled // stretches to write at the next flush
-	point   bool              // the total moved since the last flush
-	flushed time.Time
+	// total where its bill ended; heldTail keeps its last two once the
+	// bill ended after them, for the rate the bill held (heldBill).
+	tail     []accounting.MeterPoint
+	heldTail []accounting.MeterPoint
+	cur      *store.Unbilled
+	dirty    []*store.Unbilled // stretches to write at the next flush
+	point    bool              // the total moved since the last flush
+	flushed  time.Time
 }
 
 // tailPoints bounds nodeMeter.tail: a bill ends at most a few readings
@@ -68,17 +70,38 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 	m.last, m.point = s, true
 	restored := m.restored
 	m.restored = false
-	// share is the part of this reading's energy up to t.
-	share := func(t time.Time) float64 { return accounting.Overlap(a.Time, s.Time, a.Time, t) }
+	// upTo is this reading's energy up to t, as a bill that starts or
+	// ends at t counts it: watts interpolated linearly, a counter's
+	// increment in proportion to time.
+	upTo := func(t time.Time) float64 { return j * accounting.Overlap(a.Time, s.Time, a.Time, t) }
+	if !a.Counter || !s.Counter {
+		upTo = func(t time.Time) float64 { return partTrapezoid(a, s, t) }
+	}
+	lump := false // this reading's stretch holds power unlike the standby after it
+	if !m.jobEnd.IsZero() && m.jobEnd.After(a.Time) {
+		// The ended boot's bill reaches into this reading: it held its
+		// last reading's rate up to jobEnd, and that much is its own.
+		j -= m.heldBill(a, s, j)
+		a.Time, lump = minTime(m.jobEnd, s.Time), true
+		upTo = func(t time.Time) float64 { return j * accounting.Overlap(a.Time, s.Time, a.Time, t) }
+	}
+	m.jobEnd = time.Time{}
 	if forJob {
 		if !m.jobFrom.IsZero() && m.jobFrom.After(a.Time) {
 			why := m.reason
 			if why == "" {
 				why = accounting.ReasonStandby
 			}
-			m.book(name, meter, a.Time, m.jobFrom, j*share(m.jobFrom), est, why)
+			if !m.jobFrom.After(s.Time) {
+				m.book(name, meter, a.Time, m.jobFrom, upTo(m.jobFrom), est, why)
+				m.jobFrom = time.Time{}
+			} else {
+				// A BMC dates its readings in the past: the recording's
+				// first may describe the time before the boot's bill.
+				m.book(name, meter, a.Time, s.Time, j, est, why)
+			}
 		}
-		m.jobFrom, m.jobEnd, m.reason = time.Time{}, time.Time{}, ""
+		m.reason = ""
 		m.closeStretch()
 		m.tail = append(m.tail, accounting.MeterPoint{Time: s.Time, Joules: m.total})
 		if len(m.tail) > tailPoints {
@@ -98,17 +121,49 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 		m.reason, m.reasonSure = reason, sure
 		return
 	}
-	if !m.jobEnd.IsZero() && m.jobEnd.After(a.Time) {
-		j -= j * share(m.jobEnd) // the ended boot's bill reaches into this reading
-		a.Time = minTime(m.jobEnd, s.Time)
-	}
-	m.jobEnd = time.Time{}
 	prev, prevSure := m.reason, m.reasonSure
 	m.reason, m.reasonSure = reason, sure
 	if prev != "" && prevSure {
 		reason = prev
 	}
 	m.book(name, meter, a.Time, s.Time, j, est, reason)
+	if lump {
+		// A balance counts a stretch that crosses its period's edge in
+		// proportion to time: the ended boot's last power gets a
+		// stretch of its own, not spread over the standby after it.
+		m.closeStretch()
+	}
+}
+
+// partTrapezoid is the energy from reading a to t (a's time at most t at
+// most b's) with the power interpolated linearly between a's and b's watts.
+func partTrapezoid(a, b accounting.Sample, t time.Time) float64 {
+	dt := b.Time.Sub(a.Time).Seconds()
+	x := t.Sub(a.Time).Seconds()
+	if dt <= 0 || x <= 0 {
+		return 0
+	}
+	x = min(x, dt)
+	pt := a.Watts + (b.Watts-a.Watts)*x/dt
+	return (a.Watts + pt) / 2 * x
+}
+
+// heldBill is the part of joules, the energy from the ended boot's last
+// reading a to reading s, that its bill counted: a bill that ends after
+// its last reading holds that reading's power (a counter's last rate) up
+// to its end, so the meter books the same to it and the rest elsewhere.
+func (m *nodeMeter) heldBill(a, s accounting.Sample, joules float64) float64 {
+	dt := minTime(m.jobEnd, s.Time).Sub(a.Time).Seconds()
+	rate := a.Watts
+	if a.Counter {
+		n := len(m.heldTail)
+		if n < 2 {
+			return joules * accounting.Overlap(a.Time, s.Time, a.Time, m.jobEnd)
+		}
+		p, q := m.heldTail[n-2], m.heldTail[n-1]
+		rate = (q.Joules - p.Joules) / q.Time.Sub(p.Time).Seconds()
+	}
+	return min(max(rate*dt, 0), joules)
 }
 
 // book adds joules in [from, to] to the open stretch when it has the same
@@ -136,6 +191,7 @@ func (c *Controller) jobEnded(name string, end time.Time, reason string, sure bo
 	m.reason, m.reasonSure = reason, sure
 	if !end.Before(m.last.Time) {
 		m.jobEnd = end
+		m.heldTail = append(m.heldTail[:0], m.tail[max(len(m.tail)-2, 0):]...)
 		return
 	}
 	if len(m.tail) == 0 || end.Before(m.tail[0].Time) {
@@ -143,6 +199,7 @@ func (c *Controller) jobEnded(name string, end time.Time, reason string, sure bo
 	}
 	if after := m.total - accounting.MeteredBetween(m.tail, m.tail[0].Time, end) - m.tail[0].Joules; after > 0 {
 		m.book(name, m.meter, end, m.last.Time, after, false, reason)
+		m.closeStretch() // a stretch of its own: see meterFeed's lump
 	}
 }
 
@@ -173,6 +230,28 @@ func (c *Controller) meterBillEndedLocked(name string, billed []billedEntry) {
 	c.en.mu.Lock()
 	defer c.en.mu.Unlock()
 	c.jobEnded(name, end, reason, sure)
+}
+
+// meterPointAtLocked is node's metered total at its job recording's reading
+// s, to store with the samples up to s; nil when the total is not at s.
+// Stored together, a restart after a crash carries the total on from the
+// last reading the bill has too: both span the gap from that reading to
+// the next with the same readings, and neither counts what the crash lost.
+// Called with c.en.mu held.
+func (c *Controller) meterPointAtLocked(name string, s accounting.Sample) *store.MeterPoint {
+	m := c.en.meters[name]
+	if m == nil || !m.have || !m.last.Time.Equal(s.Time) {
+		return nil
+	}
+	return &store.MeterPoint{Node: name, Time: m.last.Time, Joules: m.total, Meter: m.meter, Last: store.Sample(m.last)}
+}
+
+// meterPointStoredLocked notes that pt (if any) is in the store. Called
+// with c.en.mu held.
+func (c *Controller) meterPointStoredLocked(name string, pt *store.MeterPoint) {
+	if m := c.en.meters[name]; m != nil && pt != nil {
+		m.point = m.last.Time.After(pt.Time)
+	}
 }
 
 func (m *nodeMeter) markDirty() {

@@ -116,7 +116,12 @@ func (c *Controller) flushMeter(name string, force bool) error {
 		c.en.mu.Unlock()
 		return nil
 	}
-	pt := store.MeterPoint{Node: name, Time: m.last.Time, Joules: m.total, Meter: m.meter, Last: store.Sample(m.last)}
+	// While a job's recording reads the node, its flushes store the
+	// total, with the samples it counted (meterPointAtLocked).
+	var pt *store.MeterPoint
+	if c.en.recs[name] == nil {
+		pt = &store.MeterPoint{Node: name, Time: m.last.Time, Joules: m.total, Meter: m.meter, Last: store.Sample(m.last)}
+	}
 	var us []store.Unbilled
 	for _, u := range m.dirty {
 		us = append(us, *u)
@@ -129,7 +134,10 @@ func (c *Controller) flushMeter(name string, force bool) error {
 				return err
 			}
 		}
-		return tx.PutMeterPoint(&pt)
+		if pt == nil {
+			return nil
+		}
+		return tx.PutMeterPoint(pt)
 	})
 	if err != nil {
 		return fmt.Errorf("store the metered energy of node %s: %w", name, err)
@@ -139,7 +147,9 @@ func (c *Controller) flushMeter(name string, force bool) error {
 	if m.cur != nil {
 		m.markDirty() // still growing: written again next time
 	}
-	m.point = m.last.Time.After(pt.Time)
+	if pt != nil {
+		m.point = m.last.Time.After(pt.Time)
+	}
 	m.flushed = c.clk.Now()
 	c.en.mu.Unlock()
 	return nil

@@ -127,6 +127,13 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 	}
 	meter := c.nodes[r.node].meterName(s)
 	c.en.mu.Lock()
+	if c.en.recs[r.node] != r {
+		// The boot left the node while the BMC answered (its bill is
+		// made): the reading is not the job's, and the meter loop reads
+		// the node from here on.
+		c.en.mu.Unlock()
+		return
+	}
 	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
 		r.samples = append(r.samples, s)
 	}
@@ -274,6 +281,16 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	}
 }
 
+// billEndsAt ends the powered stretch of node's current boot at at, the
+// end of its last phase, without a reading: the machine did not go off.
+func (c *Controller) billEndsAt(node string, at time.Time) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	if r := c.en.recs[node]; r != nil {
+		r.offAt = at
+	}
+}
+
 // covered reports whether r holds a reading dated at or after t.
 func (c *Controller) covered(r *recording, t time.Time) bool {
 	c.en.mu.Lock()
@@ -295,14 +312,22 @@ func (c *Controller) flushIfDue(r *recording, force bool) error {
 	}
 	chunk := store.SampleChunk{Node: r.node, Job: r.job, Boot: r.boot, Samples: storeSamples(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
 	upto := len(r.samples)
+	pt := c.meterPointAtLocked(r.node, r.samples[upto-1])
 	c.en.mu.Unlock()
 	// The store writes nothing once the boot is billed: its raw samples are
 	// gone for good, and a flush racing the bill must not bring them back.
-	if err := c.st.Batch(func(tx *store.Tx) error { return tx.AppendSamples(&chunk) }); err != nil {
+	err := c.st.Batch(func(tx *store.Tx) error {
+		if err := tx.AppendSamples(&chunk); err != nil || pt == nil {
+			return err
+		}
+		return tx.PutMeterPoint(pt)
+	})
+	if err != nil {
 		return fmt.Errorf("store %d power samples of node %s: %w", len(chunk.Samples), r.node, err)
 	}
 	c.en.mu.Lock()
 	r.flushed, r.lastFlush = max(r.flushed, upto), c.clk.Now()
+	c.meterPointStoredLocked(r.node, pt)
 	c.en.mu.Unlock()
 	return nil
 }
