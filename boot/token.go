@@ -11,7 +11,9 @@ import (
 
 // Tokens live in memory only. A restarted controller re-Prepares the boots
 // it still needs (new tokens); a node holding an old token gets 403 and the
-// boot fails or is retried, which is the safe outcome.
+// boot fails or is retried, which is the safe outcome. The one exception is
+// the agent token of a running job the restarted controller recovered: it
+// adopts it from its hash (adopt.go).
 
 type tokenKind int
 

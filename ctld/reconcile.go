@@ -300,8 +300,10 @@ func (c *Controller) checkAgentsLocked() {
 			continue
 		}
 		// An agent not heard since this controller started proves nothing
-		// by its silence: its boot's tokens died with the last process, so
-		// its heartbeats are refused. The SSH connection watches it instead.
+		// by its silence: its boot's tokens died with the last process, and
+		// its heartbeats are refused until the recovered job's machine
+		// adopts its agent token again (boot.Server.Adopt), or for good
+		// when it cannot. The SSH connection watches it meanwhile.
 		last := ac.LastContact(j)
 		if last.IsZero() {
 			continue

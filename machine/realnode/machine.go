@@ -179,6 +179,10 @@ func (m *Machine) Prepare(ctx context.Context, j *job.Job) error {
 		}
 		return err
 	}
+	if err := m.keepAgentKey(j, b); err != nil {
+		m.boots.Finish(j.ID)
+		return err
+	}
 	m.factsMu.Lock()
 	if m.facts == nil {
 		m.facts = map[uint64]bootFacts{}
@@ -317,6 +321,7 @@ func (m *Machine) Resume(ctx context.Context, j *job.Job) (machine.Session, erro
 		return nil, fmt.Errorf("%w: %w", machine.ErrLost, err)
 	}
 	s.resumed = true
+	m.adoptAgent(j)
 	return s, nil
 }
 
@@ -328,4 +333,5 @@ func (m *Machine) Finish(j *job.Job) {
 	delete(m.facts, j.ID)
 	m.factsMu.Unlock()
 	os.Remove(m.keyPath(j.ID))
+	os.Remove(m.agentKeyPath(j.ID))
 }
