@@ -2,6 +2,7 @@ package ctld
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
@@ -149,9 +150,13 @@ func (c *Controller) balanceParts(from, to time.Time) (map[string]*nodeParts, er
 		if p == nil || !m.have {
 			continue
 		}
-		if n := len(p.points); n == 0 || m.last.Time.After(p.points[n-1].Time) {
-			p.points = append(p.points, accounting.MeterPoint{Time: m.last.Time, Joules: m.total})
+		// Edges not stored yet, and the total now, in time order.
+		for _, e := range m.edges {
+			p.points = append(p.points, accounting.MeterPoint{Time: e.Time, Joules: e.Joules})
 		}
+		p.points = append(p.points, accounting.MeterPoint{Time: m.last.Time, Joules: m.total})
+		slices.SortStableFunc(p.points, func(a, b accounting.MeterPoint) int { return a.Time.Compare(b.Time) })
+		p.points = slices.CompactFunc(p.points, func(a, b accounting.MeterPoint) bool { return a.Time.Equal(b.Time) })
 		if p.meter == "" {
 			p.meter = m.meter
 		}

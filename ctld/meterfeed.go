@@ -36,6 +36,11 @@ type nodeMeter struct {
 	dirty    []*store.Unbilled // stretches to write at the next flush
 	point    bool              // the total moved since the last flush
 	flushed  time.Time
+	// regime is where the last reading's energy went ("job", or the
+	// stretch's reason); edges are points to store where it changed
+	// (edgeOf is the regime the last edge was noted for).
+	regime, edgeOf string
+	edges          []store.MeterPoint
 }
 
 // tailPoints bounds nodeMeter.tail: a bill ends at most a few readings
@@ -66,8 +71,10 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 	gap := max(5*max(c.cfg.Energy.interval(), time.Second), 2*c.cfg.Energy.standbyEvery())
 	j, est := accounting.Between(m.last, s, gap)
 	a := m.last
+	before := m.total
 	m.total += j
 	m.last, m.point = s, true
+	defer m.edge(name, a, before, s)
 	restored := m.restored
 	m.restored = false
 	// upTo is this reading's energy up to t, as a bill that starts or
@@ -101,7 +108,7 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 				m.book(name, meter, a.Time, s.Time, j, est, why)
 			}
 		}
-		m.reason = ""
+		m.reason, m.regime = "", "job"
 		m.closeStretch()
 		m.tail = append(m.tail, accounting.MeterPoint{Time: s.Time, Joules: m.total})
 		if len(m.tail) > tailPoints {
@@ -118,7 +125,7 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 		m.cur = &store.Unbilled{Node: name, Start: a.Time, End: s.Time, Reason: accounting.ReasonControllerDown,
 			Joules: j, Meter: meter, Samples: 1, Estimated: est, Note: note}
 		m.closeStretch()
-		m.reason, m.reasonSure = reason, sure
+		m.reason, m.reasonSure, m.regime = reason, sure, accounting.ReasonControllerDown
 		return
 	}
 	prev, prevSure := m.reason, m.reasonSure
@@ -127,12 +134,30 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 		reason = prev
 	}
 	m.book(name, meter, a.Time, s.Time, j, est, reason)
+	m.regime = reason
 	if lump {
 		// A balance counts a stretch that crosses its period's edge in
 		// proportion to time: the ended boot's last power gets a
 		// stretch of its own, not spread over the standby after it.
 		m.closeStretch()
+		m.regime = "after a boot"
 	}
+}
+
+// edge notes points at readings a (total before) and s (total) when the
+// energy up to s went elsewhere than the energy up to a: a balance
+// interpolates the total between stored points, and points a flush (15 s)
+// apart across a boot's power-on would count boot power into the standby
+// before it. Called (deferred) by meterFeed once m.regime is set.
+func (m *nodeMeter) edge(name string, a accounting.Sample, before float64, s accounting.Sample) {
+	if m.regime == m.edgeOf {
+		return
+	}
+	m.edgeOf = m.regime
+	if n := len(m.edges); n == 0 || a.Time.After(m.edges[n-1].Time) {
+		m.edges = append(m.edges, store.MeterPoint{Node: name, Time: a.Time, Joules: before, Meter: m.meter, Last: store.Sample(a)})
+	}
+	m.edges = append(m.edges, store.MeterPoint{Node: name, Time: s.Time, Joules: m.total, Meter: m.meter, Last: store.Sample(s)})
 }
 
 // partTrapezoid is the energy from reading a to t (a's time at most t at

@@ -11,6 +11,7 @@ package ctld
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
@@ -112,16 +113,28 @@ func (rt *nodeRT) standbyMax() float64 {
 func (c *Controller) flushMeter(name string, force bool) error {
 	c.en.mu.Lock()
 	m := c.en.meters[name]
-	if m == nil || !m.point && len(m.dirty) == 0 || !force && c.clk.Now().Sub(m.flushed) < c.cfg.Energy.flushEvery() {
+	if m == nil || !m.point && len(m.dirty) == 0 && len(m.edges) == 0 || !force && c.clk.Now().Sub(m.flushed) < c.cfg.Energy.flushEvery() {
 		c.en.mu.Unlock()
 		return nil
 	}
 	// While a job's recording reads the node, its flushes store the
-	// total, with the samples it counted (meterPointAtLocked).
+	// total, with the samples it counted (meterPointAtLocked), and no
+	// point lies past the samples stored.
 	var pt *store.MeterPoint
-	if c.en.recs[name] == nil {
+	upto := m.last.Time
+	if r := c.en.recs[name]; r != nil {
+		upto = time.Time{}
+		if r.flushed > 0 {
+			upto = r.samples[r.flushed-1].Time
+		}
+	} else {
 		pt = &store.MeterPoint{Node: name, Time: m.last.Time, Joules: m.total, Meter: m.meter, Last: store.Sample(m.last)}
 	}
+	edges := 0
+	for edges < len(m.edges) && !m.edges[edges].Time.After(upto) {
+		edges++
+	}
+	eps := slices.Clone(m.edges[:edges])
 	var us []store.Unbilled
 	for _, u := range m.dirty {
 		us = append(us, *u)
@@ -131,6 +144,11 @@ func (c *Controller) flushMeter(name string, force bool) error {
 	err := c.st.Batch(func(tx *store.Tx) error {
 		for i := range us {
 			if err := tx.PutUnbilled(&us[i]); err != nil {
+				return err
+			}
+		}
+		for i := range eps {
+			if err := tx.PutMeterPoint(&eps[i]); err != nil {
 				return err
 			}
 		}
@@ -144,6 +162,7 @@ func (c *Controller) flushMeter(name string, force bool) error {
 	}
 	c.en.mu.Lock()
 	m.dirty = m.dirty[n:]
+	m.edges = m.edges[edges:]
 	if m.cur != nil {
 		m.markDirty() // still growing: written again next time
 	}
