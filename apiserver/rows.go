@@ -28,7 +28,7 @@ type jobRows interface {
 }
 
 // Null reports a listing that the JSON answer writes as null.
-func (r rows) Null() bool { return r.l.Null() }
+func (r rows) Null() bool { return r.l == nil || r.l.Null() }
 
 // Len is the number of rows; 0 for no listing (an error's answer).
 func (r rows) Len() int {
