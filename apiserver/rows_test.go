@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/bmc-sched/bmc/api"
@@ -16,18 +17,9 @@ import (
 func queueArray(t testing.TB, c *wire.Client, dir string, n int) {
 	t.Helper()
 	file := []byte("image = \"busybox\"\ncommand = \"true\"\ntime_limit = \"10:00\"\n")
-	if _, err := c.Submit(context.Background(), wire.Submit{File: "a.toml", Cwd: dir, Overrides: wire.Overrides{Hold: true, Array: "1-" + itoa(n)}}, file); err != nil {
+	if _, err := c.Submit(context.Background(), wire.Submit{File: "a.toml", Cwd: dir, Overrides: wire.Overrides{Hold: true, Array: "1-" + strconv.Itoa(n)}}, file); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func itoa(n int) string { return string(appendInt(nil, n)) }
-
-func appendInt(b []byte, n int) []byte {
-	if n >= 10 {
-		b = appendInt(b, n/10)
-	}
-	return append(b, byte('0'+n%10))
 }
 
 // A listing many chunks long reads the same through both protocols as the
