@@ -1,12 +1,11 @@
 //go:build vlab && conservation
 
-// This test FAILS today and CI does not run it (it needs -tags
-// vlab,conservation): it is issue 11's acceptance test for conservation
-// under faults, and it found two metering bugs that are not fixed yet —
-// the node's metered counter overshoots across a kill -9 of bmcctld (no
-// controller-down stretch is written, ~4 s of power is counted twice), and
-// while a power-off fails the job's off phase (last reading held) and the
-// meter's power-off-failed stretch book the same energy twice. Run it with
+// Issue 11's acceptance test for conservation under faults. It still FAILS
+// and CI does not run it (it needs -tags vlab,conservation): over the whole
+// test the balance holds (+0.44 %, +0.47 %), but over the first window, the
+// wrong password and the kill -9 of bmcctld, the residual is still -1.6 %
+// or +1.4 % (limit 0.5 %), on a run-to-run difference not found yet. The
+// two bugs it was kept out of make test for are fixed (docs/vlab.md). Run:
 //   go test -tags vlab,conservation -run TestLabBalanceWithFaults ./e2e/
 
 package e2e
@@ -14,8 +13,10 @@ package e2e
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,10 @@ func TestLabBalanceWithFaults(t *testing.T) {
 	<-time.After(time.Until(d.RunTime.Add(6 * time.Second))) // crash with run energy on record
 	l.restartDaemon(ctx)
 	l.waitFor(ctx, crashed, func(d api.JobDetail) bool { return d.State.Final() })
+	// The restarted bmcctld took the recovered job's agent calls again.
+	if b, _ := os.ReadFile(filepath.Join(l.dir, "bmcctld.log")); !strings.Contains(string(b), "agent token adopted from the previous process") {
+		t.Errorf("bmcctld did not adopt the agent token of job %s, recovered across the kill -9", crashed)
+	}
 	l.untilNode(ctx, "vnode2", "off after the first job", func(n api.NodeDetail) bool {
 		return n.State == string(node.Idle) && n.Power == "off"
 	})
