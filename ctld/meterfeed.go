@@ -1,6 +1,7 @@
 package ctld
 
 import (
+	"slices"
 	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
@@ -277,6 +278,39 @@ func (c *Controller) meterPointStoredLocked(name string, pt *store.MeterPoint) {
 	if m := c.en.meters[name]; m != nil && pt != nil {
 		m.point = m.last.Time.After(pt.Time)
 	}
+}
+
+// meterEdgesUpToLocked is node's edge points up to t, for a recording's
+// flush to store with its samples: the edges where a boot starts are then
+// stored at once, not lost to a crash before the meter's next flush.
+// Called with c.en.mu held.
+func (c *Controller) meterEdgesUpToLocked(name string, t time.Time) []store.MeterPoint {
+	m := c.en.meters[name]
+	if m == nil {
+		return nil
+	}
+	n := 0
+	for n < len(m.edges) && !m.edges[n].Time.After(t) {
+		n++
+	}
+	return slices.Clone(m.edges[:n])
+}
+
+// meterEdgesStoredLocked drops the edge points up to the last of stored
+// (both the meter's and a recording's flush store them). Called with
+// c.en.mu held.
+func (c *Controller) meterEdgesStoredLocked(name string, stored []store.MeterPoint) {
+	if m := c.en.meters[name]; m != nil && len(stored) > 0 {
+		m.dropEdges(stored[len(stored)-1].Time)
+	}
+}
+
+func (m *nodeMeter) dropEdges(upto time.Time) {
+	n := 0
+	for n < len(m.edges) && !m.edges[n].Time.After(upto) {
+		n++
+	}
+	m.edges = m.edges[n:]
 }
 
 func (m *nodeMeter) markDirty() {

@@ -162,7 +162,9 @@ func (c *Controller) flushMeter(name string, force bool) error {
 	}
 	c.en.mu.Lock()
 	m.dirty = m.dirty[n:]
-	m.edges = m.edges[edges:]
+	if len(eps) > 0 {
+		m.dropEdges(eps[len(eps)-1].Time)
+	}
 	if m.cur != nil {
 		m.markDirty() // still growing: written again next time
 	}

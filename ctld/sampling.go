@@ -313,12 +313,21 @@ func (c *Controller) flushIfDue(r *recording, force bool) error {
 	chunk := store.SampleChunk{Node: r.node, Job: r.job, Boot: r.boot, Samples: storeSamples(r.samples[r.flushed:]), RAPL: r.rapl, CounterMax: r.raplMax}
 	upto := len(r.samples)
 	pt := c.meterPointAtLocked(r.node, r.samples[upto-1])
+	edges := c.meterEdgesUpToLocked(r.node, r.samples[upto-1].Time)
 	c.en.mu.Unlock()
 	// The store writes nothing once the boot is billed: its raw samples are
 	// gone for good, and a flush racing the bill must not bring them back.
 	err := c.st.Batch(func(tx *store.Tx) error {
-		if err := tx.AppendSamples(&chunk); err != nil || pt == nil {
+		if err := tx.AppendSamples(&chunk); err != nil {
 			return err
+		}
+		for i := range edges {
+			if err := tx.PutMeterPoint(&edges[i]); err != nil {
+				return err
+			}
+		}
+		if pt == nil {
+			return nil
 		}
 		return tx.PutMeterPoint(pt)
 	})
@@ -328,6 +337,7 @@ func (c *Controller) flushIfDue(r *recording, force bool) error {
 	c.en.mu.Lock()
 	r.flushed, r.lastFlush = max(r.flushed, upto), c.clk.Now()
 	c.meterPointStoredLocked(r.node, pt)
+	c.meterEdgesStoredLocked(r.node, edges)
 	c.en.mu.Unlock()
 	return nil
 }
