@@ -110,6 +110,18 @@ func TestRetableFromTraces(t *testing.T) {
 	if _, _, err := readTraces(t.TempDir()); err == nil {
 		t.Error("an empty directory gave a table")
 	}
+	// Several runs' directories make one table; their files may share names.
+	dir := filepath.Join("testdata", "trace")
+	rs2, cfg2, err := readTraces(dir, dir)
+	if err != nil || len(rs2) != 2 || len(cfg2.paths) != 1 || len(cfg2.lengths) != 1 {
+		t.Errorf("two runs: %d results, config %+v, %v", len(rs2), cfg2, err)
+	}
+	if cells := summarize(rs2, cfg2); len(cells) != 1 || cells[0].n != 2 {
+		t.Errorf("two runs' cells: %+v", cells)
+	}
+	if _, _, err := readTraces(dir, t.TempDir()); err == nil {
+		t.Error("a run without traces was left out silently")
+	}
 }
 
 // A trace file of any content is read or refused, never a panic.
