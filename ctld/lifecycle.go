@@ -148,6 +148,7 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	if c.shuttingDown() {
 		return nil
 	}
+	c.awaitInbandEnd(ctx, j, c.clk.Now())
 	outcome, detail, cause := job.Completed, "", job.CauseLifecycle
 	var stop *stopCause
 	switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/machine/realnode"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/store"
 )
@@ -35,11 +36,16 @@ type raplAgent struct {
 	// heartbeat; else only while it runs.
 	fromReady bool
 	// less is subtracted from the truth (floored at 0): a job under-reporting.
-	less  float64
-	last  time.Time
-	prev  uint64
-	beats int
-	wraps int
+	less float64
+	// period is the heartbeat's (0: 1 s); atEnd also sends a reading
+	// 200 ms after the command ended, as the agent does.
+	period time.Duration
+	atEnd  bool
+	ended  bool
+	last   time.Time
+	prev   uint64
+	beats  int
+	wraps  int
 }
 
 func (a *raplAgent) beat() {
@@ -47,7 +53,21 @@ func (a *raplAgent) beat() {
 	j := a.h.job(a.id)
 	now := a.h.clk.Now()
 	booted := j.State == job.Booting && a.fromReady && a.meter.(interface{ Ready() bool }).Ready()
-	if (j.State != job.Running && !booted) || now.Sub(a.last) < time.Second {
+	period := a.period
+	if period == 0 {
+		period = time.Second
+	}
+	end := false
+	if a.atEnd && j.State == job.Running && !a.ended {
+		running, _, at, known := a.meter.(interface {
+			Status(uint64) (bool, int, time.Time, bool)
+		}).Status(simnode.RunKey(j))
+		// The agent looks every 200 ms: its reading comes after the
+		// command's result.
+		end = known && !running && !now.Before(at.Add(200*time.Millisecond))
+		a.ended = end
+	}
+	if (j.State != job.Running && !booted) || (now.Sub(a.last) < period && !end) {
 		return
 	}
 	rd, err := a.meter.PowerReading(context.Background())
@@ -313,5 +333,23 @@ func TestRAPLReusedMachineKeepsTheCounterDifference(t *testing.T) {
 	if want := 250 * 20.0; !near(billed, want, 0.05) {
 		t.Errorf("second job billed %.1f J before its power-off; it drew about %.0f J (the counter stood at %.0f J when it started)",
 			billed, want, atSecond)
+	}
+}
+
+// TestRAPLRunEndWaitsForTheAgentsLastReading: heartbeats come 10 s apart,
+// so a short run has no reading of its own unless the controller waits for
+// the one the agent sends when the command ends; without it the run's last
+// stretch is extrapolated at an earlier rate.
+func TestRAPLRunEndWaitsForTheAgentsLastReading(t *testing.T) {
+	a := newMeterlessRAPL(t)
+	a.fromReady, a.period, a.atEnd = true, 10*time.Second, true
+	a.id = a.h.submit(alice, loadSpec(4*time.Second, 1))[0]
+	a.runUntilDone()
+	if !a.ended {
+		t.Fatal("the agent never saw the command end")
+	}
+	run := a.h.ledger(a.id)[1]
+	if run.Phase != "run" || run.Samples < 1 || run.Method != string(accounting.MethodRAPL) {
+		t.Errorf("run: %s by %q with %d readings; want the agent's reading at the command's end in it", run.Phase, run.Method, run.Samples)
 	}
 }

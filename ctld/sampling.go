@@ -275,6 +275,41 @@ func (c *Controller) poweredOnCold(j *job.Job, on time.Time) {
 	r.coldOn = on
 }
 
+// inbandEndWait bounds how long the end of a run billed in-band waits for
+// the agent's reading at the command's end: the agent looks every 200 ms
+// and posts at once. A reading up to inbandEndSlack before the command's
+// result arrived counts: it may come first.
+const (
+	inbandEndWait  = time.Second
+	inbandEndSlack = 250 * time.Millisecond
+)
+
+// awaitInbandEnd waits, for a node billed from its agent's counter, until a
+// reading dated at or after end (when the command's result arrived) less
+// inbandEndSlack has come, for at most inbandEndWait. The agent sends one when the command ends, but the in-band
+// power-off that follows beat it in the lab, and the run's last stretch was
+// then extrapolated at an earlier rate: +52 % on a 10 s job whose busy half
+// came first. Nodes with a BMC meter do not wait.
+func (c *Controller) awaitInbandEnd(ctx context.Context, j *job.Job, end time.Time) {
+	deadline, since := end.Add(inbandEndWait), end.Add(-inbandEndSlack)
+	for {
+		c.en.mu.Lock()
+		r := c.en.recs[j.Node]
+		// rapl is set with the first reading, so samples is not empty.
+		wait := r != nil && r.job == j.ID && r.boot == j.Boot && r.rapl && r.samples[len(r.samples)-1].Time.Before(since)
+		c.en.mu.Unlock()
+		now := c.clk.Now()
+		if !wait || !now.Before(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.clk.After(min(50*time.Millisecond, deadline.Sub(now))):
+		}
+	}
+}
+
 // sampleFinal notes that node was just confirmed off (or its power-on
 // failed) and takes the reading that closes its powered stretch, so the
 // boot's last phase ends there, on a measurement. A BMC's reading describes
