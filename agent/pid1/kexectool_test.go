@@ -32,12 +32,12 @@ func TestToolLoad(t *testing.T) {
 		wantErr string // "" for success
 	}{
 		{name: "loads", script: `
-[ "$1 $2 $3 $4" = "-c -l /proc/self/fd/3 --initrd=/proc/self/fd/4" ] || { echo "args: $*"; exit 2; }
-[ "$5" = "--append=console=ttyAMA0 bmc.token=tok-secret-123" ] || { echo "append: $5"; exit 2; }
+[ "$1 $2 $3 $4 $5" = "-c -i -l /proc/self/fd/3 --initrd=/proc/self/fd/4" ] || { echo "args: $*"; exit 2; }
+[ "$6" = "--append=console=ttyAMA0 bmc.token=tok-secret-123" ] || { echo "append: $6"; exit 2; }
 [ "$(cat /proc/self/fd/3)" = KERNEL ] && [ "$(cat /proc/self/fd/4)" = INITRD ] || { echo files; exit 2; }`},
 		{name: "fails with its last line, token hidden", script: `
 echo "Try gzip decompression."
-echo "kexec_load failed: Operation not permitted ($5)" >&2
+echo "kexec_load failed: Operation not permitted ($6)" >&2
 exit 1`, wantErr: "kexec-tools (kexec_load): kexec_load failed: Operation not permitted (--append=console=ttyAMA0 bmc.token=<hidden>): exit status 1"},
 		{name: "silent failure", script: "exit 3", wantErr: "kexec-tools (kexec_load): no output: exit status 3"},
 		{name: "no tool", wantErr: "no kexec-tools at"},

@@ -85,9 +85,11 @@ func measureHandoff(ctx context.Context, o options, log *slog.Logger) (map[strin
 				run = e.Time
 			}
 		}
-		kind, _, _ := strings.Cut(firstDetail(d, "POWERING_ON"), " ")
-		if !slices.Contains(handoffKinds[1:], kind) {
-			kind = "boot"
+		kind := "boot"
+		for _, k := range handoffKinds[1:] {
+			if strings.HasPrefix(firstDetail(d, "POWERING_ON"), k) {
+				kind = k
+			}
 		}
 		got[kind] = append(got[kind], run.Sub(on))
 		log.Info("job done", "id", id, "kind", kind, "powering_on_to_running", run.Sub(on))
