@@ -20,12 +20,12 @@ import (
 // harness is a running controller on simulated machines, on a fake clock
 // that nothing advances: the API tests only queue and read.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	c   *ctld.Controller
 }
 
-func newHarness(t *testing.T, nodes int) *harness {
+func newHarness(t testing.TB, nodes int) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir()}
 	clk := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))

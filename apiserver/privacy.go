@@ -48,15 +48,10 @@ func (s *Server) seesAll(who ctld.Identity, user, account string) bool {
 	return who.Admin || who.User == user || s.c.Coordinates(who.User, account)
 }
 
-// redactJobs blanks what who may not see of others' jobs in place.
-func (s *Server) redactJobs(who ctld.Identity, jobs []api.JobInfo) {
-	if !s.privacy.Jobs {
-		return
-	}
-	for i := range jobs {
-		if !s.seesAll(who, jobs[i].User, jobs[i].Account) {
-			jobs[i] = publicInfo(&jobs[i])
-		}
+// redactJob blanks what who may not see of another's job in place.
+func (s *Server) redactJob(who ctld.Identity, in *api.JobInfo) {
+	if s.privacy.Jobs && !s.seesAll(who, in.User, in.Account) {
+		*in = publicInfo(in)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +49,8 @@ type Server struct {
 	// its request (SetReadTimeout).
 	readTimeout time.Duration
 	privacy     Privacy
+	// bufs are the answers' write buffers (chunks), kept between requests.
+	bufs sync.Pool
 }
 
 // SetReadTimeout sets how long a plain-protocol client may take to send
@@ -71,7 +74,8 @@ type Jobs interface {
 	// WhenGreenest sets the begin time of a plain-protocol submit with
 	// --when-greenest and returns the line that tells the user.
 	WhenGreenest(sub *wire.Submit, spec *job.Spec) (string, error)
-	ListJobs(f ctld.Filter) ([]api.JobInfo, error)
+	// Listing is the queue; its rows are built as the answer is written.
+	Listing(f ctld.Filter) (*ctld.Listing, error)
 	JobDetail(expr string) (api.JobDetail, error)
 	WaitChange(ctx context.Context, id uint64, from job.State) (api.JobDetail, error)
 	Act(who ctld.Identity, expr, action string) ([]uint64, error)
@@ -230,13 +234,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	jobs, err := s.c.ListJobs(f)
+	l, err := s.c.Listing(f)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
-	s.redactJobs(s.identity(r), jobs)
-	writeJobList(w, jobs)
+	s.writeJobList(w, s.rows(s.identity(r), l))
 }
 
 // jobFilter reads a listing's filters as both protocols carry them.
@@ -263,40 +266,39 @@ func jobFilter(users, states, ids []string, all bool) (ctld.Filter, error) {
 	return f, nil
 }
 
-// writeJobList writes what writeJSON writes for api.JobList, in 32 KiB
-// pieces and without reflection: encoding 10,000 rows with encoding/json
-// into one buffer took most of `bmcq --json`'s time, grew the buffer to 4 MB
+// writeJobList writes what writeJSON writes for api.JobList, a row at a
+// time and without reflection: encoding 10,000 rows with encoding/json into
+// one buffer took most of `bmcq --json`'s time, grew the buffer to 4 MB
 // (8 MB allocated on the way) which the daemon then kept as resident memory,
 // and made the client wait for the last row before it could read the first.
-func writeJobList(w http.ResponseWriter, jobs []api.JobInfo) {
+func (s *Server) writeJobList(w http.ResponseWriter, rows jobRows) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	if jobs == nil {
+	if rows.Null() {
 		io.WriteString(w, "{\"jobs\":null}\n")
 		return
 	}
-	buf := make([]byte, 0, 40<<10)
-	buf = append(buf, `{"jobs":[`...)
-	for i := range jobs {
+	out := s.chunks(w)
+	defer out.done()
+	out.buf = append(out.buf, `{"jobs":[`...)
+	for i := range rows.Len() {
 		if i > 0 {
-			buf = append(buf, ',')
+			out.buf = append(out.buf, ',')
 		}
+		in := rows.Row(i)
 		var err error
-		if buf, err = jobs[i].AppendJSON(buf); err != nil {
+		if out.buf, err = in.AppendJSON(out.buf); err != nil {
 			// A row that cannot be encoded is a bug; the client gets an
 			// answer it cannot decode rather than a silently shorter queue.
-			w.Write(buf)
+			out.flush()
 			return
 		}
-		if len(buf) >= 32<<10 {
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-			buf = buf[:0]
+		if !out.maybeFlush() {
+			return
 		}
 	}
-	buf = append(buf, "]}\n"...)
-	w.Write(buf)
+	out.buf = append(out.buf, "]}\n"...)
+	out.flush()
 }
 
 func setAdd(m map[string]bool, v string) map[string]bool {

@@ -35,36 +35,37 @@ func (s *Server) serveWire(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	ans, rows := s.answerWire(ctx, conn)
 	conn.SetWriteDeadline(time.Now().Add(s.readTimeout))
-	buf := wire.AppendAnswer(make([]byte, 0, 32<<10), ans)
-	for i := range rows {
-		buf = wire.AppendRow(buf, &rows[i])
-		if len(buf) >= 32<<10 {
-			if _, err := conn.Write(buf); err != nil {
-				return
-			}
-			buf = buf[:0]
+	out := s.chunks(conn)
+	defer out.done()
+	out.buf = wire.AppendAnswer(out.buf, ans)
+	for i := range ans.Rows {
+		in := rows.Row(i)
+		qr := in.QueueRow()
+		out.buf = wire.AppendRow(out.buf, &qr)
+		if !out.maybeFlush() {
+			return
 		}
 	}
-	conn.Write(buf)
+	out.flush()
 }
 
 // answerWire reads one request and answers it; a queue listing's rows come
-// apart, so they are encoded as they are written.
-func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []wire.QueueRow) {
+// apart, so they are built and encoded as they are written.
+func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, rows) {
 	cred := peerCred(conn)
 	if cred == nil {
-		return wireError(fmt.Errorf("%w: no peer credentials on this connection", ctld.ErrForbidden)), nil
+		return wireError(fmt.Errorf("%w: no peer credentials on this connection", ctld.ErrForbidden)), rows{}
 	}
 	conn.SetReadDeadline(time.Now().Add(s.readTimeout))
 	req, body, err := wire.ReadRequest(bufio.NewReader(conn))
 	if err != nil {
-		return wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err)), nil
+		return wireError(fmt.Errorf("%w: %w", ctld.ErrInvalid, err)), rows{}
 	}
 	conn.SetReadDeadline(time.Time{})
 	who := s.identityOf(cred)
 	switch req.Op {
 	case wire.OpSubmit:
-		return s.wireSubmit(ctx, who, req.Submit, body), nil
+		return s.wireSubmit(ctx, who, req.Submit, body), rows{}
 	case wire.OpWait:
 		// A wait may last long, and the client sends nothing more: a read
 		// that returns means it hung up (an interrupted bmcsubmit --wait),
@@ -77,29 +78,24 @@ func (s *Server) answerWire(ctx context.Context, conn net.Conn) (wire.Answer, []
 		}()
 		d, err := s.c.WaitChange(ctx, req.Wait.ID, job.State(req.Wait.From))
 		if err != nil {
-			return wireError(err), nil
+			return wireError(err), rows{}
 		}
 		d = s.redactDetail(who, d)
 		st := d.JobState()
-		return wire.Answer{Status: http.StatusOK, Job: &st}, nil
+		return wire.Answer{Status: http.StatusOK, Job: &st}, rows{}
 	case wire.OpQueue:
 		q := req.Queue
 		f, err := jobFilter(q.Users, q.States, q.IDs, q.All)
 		if err != nil {
-			return wireError(err), nil
+			return wireError(err), rows{}
 		}
-		jobs, err := s.c.ListJobs(f)
+		l, err := s.c.Listing(f)
 		if err != nil {
-			return wireError(err), nil
+			return wireError(err), rows{}
 		}
-		s.redactJobs(who, jobs)
-		rows := make([]wire.QueueRow, len(jobs))
-		for i := range jobs {
-			rows[i] = jobs[i].QueueRow()
-		}
-		return wire.Answer{Status: http.StatusOK, Rows: len(rows)}, rows
+		return wire.Answer{Status: http.StatusOK, Rows: l.Len()}, s.rows(who, l)
 	}
-	return wireError(fmt.Errorf("%w: operation %q", ctld.ErrInvalid, req.Op)), nil
+	return wireError(fmt.Errorf("%w: operation %q", ctld.ErrInvalid, req.Op)), rows{}
 }
 
 // wireSubmit parses the job file here rather than in bmcsubmit, so the

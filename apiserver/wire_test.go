@@ -20,7 +20,7 @@ import (
 
 // serveBoth runs the daemon's user socket as bmcctld wires it: HTTP and
 // the plain protocol on one listener.
-func serveBoth(t *testing.T, h *harness) string {
+func serveBoth(t testing.TB, h *harness) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bmcctld.sock")
 	ln, err := net.Listen("unix", path)

@@ -328,8 +328,12 @@ func (c *Controller) NodeAction(who Identity, name, action, reason string) error
 
 func displayID(j *job.Job) string {
 	if j.IsArrayTask() {
-		// Built by hand: every queue listing calls this once per task.
-		return strconv.FormatUint(j.ArrayJobID, 10) + "_" + strconv.Itoa(j.ArrayTaskID)
+		// Built by hand in one allocation: every queue listing calls this
+		// once per task.
+		var b [41]byte
+		s := strconv.AppendUint(b[:0], j.ArrayJobID, 10)
+		s = strconv.AppendInt(append(s, '_'), int64(j.ArrayTaskID), 10)
+		return string(s)
 	}
 	return strconv.FormatUint(j.ID, 10)
 }

@@ -33,8 +33,49 @@ func (f Filter) match(j *job.Job) bool {
 // ListJobs returns the queue: unfinished jobs and those that ended within
 // MinJobAge, or every job ever with f.All (read from the store).
 func (c *Controller) ListJobs(f Filter) ([]api.JobInfo, error) {
-	now := c.clk.Now()
-	var out []api.JobInfo
+	l, err := c.Listing(f)
+	if err != nil || l.Null() {
+		return nil, err
+	}
+	out := make([]api.JobInfo, l.Len())
+	for i := range out {
+		out[i] = l.Row(i)
+	}
+	return out, nil
+}
+
+// Listing is what ListJobs returns, taken at one instant but kept small:
+// per job its record (records are never changed in place: a change
+// publishes a new one) and what the last scheduling pass said of it. Row
+// builds a user's row from that when the answer is written, so that
+// listing 10,000 jobs does not hold 10,000 rows (3 MB, all garbage a moment
+// later) at once.
+type Listing struct {
+	now  time.Time
+	jobs []listed
+}
+
+type listed struct {
+	j         *job.Job
+	reason    string
+	priority  float64
+	simulated bool
+}
+
+// Null reports a listing of all jobs that found none, which the JSON
+// answer has always written as null (an empty queue is []).
+func (l *Listing) Null() bool { return l.jobs == nil }
+
+// Len is the number of rows.
+func (l *Listing) Len() int { return len(l.jobs) }
+
+// Row is the i-th row, in job id order (in the store's order with f.All).
+func (l *Listing) Row(i int) api.JobInfo { return l.jobs[i].info(l.now) }
+
+// Listing takes the queue as ListJobs does, for its rows to be built one
+// at a time.
+func (c *Controller) Listing(f Filter) (*Listing, error) {
+	l := &Listing{now: c.clk.Now()}
 	if f.All {
 		// Read the store first and only then take the lock: holding c.mu
 		// inside a read transaction deadlocks against a transition that
@@ -52,18 +93,18 @@ func (c *Controller) ListJobs(f Filter) ([]api.JobInfo, error) {
 				j = live
 			}
 			if f.match(j) {
-				out = append(out, c.infoLocked(j, now))
+				l.jobs = append(l.jobs, c.listedLocked(j))
 			}
 		}
-		return out, nil
+		return l, nil
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	// Sort the pointers, then build the rows in order: sorting 10,000
+	// Sort the pointers, then take the rest in order: sorting 10,000
 	// finished rows moved ~200 bytes per swap and cost more than building them.
 	sel := make([]*job.Job, 0, len(c.jobs))
 	for _, j := range c.jobs {
-		if j.State.Final() && now.Sub(j.EndTime) > c.cfg.MinJobAge {
+		if j.State.Final() && l.now.Sub(j.EndTime) > c.cfg.MinJobAge {
 			continue
 		}
 		if f.match(j) {
@@ -71,35 +112,51 @@ func (c *Controller) ListJobs(f Filter) ([]api.JobInfo, error) {
 		}
 	}
 	slices.SortFunc(sel, func(a, b *job.Job) int { return cmp.Compare(a.ID, b.ID) })
-	out = make([]api.JobInfo, len(sel))
+	l.jobs = make([]listed, len(sel))
 	for i, j := range sel {
-		out[i] = c.infoLocked(j, now)
+		l.jobs[i] = c.listedLocked(j)
 	}
-	return out, nil
+	return l, nil
 }
 
-// infoLocked builds the row users see. The reason of a waiting job comes
-// from the last scheduling pass; others show the reason they ended with.
+// infoLocked builds the row users see.
 func (c *Controller) infoLocked(j *job.Job, now time.Time) api.JobInfo {
+	return c.listedLocked(j).info(now)
+}
+
+// listedLocked is what a row needs beside the record. The reason of a
+// waiting job comes from the last scheduling pass; others show the reason
+// they ended with.
+func (c *Controller) listedLocked(j *job.Job) listed {
+	l := listed{j: j, reason: string(j.Reason)}
+	if j.State == job.Pending {
+		if p, ok := c.pidx.parked[j.ID]; ok {
+			l.reason, l.priority = string(job.ReasonDependency), p.prio
+		} else {
+			if r, ok := c.reasons[j.ID]; ok {
+				l.reason = string(r)
+			}
+			l.priority = c.priority[j.ID]
+		}
+	}
+	if n, ok := c.nodes[j.Node]; ok {
+		l.simulated = n.m.Simulated()
+	}
+	return l
+}
+
+func (l listed) info(now time.Time) api.JobInfo {
+	j := l.j
 	in := api.JobInfo{
 		ID: j.ID, JobID: displayID(j), Name: j.Spec.Name, User: j.User, Account: j.Spec.Account,
-		Partition: j.Spec.Partition, State: j.State, Reason: string(j.Reason), Detail: j.Detail,
+		Partition: j.Spec.Partition, State: j.State, Reason: l.reason, Detail: j.Detail,
 		Node: j.Node, ExitCode: j.ExitCode, TimeLimit: time.Duration(j.Spec.TimeLimit).Seconds(),
 		SubmitTime: j.SubmitTime, StartTime: j.StartTime, RunTime: j.RunTime, EndTime: j.EndTime,
+		Priority: l.priority, Simulated: l.simulated,
 	}
 	if j.IsArrayTask() {
 		t := j.ArrayTaskID
 		in.ArrayJobID, in.ArrayTaskID = j.ArrayJobID, &t
-	}
-	if j.State == job.Pending {
-		if p, ok := c.pidx.parked[j.ID]; ok {
-			in.Reason, in.Priority = string(job.ReasonDependency), p.prio
-		} else {
-			if r, ok := c.reasons[j.ID]; ok {
-				in.Reason = string(r)
-			}
-			in.Priority = c.priority[j.ID]
-		}
 	}
 	if in.Reason == "" {
 		in.Reason = string(job.ReasonNone)
@@ -110,9 +167,6 @@ func (c *Controller) infoLocked(j *job.Job, now time.Time) api.JobInfo {
 			end = j.EndTime
 		}
 		in.Elapsed = end.Sub(j.StartTime).Seconds()
-	}
-	if n, ok := c.nodes[j.Node]; ok {
-		in.Simulated = n.m.Simulated()
 	}
 	return in
 }

@@ -101,7 +101,7 @@ func (b *bench) queuePhase(ctx context.Context) error {
 	}
 	rss := st["VmRSS"] / 1024
 	b.add(row{fmt.Sprintf("bmcctld VmRSS, %d queued", b.cfg.arrayN), "< 50 MB", fmt.Sprintf("%.1f MB", rss), verdict(rss < 50),
-		fmt.Sprintf("RssAnon %.1f MB, RssFile %.1f MB (bbolt mmap), VmHWM %.1f MB", st["RssAnon"]/1024, st["RssFile"]/1024, st["VmHWM"]/1024)})
+		fmt.Sprintf("RssAnon %.1f MB, RssFile %.1f MB (the binary's touched pages, bbolt's map), VmHWM %.1f MB", st["RssAnon"]/1024, st["RssFile"]/1024, st["VmHWM"]/1024)})
 	return b.passPhase(ctx, d, pending)
 }
 

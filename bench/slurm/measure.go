@@ -30,13 +30,16 @@ func cpuOf(ds ...*daemon) time.Duration {
 	return t
 }
 
-// rssMB is a process's VmRSS in MB.
-func rssMB(d *daemon) (float64, error) {
+// rss is a process's VmRSS and its anonymous and file-backed parts
+// (RssAnon, RssFile: the binary's touched pages and mapped files), in MB.
+type rss struct{ total, anon, file float64 }
+
+func rssOf(d *daemon) (rss, error) {
 	st, err := proc.Status(d.pid())
 	if err != nil {
-		return 0, err
+		return rss{}, err
 	}
-	return st["VmRSS"] / 1024, nil
+	return rss{st["VmRSS"] / 1024, st["RssAnon"] / 1024, st["RssFile"] / 1024}, nil
 }
 
 // stats summarises a sample: median, minimum and maximum.

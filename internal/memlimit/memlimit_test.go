@@ -49,7 +49,10 @@ func TestRunFollowsTheHeapAndRestoresTheLimit(t *testing.T) {
 	read := func() Usage { v := <-live; live <- v; return Usage{Live: v} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); Run(ctx, clk, time.Second, DefaultPolicy(), read) }()
+	go func() {
+		defer close(done)
+		Run(ctx, clk, time.Second, DefaultPolicy(), read, func() { t.Error("trimmed a daemon with no garbage") })
+	}()
 	wait := func(n int) {
 		t.Helper()
 		bctx, bcancel := context.WithTimeout(ctx, 10*time.Second) // guards a hung test
@@ -81,4 +84,80 @@ func TestRunFollowsTheHeapAndRestoresTheLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("limit after Run %d, want the previous %d", got, before)
 	}
+}
+
+func TestTrimOnlyWhenQuietWithGarbage(t *testing.T) {
+	const mib = 1 << 20
+	p := DefaultPolicy()
+	last := Usage{Live: 6 * mib, Held: 6 * mib, Allocs: 100 * mib} // the previous trim
+	for _, c := range []struct {
+		name    string
+		prev, u Usage
+		want    bool
+	}{
+		{"busy: a submit loop allocates megabytes a second",
+			Usage{Live: 6 * mib, Held: 10 * mib, Allocs: 110 * mib}, Usage{Live: 6 * mib, Held: 14 * mib, Allocs: 120 * mib}, false},
+		{"quiet after a listing's garbage",
+			Usage{Live: 6 * mib, Held: 10 * mib, Allocs: 103 * mib}, Usage{Live: 6 * mib, Held: 10 * mib, Allocs: 103*mib + 4096}, true},
+		{"quiet with little garbage",
+			Usage{Live: 6 * mib, Held: 7 * mib, Allocs: 103 * mib}, Usage{Live: 6 * mib, Held: 7 * mib, Allocs: 103 * mib}, false},
+		{"quiet, but memory the runtime cannot return: nothing allocated since the last trim",
+			Usage{Live: 6 * mib, Held: 10 * mib, Allocs: 101 * mib}, Usage{Live: 6 * mib, Held: 10 * mib, Allocs: 101 * mib}, false},
+		{"before the first collection",
+			Usage{Held: 10 * mib, Allocs: 103 * mib}, Usage{Held: 10 * mib, Allocs: 103 * mib}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := p.Trim(last, c.prev, c.u); got != c.want {
+				t.Errorf("Trim(%+v -> %+v) = %v, want %v", c.prev, c.u, got, c.want)
+			}
+		})
+	}
+}
+
+func TestRunTrimsOnceWhenTheDaemonFallsQuiet(t *testing.T) {
+	const mib = 1 << 20
+	clk := clock.NewFake(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
+	usage := make(chan Usage, 1)
+	usage <- Usage{Live: 6 * mib, Held: 14 * mib, Allocs: 100 * mib}
+	read := func() Usage { u := <-usage; usage <- u; return u }
+	set := func(u Usage) { <-usage; usage <- u }
+	trims := make(chan struct{}, 10)
+	trim := func() {
+		trims <- struct{}{}
+		set(Usage{Live: 6 * mib, Held: 6 * mib, Allocs: 120 * mib})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); Run(ctx, clk, time.Second, DefaultPolicy(), read, trim) }()
+	tick := func() {
+		t.Helper()
+		bctx, bcancel := context.WithTimeout(ctx, 10*time.Second) // guards a hung test
+		defer bcancel()
+		if err := clk.BlockUntil(bctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick()
+	set(Usage{Live: 6 * mib, Held: 14 * mib, Allocs: 110 * mib}) // busy
+	clk.Advance(time.Second)
+	tick()
+	if len(trims) != 0 {
+		t.Fatal("trimmed a busy daemon")
+	}
+	set(Usage{Live: 6 * mib, Held: 14 * mib, Allocs: 110*mib + 4096}) // quiet
+	clk.Advance(time.Second)
+	tick()
+	if len(trims) != 1 {
+		t.Fatalf("%d trims after a quiet second, want 1", len(trims))
+	}
+	clk.Advance(time.Second) // still quiet, garbage gone
+	tick()
+	clk.Advance(time.Second)
+	tick()
+	if len(trims) != 1 {
+		t.Errorf("%d trims while idle, want still 1", len(trims))
+	}
+	cancel()
+	<-done
 }
