@@ -26,6 +26,16 @@ func constWatts(from, to int, counter bool) []Sample {
 	return s
 }
 
+// raplFrom is a 100 W package read every second from..to, its counter at
+// j0 joules at from.
+func raplFrom(from, to int, j0 float64) []Sample {
+	var s []Sample
+	for x := from; x <= to; x++ {
+		s = append(s, Sample{Time: at(float64(x)), Joules: j0 + 100*float64(x-from), Counter: true})
+	}
+	return s
+}
+
 func events(edges ...any) []job.Event {
 	var out []job.Event
 	for i := 0; i < len(edges); i += 2 {
@@ -61,6 +71,12 @@ func TestBillBoot(t *testing.T) {
 		{"the agent's RAPL counter", events(2, job.PoweringOn, 10, job.Running, 40, job.PoweringOff), 42,
 			constWatts(0, 45, true), true,
 			[]string{"boot 2-10 800.0J rapl est=false", "run 10-40 3000.0J rapl est=false", "off 40-42 200.0J rapl est=false"}, ""},
+		{"RAPL from 0 at a cold power-on, first reading at Ready", events(2, job.PoweringOn, 10, job.Running, 40, job.PoweringOff), 42,
+			append([]Sample{{Time: at(2), Counter: true}}, raplFrom(9, 45, 700)...), true,
+			[]string{"boot 2-10 800.0J rapl est=false", "run 10-40 3000.0J rapl est=false", "off 40-42 200.0J rapl est=false"}, ""},
+		{"RAPL, no reading before Ready: the boot extrapolated", events(2, job.PoweringOn, 10, job.Running, 40, job.PoweringOff), 42,
+			raplFrom(9, 45, 700), true,
+			[]string{"boot 2-10 800.0J rapl est=true", "run 10-40 3000.0J rapl est=false", "off 40-42 200.0J rapl est=false"}, "no power samples in the first"},
 		{"RAPL flag, watts readings", events(2, job.PoweringOn, 10, job.Running, 40, job.PoweringOff), 42,
 			constWatts(0, 45, false), true,
 			[]string{"boot 2-10 800.0J watts est=false", "run 10-40 3000.0J watts est=false", "off 40-42 200.0J watts est=false"}, ""},

@@ -169,3 +169,35 @@ func TestBillBootFloorsSelfReportedEnergy(t *testing.T) {
 		}
 	}
 }
+
+// TestBillBootFloorsAColdStartsFirstReading: after a cold power-on the
+// controller puts the counter at 0 at the boot's start, so the agent's
+// first reading bills the boot. One that claims less than the idle floor
+// still bills the floor; one that claims 0 (stood still since power-on)
+// is implausible.
+func TestBillBootFloorsAColdStartsFirstReading(t *testing.T) {
+	evs := events(0, job.PoweringOn, 5, job.Running, 25, job.PoweringOff)
+	c := func(x, j float64) Sample { return Sample{Time: at(x), Joules: j, Counter: true} }
+	for _, tc := range []struct {
+		name        string
+		first       float64 // the reading at 4 s, the agent's Ready
+		boot        float64
+		implausible bool
+		estimated   bool
+	}{
+		{"honest", 400, 500, false, false},
+		{"below the floor", 10, 60 * 5, false, true},
+		{"zero", 0, 60 * 5, true, true},
+	} {
+		s := []Sample{c(0, 0)}
+		for x := 4; x <= 27; x++ {
+			s = append(s, c(float64(x), tc.first+100*float64(x-4)))
+		}
+		b := BillBoot(BootUsage{Facts: Facts{Node: "n1"}, Events: evs, End: at(27), Samples: s, RAPL: true, FloorWatts: 60})
+		boot := b.Entries[0]
+		if boot.Phase != Boot || math.Abs(boot.Joules-tc.boot) > 1e-6 || boot.Implausible != tc.implausible || boot.Estimated != tc.estimated {
+			t.Errorf("%s: boot %s implausible=%v reasons %q; want %.0f J implausible=%v estimated=%v",
+				tc.name, line(boot), boot.Implausible, boot.Reasons, tc.boot, tc.implausible, tc.estimated)
+		}
+	}
+}

@@ -305,6 +305,16 @@ func (r *Reaper) start(cmd *exec.Cmd) error {
 	return nil
 }
 
+// Run starts cmd, waits for it and returns Wait's error, with the child
+// known to the reaper for its whole life so its exit status is Wait's.
+func (r *Reaper) Run(cmd *exec.Cmd) error {
+	if err := r.start(cmd); err != nil {
+		return err
+	}
+	defer r.done(cmd)
+	return cmd.Wait()
+}
+
 func (r *Reaper) done(cmd *exec.Cmd) {
 	if r == nil || cmd.Process == nil {
 		return

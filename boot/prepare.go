@@ -388,7 +388,17 @@ func (s *Server) assembleInitrd(ctx context.Context, st *bootState, kc kernelCho
 		}
 		base = strings.TrimPrefix(in.Digest, "sha256:")
 	}
-	key := "initrd/" + base + "-" + strings.TrimPrefix(agentDigest, "sha256:") + "-" + initramfs.Format + ".img"
+	key := "initrd/" + base + "-" + strings.TrimPrefix(agentDigest, "sha256:")
+	toolPath, withTool := s.cfg.KexecTools[arch]
+	var toolSize int64
+	if withTool {
+		var toolDigest string
+		if toolDigest, toolSize, err = s.fileDigest(toolPath); err != nil {
+			return fetched{}, fmt.Errorf("kexec-tools for %s: %w", arch, err)
+		}
+		key += "-" + strings.TrimPrefix(toolDigest, "sha256:")[:16]
+	}
+	key += "-" + initramfs.Format + ".img"
 	l, err := s.cache.Get(ctx, key, func(ctx context.Context, w io.Writer) error {
 		var r io.Reader = strings.NewReader("")
 		if in.path != "" {
@@ -404,8 +414,17 @@ func (s *Server) assembleInitrd(ctx context.Context, st *bootState, kc kernelCho
 			return err
 		}
 		defer a.Close()
+		var extra []initramfs.File
+		if withTool {
+			k, err := os.Open(toolPath)
+			if err != nil {
+				return err
+			}
+			defer k.Close()
+			extra = append(extra, initramfs.File{Path: initramfs.KexecPath, Size: toolSize, Data: k})
+		}
 		start := s.clk.Now()
-		err = initramfs.Append(w, r, a, agentSize)
+		err = initramfs.Append(w, r, a, agentSize, extra...)
 		s.log.Info("initrd assembled", "initrd", src, "arch", arch, "took", s.clk.Now().Sub(start))
 		return err
 	})

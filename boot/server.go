@@ -58,7 +58,11 @@ type Config struct {
 	KernelDirs []string
 	Catalog    Catalog
 	// AgentBinaries maps a node arch ("x86_64", "aarch64") to its bmcinit.
-	AgentBinaries    map[string]string
+	AgentBinaries map[string]string
+	// KexecTools maps a node arch to kexec-tools' static kexec, carried in
+	// the agent's archive as initramfs.KexecPath for kernels without
+	// kexec_file_load (Debian's arm64); optional.
+	KexecTools       map[string]string
 	CacheDir         string
 	CacheMaxBytes    int64 // <= 0: no limit
 	MaxDownloadBytes int64 // per kernel/initrd URL; 0 = DefaultMaxDownloadBytes
@@ -167,6 +171,14 @@ func New(cfg Config) (*Server, error) {
 		}
 		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("boot: agent binary for %s: %s is not a file", arch, p)
+		}
+	}
+	for arch, p := range cfg.KexecTools {
+		if _, ok := cfg.AgentBinaries[arch]; !ok {
+			return nil, fmt.Errorf("boot: kexec-tools for %s, which has no agent binary", arch)
+		}
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("boot: kexec-tools for %s: %s is not a file", arch, p)
 		}
 	}
 	if cfg.CacheDir == "" {

@@ -140,7 +140,7 @@ func (c *Controller) energyAfterLocked(old, j *job.Job, billed []billedEntry, at
 	}
 	if powered(j.State) && (old == nil || !powered(old.State)) {
 		c.meterBillStartsLocked(j.Node, at)
-		c.startRecordingLocked(j)
+		c.startRecordingLocked(j, at)
 	}
 	if len(billed) == 0 {
 		return

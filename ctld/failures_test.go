@@ -8,9 +8,7 @@ import (
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
-	"github.com/bmc-sched/bmc/machine/realnode"
 	"github.com/bmc-sched/bmc/machine/simnode"
-	"github.com/bmc-sched/bmc/power"
 	"github.com/bmc-sched/bmc/power/sim"
 )
 
@@ -115,15 +113,10 @@ func TestAbortedBootIsCredited(t *testing.T) {
 // RAPL counter that never moves. Its bill is flagged implausible and
 // self-reported, and is at least the kind's idle floor for its time.
 func TestForgedRAPLIsBilledTheFloor(t *testing.T) {
-	var simM machine.Machine
-	h := newHarness(t, 1, func(h *harness) {
-		h.wrap = func(name string, m machine.Machine) machine.Machine { simM = m; return noMeter{m} }
-		h.cfg.Energy.MaxGapIntervals = 2
-	})
-	hub := realnode.NewAgentHub(h.clk, testLogger())
-	hub.OnEnergy(h.c.AgentEnergy)
+	a := newMeterlessRAPL(t)
 	frozen := uint64(123_456)
-	a := &raplAgent{h: h, hub: hub, meter: simM.(power.Meter), maxUJ: 1_999_999_999, fixed: &frozen}
+	a.fixed = &frozen
+	h := a.h
 	a.id = h.submit(alice, loadSpec(20*time.Second, 1))[0]
 	a.runUntilDone()
 	floor := h.c.nodes["sim001"].idleFloor()

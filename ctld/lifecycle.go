@@ -148,6 +148,7 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 	if c.shuttingDown() {
 		return nil
 	}
+	c.awaitInbandEnd(ctx, j, c.clk.Now())
 	outcome, detail, cause := job.Completed, "", job.CauseLifecycle
 	var stop *stopCause
 	switch {
@@ -249,6 +250,10 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 		}
 	}
 	if h == nil || fellBack != "" { // else reset or kexec: no firmware
+		var offAt time.Time // zero: off since the boot's start
+		if h != nil {
+			offAt = c.clk.Now() // switched off by the failed reuse only now
+		}
 		if err := m.PowerOn(ctx); err != nil {
 			if c.shuttingDown() {
 				return nil, nil
@@ -268,6 +273,7 @@ func (c *Controller) boot(ctx context.Context, id uint64, m machine.Machine, ncf
 			reason := fmt.Sprintf("BMC power on: %v", err)
 			return nil, c.bootFailed(id, reason, downNode(reason, ""))
 		}
+		c.poweredOnCold(j, offAt)
 	}
 	c.setPower(j.Node, power.On)
 	if _, err := c.transition(step{id: id, to: job.Booting, cause: job.CauseLifecycle, ev: job.Event{Detail: fellBack}}); err != nil {

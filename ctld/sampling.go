@@ -43,11 +43,24 @@ type recording struct {
 	// offAt is when the node was confirmed off (sampleFinal): the end of
 	// the boot's power-off phase.
 	offAt time.Time
+	// startedAt is the boot's POWERING_ON transition; zero for a recording
+	// resumed after a restart.
+	startedAt time.Time
+	// coldOn is when this controller switched the node on from off for
+	// this boot (poweredOnCold). A package energy counter restarts at 0
+	// at a cold power-on, so the agent's first reading is the energy since
+	// coldOn, not a baseline: without it the boot before that reading (the
+	// agent reports from its Ready heartbeat on) is extrapolated from the
+	// first readings' rate, +10 … +23 % on whole one-minute bills in the
+	// lab. Zero when not known to be cold: a reset or kexec keeps the
+	// counter running, and a restart mid-boot forgets it.
+	coldOn time.Time
 }
 
-// startRecordingLocked starts sampling j's node for its current boot. It is
-// idempotent for the same boot. Called with c.mu held.
-func (c *Controller) startRecordingLocked(j *job.Job) {
+// startRecordingLocked starts sampling j's node for its current boot, which
+// started at at (zero when resumed after a restart). It is idempotent for
+// the same boot. Called with c.mu held.
+func (c *Controller) startRecordingLocked(j *job.Job, at time.Time) {
 	if c.cfg.Energy.interval() < 0 || c.runCtx == nil {
 		return
 	}
@@ -63,7 +76,7 @@ func (c *Controller) startRecordingLocked(j *job.Job) {
 		}
 		close(r.stop) // a stale recording (should not happen): the new boot wins
 	}
-	r := &recording{node: j.Node, job: j.ID, boot: j.Boot, m: rt.m, stop: make(chan struct{})}
+	r := &recording{node: j.Node, job: j.ID, boot: j.Boot, m: rt.m, stop: make(chan struct{}), startedAt: at}
 	if b, ok := c.en.base[j.Node]; ok {
 		delete(c.en.base, j.Node)
 		if b.job == j.ID && b.boot == j.Boot {
@@ -235,6 +248,12 @@ func (c *Controller) AgentEnergy(r machine.EnergyReading) {
 	if rec == nil || hasMeter(rec.m) {
 		return
 	}
+	if len(rec.samples) == 0 && !rec.coldOn.IsZero() && r.Time.After(rec.coldOn) {
+		// The counter read 0 when the machine came on: its first reading
+		// measures the boot up to it (a forged one still bills at least
+		// the floor, and one that stood at 0 is implausible).
+		rec.samples = append(rec.samples, accounting.Sample{Time: rec.coldOn, Counter: true})
+	}
 	rec.rapl = true
 	if r.MaxUJ > 0 {
 		// energy_uj takes the values 0…max_energy_range_uj.
@@ -243,6 +262,58 @@ func (c *Controller) AgentEnergy(r machine.EnergyReading) {
 	s := accounting.Sample{Time: r.Time, Joules: float64(r.UJ) / 1e6, Counter: true}
 	if n := len(rec.samples); n == 0 || s.Time.After(rec.samples[n-1].Time) {
 		rec.samples = append(rec.samples, s)
+	}
+}
+
+// poweredOnCold notes that j's node was just switched on from off for j's
+// boot; on is when it was still off (zero: the boot's start, when the node
+// was off all along since). An in-band counter's first reading then counts
+// from on (AgentEnergy).
+func (c *Controller) poweredOnCold(j *job.Job, on time.Time) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	r := c.en.recs[j.Node]
+	if r == nil || r.job != j.ID || r.boot != j.Boot || len(r.samples) > 0 {
+		return
+	}
+	if on.IsZero() {
+		on = r.startedAt
+	}
+	r.coldOn = on
+}
+
+// inbandEndWait bounds how long the end of a run billed in-band waits for
+// the agent's reading at the command's end: the agent looks every 200 ms
+// and posts at once. A reading up to inbandEndSlack before the command's
+// result arrived counts: it may come first.
+const (
+	inbandEndWait  = time.Second
+	inbandEndSlack = 250 * time.Millisecond
+)
+
+// awaitInbandEnd waits, for a node billed from its agent's counter, until a
+// reading dated at or after end (when the command's result arrived) less
+// inbandEndSlack has come, for at most inbandEndWait. The agent sends one when the command ends, but the in-band
+// power-off that follows beat it in the lab, and the run's last stretch was
+// then extrapolated at an earlier rate: +52 % on a 10 s job whose busy half
+// came first. Nodes with a BMC meter do not wait.
+func (c *Controller) awaitInbandEnd(ctx context.Context, j *job.Job, end time.Time) {
+	deadline, since := end.Add(inbandEndWait), end.Add(-inbandEndSlack)
+	for {
+		c.en.mu.Lock()
+		r := c.en.recs[j.Node]
+		// rapl is set with the first reading, so samples is not empty.
+		wait := r != nil && r.job == j.ID && r.boot == j.Boot && r.rapl && r.samples[len(r.samples)-1].Time.Before(since)
+		c.en.mu.Unlock()
+		now := c.clk.Now()
+		if !wait || !now.Before(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.clk.After(min(50*time.Millisecond, deadline.Sub(now))):
+		}
 	}
 }
 
@@ -385,6 +456,6 @@ func (c *Controller) stopRecordingLocked(node string, id, boot uint64) {
 // controller restart.
 func (c *Controller) resumeRecordingLocked(j *job.Job) {
 	if powered(j.State) {
-		c.startRecordingLocked(j)
+		c.startRecordingLocked(j, time.Time{})
 	}
 }

@@ -165,22 +165,30 @@ func TestLabEnergyBillsWhatTheMachineUsed(t *testing.T) {
 			id, a.Name, a.EnergyJoules, a.BootJoules, a.RunJoules, a.RunSeconds, a.OffJoules, truth, a.Elapsed, coarse, errPct, a.EnergyEstimated, a.Reasons)
 		// The goal: ±1 % from 60 s, ±3 % below. The lab's BMC sensor
 		// is a degraded view of the truth (a 1 s mean, published each
-		// second, 250 ms late): undated, a 1 Hz reader of it billed these
-		// jobs −1.3 … −2.2 % (it shows standby for ~1.75 s while the
-		// machine draws its boot power). The nodes file now tells bmcctld
-		// the sensor's window, period and lag, and its meter dates each
-		// reading at the middle of the window it describes; bench/energy's
-		// 60 s cells (a load step mid-run) then bill +0.02 % mean. Here
-		// the heavy job (one steady load) measured -1.30 % on 2026-12-02
-		// (the light one -0.47 %): not explained yet; the likely cause is
-		// the sensor's 4 W steps, which read a steady load between two
-		// steps as the same step every second. Until that is shown or
-		// fixed the bound is 2 %, not the 1 %: it still catches a
-		// lost lag correction (-1.3 ... -2.2 % more) or a lost or doubled
-		// second.
+		// second, 250 ms late, 2 % noise, 4 W steps); bmcctld dates each
+		// reading at the middle of the window it describes (undated, a
+		// 1 Hz reader billed these jobs -1.3 ... -2.2 %).
+		//
+		// The sleeping job keeps the 2 % bound: its run is a flat ~41 W,
+		// where 2 % noise (0.8 W) is too little to dither the 4 W step,
+		// so most readings round to the same step: the sensor's mean reads
+		// up to 1.35 % low (the rounding's expectation under that noise;
+		// -1.12 % at 41.4 W), measured -1.04 ... -1.27 % over the sleeping
+		// halves of bench/energy's 600 s jobs and -0.83 % on this whole
+		// job (2026-12-02). No honest bill can undo it from the readings
+		// (they are all the same step); a counter (Redfish EnergykWh) or a
+		// finer sensor can. The busy job's draw moves with its CPU use
+		// and, at 60 W and more, the noise dithers the step (model bias
+		// under 0.35 %; 87 W: -0.20 %): the 1 % holds for it. On a
+		// host so loaded that the busy guest gets little CPU its run sits
+		// in the sleeping job's range (the -1.30 % once measured), and the
+		// 2 % bound applies.
 		limit := 3.0
 		if a.End.Sub(a.Start) >= time.Minute {
 			limit = 2
+			if id == heavy && a.RunSeconds > 0 && a.RunJoules/a.RunSeconds >= 60 {
+				limit = 1
+			}
 		}
 		if math.Abs(errPct) > limit {
 			t.Errorf("job %s billed %.1f J over %s, ground truth %.1f J: %+.2f %% (limit %.0f %%)", id, a.EnergyJoules, a.End.Sub(a.Start), truth, errPct, limit)

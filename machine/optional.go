@@ -57,6 +57,6 @@ type Reuser interface {
 }
 
 // ErrReuseRefused: the node refused to hand itself on (a kernel without
-// kexec_file_load, a request it would not take); its old kernel still runs,
+// kexec_file_load nor kexec-tools, a request it would not take); its old kernel still runs,
 // without the old job. The controller power-cycles it instead.
 var ErrReuseRefused = errors.New("node refused the reuse")

@@ -43,8 +43,9 @@ type Config struct {
 	SSHAddress string `json:"ssh_address,omitempty"`
 	// Kexec lets the controller start the same user's next job with
 	// another kernel by kexec from the running one instead of a power
-	// cycle. Only where the node's kernel supports kexec_file_load (the
-	// agent refuses otherwise, and the controller then power-cycles).
+	// cycle. Only where the node's kernel has kexec_file_load, or
+	// kexec_load with the kexec-tools bmcctld carries in the agent's archive
+	// (the agent refuses otherwise, and the controller then power-cycles).
 	Kexec bool `json:"kexec,omitempty"`
 }
 

@@ -203,7 +203,7 @@ func boot(ctx context.Context, log *slog.Logger, apiOut **agent.API, reaper *age
 	}
 	api := &agent.API{BaseURL: params.URL, Token: params.Token, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	*apiOut = api
-	n := newNode(log, lease, api)
+	n := newNode(log, lease, api, reaper)
 
 	cfg, err = fetchConfig(ctx, log, api)
 	if err != nil {

@@ -49,7 +49,7 @@ func (n *node) kexec(ctx context.Context, req proto.KexecRequest) (func(), error
 		}
 		defer kernel.Close()
 	}
-	if err := fileLoad(kernel, initrd, agent.KexecCmdline(req)); err != nil {
+	if err := n.load(ctx, kernel, initrd, agent.KexecCmdline(req), req.Token); err != nil {
 		return nil, err
 	}
 	n.log.Info("kexec loaded", "job", req.JobID, "boot", req.Boot, "kernel_bytes", req.KernelSize,
@@ -67,10 +67,16 @@ func (n *node) kexec(ctx context.Context, req proto.KexecRequest) (func(), error
 	}, nil
 }
 
-// fileLoad loads with kexec_file_load(2): the kernel parses the image and
-// places the segments itself, and can check its signature.
-func fileLoad(kernel, initrd *os.File, cmdline string) error {
-	if err := unix.KexecFileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
+// load loads with kexec_file_load(2): the kernel parses the image and
+// places the segments itself, and can check its signature. A kernel without
+// it (ENOSYS) gets kexec-tools' kexec_load(2) instead, when the agent's
+// archive carries it.
+func (n *node) load(ctx context.Context, kernel, initrd *os.File, cmdline, token string) error {
+	err := unix.KexecFileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0)
+	if errors.Is(err, unix.ENOSYS) {
+		return n.loadWithTool(ctx, kexecError(err), kernel, initrd, cmdline, token)
+	}
+	if err != nil {
 		return kexecError(err)
 	}
 	return nil
@@ -84,11 +90,10 @@ func kexecError(err error) error {
 	case errors.Is(err, unix.ENOEXEC):
 		return fmt.Errorf("kexec_file_load: not a kernel image this architecture can load (x86: bzImage; arm64: Image): %w", err)
 	case errors.Is(err, unix.ENOSYS):
-		// Debian's arm64 kernels (6.1) are built so. kexec_load(2) with a
-		// trampoline (u-root's arm64 loader) loaded there but the new kernel
-		// never started under UEFI in the lab, so it is not attempted: a
-		// refusal lets the controller power-cycle instead of losing the node.
-		return fmt.Errorf("kexec_file_load: the running kernel has no CONFIG_KEXEC_FILE (Debian's arm64 kernels); power-cycle this node instead: %w", err)
+		// Debian's arm64 kernels (6.1) are built so; load falls back to
+		// kexec-tools (KexecTool), and without it the refusal lets the
+		// controller power-cycle instead of losing the node.
+		return fmt.Errorf("kexec_file_load: the running kernel has no CONFIG_KEXEC_FILE (Debian's arm64 kernels) and the agent carries no kexec-tools at %s; power-cycle this node instead: %w", KexecTool, err)
 	}
 	return fmt.Errorf("kexec_file_load: %w", err)
 }

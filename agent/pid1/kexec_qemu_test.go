@@ -7,18 +7,39 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bmc-sched/bmc/agent"
 	"github.com/bmc-sched/bmc/agent/proto"
+	"github.com/bmc-sched/bmc/boot/initramfs"
 )
 
 func TestQEMUKexecX86(t *testing.T) { testKexec(t, x86Machine(t)) }
 
-// TestQEMUKexecArm64Refused: Debian's arm64 kernel has no kexec_file_load,
-// so the agent must refuse the kexec cleanly — a remote error that says
+// TestQEMUKexecArm64: Debian's arm64 kernel has no kexec_file_load; with
+// kexec-tools in the agent's archive (as bmcctld puts it there, from the
+// lab's build: scripts/lib/kexec.sh) the agent kexecs with kexec_load, and
+// the new kernel, entered without the firmware, calls back.
+func TestQEMUKexecArm64(t *testing.T) {
+	m := armMachine(t)
+	tool := filepath.Join(labCache(), "arm64", "kexec-tools", "kexec")
+	fi, err := os.Stat(tool)
+	if err != nil {
+		t.Fatalf("no kexec-tools for arm64 (%v): scripts/vlab up 1 --arm 1 builds it", err)
+	}
+	f, err := os.Open(tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	testKexec(t, m, initramfs.File{Path: initramfs.KexecPath, Size: fi.Size(), Data: f})
+}
+
+// TestQEMUKexecArm64Refused: without kexec-tools in the agent's archive, on
+// a kernel without kexec_file_load the agent must refuse the kexec cleanly — a remote error that says
 // why, the next boot's files untouched, and the node still serving, so the
 // controller can power-cycle it instead of waiting for a kernel that never
 // calls back.
@@ -55,12 +76,13 @@ func TestQEMUKexecArm64Refused(t *testing.T) {
 // into the same kernel with another command line and the next boot's
 // token; the new kernel's agent must call back with that token, and its
 // /proc/cmdline must carry the marker (and not the token).
-func testKexec(t *testing.T, m labMachine) {
+func testKexec(t *testing.T, m labMachine, extra ...initramfs.File) {
 	dir := t.TempDir()
-	initrd := m.agentInitrd(t, dir)
+	initrd := m.agentInitrd(t, dir, extra...)
 	ctl := newFakeCtl(t, imageTar(t, m.busybox))
-	b1 := ctl.addBoot(t, "kexec-token-boot1", 21, "vnode1")
-	b2 := ctl.addBoot(t, "kexec-token-boot2", 22, "vnode1")
+	name := map[string]string{"amd64": "vnode1", "arm64": "varm1"}[m.goarch]
+	b1 := ctl.addBoot(t, "kexec-token-boot1", 21, name)
+	b2 := ctl.addBoot(t, "kexec-token-boot2", 22, name)
 	kernel, err := os.ReadFile(m.kernel)
 	if err != nil {
 		t.Fatal(err)

@@ -91,8 +91,8 @@ func armMachine(t *testing.T) labMachine {
 }
 
 // agentInitrd builds bmcinit for m and appends it to the lab initrd the way
-// bmcctld does.
-func (m labMachine) agentInitrd(t *testing.T, dir string) string {
+// bmcctld does; extra files go into the agent's archive after it.
+func (m labMachine) agentInitrd(t *testing.T, dir string, extra ...initramfs.File) string {
 	t.Helper()
 	bin := filepath.Join(dir, "bmcinit-"+m.goarch)
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/bmc-sched/bmc/cmd/bmcinit")
@@ -117,7 +117,7 @@ func (m labMachine) agentInitrd(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := initramfs.Append(f, lab, a, fi.Size()); err != nil {
+	if err := initramfs.Append(f, lab, a, fi.Size(), extra...); err != nil {
 		t.Fatal(err)
 	}
 	return out

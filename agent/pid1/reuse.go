@@ -18,9 +18,10 @@ import (
 // callbacks, whose token a reset replaces with the next job's, and the
 // DHCP lease.
 type node struct {
-	log   *slog.Logger
-	lease Lease
-	api   atomic.Pointer[agent.API]
+	log    *slog.Logger
+	lease  Lease
+	reaper *agent.Reaper // runs kexec-tools without losing its exit status
+	api    atomic.Pointer[agent.API]
 }
 
 // withToken is the current callbacks' client with another token.
@@ -75,8 +76,8 @@ func (n *node) reset(ctx context.Context, req proto.ResetRequest) (proto.Config,
 func (n *node) callbacks() *agent.API { return n.api.Load() }
 
 // newNode starts a node's state with the boot's callbacks.
-func newNode(log *slog.Logger, lease Lease, api *agent.API) *node {
-	n := &node{log: log, lease: lease}
+func newNode(log *slog.Logger, lease Lease, api *agent.API, reaper *agent.Reaper) *node {
+	n := &node{log: log, lease: lease, reaper: reaper}
 	if api.HTTP == nil {
 		api.HTTP = &http.Client{Timeout: 30 * time.Second}
 	}

@@ -108,7 +108,8 @@ const (
 	// connection: dial again with the new job's key (the host key stays).
 	ExecReset = "bmc-reset"
 	// ExecKexec ("bmc-kexec", stdin KexecRequest): end the current job,
-	// load the next boot's kernel and initrd with kexec_file_load(2) and,
+	// load the next boot's kernel and initrd with kexec_file_load(2) (or
+	// kexec-tools' kexec_load(2) where the kernel lacks it) and,
 	// after answering exit-status 0, jump into it without firmware. The new
 	// kernel's bmcinit calls back with the new boot's token as after a
 	// network boot; the old boot's host key and connections are gone.

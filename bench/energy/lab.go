@@ -108,6 +108,8 @@ var errHostStalled = errors.New("the host stalled")
 // truth counter's values in time order.
 func (r *result) compare(a api.AcctJob, rows []truthRow) error {
 	at := func(t time.Time) (float64, bool) { return interpolate(rows, t) }
+	// Who the job is comes first: a job not compared still gets its trace.
+	r.id, r.start, r.end = a.ID, a.Start, a.End
 	var stalled, longest time.Duration
 	var at0 time.Time
 	for i := 1; i < len(rows); i++ {
@@ -127,7 +129,6 @@ func (r *result) compare(a api.AcctJob, rows []truthRow) error {
 	for _, e := range a.Entries {
 		ms = append(ms, e.Method)
 	}
-	r.id, r.start, r.end = a.ID, a.Start, a.End
 	r.methods, r.billed, r.est, r.window = strings.Join(ms, "/"), a.EnergyJoules, a.EnergyEstimated, a.End.Sub(a.Start)
 	t0, ok0 := at(a.Start)
 	t1, ok1 := at(a.End)

@@ -10,6 +10,10 @@
 //
 //	go run ./bench/energy -lengths 10s,30s -jobs 3
 //
+// A table longer than one hold of the lab lock is made of several runs,
+// each with its own -dir and -trace, then tabulated together with
+// -retable DIR1,DIR2,...
+//
 // Paths:
 //
 //	ipmi-sdr         the "Sys Power" SDR sensor read over IPMI (ipmi_sim),
@@ -79,13 +83,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	parallel := fl.Int("parallel", 2, "paths measured side by side, each on its own lab")
 	lock := fl.String("lock", "/tmp/bmc-lab.lock", "lab lock taken (flock) for the measuring, after the build; empty: none")
 	trace := fl.String("trace", "", "write each job's bill, power curve and truth as JSON into this directory")
-	retable := fl.String("retable", "", "print the table of an earlier run from its -trace directory, without a lab")
+	retable := fl.String("retable", "", "print the table of earlier runs from their -trace directories (comma-separated), without a lab")
 	bootTimeout := fl.Duration("boot-timeout", 3*time.Minute, "bmcctld's --boot-timeout in the labs")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if *retable != "" {
-		rs, cfg, err := readTraces(*retable)
+		rs, cfg, err := readTraces(strings.Split(*retable, ",")...)
 		if err != nil {
 			return err
 		}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bmc-sched/bmc/api"
 )
 
 func TestSummarizeAndTable(t *testing.T) {
@@ -107,8 +110,28 @@ func TestRetableFromTraces(t *testing.T) {
 	if e := rs[0].errPct(); e > -1.0 || e < -1.5 || rs[0].runTruth <= 0 {
 		t.Errorf("error %+.2f %% (run %.1f/%.1f J), want about -1.23 %%", e, rs[0].runBilled, rs[0].runTruth)
 	}
+	// A job whose window the host froze in is not compared, but it is
+	// known, so its trace is written and the table counts it.
+	var st result
+	err = st.compare(api.AcctJob{ID: 7, Start: time.Unix(100, 0), End: time.Unix(110, 0)},
+		[]truthRow{{time.Unix(99, 0), 0}, {time.Unix(101, 0), 1}, {time.Unix(111, 0), 2}})
+	if !errors.Is(err, errHostStalled) || !st.stalled || st.id != 7 {
+		t.Errorf("a stalled window: %v, stalled %v, id %d", err, st.stalled, st.id)
+	}
 	if _, _, err := readTraces(t.TempDir()); err == nil {
 		t.Error("an empty directory gave a table")
+	}
+	// Several runs' directories make one table; their files may share names.
+	dir := filepath.Join("testdata", "trace")
+	rs2, cfg2, err := readTraces(dir, dir)
+	if err != nil || len(rs2) != 2 || len(cfg2.paths) != 1 || len(cfg2.lengths) != 1 {
+		t.Errorf("two runs: %d results, config %+v, %v", len(rs2), cfg2, err)
+	}
+	if cells := summarize(rs2, cfg2); len(cells) != 1 || cells[0].n != 2 {
+		t.Errorf("two runs' cells: %+v", cells)
+	}
+	if _, _, err := readTraces(dir, t.TempDir()); err == nil {
+		t.Error("a run without traces was left out silently")
 	}
 }
 

@@ -19,23 +19,28 @@ type traceDoc struct {
 	TruthRows []traceRow    `json:"truth_rows"`
 }
 
-// readTraces rebuilds the results of a run from its -trace directory, so
-// its table can be made again (with columns added since) without the lab.
+// readTraces rebuilds the results of runs from their -trace directories,
+// so a table can be made again (with columns added since) without the lab,
+// and a table too long for one hold of the lab lock made of several runs.
 // The config's paths and lengths are those the traces hold, in order.
-func readTraces(dir string) ([]result, config, error) {
+func readTraces(dirs ...string) ([]result, config, error) {
 	var cfg config
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		return nil, cfg, err
-	}
-	if len(files) == 0 {
-		return nil, cfg, fmt.Errorf("-retable %s: no trace files", dir)
+	var files []string
+	for _, dir := range dirs {
+		fs, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			return nil, cfg, err
+		}
+		if len(fs) == 0 {
+			return nil, cfg, fmt.Errorf("-retable %s: no trace files", dir)
+		}
+		files = append(files, fs...)
 	}
 	var out []result
 	for _, f := range files {
 		r, err := readTrace(f)
 		if err != nil {
-			return nil, cfg, fmt.Errorf("-retable: %s: %w", filepath.Base(f), err)
+			return nil, cfg, fmt.Errorf("-retable: %s: %w", f, err)
 		}
 		out = append(out, r)
 		if !slices.Contains(cfg.paths, r.path) {

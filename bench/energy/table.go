@@ -93,7 +93,7 @@ func writeTable(w io.Writer, cfg config, cells []cell, took time.Duration) {
 	if took > 0 {
 		fmt.Fprintf(w, "billed vs lab truth (jobs: the cell's finished jobs), run took %s\n", took.Round(time.Second))
 	} else {
-		fmt.Fprintf(w, "billed vs lab truth (jobs: the cell's finished jobs), from the run's traces\n")
+		fmt.Fprintf(w, "billed vs lab truth (jobs: the cell's finished jobs), from the runs' traces\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "path\ttruth\tlength\tjobs\twindow\tmean err\tworst err\tgoal\trun phase mean/worst\tmethod (boot/run/off)\tnote")

@@ -56,8 +56,11 @@ func (t *tracer) write(ctx context.Context, c *api.Client, r result, k int) erro
 	}
 	tf, _ := t.p.truth()
 	doc := map[string]any{
-		"path": t.p, "length": r.length.String(), "billed": r.billed, "truth": r.truth, "error_pct": r.errPct(),
+		"path": t.p, "length": r.length.String(), "billed": r.billed, "truth": r.truth,
 		"acct": list.Jobs, "curve": cv, "truth_file": tf, "truth_rows": rows(t.truth), "sensor_rows": rows(t.sensor),
+	}
+	if r.truth > 0 { // a job not compared has none, and JSON has no NaN
+		doc["error_pct"] = r.errPct()
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

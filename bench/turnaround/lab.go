@@ -19,16 +19,17 @@ type lab struct {
 	dir, bin, socket string
 }
 
-func labUp(ctx context.Context, o options, dir string) (*lab, error) {
+// labUp brings up a lab of n x86_64 nodes, with vlab up's extra flags.
+func labUp(ctx context.Context, o options, dir string, n int, extra ...string) (*lab, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil { // jobs write their output as their user
 		return nil, err
 	}
-	up := exec.CommandContext(ctx, "scripts/vlab", "up", "2", "--dir", dir,
+	up := exec.CommandContext(ctx, "scripts/vlab", append([]string{"up", strconv.Itoa(n), "--dir", dir,
 		"--port-base", strconv.Itoa(o.portBase), "--node-port", strconv.Itoa(o.nodePort),
-		"--ssh-base", strconv.Itoa(o.sshBase), "--metrics-port", strconv.Itoa(o.metricsPort))
+		"--ssh-base", strconv.Itoa(o.sshBase), "--metrics-port", strconv.Itoa(o.metricsPort)}, extra...)...)
 	up.Stdout, up.Stderr = os.Stderr, os.Stderr
 	if err := up.Run(); err != nil {
 		return nil, fmt.Errorf("vlab up: %w", err)

@@ -12,6 +12,12 @@
 //	flock /tmp/bmc-lab.lock go run ./bench/turnaround
 //	flock /tmp/bmc-lab.lock go run ./bench/turnaround -config 'never=--reuse never --idle-off immediate' -config default=
 //
+// With -handoff R it measures instead how long a job waits for its machine
+// (POWERING_ON → RUNNING) on one aarch64 node after a power cycle, a reset
+// and a kexec, over R rounds of one of each (measureHandoff):
+//
+//	flock /tmp/bmc-lab.lock go run ./bench/turnaround -handoff 3
+//
 // BMCCTLD (and VLAB_METER) name prebuilt binaries for scripts/vlab.
 package main
 
@@ -54,6 +60,7 @@ type options struct {
 	sshBase     int
 	metricsPort int
 	timeout     time.Duration
+	handoff     int
 }
 
 func main() {
@@ -67,6 +74,7 @@ func main() {
 	flag.IntVar(&o.sshBase, "ssh-base", 42222, "vlab --ssh-base")
 	flag.IntVar(&o.metricsPort, "metrics-port", 48151, "vlab --metrics-port")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on one configuration after this long")
+	flag.IntVar(&o.handoff, "handoff", 0, "instead: R rounds of power cycle, reset and kexec on one aarch64 node")
 	flag.Parse()
 	if len(o.configs) == 0 {
 		o.configs = configList{{name: "never", flags: []string{"--reuse", "never"}}, {name: "default"}}
@@ -88,6 +96,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
+	}
+	if o.handoff > 0 {
+		got, err := measureHandoff(ctx, o, log)
+		if err != nil {
+			return err
+		}
+		reportHandoff(os.Stdout, got)
+		return nil
 	}
 	var results []result
 	for _, c := range o.configs {

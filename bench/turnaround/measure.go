@@ -29,7 +29,7 @@ func measure(ctx context.Context, o options, c config, log *slog.Logger) (r resu
 	r.config = c
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	l, err := labUp(ctx, o, filepath.Join(o.dir, c.name))
+	l, err := labUp(ctx, o, filepath.Join(o.dir, c.name), 2)
 	if err != nil {
 		return r, err
 	}

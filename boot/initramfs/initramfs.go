@@ -1,6 +1,7 @@
 // Package initramfs owns the initrd a node boots: the job's own initrd with a
 // second, zstd-compressed newc cpio archive appended that holds the node
-// agent as /bmcinit. The kernel unpacks concatenated archives in order, each
+// agent as /bmcinit (and, for an architecture whose kernels need it,
+// kexec-tools as /bmc-kexec). The kernel unpacks concatenated archives in order, each
 // compressed or not, so the agent lands in the same rootfs without touching
 // (or decompressing) the job's initrd.
 package initramfs
@@ -8,6 +9,7 @@ package initramfs
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cavaliergopher/cpio"
 	"github.com/klauspost/compress/zstd"
@@ -28,6 +30,17 @@ const Format = "zstd1"
 // rdinit=AgentPath.
 const AgentPath = "/bmcinit"
 
+// KexecPath is where the archive carries kexec-tools' static kexec, for the
+// agent's kexec on kernels without kexec_file_load (agent/pid1.KexecTool).
+const KexecPath = "/bmc-kexec"
+
+// File is one more executable of the agent's archive.
+type File struct {
+	Path string // absolute, in the initramfs's root directory
+	Size int64
+	Data io.Reader
+}
+
 // align is the boundary the kernel expects a cpio header on after a previous
 // archive (init/initramfs.c skips zero bytes between archives and rejects a
 // header at an unaligned offset).
@@ -35,9 +48,9 @@ const align = 4
 
 // Append copies initrd (which may be empty) to w, pads it with zeros to a
 // 4-byte boundary, and appends a zstd-compressed newc archive holding agent
-// (size bytes) as AgentPath, mode 0755, owned by root, mtime 0 so the
-// output is reproducible.
-func Append(w io.Writer, initrd io.Reader, agent io.Reader, size int64) error {
+// (size bytes) as AgentPath and then each of extra, mode 0755, owned by
+// root, mtime 0 so the output is reproducible.
+func Append(w io.Writer, initrd io.Reader, agent io.Reader, size int64, extra ...File) error {
 	n, err := io.Copy(w, initrd)
 	if err != nil {
 		return fmt.Errorf("initramfs: copy initrd: %w", err)
@@ -55,27 +68,36 @@ func Append(w io.Writer, initrd io.Reader, agent io.Reader, size int64) error {
 		return fmt.Errorf("initramfs: zstd: %w", err)
 	}
 	cw := cpio.NewWriter(zw)
-	hdr := &cpio.Header{
-		Name:  AgentPath[1:], // archives name entries relative to the root
-		Mode:  cpio.TypeReg | 0o755,
-		Size:  size,
-		Links: 1,
-	}
-	if err := cw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("initramfs: %w", err)
-	}
-	copied, err := io.Copy(cw, agent)
-	if err != nil {
-		return fmt.Errorf("initramfs: copy agent: %w", err)
-	}
-	if copied != size {
-		return fmt.Errorf("initramfs: agent is %d bytes, expected %d (changed while reading?)", copied, size)
+	for _, f := range append([]File{{Path: AgentPath, Size: size, Data: agent}}, extra...) {
+		if err := writeFile(cw, f); err != nil {
+			return err
+		}
 	}
 	if err := cw.Close(); err != nil {
 		return fmt.Errorf("initramfs: %w", err)
 	}
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("initramfs: zstd: %w", err)
+	}
+	return nil
+}
+
+func writeFile(cw *cpio.Writer, f File) error {
+	hdr := &cpio.Header{
+		Name:  strings.TrimPrefix(f.Path, "/"), // archives name entries relative to the root
+		Mode:  cpio.TypeReg | 0o755,
+		Size:  f.Size,
+		Links: 1,
+	}
+	if err := cw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	copied, err := io.Copy(cw, f.Data)
+	if err != nil {
+		return fmt.Errorf("initramfs: copy %s: %w", f.Path, err)
+	}
+	if copied != f.Size {
+		return fmt.Errorf("initramfs: %s is %d bytes, expected %d (changed while reading?)", f.Path, copied, f.Size)
 	}
 	return nil
 }

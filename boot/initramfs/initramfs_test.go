@@ -104,3 +104,41 @@ func TestAppendShortAgent(t *testing.T) {
 		t.Fatal("short agent accepted")
 	}
 }
+
+// TestAppendKexecTool: an extra executable follows the agent in the same
+// archive; a short one is an error.
+func TestAppendKexecTool(t *testing.T) {
+	agent, tool := []byte("agent"), []byte("\x7fELF kexec")
+	var out bytes.Buffer
+	if err := Append(&out, strings.NewReader(""), bytes.NewReader(agent), int64(len(agent)),
+		File{Path: KexecPath, Size: int64(len(tool)), Data: bytes.NewReader(tool)}); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zstd.NewReader(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	r := cpio.NewReader(zr)
+	for _, want := range []struct {
+		name string
+		body []byte
+	}{{"bmcinit", agent}, {"bmc-kexec", tool}} {
+		hdr, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r)
+		if hdr.Name != want.name || hdr.Mode.Perm() != 0o755 || !bytes.Equal(body, want.body) {
+			t.Fatalf("entry %q mode %o body %q, want %q", hdr.Name, hdr.Mode, body, want.name)
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("after the tool: %v, want EOF", err)
+	}
+	err = Append(io.Discard, strings.NewReader(""), bytes.NewReader(agent), int64(len(agent)),
+		File{Path: KexecPath, Size: 100, Data: bytes.NewReader(tool)})
+	if err == nil || !strings.Contains(err.Error(), "/bmc-kexec") {
+		t.Fatalf("short tool: %v", err)
+	}
+}

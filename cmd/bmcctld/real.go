@@ -64,7 +64,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 		}
 		catalog = c
 	}
-	agents, err := agentBinaries(f.agentDir)
+	agents, kexecTools, err := agentBinaries(f.agentDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +85,7 @@ func realMachines(ctx context.Context, f *flags, cfgs []node.Config, clk clock.C
 	}
 	boots, err := boot.New(boot.Config{
 		NodeURL: nodeURL, DefaultKernel: f.defaultKernel, DefaultInitrd: f.defaultInitrd, DefaultCmdline: f.defaultCmdline,
-		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents,
+		KernelDirs: f.kernelDirs, Catalog: catalog, AgentBinaries: agents, KexecTools: kexecTools,
 		ArchDefaults: f.archDefaults, GrubEFI: f.grubEFI,
 		CacheDir: filepath.Join(f.stateDir, "cache"), CacheMaxBytes: f.cacheMaxBytes,
 		MaxDownloadBytes: f.fetchMaxBytes, Sources: sources,
@@ -171,29 +171,36 @@ func sourcePolicy(f *flags) (boot.SourcePolicy, error) {
 }
 
 // agentBinaries finds bmcinit for each architecture: bmcinit-<arch> in dir
-// (default: next to bmcctld), and a plain bmcinit for this host's arch.
-func agentBinaries(dir string) (map[string]string, error) {
+// (default: next to bmcctld), and a plain bmcinit for this host's arch; and
+// kexec-<arch>, kexec-tools' static kexec that the agent's archive carries
+// for kernels without kexec_file_load, where there is one.
+func agentBinaries(dir string) (agents, kexecTools map[string]string, err error) {
 	if dir == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		dir = filepath.Dir(exe)
 	}
 	host := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
-	out := map[string]string{}
+	agents, kexecTools = map[string]string{}, map[string]string{}
 	for _, arch := range []string{"x86_64", "aarch64"} {
 		if p := filepath.Join(dir, "bmcinit-"+arch); fileExists(p) {
-			out[arch] = p
+			agents[arch] = p
 		}
 	}
-	if p := filepath.Join(dir, "bmcinit"); out[host] == "" && fileExists(p) {
-		out[host] = p
+	if p := filepath.Join(dir, "bmcinit"); agents[host] == "" && fileExists(p) {
+		agents[host] = p
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no node agent: put bmcinit-<arch> (or bmcinit) in %s or name --agent-dir", dir)
+	if len(agents) == 0 {
+		return nil, nil, fmt.Errorf("no node agent: put bmcinit-<arch> (or bmcinit) in %s or name --agent-dir", dir)
 	}
-	return out, nil
+	for arch := range agents {
+		if p := filepath.Join(dir, "kexec-"+arch); fileExists(p) {
+			kexecTools[arch] = p
+		}
+	}
+	return agents, kexecTools, nil
 }
 
 func fileExists(p string) bool {

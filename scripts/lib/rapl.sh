@@ -22,9 +22,12 @@
 # disks, NIC, PSU losses and the BMC are not in it) and most of its dynamic
 # part (60 W at the wall less the power supply's and VRMs' losses).
 readonly PKG_IDLE_WATTS=8 PKG_DYNAMIC_WATTS=48
-# energy_uj at each power-on (a cold boot resets the counter); set it near
-# max_energy_range_uj (262143328850) to make a job's counter wrap.
+# energy_uj at each power-on: a cold boot resets the counter to 0, and
+# bmcctld bills the first reading after a cold power-on as the boot's energy,
+# so anything else is billed as boot energy. A small max_energy_range_uj (a
+# real package's is 262143328850, ~262 kJ) makes a job's counter wrap.
 readonly RAPL_START_UJ=${VLAB_RAPL_START_UJ:-0}
+readonly RAPL_RANGE_UJ=${VLAB_RAPL_RANGE_UJ:-262143328850}
 # The kernel modules the guest needs for the share, in dependency order.
 readonly SHARE_MODULES=(
 	fs/netfs/netfs
@@ -60,6 +63,7 @@ dir = "$1/node$2/rapl"
 idle_watts = $PKG_IDLE_WATTS
 dynamic_watts = $PKG_DYNAMIC_WATTS
 start_uj = $RAPL_START_UJ
+max_energy_range_uj = $RAPL_RANGE_UJ
 EOF
 }
 
