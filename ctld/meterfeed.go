@@ -42,6 +42,9 @@ type nodeMeter struct {
 	// (edgeOf is the regime the last edge was noted for).
 	regime, edgeOf string
 	edges          []store.MeterPoint
+	// splits are points inside the reading being fed where its energy
+	// changes hands (a bill's start or its held end), for edge to store.
+	splits []store.MeterPoint
 }
 
 // tailPoints bounds nodeMeter.tail: a bill ends at most a few readings
@@ -72,6 +75,7 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 	gap := max(5*max(c.cfg.Energy.interval(), time.Second), 2*c.cfg.Energy.standbyEvery())
 	j, est := accounting.Between(m.last, s, gap)
 	a := m.last
+	from := a // a moves to a held bill's end below; from stays the reading
 	before := m.total
 	m.total += j
 	m.last, m.point = s, true
@@ -89,8 +93,10 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 	if !m.jobEnd.IsZero() && m.jobEnd.After(a.Time) {
 		// The ended boot's bill reaches into this reading: it held its
 		// last reading's rate up to jobEnd, and that much is its own.
-		j -= m.heldBill(a, s, j)
+		held := m.heldBill(a, s, j)
+		j -= held
 		a.Time, lump = minTime(m.jobEnd, s.Time), true
+		m.split(name, a.Time, before+held, from, s)
 		upTo = func(t time.Time) float64 { return j * accounting.Overlap(a.Time, s.Time, a.Time, t) }
 	}
 	m.jobEnd = time.Time{}
@@ -101,7 +107,9 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 				why = accounting.ReasonStandby
 			}
 			if !m.jobFrom.After(s.Time) {
-				m.book(name, meter, a.Time, m.jobFrom, upTo(m.jobFrom), est, why)
+				part := upTo(m.jobFrom)
+				m.book(name, meter, a.Time, m.jobFrom, part, est, why)
+				m.split(name, m.jobFrom, m.total-(j-part), from, s)
 				m.jobFrom = time.Time{}
 			} else {
 				// A BMC dates its readings in the past: the recording's
@@ -150,15 +158,43 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 // interpolates the total between stored points, and points a flush (15 s)
 // apart across a boot's power-on would count boot power into the standby
 // before it. Called (deferred) by meterFeed once m.regime is set.
+//
+// A split inside the reading (where a bill starts or its held end stops) is
+// stored too: between a and s the total is then interpolated on each side
+// of the split alone, so a period's edge a second before a power-on counts
+// no boot energy into the standby before it.
 func (m *nodeMeter) edge(name string, a accounting.Sample, before float64, s accounting.Sample) {
-	if m.regime == m.edgeOf {
+	splits := m.splits
+	m.splits = nil
+	if m.regime == m.edgeOf && len(splits) == 0 {
 		return
 	}
 	m.edgeOf = m.regime
 	if n := len(m.edges); n == 0 || a.Time.After(m.edges[n-1].Time) {
 		m.edges = append(m.edges, store.MeterPoint{Node: name, Time: a.Time, Joules: before, Meter: m.meter, Last: store.Sample(a)})
 	}
+	for _, p := range splits {
+		if p.Time.After(m.edges[len(m.edges)-1].Time) && p.Time.Before(s.Time) {
+			m.edges = append(m.edges, p)
+		}
+	}
 	m.edges = append(m.edges, store.MeterPoint{Node: name, Time: s.Time, Joules: m.total, Meter: m.meter, Last: store.Sample(s)})
+}
+
+// split notes the metered total at t, inside the reading from a to s. Its
+// Last is a reading made up at t (the watts interpolated, a counter advanced
+// by the same energy), so a restart that carries the total on from this
+// point counts the rest of the reading once.
+func (m *nodeMeter) split(name string, t time.Time, total float64, a, s accounting.Sample) {
+	last := accounting.Sample{Time: t, Watts: s.Watts}
+	if s.Time.After(a.Time) {
+		x := t.Sub(a.Time).Seconds() / s.Time.Sub(a.Time).Seconds()
+		last.Watts = a.Watts + (s.Watts-a.Watts)*x
+	}
+	if s.Counter {
+		last.Counter, last.Joules = true, s.Joules-(m.total-total)
+	}
+	m.splits = append(m.splits, store.MeterPoint{Node: name, Time: t, Joules: total, Meter: m.meter, Last: store.Sample(last)})
 }
 
 // partTrapezoid is the energy from reading a to t (a's time at most t at

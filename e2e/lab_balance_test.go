@@ -1,14 +1,8 @@
-//go:build vlab && conservation
+//go:build vlab
 
-// Issue 11's acceptance test for conservation under faults. It still FAILS
-// and CI does not run it (it needs -tags vlab,conservation): over the whole
-// test the balance holds (+0.40 … +0.47 %), but over the first window, the
-// wrong password and the kill -9 of bmcctld, the residual is still +1.05 …
-// +1.37 % (limit 0.5 %): a balance interpolates the metered total between
-// stored points, and that window's start lies a second before job 1's
-// power-on. The
-// two bugs it was kept out of make test for are fixed (docs/vlab.md). Run:
-//   go test -tags vlab,conservation -run TestLabBalanceWithFaults ./e2e/
+// Issue 11's acceptance test for conservation under faults (make test runs
+// it with the other lab tests). Run alone:
+//   go test -tags vlab -run TestLabBalanceWithFaults ./e2e/
 
 package e2e
 
