@@ -162,3 +162,23 @@ func TestBalanceWhileAPowerOffFails(t *testing.T) {
 		}
 	}
 }
+
+// TestKill9JustBeforeAFlushKeepsTheBoot: bmcctld killed 14 s after a
+// power-on, a second before its 15 s flush was due, with a watts-only
+// meter. The readings of the climb from standby to the boot's draw must
+// already be in the store, or the bill made after the restart bridges
+// standby to the running draw with a straight line (the lab's
+// conservation test once metered -36 % of a window that way).
+func TestKill9JustBeforeAFlushKeepsTheBoot(t *testing.T) {
+	h := newHarness(t, 1, func(h *harness) {
+		h.wrap = func(_ string, m machine.Machine) machine.Machine { return wattsOnly{m} }
+	})
+	id := h.submit(alice, loadSpec(40*time.Second, 1))[0]
+	h.waitState(id, job.PoweringOn)
+	on := h.clk.Now()
+	h.until("14 s after the power-on", func() bool { return h.clk.Now().Sub(on) >= 14*time.Second })
+	h.kill9(time.Second)
+	h.waitState(id, job.Completed)
+	h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
+	h.checkBalance(0.02)
+}

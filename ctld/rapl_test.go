@@ -272,7 +272,10 @@ func TestRAPLFirstReadingAfterColdPowerOn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newMeterlessRAPL(t)
-			a.fromReady, a.less = true, tc.less
+			// atEnd: as the real agent does; without the reading after
+			// the command's end, a run whose end the controller sees a
+			// clock step late was billed that step at the running draw.
+			a.fromReady, a.less, a.atEnd = true, tc.less, true
 			h := a.h
 			a.id = h.submit(alice, loadSpec(20*time.Second, 1))[0]
 			a.runUntilDone()
