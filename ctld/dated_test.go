@@ -15,9 +15,10 @@ import (
 // as a BMC's late mean is dated (power/bmc), and keeps what it returned.
 type datedMeter struct {
 	machine.Machine
-	lag   time.Duration
-	mu    sync.Mutex
-	dated []time.Time
+	lag    time.Duration
+	window time.Duration
+	mu     sync.Mutex
+	dated  []time.Time
 }
 
 func (d *datedMeter) PowerReading(ctx context.Context) (power.Reading, error) {
@@ -33,14 +34,21 @@ func (d *datedMeter) PowerReading(ctx context.Context) (power.Reading, error) {
 
 func (d *datedMeter) Latency() time.Duration { return d.lag }
 
+func (d *datedMeter) Window() time.Duration { return d.window }
+
 // With a meter whose readings describe the past, the sampler reads on after
 // the confirmed power-off until a reading describes that instant, so the
 // off phase ends on a measurement, not on the on-power held from the last
-// reading before it.
+// reading before it; and on until a reading whose window (the span it
+// averages) lies wholly after the power-off, so the reading that straddles
+// it is not followed only by the standby meter's next one, seconds later.
 func TestDatedMeterIsReadUntilItCoversThePowerOff(t *testing.T) {
-	for _, lag := range []time.Duration{0, 1800 * time.Millisecond} {
-		t.Run(lag.String(), func(t *testing.T) {
-			dm := &datedMeter{lag: lag}
+	for _, tc := range []struct{ lag, window time.Duration }{
+		{0, 0}, {1800 * time.Millisecond, 0}, {1800 * time.Millisecond, time.Second},
+	} {
+		lag := tc.lag
+		t.Run(lag.String()+"/"+tc.window.String(), func(t *testing.T) {
+			dm := &datedMeter{lag: lag, window: tc.window}
 			h := newHarness(t, 1, func(h *harness) {
 				h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
 			})
@@ -58,9 +66,48 @@ func TestDatedMeterIsReadUntilItCoversThePowerOff(t *testing.T) {
 			dm.mu.Lock()
 			defer dm.mu.Unlock()
 			last := dm.dated[len(dm.dated)-1]
-			if last.Before(off) {
-				t.Errorf("lag %v: the last reading is dated %v, before the power-off at %v", lag, last, off)
+			if last.Before(off.Add(tc.window / 2)) {
+				t.Errorf("lag %v, window %v: the last reading is dated %v, before the power-off at %v + half the window", lag, tc.window, last, off)
 			}
 		})
+	}
+}
+
+// After a job's recording lets go of a node, the meter loop reads it at
+// the sampling interval for settleReadings readings before it falls back
+// to the standby interval: a machine may draw for a moment after its BMC
+// says off, and a trapezoid from the last running reading to a standby one
+// 5 s later would spread half that step over the 5 s.
+func TestMeterReadsFastAfterAJob(t *testing.T) {
+	dm := &datedMeter{}
+	h := newHarness(t, 1, func(h *harness) {
+		h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
+	})
+	id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
+	h.waitState(id, job.Completed)
+	end := h.job(id).EndTime
+	h.until("a minute after the job", func() bool { return h.clk.Now().Sub(end) > time.Minute })
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	var after []time.Time
+	for _, d := range dm.dated {
+		if d.After(end) {
+			after = append(after, d)
+		}
+	}
+	if len(after) < settleReadings+3 {
+		t.Fatalf("%d readings in the minute after the job: %v", len(after), after)
+	}
+	if first := after[0].Sub(end); first > time.Second {
+		t.Errorf("the first reading after the job came %v after its end; want within the sampling interval", first)
+	}
+	// The reading at the recording's end itself is the first of them.
+	for i := 1; i < settleReadings-1; i++ {
+		if gap := after[i].Sub(after[i-1]); gap > time.Second+250*time.Millisecond {
+			t.Errorf("reading %d after the job came %v after the one before; want the 1 s sampling interval", i, gap)
+		}
+	}
+	if gap := after[len(after)-1].Sub(after[len(after)-2]); gap < 4*time.Second {
+		t.Errorf("a minute after the job, readings are %v apart; want the 5 s standby interval", gap)
 	}
 }

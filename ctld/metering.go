@@ -60,6 +60,12 @@ func (rt *nodeRT) setPower(st power.State) {
 		return
 	}
 	rt.power = st
+	rt.wake()
+}
+
+// wake makes the node's meter loop read now: the power changed, or a
+// job's recording let go of the node.
+func (rt *nodeRT) wake() {
 	select {
 	case rt.poke <- struct{}{}:
 	default:
@@ -235,13 +241,29 @@ func (c *Controller) startMetering(ctx context.Context) {
 
 // meterLoop reads a node's meter whenever no job's recording does, for as
 // long as the controller runs.
+//
+// For settleReadings after a job's recording let go of the node it reads
+// at the sampling interval, not the standby one: the drop to standby
+// shows in the BMC's readings up to its latency after the machine went
+// off, and may come after the controller saw it off. A trapezoid from the
+// last running reading to a standby one 5 s later spread half that step
+// over the 5 s: in the lab's conservation test the standby after a job was
+// metered 30-70 J above the truth (+1 ... +3.9 % of its first window).
 func (c *Controller) meterLoop(ctx context.Context, name string) {
 	rt := c.nodes[name]
-	var errs int
+	var errs, fast int
 	for {
-		c.meterTick(ctx, name, rt, &errs)
+		if c.meterTick(ctx, name, rt, &errs) {
+			fast = settleReadings
+		} else if fast > 0 {
+			fast--
+		}
 		if err := c.flushMeter(name, false); err != nil {
 			c.log.Warn("metered energy not stored; retried at the next tick", "node", name, "err", err)
+		}
+		wait := c.cfg.Energy.standbyEvery()
+		if fast > 0 {
+			wait = min(wait, c.cfg.Energy.interval())
 		}
 		select {
 		case <-ctx.Done():
@@ -250,32 +272,38 @@ func (c *Controller) meterLoop(ctx context.Context, name string) {
 			}
 			return
 		case <-rt.poke:
-		case <-c.clk.After(c.cfg.Energy.standbyEvery()):
+		case <-c.clk.After(wait):
 		}
 	}
 }
 
+// settleReadings is how many readings after a recording ends are taken at
+// the sampling interval (meterLoop).
+const settleReadings = 8
+
 // meterTick takes one reading of a node no recording reads, and books it
-// as unbilled with the node's reason.
-func (c *Controller) meterTick(ctx context.Context, name string, rt *nodeRT, errs *int) {
+// as unbilled with the node's reason. It reports whether a job's recording
+// reads the node instead.
+func (c *Controller) meterTick(ctx context.Context, name string, rt *nodeRT, errs *int) (busy bool) {
 	c.en.mu.Lock()
-	busy := c.en.recs[name] != nil
+	busy = c.en.recs[name] != nil
 	c.en.mu.Unlock()
 	if busy {
-		return
+		return true
 	}
 	s, ok := c.readMeter(ctx, name, 0, rt.m, errs)
 	if !ok {
-		return
+		return false
 	}
 	c.mu.RLock()
 	c.en.mu.Lock()
 	defer c.en.mu.Unlock()
 	defer c.mu.RUnlock()
 	if c.en.recs[name] != nil {
-		return // a job's recording started meanwhile: its reading wins
+		return true // a job's recording started meanwhile: its reading wins
 	}
 	c.feedUnbilledLocked(name, rt, s)
+	return false
 }
 
 // feedUnbilledLocked books reading s of a node no job's recording reads,

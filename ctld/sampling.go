@@ -322,9 +322,13 @@ func (c *Controller) awaitInbandEnd(ctx context.Context, j *job.Job, end time.Ti
 // failed) and takes the reading that closes its powered stretch, so the
 // boot's last phase ends there, on a measurement. A BMC's reading describes
 // the past (power.DatedMeter): the one read now is dated up to Latency
-// before offAt, so it reads on, for at most Latency, until a reading
-// describes offAt itself; otherwise the phase's last second(s) would hold
-// the machine's on power while it was off.
+// before offAt, so it reads on until a reading describes offAt itself;
+// otherwise the phase's last second(s) would hold the machine's on power
+// while it was off. It reads on until the first reading whose window lies
+// wholly after offAt (dated Window/2 after it), for at most Latency +
+// Window/2, so the recording holds what the BMC showed after the power-off
+// and not only the reading that straddles it; the meter loop then reads
+// on at the sampling interval for a while (meterLoop).
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	c.en.mu.Lock()
 	r := c.en.recs[node]
@@ -343,7 +347,8 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 		return
 	}
 	step := max(c.cfg.Energy.interval()/4, 100*time.Millisecond)
-	for deadline := offAt.Add(dm.Latency()); !c.covered(r, offAt) && c.clk.Now().Before(deadline); {
+	after := offAt.Add(dm.Window() / 2)
+	for deadline := after.Add(dm.Latency()); !c.covered(r, after) && c.clk.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
 			return
@@ -482,6 +487,11 @@ func (c *Controller) stopRecordingLocked(node string, id, boot uint64) {
 	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
 		close(r.stop)
 		delete(c.en.recs, node)
+		// The meter loop's first reading of the node follows the
+		// recording's last at once (meterLoop's settleReadings).
+		if rt := c.nodes[node]; rt != nil {
+			rt.wake()
+		}
 	}
 }
 

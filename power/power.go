@@ -51,12 +51,14 @@ type Meter interface {
 
 // DatedMeter is a Meter whose readings describe the past (a BMC's reading
 // is a mean over a window it published late): each Reading.Time is up to
-// Latency before the read. A sampler that wants the readings to cover an
-// instant, such as a confirmed power-off, reads until one is dated after
-// it, for at most Latency.
+// Latency before the read, at the middle of the Window it averages. A
+// sampler that wants the readings to cover an instant, such as a confirmed
+// power-off, reads until one is dated Window/2 after it (the first whose
+// window lies wholly after it), for at most Latency + Window/2.
 type DatedMeter interface {
 	Meter
 	Latency() time.Duration
+	Window() time.Duration
 }
 
 // Driver is what the controller needs of every machine's BMC.

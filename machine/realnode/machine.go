@@ -116,6 +116,15 @@ func (m *Machine) Latency() time.Duration {
 	return 0
 }
 
+// Window is the span one of the meter's readings averages; 0 when its
+// readings are instants.
+func (m *Machine) Window() time.Duration {
+	if dm, ok := m.meter.(power.DatedMeter); ok {
+		return dm.Window()
+	}
+	return 0
+}
+
 // PowerReading reads the node's power from its meter, or its driver when
 // that can.
 func (m *Machine) PowerReading(ctx context.Context) (power.Reading, error) {

@@ -65,6 +65,9 @@ func (c *readingClock) zero() bool { return c.window == 0 && c.period == 0 && c.
 // off) reads until one is dated after it, or for this long.
 func (c *readingClock) Latency() time.Duration { return c.lag + c.window/2 + c.period }
 
+// Window is the span one reading averages.
+func (c *readingClock) Window() time.Duration { return c.window }
+
 // date learns from the read r and returns the time its watts describe.
 func (c *readingClock) date(r read) time.Time {
 	if c.zero() {

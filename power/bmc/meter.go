@@ -190,6 +190,9 @@ func (m *IPMIMeter) PowerReading(ctx context.Context) (power.Reading, error) {
 // Latency is how far at most a reading's date lies before its read.
 func (m *IPMIMeter) Latency() time.Duration { return m.clock.Latency() }
 
+// Window is the span one reading averages.
+func (m *IPMIMeter) Window() time.Duration { return m.clock.Window() }
+
 // RedfishMeter reads a chassis's power over Redfish with gofish:
 // PowerControl[0].PowerConsumedWatts, plus the EnvironmentMetrics energy
 // counter (EnergykWh) when the BMC has one, in which case the reading is a
@@ -214,6 +217,9 @@ func (m *RedfishMeter) LogValue() slog.Value { return slog.StringValue(m.String(
 
 // Latency is how far at most a reading's date lies before its read.
 func (m *RedfishMeter) Latency() time.Duration { return m.clock.Latency() }
+
+// Window is the span one reading averages.
+func (m *RedfishMeter) Window() time.Duration { return m.clock.Window() }
 
 // Endpoint is the Redfish service URL: Address itself when it has a scheme,
 // else https://Address:Port.
