@@ -31,9 +31,18 @@ func TestBridgeLoss(t *testing.T) {
 		{"mixed kinds", []Sample{w(0, 40), c(1, 5), w(2, 40)}, math.Inf(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := BridgeLoss(tc.s); math.Abs(got-tc.want) > 1e-9 && got != tc.want {
+			if got, _ := BridgeLoss(tc.s); math.Abs(got-tc.want) > 1e-9 && got != tc.want {
 				t.Errorf("BridgeLoss = %v J, want %v J", got, tc.want)
 			}
 		})
+	}
+}
+
+// The line's own energy, which a controller weighs the loss against.
+func TestBridgeLossBridged(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	s := []Sample{{Time: t0, Watts: 8}, {Time: t0.Add(2 * time.Second), Watts: 60}, {Time: t0.Add(4 * time.Second), Watts: 60}}
+	if loss, bridged := BridgeLoss(s); bridged != 136 || loss != 52 {
+		t.Errorf("BridgeLoss = %v J lost of %v J bridged, want 52 of 136", loss, bridged)
 	}
 }

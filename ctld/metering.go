@@ -153,15 +153,7 @@ func (c *Controller) flushMeter(name string, force bool) error {
 				return err
 			}
 		}
-		for i := range eps {
-			if err := tx.PutMeterPoint(&eps[i]); err != nil {
-				return err
-			}
-		}
-		if pt == nil {
-			return nil
-		}
-		return tx.PutMeterPoint(pt)
+		return putMeterPoints(tx, eps, pt)
 	})
 	if err != nil {
 		return fmt.Errorf("store the metered energy of node %s: %w", name, err)
