@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bmc-sched/bmc/api/wire"
@@ -37,7 +39,11 @@ func NewClient(path string) *Client {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	return &Client{Socket: path, hc: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			return &readWatch{Conn: c}, nil
 		},
 		MaxIdleConns: 4,
 	}}}
@@ -63,10 +69,22 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	var used *readWatch
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { used, _ = i.Conn.(*readWatch) },
+	}))
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if u := wire.Unanswered(err); u != nil {
 			return u
+		}
+		// A cap closes a fresh connection before reading the request;
+		// net/http then reports "server closed idle connection", an
+		// error it does not export.
+		if used != nil && ctx.Err() == nil {
+			if u := wire.Unanswered(used.closedUnanswered()); u != nil {
+				return u
+			}
 		}
 		var ne *net.OpError
 		if errors.As(err, &ne) {
@@ -194,4 +212,36 @@ func (c *Client) Whoami(ctx context.Context) (Whoami, error) {
 // Get fetches any JSON route into out (for commands added later).
 func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
 	return c.do(ctx, http.MethodGet, path, q, nil, out)
+}
+
+// readWatch remembers how the peer ended a connection that it closed
+// before sending a byte.
+type readWatch struct {
+	net.Conn
+	mu     sync.Mutex
+	got    bool
+	endErr error
+}
+
+func (w *readWatch) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	w.mu.Lock()
+	if n > 0 {
+		w.got = true
+	} else if err != nil && !w.got && w.endErr == nil {
+		w.endErr = err
+	}
+	w.mu.Unlock()
+	return n, err
+}
+
+// closedUnanswered is the error the connection ended with if nothing was
+// read from it, nil otherwise.
+func (w *readWatch) closedUnanswered() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.got {
+		return nil
+	}
+	return w.endErr
 }
