@@ -27,8 +27,14 @@ func (w wattsOnly) PowerReading(ctx context.Context) (power.Reading, error) {
 	return rd, err
 }
 
+// balanceTol is how far billed + unbilled + standby may be from the
+// metered total in these tests: rounding. Every reading's energy goes to
+// exactly one of them, whatever the meter's readings are; the issue's
+// 0.5 % is what the lab test allows.
+const balanceTol = 1e-4
+
 // checkBalance fails t unless, for every node, billed + unbilled + standby
-// equals the metered total within 0.5 % and the metered total is within
+// equals the metered total within balanceTol and the metered total is within
 // truthTol of what the simulator drew (0: not checked, the meter
 // estimated a gap). It returns the balance.
 func (h *harness) checkBalance(truthTol float64) api.Balance {
@@ -44,10 +50,10 @@ func (h *harness) checkBalance(truthTol float64) api.Balance {
 		if n.MeteredJoules <= 0 {
 			continue
 		}
-		if math.Abs(sum-n.MeteredJoules) > 0.005*n.MeteredJoules {
+		if math.Abs(sum-n.MeteredJoules) > balanceTol*n.MeteredJoules {
 			h.dumpEnergy(n.Node)
-			h.t.Errorf("%s: billed + unbilled + standby = %.1f J, metered %.1f J (%+.2f %%; limit 0.5 %%)",
-				n.Node, sum, n.MeteredJoules, 100*(sum-n.MeteredJoules)/n.MeteredJoules)
+			h.t.Errorf("%s: billed + unbilled + standby = %.1f J, metered %.1f J (%+.3f %%; limit %.2g %%)",
+				n.Node, sum, n.MeteredJoules, 100*(sum-n.MeteredJoules)/n.MeteredJoules, 100*balanceTol)
 		}
 		if truth := h.truth(n.Node); truthTol > 0 && math.Abs(n.MeteredJoules-truth) > truthTol*truth {
 			h.t.Errorf("%s: metered %.1f J, the simulator drew %.1f J (%+.2f %%)", n.Node, n.MeteredJoules, truth,
@@ -69,7 +75,7 @@ func (h *harness) checkSplit(edge time.Time) {
 			h.t.Fatal(err)
 		}
 		n := b.Nodes[0]
-		if sum := n.BilledJoules + n.UnbilledJoules + n.StandbyJoules; math.Abs(sum-n.MeteredJoules) > 0.005*n.MeteredJoules+1e-6 {
+		if sum := n.BilledJoules + n.UnbilledJoules + n.StandbyJoules; math.Abs(sum-n.MeteredJoules) > balanceTol*n.MeteredJoules+1e-6 {
 			h.dumpEnergy(n.Node)
 			h.t.Errorf("balance over %s-%s: billed + unbilled + standby = %.1f J, metered %.1f J", p[0].Sub(t0), p[1].Sub(t0), sum, n.MeteredJoules)
 		}

@@ -141,30 +141,18 @@ func (c *Controller) flushMeter(name string, force bool) error {
 		edges++
 	}
 	eps := slices.Clone(m.edges[:edges])
-	var us []store.Unbilled
-	for _, u := range m.dirty {
-		us = append(us, *u)
-	}
-	n := len(m.dirty)
+	us := m.stretchesUpTo(upto)
 	c.en.mu.Unlock()
 	err := c.st.Batch(func(tx *store.Tx) error {
-		for i := range us {
-			if err := tx.PutUnbilled(&us[i]); err != nil {
-				return err
-			}
-		}
-		return putMeterPoints(tx, eps, pt)
+		return putMeterPoints(tx, us, eps, pt)
 	})
 	if err != nil {
 		return fmt.Errorf("store the metered energy of node %s: %w", name, err)
 	}
 	c.en.mu.Lock()
-	m.dirty = m.dirty[n:]
+	m.stretchesStored(us)
 	if len(eps) > 0 {
 		m.dropEdges(eps[len(eps)-1].Time)
-	}
-	if m.cur != nil {
-		m.markDirty() // still growing: written again next time
 	}
 	if pt != nil {
 		m.point = m.last.Time.After(pt.Time)

@@ -28,6 +28,7 @@ func (c *Controller) flushIfDue(r *recording, force bool) error {
 	upto := len(r.samples)
 	pt := c.meterPointAtLocked(r.node, r.samples[upto-1])
 	edges := c.meterEdgesUpToLocked(r.node, r.samples[upto-1].Time)
+	us := c.meterStretchesUpToLocked(r.node, r.samples[upto-1].Time)
 	c.en.mu.Unlock()
 	// The store writes nothing once the boot is billed: its raw samples are
 	// gone for good, and a flush racing the bill must not bring them back.
@@ -35,7 +36,7 @@ func (c *Controller) flushIfDue(r *recording, force bool) error {
 		if err := tx.AppendSamples(&chunk); err != nil {
 			return err
 		}
-		return putMeterPoints(tx, edges, pt)
+		return putMeterPoints(tx, us, edges, pt)
 	})
 	if err != nil {
 		return fmt.Errorf("store %d power samples of node %s: %w", len(chunk.Samples), r.node, err)
@@ -44,6 +45,7 @@ func (c *Controller) flushIfDue(r *recording, force bool) error {
 	r.flushed, r.lastFlush = max(r.flushed, upto), c.clk.Now()
 	c.meterPointStoredLocked(r.node, pt)
 	c.meterEdgesStoredLocked(r.node, edges)
+	c.meterStretchesStoredLocked(r.node, us)
 	c.en.mu.Unlock()
 	return nil
 }
@@ -101,9 +103,15 @@ func (c *Controller) flushed(r *recording, err error) {
 	}
 }
 
-// putMeterPoints stores a node's meter points: the edges where its
-// readings' energy changed hands, then its current point, if any.
-func putMeterPoints(tx *store.Tx, edges []store.MeterPoint, pt *store.MeterPoint) error {
+// putMeterPoints stores a node's meter points: its unbilled stretches up
+// to them, the edges where its readings' energy changed hands, then its
+// current point, if any.
+func putMeterPoints(tx *store.Tx, us []store.Unbilled, edges []store.MeterPoint, pt *store.MeterPoint) error {
+	for i := range us {
+		if err := tx.PutUnbilled(&us[i]); err != nil {
+			return err
+		}
+	}
 	for i := range edges {
 		if err := tx.PutMeterPoint(&edges[i]); err != nil {
 			return err
