@@ -89,13 +89,16 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 	if !a.Counter || !s.Counter {
 		upTo = func(t time.Time) float64 { return partTrapezoid(a, s, t) }
 	}
-	lump := false // this reading's stretch holds power unlike the standby after it
+	// This reading's stretch follows an ended boot's bill: it holds power
+	// unlike the standby after it. That is so also when the bill ended on
+	// the reading before (a lab BMC read at the power-off itself).
+	lump := !m.jobEnd.IsZero() && !m.jobEnd.Before(a.Time)
 	if !m.jobEnd.IsZero() && m.jobEnd.After(a.Time) {
 		// The ended boot's bill reaches into this reading: it held its
 		// last reading's rate up to jobEnd, and that much is its own.
 		held := m.heldBill(a, s, j)
 		j -= held
-		a.Time, lump = minTime(m.jobEnd, s.Time), true
+		a.Time = minTime(m.jobEnd, s.Time)
 		m.split(name, a.Time, before+held, from, s)
 		upTo = func(t time.Time) float64 { return j * accounting.Overlap(a.Time, s.Time, a.Time, t) }
 	}

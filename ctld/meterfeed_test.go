@@ -1,0 +1,43 @@
+package ctld
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/store"
+)
+
+// TestMeterLumpsTheStepAfterABill: the reading after a boot's bill ended
+// holds the machine's last draw falling to standby, and gets a stretch of
+// its own, or a balance whose period starts in the standby after it counts
+// part of that step (it spreads a stretch over its span). That holds also
+// when the bill ended right on the boot's last reading, as it does when a
+// BMC is read at the power-off itself.
+func TestMeterLumpsTheStepAfterABill(t *testing.T) {
+	for _, end := range []time.Duration{0, 100 * time.Millisecond} {
+		t.Run(end.String(), func(t *testing.T) {
+			c := &Controller{en: newEnergyState()}
+			at := func(d time.Duration, w float64) accounting.Sample {
+				return accounting.Sample{Time: t0.Add(d), Watts: w}
+			}
+			c.meterFeed("n", "bmc-sdr", at(0, 250), true, "", true)
+			c.meterFeed("n", "bmc-sdr", at(time.Second, 250), true, "", true)
+			c.jobEnded("n", t0.Add(time.Second+end), accounting.ReasonStandby, true)
+			c.meterFeed("n", "bmc-sdr", at(1250*time.Millisecond, 0), false, accounting.ReasonStandby, true)
+			c.meterFeed("n", "bmc-sdr", at(20*time.Second, 0), false, accounting.ReasonStandby, true)
+			c.meterFeed("n", "bmc-sdr", at(40*time.Second, 0), false, accounting.ReasonStandby, true)
+			m := c.en.meters["n"]
+			var us []store.Unbilled
+			for _, u := range m.dirty {
+				us = append(us, *u)
+			}
+			if len(us) != 2 || !us[0].End.Equal(t0.Add(1250*time.Millisecond)) || us[0].Joules <= 0 || us[1].Joules != 0 {
+				for _, u := range us {
+					t.Logf("%s-%s %s %.2f J", u.Start.Sub(t0), u.End.Sub(t0), u.Reason, u.Joules)
+				}
+				t.Errorf("want the step to standby in a stretch of its own ending at 1.25 s, then the standby")
+			}
+		})
+	}
+}
