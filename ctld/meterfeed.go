@@ -31,8 +31,8 @@ type nodeMeter struct {
 	// tail is the running total at the job's last readings, to find the
 	// total where its bill ended; heldTail keeps its last two once the
 	// bill ended after them, for the rate the bill held (heldBill).
-	tail     []accounting.MeterPoint
-	heldTail []accounting.MeterPoint
+	tail     []tailPoint
+	heldTail []tailPoint
 	cur      *store.Unbilled
 	dirty    []*store.Unbilled // stretches to write at the next flush
 	point    bool              // the total moved since the last flush
@@ -50,6 +50,37 @@ type nodeMeter struct {
 // tailPoints bounds nodeMeter.tail: a bill ends at most a few readings
 // before the recording stops.
 const tailPoints = 64
+
+// tailPoint is the running total at a job's reading s.
+type tailPoint struct {
+	accounting.MeterPoint
+	s accounting.Sample
+}
+
+// tailTotalAt is the running total at t, cut inside a reading as the
+// bill cuts it: watts on the trapezoid of their linear interpolation (a
+// straight line through the totals would give a bill that ends halfway
+// down a fall from 105 W to 12 W over 2 s some 23 J less than the bill
+// has), a counter in proportion to time. Outside the tail it is flat.
+func tailTotalAt(tail []tailPoint, t time.Time) float64 {
+	i, _ := slices.BinarySearchFunc(tail, t, func(p tailPoint, t time.Time) int { return p.Time.Compare(t) })
+	switch {
+	case i == 0:
+		return tail[0].Joules
+	case i == len(tail):
+		return tail[i-1].Joules
+	}
+	a, b := tail[i-1], tail[i]
+	j := b.Joules - a.Joules
+	if a.s.Counter && b.s.Counter {
+		return a.Joules + j*accounting.Overlap(a.Time, b.Time, a.Time, t)
+	}
+	whole := partTrapezoid(a.s, b.s, b.Time)
+	if whole <= 0 {
+		return a.Joules + j*accounting.Overlap(a.Time, b.Time, a.Time, t)
+	}
+	return a.Joules + j*partTrapezoid(a.s, b.s, t)/whole
+}
 
 // meterFeed advances node's metered total to reading s. A job's reading
 // (forJob) is billed to it; any other goes to the node's open unbilled
@@ -122,7 +153,7 @@ func (c *Controller) meterFeed(name, meter string, s accounting.Sample, forJob b
 		}
 		m.reason, m.regime = "", "job"
 		m.closeStretch()
-		m.tail = append(m.tail, accounting.MeterPoint{Time: s.Time, Joules: m.total})
+		m.tail = append(m.tail, tailPoint{MeterPoint: accounting.MeterPoint{Time: s.Time, Joules: m.total}, s: s})
 		if len(m.tail) > tailPoints {
 			m.tail = m.tail[len(m.tail)-tailPoints:]
 		}
@@ -262,7 +293,7 @@ func (c *Controller) jobEnded(name string, end time.Time, reason string, sure bo
 	if len(m.tail) == 0 || end.Before(m.tail[0].Time) {
 		return
 	}
-	if after := m.total - accounting.MeteredBetween(m.tail, m.tail[0].Time, end) - m.tail[0].Joules; after > 0 {
+	if after := m.total - tailTotalAt(m.tail, end); after > 0 {
 		m.book(name, m.meter, end, m.last.Time, after, false, reason)
 		m.closeStretch() // a stretch of its own: see meterFeed's lump
 	}

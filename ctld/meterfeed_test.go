@@ -1,6 +1,7 @@
 package ctld
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -39,5 +40,36 @@ func TestMeterLumpsTheStepAfterABill(t *testing.T) {
 				t.Errorf("want the step to standby in a stretch of its own ending at 1.25 s, then the standby")
 			}
 		})
+	}
+}
+
+// TestMeterCutsTheTailAsTheBillDoes: a bill that ends between two of the
+// job's readings, halfway down a fall of the draw, counts the trapezoid
+// up to its end; the meter must give it the same and book only the rest
+// after it, or billed + unbilled misses the metered total.
+func TestMeterCutsTheTailAsTheBillDoes(t *testing.T) {
+	c := &Controller{en: newEnergyState()}
+	var samples []accounting.Sample
+	for _, r := range []struct {
+		at time.Duration
+		w  float64
+	}{{0, 105}, {time.Second, 105}, {3 * time.Second, 12}} {
+		s := accounting.Sample{Time: t0.Add(r.at), Watts: r.w}
+		samples = append(samples, s)
+		c.meterFeed("n", "bmc-sdr", s, true, "", true)
+	}
+	end := t0.Add(2 * time.Second)
+	c.jobEnded("n", end, accounting.ReasonStandby, true)
+	bill, err := accounting.Integrate(samples, t0, end, accounting.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.en.meters["n"]
+	var after float64
+	for _, u := range m.dirty {
+		after += u.Joules
+	}
+	if got := m.total - after; math.Abs(got-bill.Joules) > 1e-9 {
+		t.Errorf("the meter left %.2f J to the bill up to 2 s; the bill counts %.2f J", got, bill.Joules)
 	}
 }
