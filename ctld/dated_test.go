@@ -164,3 +164,81 @@ func TestKill9KeepsTheStandbyBeforeABoot(t *testing.T) {
 		})
 	}
 }
+
+// holdingBMC is a watts-only BMC, its readings dated a second before the
+// read, that goes on showing the machine's last running draw for 2.2 s
+// after the machine went off, as the lab's ipmi_sim once did.
+type holdingBMC struct {
+	machine.Machine
+	mu      sync.Mutex
+	last    float64
+	offSeen time.Time
+}
+
+func (d *holdingBMC) Unwrap() machine.Machine { return d.Machine }
+
+func (d *holdingBMC) PowerReading(ctx context.Context) (power.Reading, error) {
+	r, err := d.Machine.(power.Meter).PowerReading(ctx)
+	d.mu.Lock()
+	switch {
+	case r.Watts > 0:
+		d.last, d.offSeen = r.Watts, time.Time{}
+	case d.last > 0:
+		if d.offSeen.IsZero() {
+			d.offSeen = r.Time
+		}
+		if r.Time.Sub(d.offSeen) < 2200*time.Millisecond {
+			r.Watts = d.last
+		}
+	}
+	d.mu.Unlock()
+	r.Time = r.Time.Add(-time.Second)
+	r.Joules, r.Counter = 0, false
+	return r, err
+}
+
+func (d *holdingBMC) Latency() time.Duration { return 1800 * time.Millisecond }
+
+func (d *holdingBMC) Window() time.Duration { return time.Second }
+
+// TestAValueHeldAfterThePowerOffIsNotNews: a BMC that repeats the running
+// draw for a while after the power-off. The repeats are not new readings:
+// dated as such, they put the running draw after the off, where the meter
+// books it as standby; the recording's and the meter's readings after the
+// off must show the machine off.
+func TestAValueHeldAfterThePowerOffIsNotNews(t *testing.T) {
+	dm := &holdingBMC{}
+	h := newHarness(t, 1, func(h *harness) {
+		h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
+	})
+	id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
+	h.waitState(id, job.Completed)
+	h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
+	var off time.Time
+	for _, e := range h.ledger(id) {
+		if e.Phase == "off" {
+			off = e.End
+		}
+	}
+	js, err := h.c.JobSamples(id)
+	if err != nil || len(js.Boots) != 1 {
+		t.Fatalf("samples: %v %+v", err, js)
+	}
+	for _, s := range js.Boots[0].Samples {
+		if s.Time.After(off) && s.Watts > 0 {
+			t.Errorf("a reading of %.0f W dated %v after the power-off", s.Watts, s.Time.Sub(off))
+		}
+	}
+	h.checkBalance(0)
+	// What the meter books after the bill: the trapezoid from the last
+	// running reading, dated before the off, to the first one that shows
+	// the machine off (31 J); a held value dated past the off adds ~60 J.
+	b, err := h.c.Balance(off, h.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Nodes[0].StandbyJoules; got > 40 {
+		h.dumpEnergy("sim001")
+		t.Errorf("standby %.1f J after a job on a machine that draws nothing while off", got)
+	}
+}

@@ -294,6 +294,9 @@ func (c *Controller) feedUnbilledLocked(name string, rt *nodeRT, s accounting.Sa
 	if m := c.en.meters[name]; m != nil && m.cur != nil {
 		prev = m.cur.Reason
 	}
+	if c.en.meters[name].heldRepeat(s, c.clk.Now()) {
+		return
+	}
 	reason, sure := c.unbilledReasonLocked(rt, prev, &s)
 	c.meterFeed(name, rt.meterName(s), s, false, reason, sure)
 }

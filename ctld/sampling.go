@@ -145,6 +145,10 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 		c.en.mu.Unlock()
 		return
 	}
+	if c.en.meters[r.node].heldRepeat(s, c.clk.Now()) {
+		c.en.mu.Unlock()
+		return
+	}
 	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
 		r.samples = append(r.samples, s)
 	}
@@ -208,6 +212,11 @@ func (c *Controller) baselineReading(ctx context.Context, j *job.Job, m machine.
 	c.mu.RLock()
 	c.en.mu.Lock()
 	c.en.base[j.Node] = baseline{job: j.ID, boot: j.Boot, s: s}
+	if m := c.en.meters[j.Node]; m != nil {
+		// The recording starts from this reading: the meter takes it
+		// too, whatever the BMC held after the last power-off.
+		m.holdUntil = time.Time{}
+	}
 	c.feedUnbilledLocked(j.Node, rt, s)
 	c.en.mu.Unlock()
 	c.mu.RUnlock()
@@ -325,7 +334,9 @@ func (c *Controller) awaitInbandEnd(ctx context.Context, j *job.Job, end time.Ti
 // wholly after offAt (dated Window/2 after it), for at most Latency +
 // Window/2, so the recording holds what the BMC showed after the power-off
 // and not only the reading that straddles it; the meter loop then reads
-// on at the sampling interval for a while (meterLoop).
+// on at the sampling interval for a while (meterLoop). Until Latency +
+// Window after offAt, a reading that repeats the one before is taken for
+// a value the BMC held and skipped (nodeMeter.heldRepeat).
 func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	c.en.mu.Lock()
 	r := c.en.recs[node]
@@ -338,8 +349,15 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	if r == nil {
 		return
 	}
-	c.sample(ctx, r)
 	dm, ok := r.m.(power.DatedMeter)
+	if ok && dm.Latency() > 0 {
+		c.en.mu.Lock()
+		if m := c.en.meters[node]; m != nil {
+			m.holdUntil = offAt.Add(dm.Latency() + dm.Window())
+		}
+		c.en.mu.Unlock()
+	}
+	c.sample(ctx, r)
 	if !ok || dm.Latency() <= 0 {
 		return
 	}
