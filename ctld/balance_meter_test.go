@@ -180,8 +180,18 @@ func TestKill9JustBeforeAFlushKeepsTheBoot(t *testing.T) {
 		h.wrap = func(_ string, m machine.Machine) machine.Machine { return wattsOnly{m} }
 	})
 	id := h.submit(alice, loadSpec(40*time.Second, 1))[0]
-	h.waitState(id, job.PoweringOn)
-	on := h.clk.Now()
+	// POWERING_ON lasts as long as the simulator's power-on call, which
+	// a poll of the state can miss: the event log keeps it.
+	var on time.Time
+	h.until("the power-on", func() bool {
+		for _, e := range h.events(id) {
+			if e.State == job.PoweringOn {
+				on = e.Time
+				return true
+			}
+		}
+		return false
+	})
 	h.until("14 s after the power-on", func() bool { return h.clk.Now().Sub(on) >= 14*time.Second })
 	h.kill9(time.Second)
 	h.waitState(id, job.Completed)
