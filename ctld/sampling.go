@@ -41,6 +41,9 @@ type recording struct {
 	// offAt is when the node was confirmed off (sampleFinal): the end of
 	// the boot's power-off phase.
 	offAt time.Time
+	// offStep rebuilds the step at a confirmed power-off from a BMC's
+	// windowed readings (offstep.go); nil before one.
+	offStep *offStep
 	// startedAt is the boot's POWERING_ON transition; zero for a recording
 	// resumed after a restart.
 	startedAt time.Time
@@ -136,7 +139,6 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 	if !ok {
 		return
 	}
-	meter := c.nodes[r.node].meterName(s)
 	c.en.mu.Lock()
 	if c.en.recs[r.node] != r {
 		// The boot left the node while the BMC answered (its bill is
@@ -145,15 +147,23 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 		c.en.mu.Unlock()
 		return
 	}
-	if c.en.meters[r.node].heldRepeat(s, c.clk.Now()) {
+	if c.en.meters[r.node].heldRepeat(s, c.clk.Now()) || r.offStep.repeats(s) {
 		c.en.mu.Unlock()
 		return
 	}
+	for _, x := range offStepLocked(r, s) {
+		c.addReadingLocked(r, x)
+	}
+	c.en.mu.Unlock()
+}
+
+// addReadingLocked adds reading s to r and feeds it to the node's meter.
+// Called with c.en.mu held.
+func (c *Controller) addReadingLocked(r *recording, s accounting.Sample) {
 	if n := len(r.samples); n == 0 || s.Time.After(r.samples[n-1].Time) {
 		r.samples = append(r.samples, s)
 	}
-	c.meterFeed(r.node, meter, s, true, "", true)
-	c.en.mu.Unlock()
+	c.meterFeed(r.node, c.nodes[r.node].meterName(s), s, true, "", true)
 }
 
 // readMeter takes one reading of m, the machine of node, for job id. A
@@ -350,17 +360,24 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 		return
 	}
 	dm, ok := r.m.(power.DatedMeter)
-	if ok && dm.Latency() > 0 {
-		c.en.mu.Lock()
-		if m := c.en.meters[node]; m != nil {
-			m.holdUntil = offAt.Add(dm.Latency() + dm.Window())
-		}
-		c.en.mu.Unlock()
-	}
-	c.sample(ctx, r)
 	if !ok || dm.Latency() <= 0 {
+		c.sample(ctx, r)
 		return
 	}
+	c.en.mu.Lock()
+	if m := c.en.meters[node]; m != nil {
+		m.holdUntil = offAt.Add(dm.Latency() + dm.Window())
+	}
+	r.offStep = &offStep{at: offAt, window: dm.Window()}
+	c.en.mu.Unlock()
+	defer func() {
+		c.en.mu.Lock()
+		defer c.en.mu.Unlock()
+		if c.en.recs[node] == r {
+			c.releaseOffStepLocked(r)
+		}
+	}()
+	c.sample(ctx, r)
 	step := max(c.cfg.Energy.interval()/4, 100*time.Millisecond)
 	after := offAt.Add(dm.Window() / 2)
 	for deadline := after.Add(dm.Latency()); !c.covered(r, after) && c.clk.Now().Before(deadline); {

@@ -1,0 +1,175 @@
+package ctld
+
+import (
+	"context"
+	"math"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/internal/clock"
+	"github.com/bmc-sched/bmc/job"
+	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/power"
+)
+
+// windowBMC shows what a real BMC's power sensor shows: the mean of the
+// machine's draw over its last window, visible lag after that window
+// closed, dated at the window's middle (as power/bmc dates it). The
+// draw's history is the simulator's energy counter, taken at every step of
+// the fake clock: the simulator's draw changes only at those instants, so
+// the counter is exact between them.
+type windowBMC struct {
+	machine.Machine
+	lag, window time.Duration
+	mu          sync.Mutex
+	hist        []accounting.Sample // time, cumulative joules
+}
+
+func (d *windowBMC) Unwrap() machine.Machine { return d.Machine }
+
+func (d *windowBMC) record(ctx context.Context, clk clock.Clock) {
+	for ctx.Err() == nil {
+		if r, err := d.Machine.(power.Meter).PowerReading(ctx); err == nil {
+			d.mu.Lock()
+			if n := len(d.hist); n == 0 || r.Time.After(d.hist[n-1].Time) {
+				d.hist = append(d.hist, accounting.Sample{Time: r.Time, Joules: r.Joules})
+			}
+			d.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-clk.After(time.Millisecond):
+		}
+	}
+}
+
+// joulesAt interpolates the counter at t. Called with d.mu held.
+func (d *windowBMC) joulesAt(t time.Time) float64 {
+	i := sort.Search(len(d.hist), func(i int) bool { return !d.hist[i].Time.Before(t) })
+	switch {
+	case i == 0:
+		return d.hist[0].Joules
+	case i == len(d.hist):
+		return d.hist[i-1].Joules
+	}
+	a, b := d.hist[i-1], d.hist[i]
+	return a.Joules + (b.Joules-a.Joules)*t.Sub(a.Time).Seconds()/b.Time.Sub(a.Time).Seconds()
+}
+
+func (d *windowBMC) PowerReading(ctx context.Context) (power.Reading, error) {
+	r, err := d.Machine.(power.Meter).PowerReading(ctx)
+	if err != nil {
+		return r, err
+	}
+	end := r.Time.Add(-d.lag)
+	d.mu.Lock()
+	if n := len(d.hist); n == 0 || r.Time.After(d.hist[n-1].Time) {
+		d.hist = append(d.hist, accounting.Sample{Time: r.Time, Joules: r.Joules})
+	}
+	w := (d.joulesAt(end) - d.joulesAt(end.Add(-d.window))) / d.window.Seconds()
+	d.mu.Unlock()
+	return power.Reading{Time: end.Add(-d.window / 2), Watts: w}, nil
+}
+
+func (d *windowBMC) Latency() time.Duration { return d.lag + d.window/2 + time.Second }
+
+func (d *windowBMC) Window() time.Duration { return d.window }
+
+// TestThePowerOffIsAStep: a BMC whose readings are window means. The
+// reading whose window holds the power-off mixes the job's draw with the
+// standby after it, and a trapezoid through it books part of the job's
+// last second as standby. The power-off is a step at a known instant:
+// the bill must end on the draw before it and the meter count nothing
+// after it, for a machine that draws nothing while off.
+func TestThePowerOffIsAStep(t *testing.T) {
+	for _, lag := range []time.Duration{0, 300 * time.Millisecond, 700 * time.Millisecond} {
+		t.Run(lag.String(), func(t *testing.T) {
+			dm := &windowBMC{lag: lag, window: time.Second}
+			h := newHarness(t, 1, func(h *harness) {
+				h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go dm.record(ctx, h.clk)
+			id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
+			h.waitState(id, job.Completed)
+			h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
+			var off time.Time
+			for _, e := range h.ledger(id) {
+				if e.Phase == "off" {
+					off = e.End
+				}
+			}
+			b, err := h.c.Balance(off, h.clk.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := b.Nodes[0].StandbyJoules; got > 1 {
+				h.dumpEnergy("sim001")
+				t.Errorf("%.1f J metered after the power-off; the machine drew nothing", got)
+			}
+			// The machine was off before the job: all it drew is the job's.
+			bill, truth := h.acctJob(id).EnergyJoules, h.truth("sim001")
+			if math.Abs(bill-truth) > 0.005*truth {
+				t.Errorf("billed %.1f J, the machine drew %.1f J (%+.2f %%)", bill, truth, 100*(bill-truth)/truth)
+			}
+			h.checkBalance(0)
+			if t.Failed() || testing.Verbose() {
+				js, _ := h.c.JobSamples(id)
+				for _, s := range js.Boots[0].Samples {
+					t.Logf("sample %s %.1f", s.Time.Sub(t0), s.Watts)
+				}
+				t.Logf("off %s", off.Sub(t0))
+			}
+		})
+	}
+}
+
+// TestOffStepFromTheLabsReadings replays the readings of a lab power-off
+// (2026-12-02 08:49 UTC, a busy job): the truth fell from 105 W to 10 W
+// at the off; the BMC (1 s window) showed 104 W, then 56 W for the window
+// that held the off, then 56 W again (a stale value read 2 s after the
+// off), then 12 W. The stale repeat is no reading of its own, and the
+// recording gets the step: the draw before the off that the 56 W implies,
+// up to the off, and 12 W from just after it.
+func TestOffStepFromTheLabsReadings(t *testing.T) {
+	at := func(ms int, w float64) accounting.Sample {
+		return accounting.Sample{Time: t0.Add(time.Duration(ms) * time.Millisecond), Watts: w}
+	}
+	off := t0.Add(30045 * time.Millisecond)
+	r := &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{at: off, window: time.Second}}
+	var got []accounting.Sample
+	for _, s := range []accounting.Sample{at(29916, 56), at(30916, 12)} {
+		if r.offStep.repeats(s) {
+			t.Errorf("%v taken for a repeat", s)
+		}
+		got = append(got, offStepLocked(r, s)...)
+	}
+	if !r.offStep.done || len(r.offStep.straddles) != 0 {
+		t.Errorf("step not done: %+v", r.offStep)
+	}
+	// The 56 W window is 29.416-30.416: 0.629 s before the off; 12 W
+	// fills the 0.371 s after it, so the 0.629 s before drew
+	// (56 - 12*0.371) / 0.629 = 81.95 W.
+	before := (56 - 12*0.371) / 0.629
+	want := []accounting.Sample{at(29416, before), {Time: off, Watts: before}, {Time: off.Add(offStepSliver), Watts: 12}, at(30916, 12)}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Time.Equal(want[i].Time) || math.Abs(got[i].Watts-want[i].Watts) > 0.01 {
+			t.Errorf("reading %d: %s %.2f W, want %s %.2f W", i, got[i].Time.Sub(t0), got[i].Watts, want[i].Time.Sub(t0), want[i].Watts)
+		}
+	}
+	// The stale 56 W, dated as a new publication after the off.
+	r = &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{at: off, window: time.Second}}
+	if out := offStepLocked(r, at(29916, 56)); len(out) != 0 {
+		t.Errorf("the reading that holds the off was recorded at once: %v", out)
+	}
+	if !r.offStep.repeats(at(30916, 56)) {
+		t.Errorf("a repeat of the held 56 W after the off not taken for one")
+	}
+}
