@@ -56,15 +56,7 @@ func TestDatedMeterIsReadUntilItCoversThePowerOff(t *testing.T) {
 			})
 			id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
 			h.waitState(id, job.Completed)
-			var off time.Time
-			for _, e := range h.ledger(id) {
-				if e.Phase == "off" {
-					off = e.End
-				}
-			}
-			if off.IsZero() {
-				t.Fatalf("no off entry in %+v", h.ledger(id))
-			}
+			off := h.offEnd(id)
 			dm.mu.Lock()
 			defer dm.mu.Unlock()
 			last := dm.dated[len(dm.dated)-1]
@@ -73,6 +65,19 @@ func TestDatedMeterIsReadUntilItCoversThePowerOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// offEnd is where job id's bill ends: the end of its off phase, when the
+// machine was confirmed off.
+func (h *harness) offEnd(id uint64) time.Time {
+	h.t.Helper()
+	for _, e := range h.ledger(id) {
+		if e.Phase == "off" {
+			return e.End
+		}
+	}
+	h.t.Fatalf("no off entry in %+v", h.ledger(id))
+	return time.Time{}
 }
 
 // After a job's recording lets go of a node, the meter loop reads it at
@@ -214,12 +219,7 @@ func TestAValueHeldAfterThePowerOffIsNotNews(t *testing.T) {
 	id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
 	h.waitState(id, job.Completed)
 	h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
-	var off time.Time
-	for _, e := range h.ledger(id) {
-		if e.Phase == "off" {
-			off = e.End
-		}
-	}
+	off := h.offEnd(id)
 	js, err := h.c.JobSamples(id)
 	if err != nil || len(js.Boots) != 1 {
 		t.Fatalf("samples: %v %+v", err, js)

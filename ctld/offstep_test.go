@@ -97,12 +97,7 @@ func TestThePowerOffIsAStep(t *testing.T) {
 			id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
 			h.waitState(id, job.Completed)
 			h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
-			var off time.Time
-			for _, e := range h.ledger(id) {
-				if e.Phase == "off" {
-					off = e.End
-				}
-			}
+			off := h.offEnd(id)
 			b, err := h.c.Balance(off, h.clk.Now())
 			if err != nil {
 				t.Fatal(err)
