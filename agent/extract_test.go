@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bmc-sched/bmc/internal/testenv"
 )
 
 type entry struct {
@@ -267,9 +269,7 @@ func TestExtractContentBudget(t *testing.T) {
 }
 
 func TestExtractOwnersAndDevicesAsRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chown and mknod need root")
-	}
+	testenv.NeedRoot(t, "chown and mknod")
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, h := range []*tar.Header{

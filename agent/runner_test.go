@@ -12,21 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bmc-sched/bmc/agent/proto"
+	"github.com/bmc-sched/bmc/internal/testenv"
 )
 
 // staticBusybox finds a statically linked busybox to build a tiny image.
 func staticBusybox(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
-	}
-	p, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("no busybox (Debian busybox-static) to build a test image")
-	}
+	testenv.NeedRoot(t, "chroot")
+	p := testenv.NeedCommand(t, "busybox", "busybox-static")
 	// A dynamically linked one cannot run in an image without libc.
 	if out, err := exec.Command(p, "--list").Output(); err != nil || !bytes.Contains(out, []byte("sh\n")) {
-		t.Skip("busybox without sh")
+		t.Fatalf("%s has no sh applet (%v): a static busybox (Debian busybox-static) builds the test image", p, err)
 	}
 	return p
 }

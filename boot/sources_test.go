@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/internal/netallow"
+	"github.com/bmc-sched/bmc/internal/testenv"
 	"github.com/bmc-sched/bmc/internal/userfs"
 )
 
@@ -94,9 +95,7 @@ func TestJobURLsOnlyFromAllowedHosts(t *testing.T) {
 
 // Files a job names in a kernel directory are read as the job's owner.
 func TestJobFilesReadAsOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to read as another user") // CI runs as root
-	}
+	testenv.NeedRoot(t, "read as another user")
 	e := newEnv(t)
 	for _, d := range []string{e.dir, filepath.Dir(e.dir)} {
 		os.Chmod(d, 0o755)

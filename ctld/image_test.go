@@ -11,6 +11,7 @@ import (
 
 	"github.com/bmc-sched/bmc/api"
 	"github.com/bmc-sched/bmc/boot/image"
+	"github.com/bmc-sched/bmc/internal/testenv"
 	"github.com/bmc-sched/bmc/internal/userfs"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
@@ -97,9 +98,7 @@ func TestSubmitChecksTheImage(t *testing.T) {
 // On simulated machines nothing reads the image, but an image the
 // submitter cannot read is still refused.
 func TestSubmitRefusesUnreadableImage(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to read as another user") // CI runs as root
-	}
+	testenv.NeedRoot(t, "read as another user")
 	h := newHarness(t, 1)
 	secret := filepath.Join(h.dir, "root-only.tar")
 	os.WriteFile(secret, []byte("x"), 0o600)

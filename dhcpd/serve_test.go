@@ -16,6 +16,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
+
+	"github.com/bmc-sched/bmc/internal/testenv"
 )
 
 // inNS runs f on a thread inside the named network namespace; sockets f
@@ -46,12 +48,7 @@ func inNS(t *testing.T, name string, f func() error) error {
 // server's side) and node (no address, the client's). Nothing routes out.
 func testNetwork(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("makes a network namespace (root); make test runs it")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("this test makes a network namespace: run it as root (make test does)")
-	}
+	testenv.NeedRoot(t, "make a network namespace")
 	name := fmt.Sprintf("bmcdhcp-%d", os.Getpid())
 	run := func(args ...string) {
 		t.Helper()

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bmc-sched/bmc/internal/testenv"
 )
 
 // hostile is the uid the attacks run as.
@@ -103,9 +105,7 @@ func freePort(t *testing.T) string {
 // uid 65534 against root's images on a cluster of one real (Wake-on-LAN,
 // loopback) machine: every attack is refused at submit with one line.
 func TestHostileUserImagesAndInput(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("runs bmcsubmit as uid 65534; needs root") // CI runs as root
-	}
+	testenv.NeedRoot(t, "run bmcsubmit as uid 65534")
 	state := t.TempDir()
 	rootDir := t.TempDir() // root's images: 0700
 	dir := workDir(t)      // the hostile user's directory

@@ -11,6 +11,8 @@ import (
 
 	"github.com/bmc-sched/bmc/job"
 	"golang.org/x/sys/unix"
+
+	"github.com/bmc-sched/bmc/internal/testenv"
 )
 
 func TestPaths(t *testing.T) {
@@ -171,9 +173,7 @@ func TestRegularFileBlocking(t *testing.T) {
 // a directory that root's supplementary groups open is closed to a user
 // who is not in them. Runs as root (CI does).
 func TestWritesWithTheUsersGroups(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("switching identity needs root") // CI runs as root
-	}
+	testenv.NeedRoot(t, "switch identity")
 	// syscall's Setgroups applies to every thread of the process.
 	old, err := syscall.Getgroups()
 	if err != nil {

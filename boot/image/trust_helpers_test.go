@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/bmc-sched/bmc/internal/testenv"
 	"github.com/bmc-sched/bmc/internal/userfs"
 )
 
@@ -31,10 +32,7 @@ func sharedDir(t *testing.T) string {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		// CI runs as root; these tests switch to uid 65534.
-		t.Skip("needs root to read as another user")
-	}
+	testenv.NeedRoot(t, "read as uid 65534")
 }
 
 // dockerSave writes a docker-save tarball by hand: config bytes and layer

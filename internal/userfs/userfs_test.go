@@ -6,12 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bmc-sched/bmc/internal/testenv"
 )
 
 func TestReadsAsTheUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to switch identity") // CI runs as root
-	}
+	testenv.NeedRoot(t, "switch identity")
 	dir := t.TempDir()
 	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o755)
