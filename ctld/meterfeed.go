@@ -46,20 +46,29 @@ type nodeMeter struct {
 	// changes hands (a bill's start or its held end), for edge to store.
 	splits []store.MeterPoint
 	// holdUntil: up to then, after a confirmed power-off, a reading that
-	// repeats the last one's watts is what the BMC held (heldRepeat).
+	// repeats the one read before it is what the BMC held (heldRepeat).
+	// lastRead is that reading, fed or not (the recording holds back the
+	// readings whose window holds the off: offstep.go).
 	holdUntil time.Time
+	lastRead  *accounting.Sample
 }
 
 // heldRepeat reports whether s, read at now, repeats the watts of the
-// last reading while the BMC may still hold that value after a power-off.
-// A BMC stops scanning a host's power sensor as it powers the host down,
-// and the lab's ipmi_sim served the running tail's 56 W once more 2.2 s
-// after the off, after its sensor already showed 12 W; dated as a new
-// publication, 46 J of running power a second after the off was metered
-// as standby. A repeated value brings no news of the draw, so skipping it
-// loses nothing but that error.
+// reading read before it while the BMC may still hold that value after a
+// power-off, and notes s as read. A BMC stops scanning a host's power
+// sensor as it powers the host down, and the lab's ipmi_sim served the
+// running tail's 56 W once more 2.2 s after the off, after its sensor
+// already showed 12 W; dated as a new publication, 46 J of running power
+// a second after the off was metered as standby. A repeated value brings
+// no news of the draw, so skipping it loses nothing but that error. Every
+// reading of the node passes here, a job's and the meter loop's.
 func (m *nodeMeter) heldRepeat(s accounting.Sample, now time.Time) bool {
-	return m != nil && m.have && !s.Counter && !m.last.Counter && s.Watts == m.last.Watts && now.Before(m.holdUntil)
+	if m == nil {
+		return false
+	}
+	prev := m.lastRead
+	m.lastRead = &s
+	return prev != nil && !s.Counter && !prev.Counter && s.Watts == prev.Watts && now.Before(m.holdUntil)
 }
 
 // tailPoints bounds nodeMeter.tail: a bill ends at most a few readings

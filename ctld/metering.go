@@ -290,12 +290,13 @@ func (c *Controller) meterTick(ctx context.Context, name string, rt *nodeRT, err
 // under the reason the node draws power now. Called with c.mu (read) and
 // c.en.mu held.
 func (c *Controller) feedUnbilledLocked(name string, rt *nodeRT, s accounting.Sample) {
-	prev := ""
-	if m := c.en.meters[name]; m != nil && m.cur != nil {
-		prev = m.cur.Reason
-	}
-	if c.en.meters[name].heldRepeat(s, c.clk.Now()) {
+	m := c.en.meters[name]
+	if m.heldRepeat(s, c.clk.Now()) {
 		return
+	}
+	prev := ""
+	if m != nil && m.cur != nil {
+		prev = m.cur.Reason
 	}
 	reason, sure := c.unbilledReasonLocked(rt, prev, &s)
 	c.meterFeed(name, rt.meterName(s), s, false, reason, sure)

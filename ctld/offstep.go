@@ -89,15 +89,6 @@ func stepAt(off time.Time, window time.Duration, prev, x, after accounting.Sampl
 	return out
 }
 
-// repeats reports whether s repeats the last reading held back at the
-// off: a BMC read faster than it publishes, or one that holds its value
-// as it powers the machine down (nodeMeter.heldRepeat), shows the same
-// mean again, and taken for the first reading after the off it would
-// carry the running draw past it.
-func (st *offStep) repeats(s accounting.Sample) bool {
-	return st != nil && !s.Counter && len(st.straddles) > 0 && s.Watts == st.straddles[len(st.straddles)-1].Watts
-}
-
 // releaseOffStepLocked records the readings r held at its power-off, if
 // no reading after the off came to complete the step. Called with
 // c.en.mu held.

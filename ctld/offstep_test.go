@@ -136,9 +136,11 @@ func TestOffStepFromTheLabsReadings(t *testing.T) {
 	}
 	off := t0.Add(30045 * time.Millisecond)
 	r := &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{at: off, window: time.Second}}
+	m := &nodeMeter{holdUntil: off.Add(2800 * time.Millisecond)}
+	m.heldRepeat(at(28916, 104), off)
 	var got []accounting.Sample
 	for _, s := range []accounting.Sample{at(29916, 56), at(30916, 12)} {
-		if r.offStep.repeats(s) {
+		if m.heldRepeat(s, off.Add(time.Second)) {
 			t.Errorf("%v taken for a repeat", s)
 		}
 		got = append(got, offStepLocked(r, s)...)
@@ -161,10 +163,15 @@ func TestOffStepFromTheLabsReadings(t *testing.T) {
 	}
 	// The stale 56 W, dated as a new publication after the off.
 	r = &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{at: off, window: time.Second}}
+	m = &nodeMeter{holdUntil: off.Add(2800 * time.Millisecond)}
+	m.heldRepeat(at(28916, 104), off)
+	if m.heldRepeat(at(29916, 56), off.Add(time.Second)) {
+		t.Errorf("the reading that holds the off taken for a repeat")
+	}
 	if out := offStepLocked(r, at(29916, 56)); len(out) != 0 {
 		t.Errorf("the reading that holds the off was recorded at once: %v", out)
 	}
-	if !r.offStep.repeats(at(30916, 56)) {
+	if !m.heldRepeat(at(30916, 56), off.Add(2200*time.Millisecond)) {
 		t.Errorf("a repeat of the held 56 W after the off not taken for one")
 	}
 }

@@ -147,7 +147,7 @@ func (c *Controller) sample(ctx context.Context, r *recording) {
 		c.en.mu.Unlock()
 		return
 	}
-	if c.en.meters[r.node].heldRepeat(s, c.clk.Now()) || r.offStep.repeats(s) {
+	if c.en.meters[r.node].heldRepeat(s, c.clk.Now()) {
 		c.en.mu.Unlock()
 		return
 	}
