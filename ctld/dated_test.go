@@ -119,29 +119,44 @@ func TestMeterReadsFastAfterAJob(t *testing.T) {
 	}
 }
 
-// jitteryBMC is a watts-only BMC whose readings are dated 0.5-1.8 s before
-// the read, each by its own amount, as power/bmc dates a late mean when it
-// has no publication phase to go by.
-type jitteryBMC struct {
+// viewBMC is a watts-only BMC over the simulator: each reading passes
+// through view, one at a time, and the BMC says its readings are dated up
+// to latency late and are means over window (power.DatedMeter; zero
+// latency: dated when read).
+type viewBMC struct {
 	machine.Machine
-	mu  sync.Mutex
-	rnd *rand.Rand
+	latency, window time.Duration
+	mu              sync.Mutex
+	view            func(power.Reading) power.Reading
 }
 
-func (d *jitteryBMC) Unwrap() machine.Machine { return d.Machine }
+func (d *viewBMC) Unwrap() machine.Machine { return d.Machine }
 
-func (d *jitteryBMC) PowerReading(ctx context.Context) (power.Reading, error) {
+func (d *viewBMC) PowerReading(ctx context.Context) (power.Reading, error) {
 	r, err := d.Machine.(power.Meter).PowerReading(ctx)
-	d.mu.Lock()
-	r.Time = r.Time.Add(-500*time.Millisecond - time.Duration(d.rnd.Int63n(int64(1300*time.Millisecond))))
-	d.mu.Unlock()
+	if err != nil {
+		return r, err
+	}
 	r.Joules, r.Counter = 0, false
-	return r, err
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.view(r), nil
 }
 
-func (d *jitteryBMC) Latency() time.Duration { return 1800 * time.Millisecond }
+func (d *viewBMC) Latency() time.Duration { return d.latency }
 
-func (d *jitteryBMC) Window() time.Duration { return time.Second }
+func (d *viewBMC) Window() time.Duration { return d.window }
+
+// jitteryBMC dates each reading 0.5-1.8 s before the read, each by its own
+// amount, as power/bmc dates a late mean when it has no publication phase
+// to go by.
+func jitteryBMC(seed int64) *viewBMC {
+	rnd := rand.New(rand.NewSource(seed))
+	return &viewBMC{latency: 1800 * time.Millisecond, window: time.Second, view: func(r power.Reading) power.Reading {
+		r.Time = r.Time.Add(-500*time.Millisecond - time.Duration(rnd.Int63n(int64(1300*time.Millisecond))))
+		return r
+	}}
+}
 
 // TestKill9KeepsTheStandbyBeforeABoot: a BMC that dates its readings in the
 // past, and bmcctld killed 6 s into a job. The standby metered before the
@@ -152,7 +167,7 @@ func (d *jitteryBMC) Window() time.Duration { return time.Second }
 func TestKill9KeepsTheStandbyBeforeABoot(t *testing.T) {
 	for seed := range int64(5) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			dm := &jitteryBMC{rnd: rand.New(rand.NewSource(seed))}
+			dm := jitteryBMC(seed)
 			h := newHarness(t, 1, func(h *harness) {
 				h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
 			})
@@ -170,41 +185,28 @@ func TestKill9KeepsTheStandbyBeforeABoot(t *testing.T) {
 	}
 }
 
-// holdingBMC is a watts-only BMC, its readings dated a second before the
-// read, that goes on showing the machine's last running draw for 2.2 s
-// after the machine went off, as the lab's ipmi_sim once did.
-type holdingBMC struct {
-	machine.Machine
-	mu      sync.Mutex
-	last    float64
-	offSeen time.Time
-}
-
-func (d *holdingBMC) Unwrap() machine.Machine { return d.Machine }
-
-func (d *holdingBMC) PowerReading(ctx context.Context) (power.Reading, error) {
-	r, err := d.Machine.(power.Meter).PowerReading(ctx)
-	d.mu.Lock()
-	switch {
-	case r.Watts > 0:
-		d.last, d.offSeen = r.Watts, time.Time{}
-	case d.last > 0:
-		if d.offSeen.IsZero() {
-			d.offSeen = r.Time
+// holdingBMC dates its readings a second before the read and goes on
+// showing the machine's last running draw for 2.2 s after the machine went
+// off, as the lab's ipmi_sim once did.
+func holdingBMC() *viewBMC {
+	var last float64
+	var offSeen time.Time
+	return &viewBMC{latency: 1800 * time.Millisecond, window: time.Second, view: func(r power.Reading) power.Reading {
+		switch {
+		case r.Watts > 0:
+			last, offSeen = r.Watts, time.Time{}
+		case last > 0:
+			if offSeen.IsZero() {
+				offSeen = r.Time
+			}
+			if r.Time.Sub(offSeen) < 2200*time.Millisecond {
+				r.Watts = last
+			}
 		}
-		if r.Time.Sub(d.offSeen) < 2200*time.Millisecond {
-			r.Watts = d.last
-		}
-	}
-	d.mu.Unlock()
-	r.Time = r.Time.Add(-time.Second)
-	r.Joules, r.Counter = 0, false
-	return r, err
+		r.Time = r.Time.Add(-time.Second)
+		return r
+	}}
 }
-
-func (d *holdingBMC) Latency() time.Duration { return 1800 * time.Millisecond }
-
-func (d *holdingBMC) Window() time.Duration { return time.Second }
 
 // TestAValueHeldAfterThePowerOffIsNotNews: a BMC that repeats the running
 // draw for a while after the power-off. The repeats are not new readings:
@@ -212,7 +214,7 @@ func (d *holdingBMC) Window() time.Duration { return time.Second }
 // books it as standby; the recording's and the meter's readings after the
 // off must show the machine off.
 func TestAValueHeldAfterThePowerOffIsNotNews(t *testing.T) {
-	dm := &holdingBMC{}
+	dm := holdingBMC()
 	h := newHarness(t, 1, func(h *harness) {
 		h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
 	})

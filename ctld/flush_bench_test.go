@@ -1,10 +1,8 @@
 package ctld
 
 import (
-	"context"
 	"math"
 	"math/rand"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,22 +13,12 @@ import (
 
 // labSensor reads watts as the lab's BMC sensor shows them: in 4 W steps,
 // with 2 % (one σ) of multiplicative noise, and no energy counter.
-type labSensor struct {
-	machine.Machine
-	mu  sync.Mutex
-	rnd *rand.Rand
-}
-
-func (s *labSensor) Unwrap() machine.Machine { return s.Machine }
-
-func (s *labSensor) PowerReading(ctx context.Context) (power.Reading, error) {
-	r, err := s.Machine.(power.Meter).PowerReading(ctx)
-	s.mu.Lock()
-	noise := 1 + 0.02*s.rnd.NormFloat64()
-	s.mu.Unlock()
-	r.Watts = 4 * math.Round(r.Watts*noise/4)
-	r.Joules, r.Counter = 0, false
-	return r, err
+func labSensor(seed int64) *viewBMC {
+	rnd := rand.New(rand.NewSource(seed))
+	return &viewBMC{view: func(r power.Reading) power.Reading {
+		r.Watts = 4 * math.Round(r.Watts*(1+0.02*rnd.NormFloat64())/4)
+		return r
+	}}
 }
 
 // BenchmarkSampleFlushWrites measures how often a running job's samples
@@ -46,7 +34,9 @@ func BenchmarkSampleFlushWrites(b *testing.B) {
 		{"counter", nil},
 		{"watts-exact", func(m machine.Machine) machine.Machine { return wattsOnly{m} }},
 		{"watts-4W-2pct", func(m machine.Machine) machine.Machine {
-			return &labSensor{Machine: m, rnd: rand.New(rand.NewSource(1))}
+			s := labSensor(1)
+			s.Machine = m
+			return s
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
