@@ -50,7 +50,8 @@ type nodeMeter struct {
 	// lastRead is that reading, fed or not (the recording holds back the
 	// readings whose window holds the off: offstep.go).
 	holdUntil time.Time
-	lastRead  *accounting.Sample
+	lastRead  accounting.Sample
+	haveRead  bool
 }
 
 // heldRepeat reports whether s, read at now, repeats the watts of the
@@ -66,9 +67,9 @@ func (m *nodeMeter) heldRepeat(s accounting.Sample, now time.Time) bool {
 	if m == nil {
 		return false
 	}
-	prev := m.lastRead
-	m.lastRead = &s
-	return prev != nil && !s.Counter && !prev.Counter && s.Watts == prev.Watts && now.Before(m.holdUntil)
+	prev, had := m.lastRead, m.haveRead
+	m.lastRead, m.haveRead = s, true
+	return had && !s.Counter && !prev.Counter && s.Watts == prev.Watts && now.Before(m.holdUntil)
 }
 
 // tailPoints bounds nodeMeter.tail: a bill ends at most a few readings
