@@ -27,22 +27,24 @@ import (
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t        testing.TB
-	dir      string
-	clk      *clock.Fake
-	st       *store.Store
-	faults   *faultStore // wraps st for the controller: commits can be made to fail
-	c        *Controller
-	actMu    sync.Mutex
-	actions  map[string]int // reconciler actions counted through Hooks
-	cancel   context.CancelFunc
-	done     chan error
-	changed  chan struct{}
-	nodes    int
-	wrap     func(name string, m machine.Machine) machine.Machine
-	nodeCfg  func(*node.Config) // edits each node's nodes-file entry
-	cfg      Config
-	machines []machine.Node
+	t       testing.TB
+	dir     string
+	clk     *clock.Fake
+	st      *store.Store
+	faults  *faultStore // wraps st for the controller: commits can be made to fail
+	c       *Controller
+	actMu   sync.Mutex
+	actions map[string]int // reconciler actions counted through Hooks
+	cancel  context.CancelFunc
+	done    chan error
+	changed chan struct{}
+	nodes   int
+	wrap    func(name string, m machine.Machine) machine.Machine
+	// beforeStep, when set, runs before each step of the fake clock.
+	beforeStep func()
+	nodeCfg    func(*node.Config) // edits each node's nodes-file entry
+	cfg        Config
+	machines   []machine.Node
 }
 
 func newHarness(t testing.TB, nodes int, opts ...func(*harness)) *harness {
@@ -155,6 +157,9 @@ func (h *harness) until(what string, cond func() bool) {
 		case <-deadline:
 			h.t.Fatalf("gave up waiting for %s at fake time %s", what, h.clk.Now().Sub(t0))
 		case <-time.After(2 * time.Millisecond):
+		}
+		if h.beforeStep != nil {
+			h.beforeStep()
 		}
 		h.clk.Advance(250 * time.Millisecond)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
-	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/power"
@@ -18,9 +17,9 @@ import (
 // windowBMC shows what a real BMC's power sensor shows: the mean of the
 // machine's draw over its last window, visible lag after that window
 // closed, dated at the window's middle (as power/bmc dates it). The
-// draw's history is the simulator's energy counter, taken at every step of
-// the fake clock: the simulator's draw changes only at those instants, so
-// the counter is exact between them.
+// draw's history is the simulator's energy counter, taken before every step
+// of the fake clock: the simulator's draw changes only at those instants,
+// so the counter is exact between them.
 type windowBMC struct {
 	machine.Machine
 	lag, window time.Duration
@@ -30,19 +29,18 @@ type windowBMC struct {
 
 func (d *windowBMC) Unwrap() machine.Machine { return d.Machine }
 
-func (d *windowBMC) record(ctx context.Context, clk clock.Clock) {
-	for ctx.Err() == nil {
-		if r, err := d.Machine.(power.Meter).PowerReading(ctx); err == nil {
-			d.mu.Lock()
-			if n := len(d.hist); n == 0 || r.Time.After(d.hist[n-1].Time) {
-				d.hist = append(d.hist, accounting.Sample{Time: r.Time, Joules: r.Joules})
-			}
-			d.mu.Unlock()
-		}
-		select {
-		case <-ctx.Done():
-		case <-clk.After(time.Millisecond):
-		}
+// record notes the simulator's counter now; the harness calls it before
+// each step of the fake clock (harness.beforeStep), so the history holds
+// every instant at which the draw can change.
+func (d *windowBMC) record() {
+	r, err := d.Machine.(power.Meter).PowerReading(context.Background())
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := len(d.hist); n == 0 || r.Time.After(d.hist[n-1].Time) {
+		d.hist = append(d.hist, accounting.Sample{Time: r.Time, Joules: r.Joules})
 	}
 }
 
@@ -90,10 +88,8 @@ func TestThePowerOffIsAStep(t *testing.T) {
 			dm := &windowBMC{lag: lag, window: time.Second}
 			h := newHarness(t, 1, func(h *harness) {
 				h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
+				h.beforeStep = dm.record
 			})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go dm.record(ctx, h.clk)
 			id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
 			h.waitState(id, job.Completed)
 			h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
