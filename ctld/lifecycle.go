@@ -170,6 +170,7 @@ func (c *Controller) drive(ctx context.Context, id uint64, by job.Cause) error {
 		return c.endWarm(context.WithoutCancel(ctx), id, m, cause, outcome, exit, detail, sess, w)
 	}
 	if outcome != job.Pending {
+		c.offAsked(j.Node, c.clk.Now())
 		if err := sess.PowerOff(ctx); err != nil && !errors.Is(err, power.ErrUnsupported) {
 			log.Info("in-band power off failed; the BMC will do it", "err", err)
 		}
@@ -430,6 +431,7 @@ func (c *Controller) powerOffConfirm(ctx context.Context, name string, m machine
 	pctx, cancel := c.withTimeout(ctx, c.cfg.PowerOffGrace+30*time.Second, errPowerOffTimeout)
 	defer cancel()
 	asked := c.clk.Now()
+	c.offAsked(name, asked)
 	if err := m.PowerOff(pctx); err != nil {
 		if errors.Is(context.Cause(pctx), errPowerOffTimeout) {
 			err = fmt.Errorf("%w: %w", errPowerOffTimeout, err)

@@ -2,6 +2,7 @@ package ctld
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bmc-sched/bmc/accounting"
+	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
 	"github.com/bmc-sched/bmc/power"
@@ -131,7 +133,7 @@ func TestOffStepFromTheLabsReadings(t *testing.T) {
 		return accounting.Sample{Time: t0.Add(time.Duration(ms) * time.Millisecond), Watts: w}
 	}
 	off := t0.Add(30045 * time.Millisecond)
-	r := &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{at: off, window: time.Second}}
+	r := &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{lo: off, hi: off, window: time.Second}}
 	m := &nodeMeter{holdUntil: off.Add(2800 * time.Millisecond)}
 	m.heldRepeat(at(28916, 104), off)
 	var got []accounting.Sample
@@ -141,7 +143,7 @@ func TestOffStepFromTheLabsReadings(t *testing.T) {
 		}
 		got = append(got, offStepLocked(r, s)...)
 	}
-	if !r.offStep.done || len(r.offStep.straddles) != 0 {
+	if !r.offStep.done || len(r.offStep.held) != 0 {
 		t.Errorf("step not done: %+v", r.offStep)
 	}
 	// The 56 W window is 29.416-30.416: 0.629 s before the off; 12 W
@@ -158,7 +160,7 @@ func TestOffStepFromTheLabsReadings(t *testing.T) {
 		}
 	}
 	// The stale 56 W, dated as a new publication after the off.
-	r = &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{at: off, window: time.Second}}
+	r = &recording{samples: []accounting.Sample{at(28916, 104)}, offStep: &offStep{lo: off, hi: off, window: time.Second}}
 	m = &nodeMeter{holdUntil: off.Add(2800 * time.Millisecond)}
 	m.heldRepeat(at(28916, 104), off)
 	if m.heldRepeat(at(29916, 56), off.Add(time.Second)) {
@@ -169,5 +171,111 @@ func TestOffStepFromTheLabsReadings(t *testing.T) {
 	}
 	if !m.heldRepeat(at(30916, 56), off.Add(2200*time.Millisecond)) {
 		t.Errorf("a repeat of the held 56 W after the off not taken for one")
+	}
+}
+
+// lateOffBMC is a windowBMC whose power-off is confirmed late, as the
+// lab's was on the loaded CI host: the machine goes off when asked (the
+// agent's in-band power-off follows the command's end at once), and the
+// BMC confirms it 2.4 s later (slow ipmitool calls and a confirming poll).
+// And from quiet on, while the machine is on, its readings fail (calls
+// that time out).
+type lateOffBMC struct {
+	*windowBMC
+	clk   clock.Clock
+	mu    sync.Mutex
+	quiet time.Time // zero: readings never fail
+}
+
+func (d *lateOffBMC) PowerOff(ctx context.Context) error {
+	if err := d.windowBMC.PowerOff(ctx); err != nil {
+		return err
+	}
+	<-d.clk.After(2400 * time.Millisecond)
+	return nil
+}
+
+func (d *lateOffBMC) PowerReading(ctx context.Context) (power.Reading, error) {
+	d.mu.Lock()
+	quiet := d.quiet
+	d.mu.Unlock()
+	if st, err := d.Machine.(power.StateGetter).PowerState(ctx); err == nil && st == power.On &&
+		!quiet.IsZero() && !d.clk.Now().Before(quiet) {
+		return power.Reading{}, fmt.Errorf("sdr get: %w", power.ErrTimeout)
+	}
+	return d.windowBMC.PowerReading(ctx)
+}
+
+// TestAPowerOffConfirmedLateIsAStepWhereItHappened: on the CI host the
+// lab's BMC answered no reading for the last 2.4 s before a power-off and
+// confirmed the off 2.4 s after it happened. The trapezoid from the last
+// reading before the gap to the first after it billed a busy job −4.4 %.
+// The off lies between the request and the confirmation, before the
+// first reading that shows the machine off: there the step must be.
+func TestAPowerOffConfirmedLateIsAStepWhereItHappened(t *testing.T) {
+	for _, lag := range []time.Duration{0, 300 * time.Millisecond} {
+		t.Run(lag.String(), func(t *testing.T) {
+			var dm *lateOffBMC
+			h := newHarness(t, 1, func(h *harness) {
+				h.wrap = func(name string, m machine.Machine) machine.Machine {
+					dm = &lateOffBMC{windowBMC: &windowBMC{Machine: m, lag: lag, window: time.Second}, clk: h.clk}
+					return dm
+				}
+				h.beforeStep = func() { dm.record() }
+			})
+			id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
+			run := h.waitState(id, job.Running).RunTime
+			dm.mu.Lock()
+			dm.quiet = run.Add(7500 * time.Millisecond)
+			dm.mu.Unlock()
+			h.waitState(id, job.Completed)
+			h.until("a minute of standby", func() bool { return h.clk.Now().Sub(h.job(id).EndTime) > time.Minute })
+			bill, truth := h.acctJob(id).EnergyJoules, h.truth("sim001")
+			if math.Abs(bill-truth) > 0.005*truth {
+				h.dumpEnergy("sim001")
+				js, _ := h.c.JobSamples(id)
+				for _, s := range js.Boots[0].Samples {
+					t.Logf("sample %s %.1f", s.Time.Sub(t0), s.Watts)
+				}
+				t.Errorf("billed %.1f J, the machine drew %.1f J (%+.2f %%)", bill, truth, 100*(bill-truth)/truth)
+			}
+			h.checkBalance(0)
+		})
+	}
+}
+
+// TestOffStepFromTheCIRun replays the readings around the power-off that
+// failed CI (2026-12-02 13:17 UTC): 100 W at 42.589 s, no reading for
+// three seconds, the power-off asked for at 45.011 s and confirmed at
+// 47.456 s, and 8 W from the reading at 45.589 s (its window from
+// 45.089 s) on. The lab's truth drew 85.2 W on average over 42.589-45.589:
+// off at about 45.07 s. The step lies between the request and the window
+// of the first reading that shows the machine off.
+func TestOffStepFromTheCIRun(t *testing.T) {
+	at := func(ms int, w float64) accounting.Sample {
+		return accounting.Sample{Time: t0.Add(time.Duration(ms) * time.Millisecond), Watts: w}
+	}
+	lo, hi := t0.Add(45011*time.Millisecond), t0.Add(47456*time.Millisecond)
+	r := &recording{samples: []accounting.Sample{at(42589, 100)}, offStep: &offStep{lo: lo, window: time.Second}}
+	var got []accounting.Sample
+	for _, s := range []accounting.Sample{at(45589, 8), at(46589, 8)} {
+		got = append(got, offStepLocked(r, s)...)
+	}
+	r.offStep.hi = hi // confirmed
+	for _, s := range []accounting.Sample{at(47589, 8), at(48589, 8)} {
+		got = append(got, offStepLocked(r, s)...)
+	}
+	off := t0.Add(45050 * time.Millisecond) // the middle of 45.011-45.089
+	want := []accounting.Sample{{Time: off, Watts: 100}, {Time: off.Add(offStepSliver), Watts: 8}, at(45589, 8), at(48589, 8)}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Time.Equal(want[i].Time) || got[i].Watts != want[i].Watts {
+			t.Errorf("reading %d: %s %.2f W, want %s %.2f W", i, got[i].Time.Sub(t0), got[i].Watts, want[i].Time.Sub(t0), want[i].Watts)
+		}
+	}
+	if !r.offStep.done {
+		t.Errorf("step not done: %+v", r.offStep)
 	}
 }

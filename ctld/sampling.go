@@ -368,13 +368,17 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	if m := c.en.meters[node]; m != nil {
 		m.holdUntil = offAt.Add(dm.Latency() + dm.Window())
 	}
-	r.offStep = &offStep{at: offAt, window: dm.Window()}
+	if st := r.offStep; st != nil && !st.done {
+		st.hi = offAt
+	} else {
+		r.offStep = &offStep{lo: offAt, hi: offAt, window: dm.Window()}
+	}
 	c.en.mu.Unlock()
 	defer func() {
 		c.en.mu.Lock()
 		defer c.en.mu.Unlock()
 		if c.en.recs[node] == r {
-			c.releaseOffStepLocked(r)
+			c.settleOffStepLocked(r)
 		}
 	}()
 	c.sample(ctx, r)
@@ -390,6 +394,22 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	}
 }
 
+// offAsked notes that the power-off of node's current boot is asked for
+// at at (in-band, or from its BMC), the earliest the machine can go off:
+// from then on the recording holds back the readings that may hold the
+// off (offStepLocked) until the confirmation places it.
+func (c *Controller) offAsked(node string, at time.Time) {
+	c.en.mu.Lock()
+	defer c.en.mu.Unlock()
+	r := c.en.recs[node]
+	if r == nil || r.offStep != nil {
+		return
+	}
+	if dm, ok := r.m.(power.DatedMeter); ok && dm.Latency() > 0 && dm.Window() > 0 {
+		r.offStep = &offStep{lo: at, window: dm.Window()}
+	}
+}
+
 // billEndsAt ends the powered stretch of node's current boot at at, the
 // end of its last phase, without a reading: the machine did not go off.
 func (c *Controller) billEndsAt(node string, at time.Time) {
@@ -397,6 +417,7 @@ func (c *Controller) billEndsAt(node string, at time.Time) {
 	defer c.en.mu.Unlock()
 	if r := c.en.recs[node]; r != nil {
 		r.offAt = at
+		c.releaseOffStepLocked(r)
 	}
 }
 
@@ -414,6 +435,7 @@ func (c *Controller) stopRecordingLocked(node string, id, boot uint64) {
 	c.en.mu.Lock()
 	defer c.en.mu.Unlock()
 	if r := c.en.recs[node]; r != nil && r.job == id && r.boot == boot {
+		c.releaseOffStepLocked(r)
 		close(r.stop)
 		delete(c.en.recs, node)
 		// The meter loop's first reading of the node follows the
