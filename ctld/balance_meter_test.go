@@ -141,10 +141,30 @@ func TestBalanceAcrossKill9WithAWattsMeter(t *testing.T) {
 // reconciler's retries fail too, and then it answers again. The job's
 // bill ends where the power-off was asked; the meter books everything
 // after that once, as power-off-failed, and nothing twice.
+//
+// Both with a BMC that reads watts as they are and with one whose readings
+// are window means, dated in the past: the recording holds those back from
+// the power-off's request on, to place the step, and must record them as
+// they came when the power-off fails.
 func TestBalanceWhileAPowerOffFails(t *testing.T) {
+	t.Run("watts", func(t *testing.T) {
+		testBalanceWhileAPowerOffFails(t, func(h *harness) {
+			h.wrap = func(_ string, m machine.Machine) machine.Machine { return wattsOnly{m} }
+		})
+	})
+	t.Run("window-means", func(t *testing.T) {
+		testBalanceWhileAPowerOffFails(t, func(h *harness) {
+			dm := &windowBMC{lag: 300 * time.Millisecond, window: time.Second}
+			h.wrap = func(_ string, m machine.Machine) machine.Machine { return dm.wrap(m) }
+			h.beforeStep = dm.record
+		})
+	})
+}
+
+func testBalanceWhileAPowerOffFails(t *testing.T, bmc func(*harness)) {
 	h := newHarness(t, 1, func(h *harness) {
 		h.cfg.Reconcile.PowerSync = 5 * time.Second
-		h.wrap = func(_ string, m machine.Machine) machine.Machine { return wattsOnly{m} }
+		bmc(h)
 	})
 	id := h.submit(alice, loadSpec(20*time.Second, 1))[0]
 	h.waitState(id, job.Running)
@@ -167,6 +187,12 @@ func TestBalanceWhileAPowerOffFails(t *testing.T) {
 	}
 	if got := b.Nodes[0].UnbilledByReason[accounting.ReasonPowerOffFailed]; got <= 0 {
 		t.Errorf("unbilled %v: want the energy after the failed power-off as %s", b.Nodes[0].UnbilledByReason, accounting.ReasonPowerOffFailed)
+	}
+	// The machine was never on without a job or a failed power-off; with
+	// readings dated in the past, the last ones before the retry's off
+	// arrive after it and once went to idle-on.
+	if got := b.Nodes[0].UnbilledByReason[accounting.ReasonIdleOn]; got != 0 {
+		t.Errorf("unbilled %v: %.1f J as %s; the machine was never idle on", b.Nodes[0].UnbilledByReason, got, accounting.ReasonIdleOn)
 	}
 	h.checkSplit(off.Add(20 * time.Second))
 	for _, e := range h.ledger(id) {

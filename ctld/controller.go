@@ -96,7 +96,10 @@ type nodeRT struct {
 	// onWhy says why the machine may be on with no job (an
 	// accounting.Reason*, e.g. a power-on that failed); cleared once it
 	// is seen off.
-	onWhy     string
+	onWhy string
+	// offAt is when the controller last switched the machine off and saw
+	// it off: readings dated before it describe the draw before the off.
+	offAt     time.Time
 	bmc       node.BMC // as configured: names the meter (metering.go)
 	sim       bool
 	idleWatts float64       // the floor of self-reported bills (idleFloor)

@@ -82,6 +82,13 @@ func (rt *nodeRT) meterName(s accounting.Sample) string { return meterOf(rt.bmc,
 // c.mu held.
 func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string, s *accounting.Sample) (reason string, sure bool) {
 	switch {
+	case s != nil && prev != "" && s.Time.Before(rt.offAt):
+		// A BMC's reading describes the past: one dated before the
+		// controller switched the machine off belongs with the readings
+		// before the off, not with the state found after it (a failed
+		// power-off's last seconds were booked as idle-on once its retry
+		// held and cleared the fault).
+		return prev, true
 	case rt.Fault == node.FaultPowerOff:
 		return accounting.ReasonPowerOffFailed, true
 	case rt.onWhy != "":

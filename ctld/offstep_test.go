@@ -13,7 +13,9 @@ import (
 	"github.com/bmc-sched/bmc/internal/clock"
 	"github.com/bmc-sched/bmc/job"
 	"github.com/bmc-sched/bmc/machine"
+	"github.com/bmc-sched/bmc/machine/simnode"
 	"github.com/bmc-sched/bmc/power"
+	"github.com/bmc-sched/bmc/power/sim"
 )
 
 // windowBMC shows what a real BMC's power sensor shows: the mean of the
@@ -24,6 +26,7 @@ import (
 // so the counter is exact between them.
 type windowBMC struct {
 	machine.Machine
+	sim         *sim.Machine // the truth, read past the BMC's faults
 	lag, window time.Duration
 	mu          sync.Mutex
 	hist        []accounting.Sample // time, cumulative joules
@@ -31,14 +34,18 @@ type windowBMC struct {
 
 func (d *windowBMC) Unwrap() machine.Machine { return d.Machine }
 
+// wrap puts d in front of m, the harness's machine over the simulator.
+func (d *windowBMC) wrap(m machine.Machine) machine.Machine {
+	d.Machine = m
+	d.sim = m.(simnode.Machine).Machine
+	return d
+}
+
 // record notes the simulator's counter now; the harness calls it before
 // each step of the fake clock (harness.beforeStep), so the history holds
-// every instant at which the draw can change.
+// every instant at which the draw can change, also while the BMC stalls.
 func (d *windowBMC) record() {
-	r, err := d.Machine.(power.Meter).PowerReading(context.Background())
-	if err != nil {
-		return
-	}
+	r := d.sim.Truth()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if n := len(d.hist); n == 0 || r.Time.After(d.hist[n-1].Time) {
@@ -89,7 +96,7 @@ func TestThePowerOffIsAStep(t *testing.T) {
 		t.Run(lag.String(), func(t *testing.T) {
 			dm := &windowBMC{lag: lag, window: time.Second}
 			h := newHarness(t, 1, func(h *harness) {
-				h.wrap = func(name string, m machine.Machine) machine.Machine { dm.Machine = m; return dm }
+				h.wrap = func(name string, m machine.Machine) machine.Machine { return dm.wrap(m) }
 				h.beforeStep = dm.record
 			})
 			id := h.submit(alice, loadSpec(10*time.Second, 1))[0]
@@ -218,7 +225,8 @@ func TestAPowerOffConfirmedLateIsAStepWhereItHappened(t *testing.T) {
 			var dm *lateOffBMC
 			h := newHarness(t, 1, func(h *harness) {
 				h.wrap = func(name string, m machine.Machine) machine.Machine {
-					dm = &lateOffBMC{windowBMC: &windowBMC{Machine: m, lag: lag, window: time.Second}, clk: h.clk}
+					dm = &lateOffBMC{windowBMC: &windowBMC{lag: lag, window: time.Second}, clk: h.clk}
+					dm.windowBMC.wrap(m)
 					return dm
 				}
 				h.beforeStep = func() { dm.record() }

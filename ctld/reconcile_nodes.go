@@ -191,6 +191,7 @@ func (c *Controller) powerOffDoneLocked(rt *nodeRT, now time.Time, perr error) {
 	}
 	if perr == nil {
 		rt.setPower(power.Off)
+		rt.offAt = now
 		c.log.Info("reconciler: machine switched off", "node", rt.Name, "action", action,
 			"on_since", rt.rec.onSince, "tries", rt.rec.tries)
 		c.nodeOffLocked(rt, now, action)
