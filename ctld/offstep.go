@@ -43,9 +43,11 @@ const offStepSliver = time.Millisecond
 // BMC's poll). Readings whose window ends after lo are held back until S,
 // the first whose window lies wholly after hi; then offStepAt places the
 // step and the recording gets the held readings that lie wholly on
-// either side of it, the step, and S. Without a reading before the off,
-// or none after it, the readings are recorded as they came
-// (releaseOffStepLocked). Called with c.en.mu held.
+// either side of it, the step, and S. Without a reading before the
+// request they are recorded as they came; when no S comes, the last held
+// reading stands for it (settleOffStepLocked); when the power-off fails,
+// they are recorded as they came (releaseOffStepLocked). Called with
+// c.en.mu held.
 func offStepLocked(r *recording, s accounting.Sample) []accounting.Sample {
 	st := r.offStep
 	if st == nil || st.done || st.window <= 0 || s.Counter {
