@@ -97,8 +97,8 @@ type nodeRT struct {
 	// accounting.Reason*, e.g. a power-on that failed); cleared once it
 	// is seen off.
 	onWhy string
-	// offAt is when the controller last switched the machine off and saw
-	// it off: readings dated before it describe the draw before the off.
+	// offAt is when the machine was last seen to go off (setPower):
+	// readings dated before it describe the draw before the off.
 	offAt     time.Time
 	bmc       node.BMC // as configured: names the meter (metering.go)
 	sim       bool
@@ -245,7 +245,7 @@ func (c *Controller) powerError(name string, err error) {
 func (c *Controller) setPower(name string, st power.State) {
 	c.mu.Lock()
 	if n, ok := c.nodes[name]; ok {
-		n.setPower(st)
+		n.setPower(st, c.clk.Now())
 	}
 	c.mu.Unlock()
 }

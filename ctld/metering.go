@@ -44,20 +44,23 @@ func (c *Controller) mayBeOn(name, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if rt, ok := c.nodes[name]; ok {
-		rt.setPower(power.Unknown)
+		rt.setPower(power.Unknown, c.clk.Now())
 		rt.onWhy = why
 	}
 }
 
-// setPower records the machine's power state. A change wakes its meter
-// loop: a reading right at the change keeps the energy on either side
-// under the right reason. Called with c.mu held.
-func (rt *nodeRT) setPower(st power.State) {
+// setPower records the machine's power state, known at at. A change wakes
+// its meter loop: a reading right at the change keeps the energy on either
+// side under the right reason. Called with c.mu held.
+func (rt *nodeRT) setPower(st power.State, at time.Time) {
 	if st == power.Off {
 		rt.watts, rt.onWhy = nil, ""
 	}
 	if rt.power == st {
 		return
+	}
+	if st == power.Off {
+		rt.offAt = at
 	}
 	rt.power = st
 	rt.wake()
@@ -84,8 +87,8 @@ func (c *Controller) unbilledReasonLocked(rt *nodeRT, prev string, s *accounting
 	switch {
 	case s != nil && prev != "" && s.Time.Before(rt.offAt):
 		// A BMC's reading describes the past: one dated before the
-		// controller switched the machine off belongs with the readings
-		// before the off, not with the state found after it (a failed
+		// machine was seen to go off belongs with the readings before
+		// the off, not with the state found after it (a failed
 		// power-off's last seconds were booked as idle-on once its retry
 		// held and cleared the fault).
 		return prev, true

@@ -134,11 +134,11 @@ func (c *Controller) checkNode(ctx context.Context, name string, m machine.Machi
 		c.bmcSilentLocked(rt, now, err)
 		return
 	case st == power.Off:
-		rt.setPower(power.Off)
+		rt.setPower(power.Off, now)
 		c.nodeOffLocked(rt, now, "")
 		return
 	}
-	rt.setPower(power.On)
+	rt.setPower(power.On, now)
 	if rt.State == node.IdleOn {
 		off, why := c.warmOffLocked(rt, now, nil)
 		if !off {
@@ -190,8 +190,7 @@ func (c *Controller) powerOffDoneLocked(rt *nodeRT, now time.Time, perr error) {
 		action = ActPowerOffRetry
 	}
 	if perr == nil {
-		rt.setPower(power.Off)
-		rt.offAt = now
+		rt.setPower(power.Off, now)
 		c.log.Info("reconciler: machine switched off", "node", rt.Name, "action", action,
 			"on_since", rt.rec.onSince, "tries", rt.rec.tries)
 		c.nodeOffLocked(rt, now, action)
@@ -269,7 +268,7 @@ func (c *Controller) nodeOffLocked(rt *nodeRT, now time.Time, action string) {
 func (c *Controller) bmcSilentLocked(rt *nodeRT, now time.Time, err error) {
 	rt.rec.tries++
 	rt.rec.next = now.Add(c.cfg.Reconcile.backoff(rt.rec.tries))
-	rt.setPower(power.Unknown)
+	rt.setPower(power.Unknown, now)
 	c.log.Warn("BMC does not answer", "node", rt.Name, "tries", rt.rec.tries, "retry_at", rt.rec.next, "err", err)
 	if rt.State == node.Down {
 		return // the first reason stays: a failed power-off, or an admin's
