@@ -24,6 +24,16 @@ type offStep struct {
 	done bool // the step is recorded
 }
 
+// pendingOffStep returns r's step that is not recorded yet, opened with
+// the power-off asked for at at when there is none: the first request (in
+// band, then from the BMC) bounds the off.
+func (r *recording) pendingOffStep(at time.Time, window time.Duration) *offStep {
+	if r.offStep == nil || r.offStep.done {
+		r.offStep = &offStep{lo: at, window: window}
+	}
+	return r.offStep
+}
+
 // offStepSliver is how long after the power-off the post-off draw starts
 // in the rebuilt step: the readings' times must increase.
 const offStepSliver = time.Millisecond
@@ -75,43 +85,16 @@ const offStepLocate = 10.0
 
 // offStepAt rebuilds the power-off in [lo, hi] from prev (the last reading
 // recorded, wholly before lo), the held readings and after (the first
-// reading wholly after hi). With P the draw before the off and Q after's,
-// a held reading near P lies before the off, one near Q after it, and one
-// in between holds the off at the fraction (x-Q)/(P-Q) of its window: the
-// readings narrow [lo, hi] and place the off, or it is taken at the
-// middle of what is left. The recording gets the readings wholly before
-// the off, the draw before it held up to it (or, where a reading's window
-// holds it, the draw that reading implies: stepAt), then the draw after
-// it from just after it, the readings wholly after it and after. A
-// reading that repeats the one before it once the off shows is a value
-// the BMC held, not news (nodeMeter.heldRepeat).
+// reading wholly after hi), with the off where placeOff puts it. The
+// recording gets the readings wholly before the off, the draw before it
+// held up to it (or, where a reading's window holds it, the draw that
+// reading implies: stepAt), then the draw after it from just after it,
+// the readings wholly after it and after. A reading that repeats the one
+// before it once the off shows is a value the BMC held, not news
+// (nodeMeter.heldRepeat).
 func offStepAt(lo, hi time.Time, window time.Duration, prev accounting.Sample, held []accounting.Sample, after accounting.Sample) []accounting.Sample {
 	half := window / 2
-	p, q := prev.Watts, after.Watts
-	a := lo
-	b := maxTime(a, minTime(hi, after.Time.Add(-half)))
-	var est time.Time // where a reading holding the off places it
-	for _, x := range held {
-		if math.Abs(p-q) < offStepLocate {
-			break
-		}
-		f := (x.Watts - q) / (p - q)
-		xs, xe := x.Time.Add(-half), x.Time.Add(half)
-		switch {
-		case f >= 0.9 && !xe.After(b):
-			a, p = maxTime(a, xe), x.Watts
-			continue
-		case f <= 0.1 && !xs.Before(a):
-			b = xs
-		default:
-			est = xs.Add(time.Duration(f * float64(window)))
-		}
-		break
-	}
-	off := a.Add(b.Sub(a) / 2)
-	if !est.IsZero() {
-		off = maxTime(a, minTime(b, est))
-	}
+	off := placeOff(lo, hi, window, prev, held, after)
 
 	// The readings wholly after the off, without the values the BMC held.
 	var afters []accounting.Sample
@@ -154,6 +137,36 @@ func offStepAt(lo, hi time.Time, window time.Duration, prev accounting.Sample, h
 	}
 	add(after)
 	return out
+}
+
+// placeOff places the power-off in [lo, hi]. With P the draw before the
+// off (prev's) and Q after's, a held reading near P lies wholly before the
+// off, one near Q wholly after it, and one in between holds the off at the
+// fraction (x-Q)/(P-Q) of its window: the readings narrow [lo, hi] and
+// place the off, or it is taken at the middle of what is left.
+func placeOff(lo, hi time.Time, window time.Duration, prev accounting.Sample, held []accounting.Sample, after accounting.Sample) time.Time {
+	half := window / 2
+	p, q := prev.Watts, after.Watts
+	a := lo
+	b := maxTime(a, minTime(hi, after.Time.Add(-half)))
+	for _, x := range held {
+		if math.Abs(p-q) < offStepLocate {
+			break
+		}
+		f := (x.Watts - q) / (p - q)
+		xs, xe := x.Time.Add(-half), x.Time.Add(half)
+		switch {
+		case f >= 0.9 && !xe.After(b):
+			a, p = maxTime(a, xe), x.Watts
+			continue
+		case f <= 0.1 && !xs.Before(a):
+			b = xs
+		default:
+			return maxTime(a, minTime(b, xs.Add(time.Duration(f*float64(window)))))
+		}
+		break
+	}
+	return a.Add(b.Sub(a) / 2)
 }
 
 // stepAt is the draw up to off implied by reading x, the mean over its

@@ -368,11 +368,7 @@ func (c *Controller) sampleFinal(ctx context.Context, node string) {
 	if m := c.en.meters[node]; m != nil {
 		m.holdUntil = offAt.Add(dm.Latency() + dm.Window())
 	}
-	if st := r.offStep; st != nil && !st.done {
-		st.hi = offAt
-	} else {
-		r.offStep = &offStep{lo: offAt, hi: offAt, window: dm.Window()}
-	}
+	r.pendingOffStep(offAt, dm.Window()).hi = offAt
 	c.en.mu.Unlock()
 	defer func() {
 		c.en.mu.Lock()
@@ -402,11 +398,11 @@ func (c *Controller) offAsked(node string, at time.Time) {
 	c.en.mu.Lock()
 	defer c.en.mu.Unlock()
 	r := c.en.recs[node]
-	if r == nil || r.offStep != nil {
+	if r == nil {
 		return
 	}
-	if dm, ok := r.m.(power.DatedMeter); ok && dm.Latency() > 0 && dm.Window() > 0 {
-		r.offStep = &offStep{lo: at, window: dm.Window()}
+	if dm, ok := r.m.(power.DatedMeter); ok && dm.Latency() > 0 {
+		r.pendingOffStep(at, dm.Window())
 	}
 }
 
