@@ -118,10 +118,7 @@ func TestThePowerOffIsAStep(t *testing.T) {
 			}
 			h.checkBalance(0)
 			if t.Failed() || testing.Verbose() {
-				js, _ := h.c.JobSamples(id)
-				for _, s := range js.Boots[0].Samples {
-					t.Logf("sample %s %.1f", s.Time.Sub(t0), s.Watts)
-				}
+				h.logSamples(id)
 				t.Logf("off %s", off.Sub(t0))
 			}
 		})
@@ -241,10 +238,7 @@ func TestAPowerOffConfirmedLateIsAStepWhereItHappened(t *testing.T) {
 			bill, truth := h.acctJob(id).EnergyJoules, h.truth("sim001")
 			if math.Abs(bill-truth) > 0.005*truth {
 				h.dumpEnergy("sim001")
-				js, _ := h.c.JobSamples(id)
-				for _, s := range js.Boots[0].Samples {
-					t.Logf("sample %s %.1f", s.Time.Sub(t0), s.Watts)
-				}
+				h.logSamples(id)
 				t.Errorf("billed %.1f J, the machine drew %.1f J (%+.2f %%)", bill, truth, 100*(bill-truth)/truth)
 			}
 			h.checkBalance(0)
@@ -285,5 +279,20 @@ func TestOffStepFromTheCIRun(t *testing.T) {
 	}
 	if !r.offStep.done {
 		t.Errorf("step not done: %+v", r.offStep)
+	}
+}
+
+// logSamples logs the readings job id's bill was made from.
+func (h *harness) logSamples(id uint64) {
+	h.t.Helper()
+	js, err := h.c.JobSamples(id)
+	if err != nil {
+		h.t.Logf("samples of job %d: %v", id, err)
+		return
+	}
+	for _, b := range js.Boots {
+		for _, s := range b.Samples {
+			h.t.Logf("boot %d sample %s %.1f W", b.Boot, s.Time.Sub(t0), s.Watts)
+		}
 	}
 }
